@@ -1,0 +1,536 @@
+"""Configuration: YAML file -> validated dict -> one frozen ``Settings``.
+
+Precedence is resolved here and nowhere else: command-line flag > config file >
+profile > built-in default. The file is read with ``yaml.safe_load`` only. Unknown
+keys and wrong types are errors that name the dotted key path and suggest a fix.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import ConfigError, InputMissingError, UsageError
+from .schema import SCHEMA, TABLES, TableName
+
+Level = Literal["family", "product"]
+Period = Literal["month", "quarter", "year"]
+Mode = Literal["auto", "bookings", "arr"]
+
+DEFAULT_CONFIG_NAME = "xsell.yaml"
+CONFIG_ENV = "XSELL_CONFIG"
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """Where one table comes from and how to read it."""
+
+    path: Path
+    sheet: str | None = None
+    encoding: str | None = None
+    delimiter: str | None = None
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    pass_through_discount: float = 0.9
+    forced_bundle_share: float = 0.95
+    early_churn_days: int = 180
+    premature_days: int = 90
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that shapes a result, after precedence is applied."""
+
+    sources: Mapping[TableName, SourceOptions]
+    profile: str | None = None
+    columns: Mapping[TableName, Mapping[str, str]] = field(default_factory=dict)
+    encoding: str | None = None
+    delimiter: str | None = None
+    decimal_mark: str = "."
+    date_formats: tuple[str, ...] = ()
+    discount_scale: Literal["auto", "percent", "fraction"] = "auto"
+    amount_units: Literal["major", "minor"] = "major"
+    end_date_inclusive: bool = False
+    stages: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    product_aliases: Mapping[str, str] = field(default_factory=dict)
+    families: Mapping[str, str] = field(default_factory=dict)
+    currency: str | None = None
+    fx: Mapping[str, float] = field(default_factory=dict)
+    level: Level = "family"
+    min_base: int = 10
+    as_of: dt.date | None = None
+    window_days: int = 365
+    period: Period = "quarter"
+    fiscal_year_start_month: int = 1
+    mode: Mode = "auto"
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    where: tuple[tuple[str, str], ...] = ()
+    strict: bool = False
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+# ---------------------------------------------------------------------------------------
+# The file format: every key, its type check and its meaning (config.example.yaml mirrors it)
+
+Check = Callable[[Any, str], Any]
+
+
+def _fail(path: str, expected: str, value: Any) -> ConfigError:
+    shown = repr(value)
+    hint = None
+    if isinstance(value, bool):
+        hint = (
+            "YAML reads unquoted yes/no/on/off/true/false as booleans; "
+            f"quote the value (e.g. '{str(value).lower()}') if you meant text"
+        )
+    return ConfigError(f"config key '{path}' must be {expected}, got {shown}", hint=hint)
+
+
+def _str(value: Any, path: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise _fail(path, "text", value)
+
+
+def _bool(value: Any, path: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise _fail(path, "true or false", value)
+
+
+def _int(lo: int | None = None, hi: int | None = None) -> Check:
+    def check(value: Any, path: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(path, "a whole number", value)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise _fail(path, f"a whole number between {lo} and {hi}", value)
+        return value
+
+    return check
+
+
+def _float(lo: float | None = None, hi: float | None = None) -> Check:
+    def check(value: Any, path: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _fail(path, "a number", value)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise _fail(path, f"a number between {lo} and {hi}", value)
+        return float(value)
+
+    return check
+
+
+def _choice(*options: str) -> Check:
+    def check(value: Any, path: str) -> str:
+        if value not in options:
+            raise _fail(path, "one of " + ", ".join(repr(o) for o in options), value)
+        return str(value)
+
+    return check
+
+
+def _str_list(value: Any, path: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list):
+        raise _fail(path, "a list of text values", value)
+    return tuple(_str(v, f"{path}[{i}]") for i, v in enumerate(value))
+
+
+def _str_map(value: Any, path: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise _fail(path, "a mapping of text to text", value)
+    out: dict[str, str] = {}
+    for k, v in value.items():
+        out[_key(k, path)] = _str(v, f"{path}.{k}")
+    return out
+
+
+def _float_map(value: Any, path: str) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise _fail(path, "a mapping of currency code to rate", value)
+    return {_key(k, path).upper(): _float(lo=0.0)(v, f"{path}.{k}") for k, v in value.items()}
+
+
+def _date(value: Any, path: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        return parse_iso_date(value, what=f"config key '{path}'")
+    raise _fail(path, "a date (YYYY-MM-DD)", value)
+
+
+def _window(value: Any, path: str) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return parse_window(value, what=f"config key '{path}'")
+    raise _fail(path, "a duration like 365d, 26w, 12m or 1y", value)
+
+
+def _key(k: Any, path: str) -> str:
+    if isinstance(k, bool):
+        raise ConfigError(
+            f"config '{path}' has a key that YAML read as the boolean {k}",
+            hint="YAML reads unquoted yes/no/on/off/true/false as booleans; quote the key "
+            "(e.g. 'yes': ...)",
+        )
+    if not isinstance(k, (str, int, float)):
+        raise ConfigError(f"config '{path}' has a key {k!r} that is not text")
+    return str(k)
+
+
+def _source(value: Any, path: str) -> dict[str, Any]:
+    if isinstance(value, str):
+        return {"path": value}
+    if not isinstance(value, dict):
+        raise _fail(path, "a file path or a mapping with path/sheet/encoding/delimiter", value)
+    return _section(value, path, _SOURCE_KEYS)
+
+
+_SOURCE_KEYS: dict[str, Check] = {
+    "path": _str,
+    "sheet": _str,
+    "encoding": _str,
+    "delimiter": _str,
+}
+
+
+def _data(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(path, "a mapping", value)
+    keys: dict[str, Check] = {"dir": _str, **{t: _source for t in TABLES}}
+    return _section(value, path, keys)
+
+
+def _columns(value: Any, path: str) -> dict[str, dict[str, str]]:
+    if not isinstance(value, dict):
+        raise _fail(path, "a mapping of table -> {canonical column: header}", value)
+    out: dict[str, dict[str, str]] = {}
+    for table, mapping in value.items():
+        table = _key(table, path)
+        if table not in SCHEMA:
+            raise _unknown(f"{path}.{table}", table, TABLES)
+        cols = _str_map(mapping, f"{path}.{table}")
+        known = SCHEMA[table].names  # type: ignore[index]
+        for name in cols:
+            if name not in known:
+                raise _unknown(f"{path}.{table}.{name}", name, known)
+        out[table] = cols
+    return out
+
+
+def _stages(value: Any, path: str) -> dict[str, tuple[str, ...]]:
+    if not isinstance(value, dict):
+        raise _fail(path, "a mapping with won/lost/open lists", value)
+    return _section(value, path, {"won": _str_list, "lost": _str_list, "open": _str_list})
+
+
+_TOP_KEYS: dict[str, Check] = {
+    "data": _data,
+    "profile": _str,
+    "columns": _columns,
+    "encoding": _str,
+    "delimiter": _str,
+    "decimal_mark": _choice(".", ","),
+    "date_formats": _str_list,
+    "discount_scale": _choice("auto", "percent", "fraction"),
+    "amount_units": _choice("major", "minor"),
+    "end_date_inclusive": _bool,
+    "stages": _stages,
+    "product_aliases": _str_map,
+    "families": _str_map,
+    "currency": _str,
+    "fx": _float_map,
+    "level": _choice("family", "product"),
+    "min_base": _int(lo=1),
+    "as_of": _date,
+    "window": _window,
+    "period": _choice("month", "quarter", "year"),
+    "fiscal_year_start_month": _int(lo=1, hi=12),
+    "mode": _choice("auto", "bookings", "arr"),
+    "pass_through_discount": _float(lo=0.0, hi=1.0),
+    "forced_bundle_share": _float(lo=0.0, hi=1.0),
+    "early_churn_days": _int(lo=1),
+    "premature_days": _int(lo=0),
+    "strict": _bool,
+}
+
+
+def _unknown(path: str, key: str, known: tuple[str, ...] | list[str]) -> ConfigError:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else "known keys: " + ", ".join(sorted(known))
+    return ConfigError(f"unknown config key '{path}'", hint=hint)
+
+
+def _section(value: dict[Any, Any], path: str, keys: dict[str, Check]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for raw_key, item in value.items():
+        key = _key(raw_key, path or "<top level>")
+        dotted = f"{path}.{key}" if path else key
+        if key not in keys:
+            raise _unknown(dotted, key, list(keys))
+        if item is None:
+            continue  # an empty key means "use the default"
+        out[key] = keys[key](item, dotted)
+    return out
+
+
+def validate_config(raw: Any, *, source: str = "config") -> dict[str, Any]:
+    """Check a parsed YAML document; return a dict of typed values (missing keys absent)."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, got {raw!r}")
+    return _section(raw, "", _TOP_KEYS)
+
+
+# ---------------------------------------------------------------------------------------
+# Reading the file
+
+
+def find_config(explicit: Path | None, cwd: Path | None = None) -> Path | None:
+    """--config FILE, else ./xsell.yaml, else $XSELL_CONFIG (SPEC §3)."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise InputMissingError(f"config file not found: {explicit}")
+        return explicit
+    local = (cwd or Path.cwd()) / DEFAULT_CONFIG_NAME
+    if local.is_file():
+        return local
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        env_path = Path(env)
+        if not env_path.is_file():
+            raise InputMissingError(f"${CONFIG_ENV} points to {env}, which is not a file")
+        return env_path
+    return None
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    except OSError as exc:
+        raise InputMissingError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from exc
+    return validate_config(raw, source=str(path))
+
+
+# ---------------------------------------------------------------------------------------
+# Values shared with the command line
+
+
+def parse_iso_date(text: str, *, what: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{what}: '{text}' is not a date; write it as YYYY-MM-DD") from None
+
+
+_WINDOW = re.compile(r"^\s*(\d+)\s*([dwmy]?)\s*$", re.IGNORECASE)
+_WINDOW_DAYS = {"": 1, "d": 1, "w": 7, "m": 30, "y": 365}
+
+
+def parse_window(text: str, *, what: str) -> int:
+    """'365d' -> 365, '26w' -> 182, '12m' -> 360, '1y' -> 365 (days)."""
+    match = _WINDOW.match(text)
+    if not match or int(match.group(1)) <= 0:
+        raise UsageError(f"{what}: '{text}' is not a duration; write e.g. 365d, 26w, 12m or 1y")
+    return int(match.group(1)) * _WINDOW_DAYS[match.group(2).lower()]
+
+
+def parse_where(items: list[str]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in items:
+        col, sep, value = item.partition("=")
+        if not sep or not col.strip():
+            raise UsageError(f"--where '{item}' must look like column=value (e.g. segment=SMB)")
+        out.append((col.strip(), value.strip()))
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------
+# Precedence, in one place
+
+_TABLE_FILE_STEMS: dict[TableName, tuple[str, ...]] = {
+    "line_items": (
+        "line_items", "lineitems", "line_item", "opportunity_line_items", "opportunitylineitems",
+        "subscription_items", "subscriptions", "opportunities", "deals", "orders", "order_items",
+        "transactions", "sales",
+    ),
+    "accounts": ("accounts", "account", "customers", "companies"),
+    "products": ("products", "product", "catalog", "catalogue", "price_book"),
+}
+_DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".xlsx")
+
+
+def find_table_files(folder: Path) -> dict[TableName, Path]:
+    """The accounts / products / line_items files of a data folder."""
+    if not folder.is_dir():
+        raise InputMissingError(f"data folder not found: {folder}")
+    files = [p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in _DATA_SUFFIXES]
+    found: dict[TableName, Path] = {}
+    for table, stems in _TABLE_FILE_STEMS.items():
+        for stem in stems:
+            matches = [p for p in files if p.stem.lower().replace("-", "_") == stem]
+            if len(matches) > 1:
+                names = ", ".join(p.name for p in matches)
+                raise UsageError(
+                    f"{folder}: several files could be the {table} table ({names})",
+                    hint=f"pass --{table.replace('_', '-')} PATH to choose one",
+                )
+            if matches:
+                found[table] = matches[0]
+                break
+    if "line_items" not in found:
+        listing = ", ".join(p.name for p in files) or "no data files"
+        raise InputMissingError(
+            f"{folder}: no line_items file (looked for line_items.csv/.parquet/.xlsx; "
+            f"found {listing})",
+            hint="name the file line_items.csv, or pass --line-items PATH, or set "
+            "data.line_items in xsell.yaml",
+        )
+    return found
+
+
+def resolve_settings(
+    *,
+    file_values: Mapping[str, Any],
+    config_dir: Path | None,
+    cli: Mapping[str, Any],
+    profile_values: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Combine command-line values (None = not given), the config file and a profile.
+
+    ``cli`` keys: data, line_items, accounts, products, profile, as_of, where, level,
+    min_base, window, period, mode, strict, encoding, and threshold names.
+    """
+    profile_values = profile_values or {}
+
+    def pick(key: str, default: Any) -> Any:
+        for layer in (cli, file_values, profile_values):
+            if layer.get(key) is not None:
+                return layer[key]
+        return default
+
+    sources = _resolve_sources(file_values.get("data", {}), config_dir, cli)
+
+    columns: dict[TableName, dict[str, str]] = {}
+    for layer in (file_values.get("columns", {}),):
+        for table, mapping in layer.items():
+            columns.setdefault(table, {}).update(mapping)
+
+    stages: dict[str, tuple[str, ...]] = {}
+    for layer in (profile_values.get("stages", {}), file_values.get("stages", {})):
+        for outcome, values in layer.items():
+            stages[outcome] = tuple(dict.fromkeys([*stages.get(outcome, ()), *values]))
+
+    date_formats = tuple(
+        dict.fromkeys([*file_values.get("date_formats", ()), *profile_values.get("date_formats", ())])
+    )
+
+    thresholds = Thresholds(
+        pass_through_discount=pick("pass_through_discount", Thresholds.pass_through_discount),
+        forced_bundle_share=pick("forced_bundle_share", Thresholds.forced_bundle_share),
+        early_churn_days=pick("early_churn_days", Thresholds.early_churn_days),
+        premature_days=pick("premature_days", Thresholds.premature_days),
+    )
+    window = cli.get("window")
+    window_days = (
+        parse_window(window, what="--window") if isinstance(window, str) else file_values.get("window", 365)
+    )
+    as_of = cli.get("as_of")
+    if isinstance(as_of, str):
+        as_of = parse_iso_date(as_of, what="--as-of")
+    elif as_of is None:
+        as_of = file_values.get("as_of")
+
+    return Settings(
+        sources=sources,
+        profile=pick("profile", None),
+        columns=columns,
+        encoding=pick("encoding", None),
+        delimiter=pick("delimiter", None),
+        decimal_mark=pick("decimal_mark", "."),
+        date_formats=date_formats,
+        discount_scale=pick("discount_scale", "auto"),
+        amount_units=pick("amount_units", "major"),
+        end_date_inclusive=pick("end_date_inclusive", False),
+        stages=stages,
+        product_aliases=dict(file_values.get("product_aliases", {})),
+        families=dict(file_values.get("families", {})),
+        currency=pick("currency", None),
+        fx=dict(file_values.get("fx", {})),
+        level=pick("level", "family"),
+        min_base=pick("min_base", 10),
+        as_of=as_of,
+        window_days=window_days,
+        period=pick("period", "quarter"),
+        fiscal_year_start_month=pick("fiscal_year_start_month", 1),
+        mode=pick("mode", "auto"),
+        thresholds=thresholds,
+        where=parse_where(list(cli.get("where") or ())),
+        strict=bool(pick("strict", False)),
+    )
+
+
+def _resolve_sources(
+    data: Mapping[str, Any], config_dir: Path | None, cli: Mapping[str, Any]
+) -> dict[TableName, SourceOptions]:
+    base = config_dir or Path.cwd()
+
+    def rel(p: str) -> Path:
+        path = Path(p).expanduser()
+        return path if path.is_absolute() else base / path
+
+    sources: dict[TableName, SourceOptions] = {}
+    # 1. the config's data section
+    if data.get("dir"):
+        for table, path in find_table_files(rel(data["dir"])).items():
+            sources[table] = SourceOptions(path=path)
+    for table in TABLES:
+        entry = data.get(table)
+        if entry:
+            sources[table] = SourceOptions(
+                path=rel(entry["path"]),
+                sheet=entry.get("sheet"),
+                encoding=entry.get("encoding"),
+                delimiter=entry.get("delimiter"),
+            )
+    # 2. the command line wins: a --data folder replaces the config's files
+    if cli.get("data") is not None:
+        sources = {t: SourceOptions(path=p) for t, p in find_table_files(Path(cli["data"])).items()}
+    for table in TABLES:
+        if cli.get(table) is not None:
+            sources[table] = SourceOptions(path=Path(cli[table]))
+    if "line_items" not in sources:
+        raise InputMissingError(
+            "no input: tell xsell where the line items are",
+            hint="pass --data DIR (a folder with line_items.csv), --line-items FILE, or set "
+            "data: in xsell.yaml (see config.example.yaml)",
+        )
+    return sources

@@ -1,0 +1,185 @@
+"""Derived facts every metric shares (SPEC §2), as lazy Polars plans.
+
+- the as-of date T (default: the latest booked_at/start_date of a closed line)
+- ``item``: the product's family (default) or the product itself (``--level product``)
+- won lines: stage won (or no stage column), booked on or before T
+- active at T: start_date <= T < end_date (an empty end_date never ends)
+- ownership at T: distinct (account, item) with an active won line
+- land: the account's first won booking; the land bundle is everything booked on that
+  day or on a contract booked that day
+- each won line's kind: ``new`` (land bundle), ``cross_sell`` (booked on the day of the
+  account's first-ever purchase of that item, outside the land bundle) or ``upsell``
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import polars as pl
+
+from .config import Level
+from .errors import UsageError
+from .load import Book
+
+WON = "won"
+
+
+def is_won() -> pl.Expr:
+    return pl.col("stage").is_null() | (pl.col("stage") == WON)
+
+
+def is_closed() -> pl.Expr:
+    return pl.col("stage").is_null() | pl.col("stage").is_in([WON, "lost"])
+
+
+def default_as_of(line_items: pl.DataFrame) -> dt.date | None:
+    """The latest booked_at or start_date among closed (won or lost) lines.
+
+    Open pipeline rows carry expected close dates in the future, so they never move T.
+    """
+    closed = line_items.lazy().filter(is_closed())
+    value = closed.select(pl.max_horizontal(pl.col("booked_at").max(), pl.col("start_date").max())).collect()
+    result = value.item()
+    return result if isinstance(result, dt.date) else None
+
+
+def active_at(at: dt.date | pl.Expr) -> pl.Expr:
+    when = pl.lit(at) if isinstance(at, dt.date) else at
+    return (pl.col("start_date") <= when) & (pl.col("end_date").is_null() | (when < pl.col("end_date")))
+
+
+def apply_where(book: Book, where: Sequence[tuple[str, str]]) -> Book:
+    """Keep the accounts matching every --where column (any of the values given for one column)."""
+    if not where:
+        return book
+    accounts = book.accounts
+    by_column: dict[str, list[str]] = {}
+    for column, value in where:
+        by_column.setdefault(column, []).append(value)
+    condition = pl.lit(True)
+    for column, values in by_column.items():
+        if column not in accounts.columns:
+            usable = ", ".join(c for c in accounts.columns if accounts[c].null_count() < accounts.height)
+            raise UsageError(
+                f"--where {column}=…: accounts have no column '{column}'",
+                hint=f"columns you can filter on: {usable}",
+            )
+        if accounts.height and accounts[column].null_count() == accounts.height:
+            raise UsageError(
+                f"--where {column}=…: no account has a {column}",
+                hint="give an accounts table with that column, or map it with columns.accounts",
+            )
+        wanted = [v.lower() for v in values]
+        condition = condition & pl.col(column).cast(pl.String).str.to_lowercase().is_in(wanted)
+    kept = accounts.filter(condition)
+    lines = book.line_items.join(kept.select("account_id"), on="account_id", how="semi", maintain_order="left")
+    return replace(book, accounts=kept, line_items=lines)
+
+
+def with_items(line_items: pl.LazyFrame, products: pl.DataFrame, level: Level) -> pl.LazyFrame:
+    """Add ``item``: the family of the line's product, or the product itself."""
+    if level == "product":
+        return line_items.with_columns(pl.col("product_id").alias("item"))
+    families = products.lazy().select("product_id", pl.col("family").alias("item"))
+    return line_items.join(families, on="product_id", how="left", maintain_order="left").with_columns(
+        pl.coalesce("item", "product_id").alias("item")
+    )
+
+
+def item_universe(won: pl.LazyFrame, products: pl.DataFrame, level: Level) -> pl.LazyFrame:
+    """Every item bought (on or before T) plus every item of the catalogue."""
+    catalogue = products.lazy().select(
+        pl.col("product_id" if level == "product" else "family").alias("item")
+    )
+    return pl.concat([won.select("item"), catalogue]).unique()
+
+
+@dataclass(frozen=True)
+class Model:
+    """The shared facts as lazy frames. Build with ``build_model``."""
+
+    as_of: dt.date
+    level: Level
+    won: pl.LazyFrame  # won lines booked <= T, with item
+    lines: pl.LazyFrame  # every line (any stage) booked <= T, with item
+    products: pl.DataFrame
+    accounts: pl.DataFrame
+
+    def ownership(self, at: dt.date | None = None) -> pl.LazyFrame:
+        """Distinct (account_id, item) owned at ``at`` (default T)."""
+        when = at or self.as_of
+        return self.won.filter(active_at(when)).select("account_id", "item").unique()
+
+    def first_purchases(self) -> pl.LazyFrame:
+        """Per (account, item): first_date and first_contract (smallest contract that day)."""
+        first = self.won.group_by("account_id", "item").agg(pl.col("booked_at").min().alias("first_date"))
+        contracts = (
+            self.won.join(first, on=["account_id", "item"])
+            .filter(pl.col("booked_at") == pl.col("first_date"))
+            .group_by("account_id", "item")
+            .agg(pl.col("contract_id").min().alias("first_contract"))
+        )
+        return first.join(contracts, on=["account_id", "item"], how="left")
+
+    def land(self) -> pl.LazyFrame:
+        """Per account: land_date."""
+        return self.won.group_by("account_id").agg(pl.col("booked_at").min().alias("land_date"))
+
+    def classified(self) -> pl.LazyFrame:
+        """Won lines with land_date, in_land_bundle, first_date (of the item) and kind."""
+        land = self.land()
+        won = self.won.join(land, on="account_id", how="left")
+        land_contracts = (
+            won.filter((pl.col("booked_at") == pl.col("land_date")) & pl.col("contract_id").is_not_null())
+            .select("account_id", "contract_id")
+            .unique()
+            .with_columns(pl.lit(True).alias("__land_contract"))
+        )
+        won = won.join(land_contracts, on=["account_id", "contract_id"], how="left").with_columns(
+            ((pl.col("booked_at") == pl.col("land_date")) | pl.col("__land_contract").fill_null(False)).alias(
+                "in_land_bundle"
+            )
+        )
+        land_items = (
+            won.filter(pl.col("in_land_bundle"))
+            .select("account_id", "item")
+            .unique()
+            .with_columns(pl.lit(True).alias("__land_item"))
+        )
+        firsts = won.group_by("account_id", "item").agg(pl.col("booked_at").min().alias("first_date"))
+        return (
+            won.join(land_items, on=["account_id", "item"], how="left")
+            .join(firsts, on=["account_id", "item"], how="left")
+            .with_columns(
+                pl.when(pl.col("in_land_bundle"))
+                .then(pl.lit("new"))
+                .when(pl.col("__land_item").fill_null(False))
+                .then(pl.lit("upsell"))
+                .when(pl.col("booked_at") == pl.col("first_date"))
+                .then(pl.lit("cross_sell"))
+                .otherwise(pl.lit("upsell"))
+                .alias("kind")
+            )
+            .drop("__land_contract", "__land_item")
+        )
+
+
+def build_model(
+    book: Book, *, as_of: dt.date | None, level: Level, where: Sequence[tuple[str, str]] = ()
+) -> Model | None:
+    """The model at T, or None when the book has no dated closed line to take T from.
+
+    T defaults to the whole export's latest date, before any --where filter, so that
+    a filtered run answers "as of" the same day as the unfiltered one.
+    """
+    when = as_of or default_as_of(book.line_items)
+    if when is None:
+        return None
+    book = apply_where(book, where)
+    lines = with_items(book.line_items.lazy(), book.products, level).filter(pl.col("booked_at") <= when)
+    won = lines.filter(is_won())
+    return Model(
+        as_of=when, level=level, won=won, lines=lines, products=book.products, accounts=book.accounts
+    )

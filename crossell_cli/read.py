@@ -1,0 +1,308 @@
+"""File -> raw text table: every cell as text, every data row numbered.
+
+This is the only module that opens input files. It settles the encoding (BOMs,
+a configured encoding, never a silent lossy decode), the delimiter and the header,
+and returns a LazyFrame whose columns are the file's columns by position (``c0``,
+``c1``, …) as text, plus ``_row`` (1-based data row number: the header is row 0, so
+spreadsheet row = _row + 1) and ``_extra`` (text found beyond the header's last
+column: a ragged row).
+"""
+
+from __future__ import annotations
+
+import atexit
+import codecs
+import csv
+import io
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from .errors import DataError, InputMissingError
+
+ROW = "_row"
+EXTRA = "_extra"
+_SNIFF_BYTES = 64 * 1024
+_CHUNK = 4 * 1024 * 1024
+_DELIMITERS = (",", ";", "\t", "|")
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+@dataclass(frozen=True)
+class RawTable:
+    path: Path
+    headers: tuple[str, ...]
+    frame: pl.LazyFrame
+    encoding: str
+    delimiter: str | None
+    source_kind: str  # csv / parquet / xlsx
+
+    def column(self, index: int) -> str:
+        return f"c{index}"
+
+
+_tempdir: Path | None = None
+
+
+def _scratch() -> Path:
+    global _tempdir
+    if _tempdir is None:
+        _tempdir = Path(tempfile.mkdtemp(prefix="xsell-"))
+        atexit.register(shutil.rmtree, _tempdir, ignore_errors=True)
+    return _tempdir
+
+
+def read_raw(
+    path: Path, *, encoding: str | None = None, delimiter: str | None = None, sheet: str | None = None
+) -> RawTable:
+    if not path.exists():
+        raise InputMissingError(f"input file not found: {path}")
+    if path.is_dir():
+        raise InputMissingError(f"{path} is a folder, not a file", hint="use --data for a folder")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return _read_parquet(path)
+    if suffix in (".xlsx", ".xlsm"):
+        return _read_xlsx(path, sheet)
+    if suffix == ".xls":
+        raise DataError(
+            f"{path}: the old binary .xls format is not supported",
+            hint="save it as .xlsx or CSV (UTF-8) from Excel",
+        )
+    return _read_csv(path, encoding=encoding, delimiter=delimiter)
+
+
+# ---------------------------------------------------------------------------------------
+# CSV
+
+
+def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> RawTable:
+    with path.open("rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    if not head.strip(b" \t\r\n\x00" + codecs.BOM_UTF8):
+        raise DataError(
+            f"{path}: the file is empty (no header row)",
+            hint="export the table again with its header row",
+        )
+    detected = next((name for bom, name in _BOMS if head.startswith(bom)), None)
+    wanted = encoding or detected or "utf-8"
+    try:
+        codecs.lookup(wanted)
+    except LookupError:
+        raise DataError(
+            f"unknown encoding '{wanted}' for {path}",
+            hint="use a Python codec name such as utf-8, cp1252, latin-1 or utf-16",
+        ) from None
+    if detected is None and encoding is None and head.count(b"\x00") > len(head) // 8:
+        raise DataError(
+            f"{path}: the file looks like UTF-16 without a byte-order mark (many NUL bytes)",
+            hint="pass --encoding utf-16-le (or utf-16-be), or save it as UTF-8",
+        )
+    # Polars reads UTF-8 only (and the BOM sits in the skipped header line); anything
+    # else is decoded strictly into a UTF-8 scratch copy first.
+    utf8_path = path
+    if codecs.lookup(wanted).name not in ("utf-8", "utf-8-sig"):
+        utf8_path = _transcode(path, wanted)
+    header_text = _first_record_text(utf8_path)
+    sep = delimiter or _sniff_delimiter(header_text, path)
+    if delimiter is not None and len(delimiter.encode()) != 1:
+        raise DataError(f"delimiter {delimiter!r} must be a single character")
+    headers = _parse_header(header_text, sep)
+    schema = {f"c{i}": pl.String for i in range(len(headers))}
+    schema[EXTRA] = pl.String
+    frame = pl.scan_csv(
+        utf8_path,
+        has_header=False,
+        skip_rows=1,
+        separator=sep,
+        quote_char='"',
+        schema=schema,
+        empty_string_is_null=False,
+        truncate_ragged_lines=True,
+        missing_columns="insert",
+        extra_columns="ignore",
+        row_index_name=ROW,
+        row_index_offset=1,
+        encoding="utf8",
+    )
+    return RawTable(path, headers, frame, wanted, sep, "csv")
+
+
+def _transcode(path: Path, encoding: str) -> Path:
+    """Decode ``path`` strictly and write it as UTF-8 in a scratch file."""
+    target = _scratch() / f"{path.stem}.{abs(hash(str(path)))}.utf8.csv"
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    offset = 0
+    lines = 1
+    with path.open("rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
+        while True:
+            chunk = src.read(_CHUNK)
+            final = not chunk
+            try:
+                text = decoder.decode(chunk, final=final)
+            except UnicodeDecodeError as exc:
+                bad_at = offset + exc.start
+                line = lines + chunk[: exc.start].count(b"\n")
+                raise DataError(
+                    f"{path}: byte {bad_at} (line {line}) is not valid {encoding}: "
+                    f"{chunk[exc.start:exc.start + 4]!r}",
+                    hint=_encoding_hint(path, encoding),
+                ) from None
+            if text.startswith("\ufeff") and offset == 0:
+                text = text[1:]
+            dst.write(text)
+            if final:
+                break
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+    return target
+
+
+def _encoding_hint(path: Path, tried: str) -> str:
+    return (
+        "save the file as UTF-8, or pass --encoding with its real encoding "
+        "(Excel on Windows usually writes cp1252; older systems latin-1)"
+        if tried.lower().replace("_", "-") in ("utf-8", "utf8")
+        else f"the file is not {tried}; try --encoding utf-8, cp1252 or utf-16"
+    )
+
+
+def diagnose_utf8(path: Path) -> DataError:
+    """Find the first byte of ``path`` that is not UTF-8 (after Polars refused the file)."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
+    offset = 0
+    lines = 1
+    with path.open("rb") as fh:
+        while True:
+            chunk = fh.read(_CHUNK)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                line = lines + chunk[: exc.start].count(b"\n")
+                return DataError(
+                    f"{path}: line {line} (byte {offset + exc.start}) is not valid UTF-8: "
+                    f"{chunk[exc.start:exc.start + 4]!r}",
+                    hint=_encoding_hint(path, "utf-8"),
+                )
+            if not chunk:
+                break
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+    return DataError(f"{path}: the file is not valid UTF-8", hint=_encoding_hint(path, "utf-8"))
+
+
+def diagnose_csv(path: Path, delimiter: str | None, problem: str) -> DataError:
+    """Explain why Polars could not parse ``path``: find an unclosed quote with the csv module."""
+    try:
+        with path.open("r", encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, delimiter=delimiter or ",", strict=True)
+            record_start = 1
+            for _ in reader:
+                record_start = reader.line_num + 1
+    except UnicodeDecodeError:
+        return diagnose_utf8(path)
+    except csv.Error as exc:
+        if "EOF" in str(exc) or "unexpected end of data" in str(exc):
+            return DataError(
+                f"{path}: a quoted value that starts on line {record_start} is never closed",
+                hint="the file was probably cut short or a value contains a stray '\"'; "
+                "fix that line or export the file again",
+            )
+        return DataError(f"{path}: line {record_start}: {exc}")
+    return DataError(f"{path}: could not be read as CSV: {problem.splitlines()[0]}")
+
+
+def _first_record_text(path: Path) -> str:
+    """The header record as text (it may span lines if a header is quoted with newlines)."""
+    with path.open("rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:
+            raise diagnose_utf8(path) from None
+        text = head[: exc.start].decode("utf-8-sig")
+    buffer = io.StringIO(text, newline="")
+    in_quotes = False
+    out = []
+    for char in buffer.read():
+        if char == '"':
+            in_quotes = not in_quotes
+        if char in "\r\n" and not in_quotes:
+            break
+        out.append(char)
+    return "".join(out)
+
+
+def _sniff_delimiter(header: str, path: Path) -> str:
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    counts = {d: header.count(d) for d in _DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def _parse_header(header: str, sep: str) -> tuple[str, ...]:
+    row = next(csv.reader([header], delimiter=sep), [])
+    return tuple(
+        (cell.strip().lstrip("\ufeff").strip() or f"column_{i + 1}") for i, cell in enumerate(row)
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# Parquet and Excel
+
+
+def _read_parquet(path: Path) -> RawTable:
+    try:
+        schema = pl.scan_parquet(path).collect_schema()
+    except Exception as exc:  # noqa: BLE001 - any failure here means "not a readable Parquet file"
+        raise DataError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    headers = tuple(schema.names())
+    frame = (
+        pl.scan_parquet(path)
+        .select([pl.col(name).cast(pl.String).alias(f"c{i}") for i, name in enumerate(headers)])
+        .with_columns(pl.lit(None, dtype=pl.String).alias(EXTRA))
+        .with_row_index(ROW, offset=1)
+    )
+    return RawTable(path, headers, frame, "parquet", None, "parquet")
+
+
+def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
+    try:
+        sheet_df = pl.read_excel(
+            path,
+            sheet_name=sheet,
+            has_header=False,
+            infer_schema_length=0,
+            drop_empty_rows=False,
+            drop_empty_cols=False,
+            raise_if_empty=False,
+        )
+    except Exception as exc:  # noqa: BLE001 - fastexcel raises its own types
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"{path}: cannot read the workbook ({message})") from None
+    if sheet_df.height == 0:
+        raise DataError(f"{path}: the sheet is empty (no header row)")
+    header_row = sheet_df.row(0)
+    headers = tuple(
+        (str(cell).strip() if cell is not None and str(cell).strip() else f"column_{i + 1}")
+        for i, cell in enumerate(header_row)
+    )
+    body = sheet_df.slice(1)
+    body.columns = [f"c{i}" for i in range(len(headers))]
+    frame = (
+        body.lazy()
+        .with_columns(pl.lit(None, dtype=pl.String).alias(EXTRA))
+        .with_row_index(ROW, offset=1)
+    )
+    return RawTable(path, headers, frame, "xlsx", None, "xlsx")
