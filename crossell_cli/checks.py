@@ -29,8 +29,14 @@ def warnings(book: Book, report: LoadReport) -> pl.DataFrame:
     path = str(report.tables["line_items"].path)
     parts: list[pl.LazyFrame] = []
 
-    def rule(frame: pl.LazyFrame, name: str, column: str, value: pl.Expr, table: str = "line_items",
-             file: str = path) -> None:
+    def rule(
+        frame: pl.LazyFrame,
+        name: str,
+        column: str,
+        value: pl.Expr,
+        table: str = "line_items",
+        file: str = path,
+    ) -> None:
         parts.append(
             frame.select(
                 pl.lit(table).alias("table"),
@@ -47,12 +53,27 @@ def warnings(book: Book, report: LoadReport) -> pl.DataFrame:
 
     if "accounts" in book.given:
         orphans = lines.join(book.accounts.lazy().select("account_id"), on="account_id", how="anti")
-        rule(orphans.filter(pl.col("account_id").is_not_null()), "orphan_account", "account_id", pl.col("account_id"))
+        rule(
+            orphans.filter(pl.col("account_id").is_not_null()),
+            "orphan_account",
+            "account_id",
+            pl.col("account_id"),
+        )
     if "products" in book.given:
         orphans = lines.join(book.products.lazy().select("product_id"), on="product_id", how="anti")
-        rule(orphans.filter(pl.col("product_id").is_not_null()), "orphan_product", "product_id", pl.col("product_id"))
+        rule(
+            orphans.filter(pl.col("product_id").is_not_null()),
+            "orphan_product",
+            "product_id",
+            pl.col("product_id"),
+        )
     rule(lines.filter(pl.col("amount") < 0), "negative_amount", "amount", pl.col("amount"))
-    rule(lines.filter(pl.col("end_date") < pl.col("start_date")), "end_before_start", "end_date", pl.col("end_date"))
+    rule(
+        lines.filter(pl.col("end_date") < pl.col("start_date")),
+        "end_before_start",
+        "end_date",
+        pl.col("end_date"),
+    )
     rule(
         lines.filter((pl.col("discount") < 0) | (pl.col("discount") > 1)),
         "discount_out_of_range",
@@ -66,15 +87,19 @@ def warnings(book: Book, report: LoadReport) -> pl.DataFrame:
     message = pl.lit(None, dtype=pl.String)
     for name, template in _WARNINGS.items():
         before, _, after = template.partition("{v}")
-        message = pl.when(pl.col("rule") == name).then(
-            pl.concat_str([pl.lit(before), pl.col("value").fill_null(""), pl.lit(after)])
-        ).otherwise(message)
+        message = (
+            pl.when(pl.col("rule") == name)
+            .then(pl.concat_str([pl.lit(before), pl.col("value").fill_null(""), pl.lit(after)]))
+            .otherwise(message)
+        )
     return found.with_columns(message.alias("message"))
 
 
 def all_issues(book: Book, report: LoadReport) -> pl.DataFrame:
     issues = pl.concat([with_messages(report.rejects), warnings(book, report)], how="vertical")
-    return issues.select(list(ISSUE_SCHEMA)).sort("severity", "table", "row", "column", descending=[True, False, False, False])
+    return issues.select(list(ISSUE_SCHEMA)).sort(
+        "severity", "table", "row", "column", descending=[True, False, False, False]
+    )
 
 
 def table_summary(report: LoadReport, issues: pl.DataFrame) -> pl.DataFrame:

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -55,18 +55,18 @@ _FORMAT_HELP = "table | csv | json | jsonl | parquet | xlsx (default: table on a
 
 @dataclass(frozen=True)
 class Common:
-    data: Optional[Path] = None
-    line_items: Optional[Path] = None
-    accounts: Optional[Path] = None
-    products: Optional[Path] = None
-    config: Optional[Path] = None
-    profile: Optional[str] = None
-    encoding: Optional[str] = None
-    as_of: Optional[str] = None
-    where: Optional[list[str]] = None
-    level: Optional[str] = None
-    format: Optional[str] = None
-    output: Optional[str] = None
+    data: Path | None = None
+    line_items: Path | None = None
+    accounts: Path | None = None
+    products: Path | None = None
+    config: Path | None = None
+    profile: str | None = None
+    encoding: str | None = None
+    as_of: str | None = None
+    where: list[str] | None = None
+    level: str | None = None
+    format: str | None = None
+    output: str | None = None
     strict: bool = False
     quiet: bool = False
     debug: bool = False
@@ -74,54 +74,104 @@ class Common:
 
 _COMMON_OPTIONS: dict[str, Any] = {
     "data": Annotated[
-        Optional[Path],
-        typer.Option("--data", "-d", help="Folder with line_items / accounts / products files.", rich_help_panel=INPUT),
+        Path | None,
+        typer.Option(
+            "--data", "-d", help="Folder with line_items / accounts / products files.", rich_help_panel=INPUT
+        ),
     ],
     "line_items": Annotated[
-        Optional[Path], typer.Option("--line-items", help="Line items file (CSV, Parquet, XLSX).", rich_help_panel=INPUT)
+        Path | None,
+        typer.Option("--line-items", help="Line items file (CSV, Parquet, XLSX).", rich_help_panel=INPUT),
     ],
-    "accounts": Annotated[Optional[Path], typer.Option("--accounts", help="Accounts file.", rich_help_panel=INPUT)],
-    "products": Annotated[Optional[Path], typer.Option("--products", help="Products file.", rich_help_panel=INPUT)],
+    "accounts": Annotated[
+        Path | None, typer.Option("--accounts", help="Accounts file.", rich_help_panel=INPUT)
+    ],
+    "products": Annotated[
+        Path | None, typer.Option("--products", help="Products file.", rich_help_panel=INPUT)
+    ],
     "config": Annotated[
-        Optional[Path],
-        typer.Option("--config", "-c", help="Config file (default ./xsell.yaml, then $XSELL_CONFIG).", rich_help_panel=INPUT),
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Config file (default ./xsell.yaml, then $XSELL_CONFIG).",
+            rich_help_panel=INPUT,
+        ),
     ],
     "profile": Annotated[
-        Optional[str],
-        typer.Option("--profile", help="Export profile: salesforce, hubspot, stripe or a .yaml path.", rich_help_panel=INPUT),
+        str | None,
+        typer.Option(
+            "--profile",
+            help="Export profile: salesforce, hubspot, stripe or a .yaml path.",
+            rich_help_panel=INPUT,
+        ),
     ],
     "encoding": Annotated[
-        Optional[str],
-        typer.Option("--encoding", help="Text encoding of CSV inputs (e.g. cp1252, utf-16).", rich_help_panel=INPUT),
+        str | None,
+        typer.Option(
+            "--encoding", help="Text encoding of CSV inputs (e.g. cp1252, utf-16).", rich_help_panel=INPUT
+        ),
     ],
     "as_of": Annotated[
-        Optional[str],
-        typer.Option("--as-of", help="Measure as of this date (YYYY-MM-DD); default: the latest date in the data.", rich_help_panel=ANALYSIS),
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="Measure as of this date (YYYY-MM-DD); default: the latest date in the data.",
+            rich_help_panel=ANALYSIS,
+        ),
     ],
     "where": Annotated[
-        Optional[list[str]],
-        typer.Option("--where", "-w", help="Keep accounts with column=value (repeatable; same column = any of).", rich_help_panel=ANALYSIS),
+        list[str] | None,
+        typer.Option(
+            "--where",
+            "-w",
+            help="Keep accounts with column=value (repeatable; same column = any of).",
+            rich_help_panel=ANALYSIS,
+        ),
     ],
     "level": Annotated[
-        Optional[str],
+        str | None,
         typer.Option("--level", help="family (default) or product.", rich_help_panel=ANALYSIS),
     ],
-    "format": Annotated[Optional[str], typer.Option("--format", "-f", help=_FORMAT_HELP, rich_help_panel=OUTPUT)],
+    "format": Annotated[
+        str | None, typer.Option("--format", "-f", help=_FORMAT_HELP, rich_help_panel=OUTPUT)
+    ],
     "output": Annotated[
-        Optional[str],
-        typer.Option("--output", "-o", help="Write to PATH ('-' = stdout); {as_of} and {today} are filled in.", rich_help_panel=OUTPUT),
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write to PATH ('-' = stdout); {as_of} and {today} are filled in.",
+            rich_help_panel=OUTPUT,
+        ),
     ],
     "strict": Annotated[
         bool,
-        typer.Option("--strict", help="Fail (exit 65) if any input row is rejected.", rich_help_panel=INPUT, show_default=False),
+        typer.Option(
+            "--strict",
+            help="Fail (exit 65) if any input row is rejected.",
+            rich_help_panel=INPUT,
+            show_default=False,
+        ),
     ],
     "quiet": Annotated[
         bool,
-        typer.Option("--quiet", "-q", help="Print nothing on stderr unless something is wrong.", rich_help_panel=OUTPUT, show_default=False),
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Print nothing on stderr unless something is wrong.",
+            rich_help_panel=OUTPUT,
+            show_default=False,
+        ),
     ],
     "debug": Annotated[
         bool,
-        typer.Option("--debug", help="Show Python tracebacks (for bug reports).", rich_help_panel=OUTPUT, show_default=False),
+        typer.Option(
+            "--debug",
+            help="Show Python tracebacks (for bug reports).",
+            rich_help_panel=OUTPUT,
+            show_default=False,
+        ),
     ],
 }
 _COMMON_NAMES = tuple(f.name for f in fields(Common))
@@ -142,10 +192,13 @@ def _common_parameters() -> list[inspect.Parameter]:
     ]
 
 
-def _merge(global_opts: Optional[Common], local: dict[str, Any]) -> Common:
+def _merge(global_opts: Common | None, local: dict[str, Any]) -> Common:
     """Options given after the command win over the same options given before it."""
     base = global_opts or Common()
-    values = {name: local.get(name) if local.get(name) is not None else getattr(base, name) for name in _COMMON_NAMES}
+    values: dict[str, Any] = {
+        name: local.get(name) if local.get(name) is not None else getattr(base, name)
+        for name in _COMMON_NAMES
+    }
     for flag in _FLAGS:
         values[flag] = bool(local.get(flag)) or getattr(base, flag)
     if base.where and local.get("where"):
@@ -158,11 +211,16 @@ def _global(
     ctx: typer.Context,
     **kwargs: Any,
 ) -> None:
-    ctx.obj = Common(**{k: kwargs.get(k) for k in _COMMON_NAMES})
+    values: dict[str, Any] = {k: kwargs.get(k) for k in _COMMON_NAMES}
+    values.update({flag: bool(values[flag]) for flag in _FLAGS})
+    ctx.obj = Common(**values)
 
 
 _global.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-    [inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context), *_common_parameters()]
+    [
+        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+        *_common_parameters(),
+    ]
 )
 
 
@@ -180,7 +238,7 @@ def _report_error(err: XsellError) -> None:
         _stderr(f"  fix: {err.hint}")
 
 
-def command(name: Optional[str] = None, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def command(name: str | None = None, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a command that also accepts the common options and runs inside the error boundary."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -220,7 +278,7 @@ def _guarded(opts: Common, body: Callable[[], Any]) -> Any:
     except KeyboardInterrupt:
         _stderr("Interrupted.")
         raise typer.Exit(130) from None
-    except Exception as exc:  # noqa: BLE001 - the one place a bug is turned into a message
+    except Exception as exc:
         if opts.debug:
             traceback.print_exc()
         else:
@@ -267,7 +325,6 @@ class Run:
 
     def __init__(self, opts: Common, **cli_extra: Any) -> None:
         from . import session
-
         from .errors import UsageError
 
         if opts.level is not None and opts.level not in ("family", "product"):
@@ -292,7 +349,7 @@ class Run:
 
         return session.model(self.session, book)
 
-    def emit(self, output: Any, *, as_of: Optional[dt.date] = None) -> None:
+    def emit(self, output: Any, *, as_of: dt.date | None = None) -> None:
         from . import render
 
         path = self.opts.output
@@ -340,11 +397,22 @@ def validate(*, opts: Common) -> int:
 
 @command()
 def attach(
-    base: Annotated[Optional[str], typer.Option("--base", help="Only pairs with this base family: one row per target.")] = None,
+    base: Annotated[
+        str | None, typer.Option("--base", help="Only pairs with this base family: one row per target.")
+    ] = None,
     matrix: Annotated[bool, typer.Option("--matrix", help="A × B grid of attach rates.")] = False,
     show_all: Annotated[bool, typer.Option("--all", help="Show pairs below min_base too.")] = False,
-    min_base: Annotated[Optional[int], typer.Option("--min-base", min=1, help="Hide pairs whose base has fewer customers (config min_base, default 10).")] = None,
-    exclude_bundles: Annotated[bool, typer.Option("--exclude-bundles", help="Drop forced-bundle pairs.")] = False,
+    min_base: Annotated[
+        int | None,
+        typer.Option(
+            "--min-base",
+            min=1,
+            help="Hide pairs whose base has fewer customers (config min_base, default 10).",
+        ),
+    ] = None,
+    exclude_bundles: Annotated[
+        bool, typer.Option("--exclude-bundles", help="Drop forced-bundle pairs.")
+    ] = False,
     *,
     opts: Common,
 ) -> int:
@@ -366,7 +434,9 @@ def attach(
     model = run.model(book)
     settings = run.settings
     if model is None:
-        run.emit(render.Output(_empty_pairs(), "Attach rates", notes=("no dated won line: nothing to measure",)))
+        run.emit(
+            render.Output(_empty_pairs(), "Attach rates", notes=("no dated won line: nothing to measure",))
+        )
         run.account()
         return 0
     pairs, head = attach_metric.attach(model)
@@ -376,12 +446,19 @@ def attach(
         pairs, min_base=settings.min_base, show_all=show_all, base=base, exclude_bundles=exclude_bundles
     )
     notes = [
-        _settings_line(model.as_of, model.level, settings, extra=f"min_base {settings.min_base}" + ("" if not show_all else " (--all)")),
+        _settings_line(
+            model.as_of,
+            model.level,
+            settings,
+            extra=f"min_base {settings.min_base}" + ("" if not show_all else " (--all)"),
+        ),
         _headline_line(head, model.level),
     ]
     hidden = pairs.height - shown.height if base is None else 0
     if hidden and not show_all:
-        notes.append(f"{hidden} pair(s) with fewer than {settings.min_base} base customers hidden; --all shows them")
+        notes.append(
+            f"{hidden} pair(s) with fewer than {settings.min_base} base customers hidden; --all shows them"
+        )
     if base is not None and shown.is_empty() and not show_all:
         notes.append(f"{base} has fewer than {settings.min_base} customers; --all shows its pairs anyway")
     if matrix:
@@ -393,7 +470,9 @@ def attach(
     view: tuple[str, ...] = ()
     if not matrix:
         view = _ATTACH_VIEW if frame["flag"].is_not_null().any() else _ATTACH_VIEW[:-1]
-    output = render.Output(frame, title, notes=tuple(notes), kinds=_matrix_kinds(frame) if matrix else {}, table_columns=view)
+    output = render.Output(
+        frame, title, notes=tuple(notes), kinds=_matrix_kinds(frame) if matrix else {}, table_columns=view
+    )
     run.emit(output, as_of=model.as_of)
     run.account()
     return 0
@@ -403,7 +482,10 @@ def attach(
 def sample(
     accounts_n: Annotated[int, typer.Option("--accounts", "-n", min=1, help="Number of accounts.")] = 4000,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Random seed: same seed, same bytes.")] = 7,
-    families: Annotated[int, typer.Option("--families", min=8, max=200, help="Number of product families (benchmarks use 40).")] = 10,
+    families: Annotated[
+        int,
+        typer.Option("--families", min=8, max=200, help="Number of product families (benchmarks use 40)."),
+    ] = 10,
     *,
     opts: Common,
 ) -> int:
@@ -454,7 +536,7 @@ def _headline_line(head: Any, level: str) -> str:
 def _resolve_item(name: str, pairs: Any, level: str) -> str:
     from .errors import DataError
 
-    items = sorted(set(pairs["base_family"].to_list()))
+    items: list[str] = sorted(set(pairs["base_family"].to_list()))
     if name in items:
         return name
     folded = {i.lower(): i for i in items}
@@ -466,13 +548,23 @@ def _resolve_item(name: str, pairs: Any, level: str) -> str:
     noun = "family" if level == "family" else "product"
     raise DataError(
         f"--base {name}: no {noun} of that name",
-        hint=("did you mean " + " or ".join(repr(c) for c in close) + "? ") if close else f"known: {', '.join(items[:20])}",
+        hint=("did you mean " + " or ".join(repr(c) for c in close) + "? ")
+        if close
+        else f"known: {', '.join(items[:20])}",
     )
 
 
 _ATTACH_VIEW = (
-    "base_family", "target_family", "base_accounts", "both_accounts", "attach_rate", "ci_low", "ci_high",
-    "lift", "cross_sell_attach", "flag",
+    "base_family",
+    "target_family",
+    "base_accounts",
+    "both_accounts",
+    "attach_rate",
+    "ci_low",
+    "ci_high",
+    "lift",
+    "cross_sell_attach",
+    "flag",
 )
 
 

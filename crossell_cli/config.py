@@ -116,7 +116,7 @@ def _int(lo: int | None = None, hi: int | None = None) -> Check:
             raise _fail(path, "a whole number", value)
         if (lo is not None and value < lo) or (hi is not None and value > hi):
             raise _fail(path, f"a whole number between {lo} and {hi}", value)
-        return value
+        return int(value)
 
     return check
 
@@ -186,8 +186,7 @@ def _key(k: Any, path: str) -> str:
     if isinstance(k, bool):
         raise ConfigError(
             f"config '{path}' has a key that YAML read as the boolean {k}",
-            hint="YAML reads unquoted yes/no/on/off/true/false as booleans; quote the key "
-            "(e.g. 'yes': ...)",
+            hint="YAML reads unquoted yes/no/on/off/true/false as booleans; quote the key (e.g. 'yes': ...)",
         )
     if not isinstance(k, (str, int, float)):
         raise ConfigError(f"config '{path}' has a key {k!r} that is not text")
@@ -226,7 +225,7 @@ def _columns(value: Any, path: str) -> dict[str, dict[str, str]]:
         if table not in SCHEMA:
             raise _unknown(f"{path}.{table}", table, TABLES)
         cols = _str_map(mapping, f"{path}.{table}")
-        known = SCHEMA[table].names  # type: ignore[index]
+        known = SCHEMA[table].names
         for name in cols:
             if name not in known:
                 raise _unknown(f"{path}.{table}.{name}", name, known)
@@ -378,9 +377,19 @@ def parse_where(items: list[str]) -> tuple[tuple[str, str], ...]:
 
 _TABLE_FILE_STEMS: dict[TableName, tuple[str, ...]] = {
     "line_items": (
-        "line_items", "lineitems", "line_item", "opportunity_line_items", "opportunitylineitems",
-        "subscription_items", "subscriptions", "opportunities", "deals", "orders", "order_items",
-        "transactions", "sales",
+        "line_items",
+        "lineitems",
+        "line_item",
+        "opportunity_line_items",
+        "opportunitylineitems",
+        "subscription_items",
+        "subscriptions",
+        "opportunities",
+        "deals",
+        "orders",
+        "order_items",
+        "transactions",
+        "sales",
     ),
     "accounts": ("accounts", "account", "customers", "companies"),
     "products": ("products", "product", "catalog", "catalogue", "price_book"),
@@ -409,8 +418,7 @@ def find_table_files(folder: Path) -> dict[TableName, Path]:
     if "line_items" not in found:
         listing = ", ".join(p.name for p in files) or "no data files"
         raise InputMissingError(
-            f"{folder}: no line_items file (looked for line_items.csv/.parquet/.xlsx; "
-            f"found {listing})",
+            f"{folder}: no line_items file (looked for line_items.csv/.parquet/.xlsx; found {listing})",
             hint="name the file line_items.csv, or pass --line-items PATH, or set "
             "data.line_items in xsell.yaml",
         )

@@ -74,7 +74,9 @@ def apply_where(book: Book, where: Sequence[tuple[str, str]]) -> Book:
         wanted = [v.lower() for v in values]
         condition = condition & pl.col(column).cast(pl.String).str.to_lowercase().is_in(wanted)
     kept = accounts.filter(condition)
-    lines = book.line_items.join(kept.select("account_id"), on="account_id", how="semi", maintain_order="left")
+    lines = book.line_items.join(
+        kept.select("account_id"), on="account_id", how="semi", maintain_order="left"
+    )
     return replace(book, accounts=kept, line_items=lines)
 
 
@@ -88,11 +90,11 @@ def with_items(line_items: pl.LazyFrame, products: pl.DataFrame, level: Level) -
     )
 
 
-def item_universe(won: pl.LazyFrame, products: pl.DataFrame, level: Level) -> pl.LazyFrame:
-    """Every item bought (on or before T) plus every item of the catalogue."""
-    catalogue = products.lazy().select(
-        pl.col("product_id" if level == "product" else "family").alias("item")
-    )
+def item_universe(won: pl.LazyFrame, products: pl.DataFrame | None, level: Level) -> pl.LazyFrame:
+    """Every item bought (on or before T) plus every item of the catalogue, if one was given."""
+    if products is None:
+        return won.select("item").unique()
+    catalogue = products.lazy().select(pl.col("product_id" if level == "product" else "family").alias("item"))
     return pl.concat([won.select("item"), catalogue]).unique()
 
 
@@ -106,6 +108,7 @@ class Model:
     lines: pl.LazyFrame  # every line (any stage) booked <= T, with item
     products: pl.DataFrame
     accounts: pl.DataFrame
+    catalogue: pl.DataFrame | None  # the products table when the user gave one
 
     def ownership(self, at: dt.date | None = None) -> pl.LazyFrame:
         """Distinct (account_id, item) owned at ``at`` (default T)."""
@@ -181,5 +184,11 @@ def build_model(
     lines = with_items(book.line_items.lazy(), book.products, level).filter(pl.col("booked_at") <= when)
     won = lines.filter(is_won())
     return Model(
-        as_of=when, level=level, won=won, lines=lines, products=book.products, accounts=book.accounts
+        as_of=when,
+        level=level,
+        won=won,
+        lines=lines,
+        products=book.products,
+        accounts=book.accounts,
+        catalogue=book.products if "products" in book.given else None,
     )

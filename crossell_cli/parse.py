@@ -107,11 +107,12 @@ def _salesforce_15(ids: pl.Series) -> pl.Series:
     alphabet = pl.Series(list(_SF_ALPHABET))
     ok = pl.Series([True] * len(sub))
     for chunk in range(3):
-        bits = sum((upper[chunk * 5 + pos] * (1 << pos) for pos in range(5)), pl.Series([0] * len(sub), dtype=pl.Int32))
+        bits = sum(
+            (upper[chunk * 5 + pos] * (1 << pos) for pos in range(5)),
+            pl.Series([0] * len(sub), dtype=pl.Int32),
+        )
         ok = ok & (sub.str.slice(15 + chunk, 1) == alphabet.gather(bits))
-    shortened = pl.select(
-        pl.when(ok).then(sub.str.slice(0, 15)).otherwise(sub).alias("id")
-    ).to_series()
+    shortened = pl.select(pl.when(ok).then(sub.str.slice(0, 15)).otherwise(sub).alias("id")).to_series()
     return _patch(ids, candidate, shortened)
 
 
@@ -186,12 +187,7 @@ def _parse_number_slow(raw: pl.Series, fmt: NumberFormat) -> tuple[pl.Series, pl
         | parts["trail"].is_not_null()
     )
     value = pl.select(
-        pl.when(~grouped_ok)
-        .then(None)
-        .when(negative)
-        .then(-magnitude)
-        .otherwise(magnitude)
-        .alias("v")
+        pl.when(~grouped_ok).then(None).when(negative).then(-magnitude).otherwise(magnitude).alias("v")
     ).to_series()
     value = pl.select(pl.when(percent).then(value / 100).otherwise(value).alias("v")).to_series()
     currency = pl.select(pl.coalesce(parts["cur1"], parts["cur3"], parts["cur2"]).alias("c")).to_series()
@@ -364,13 +360,37 @@ def parse_bool(raw: pl.Series) -> pl.Series:
 
 # months per billing period; the canonical amount is annual
 _PERIOD_MONTHS = {
-    "month": 1.0, "monthly": 1.0, "mo": 1.0, "m": 1.0, "p1m": 1.0,
-    "quarter": 3.0, "quarterly": 3.0, "q": 3.0, "p3m": 3.0,
-    "halfyear": 6.0, "semiannual": 6.0, "semiannually": 6.0, "p6m": 6.0,
-    "year": 12.0, "yearly": 12.0, "annual": 12.0, "annually": 12.0, "y": 12.0, "p1y": 12.0,
-    "p12m": 12.0, "week": 12.0 / 52.0, "weekly": 12.0 / 52.0, "p1w": 12.0 / 52.0,
-    "day": 12.0 / 365.0, "daily": 12.0 / 365.0, "p1d": 12.0 / 365.0,
-    "p24m": 24.0, "p2y": 24.0, "p36m": 36.0, "p3y": 36.0, "biennial": 24.0,
+    "month": 1.0,
+    "monthly": 1.0,
+    "mo": 1.0,
+    "m": 1.0,
+    "p1m": 1.0,
+    "quarter": 3.0,
+    "quarterly": 3.0,
+    "q": 3.0,
+    "p3m": 3.0,
+    "halfyear": 6.0,
+    "semiannual": 6.0,
+    "semiannually": 6.0,
+    "p6m": 6.0,
+    "year": 12.0,
+    "yearly": 12.0,
+    "annual": 12.0,
+    "annually": 12.0,
+    "y": 12.0,
+    "p1y": 12.0,
+    "p12m": 12.0,
+    "week": 12.0 / 52.0,
+    "weekly": 12.0 / 52.0,
+    "p1w": 12.0 / 52.0,
+    "day": 12.0 / 365.0,
+    "daily": 12.0 / 365.0,
+    "p1d": 12.0 / 365.0,
+    "p24m": 24.0,
+    "p2y": 24.0,
+    "p36m": 36.0,
+    "p3y": 36.0,
+    "biennial": 24.0,
 }
 
 

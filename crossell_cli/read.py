@@ -154,7 +154,7 @@ def _transcode(path: Path, encoding: str) -> Path:
                 line = lines + chunk[: exc.start].count(b"\n")
                 raise DataError(
                     f"{path}: byte {bad_at} (line {line}) is not valid {encoding}: "
-                    f"{chunk[exc.start:exc.start + 4]!r}",
+                    f"{chunk[exc.start : exc.start + 4]!r}",
                     hint=_encoding_hint(path, encoding),
                 ) from None
             if text.startswith("\ufeff") and offset == 0:
@@ -190,7 +190,7 @@ def diagnose_utf8(path: Path) -> DataError:
                 line = lines + chunk[: exc.start].count(b"\n")
                 return DataError(
                     f"{path}: line {line} (byte {offset + exc.start}) is not valid UTF-8: "
-                    f"{chunk[exc.start:exc.start + 4]!r}",
+                    f"{chunk[exc.start : exc.start + 4]!r}",
                     hint=_encoding_hint(path, "utf-8"),
                 )
             if not chunk:
@@ -253,9 +253,7 @@ def _sniff_delimiter(header: str, path: Path) -> str:
 
 def _parse_header(header: str, sep: str) -> tuple[str, ...]:
     row = next(csv.reader([header], delimiter=sep), [])
-    return tuple(
-        (cell.strip().lstrip("\ufeff").strip() or f"column_{i + 1}") for i, cell in enumerate(row)
-    )
+    return tuple((cell.strip().lstrip("\ufeff").strip() or f"column_{i + 1}") for i, cell in enumerate(row))
 
 
 # ---------------------------------------------------------------------------------------
@@ -265,7 +263,7 @@ def _parse_header(header: str, sep: str) -> tuple[str, ...]:
 def _read_parquet(path: Path) -> RawTable:
     try:
         schema = pl.scan_parquet(path).collect_schema()
-    except Exception as exc:  # noqa: BLE001 - any failure here means "not a readable Parquet file"
+    except Exception as exc:
         raise DataError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
     headers = tuple(schema.names())
     frame = (
@@ -288,7 +286,7 @@ def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
             drop_empty_cols=False,
             raise_if_empty=False,
         )
-    except Exception as exc:  # noqa: BLE001 - fastexcel raises its own types
+    except Exception as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataError(f"{path}: cannot read the workbook ({message})") from None
     if sheet_df.height == 0:
@@ -300,9 +298,5 @@ def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
     )
     body = sheet_df.slice(1)
     body.columns = [f"c{i}" for i in range(len(headers))]
-    frame = (
-        body.lazy()
-        .with_columns(pl.lit(None, dtype=pl.String).alias(EXTRA))
-        .with_row_index(ROW, offset=1)
-    )
+    frame = body.lazy().with_columns(pl.lit(None, dtype=pl.String).alias(EXTRA)).with_row_index(ROW, offset=1)
     return RawTable(path, headers, frame, "xlsx", None, "xlsx")

@@ -18,9 +18,12 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
 import polars as pl
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 from .errors import OutputError, UsageError
 
@@ -119,7 +122,10 @@ def guard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     pattern = "^[=+\\-@\t\r\n]"
     return frame.with_columns(
         [
-            pl.when(pl.col(c).str.contains(pattern)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+            pl.when(pl.col(c).str.contains(pattern))
+            .then(pl.lit("'") + pl.col(c))
+            .otherwise(pl.col(c))
+            .alias(c)
             for c in texts
         ]
     )
@@ -200,12 +206,12 @@ def _write_xlsx(frame: pl.DataFrame, target: IO[bytes], notes: Sequence[str], ti
 
 
 def table_text(output: Output, *, width: int | None = None, color: bool = False) -> str:
-    console = _console(io.StringIO(), width=width, color=color)
-    _print_table(console, output)
-    return console.file.getvalue()  # type: ignore[attr-defined,no-any-return]
+    buffer = io.StringIO()
+    _print_table(_console(buffer, width=width, color=color), output)
+    return buffer.getvalue()
 
 
-def _console(file: IO[str], *, width: int | None, color: bool) -> "Console":  # noqa: F821
+def _console(file: IO[str], *, width: int | None, color: bool) -> Console:
     from rich.console import Console
 
     return Console(
@@ -247,7 +253,9 @@ def _print_table(console: object, output: Output) -> None:
         hidden = frame.width - len(shown)
         frame = frame.select(shown)
     kinds = {name: column_kind(name, dtype, output.kinds) for name, dtype in frame.schema.items()}
-    cells = [[_human(v, kinds[n]) for n, v in zip(frame.columns, row, strict=True)] for row in frame.iter_rows()]
+    cells = [
+        [_human(v, kinds[n]) for n, v in zip(frame.columns, row, strict=True)] for row in frame.iter_rows()
+    ]
     headers = list(frame.columns)
     # A 95% interval reads best as one cell: "50.4–58.4%".
     if "ci_low" in headers and "ci_high" in headers:
@@ -308,9 +316,7 @@ def emit(
             _print_table(console, output)
         elif chosen in ("parquet", "xlsx"):
             if tty:
-                raise UsageError(
-                    f"{chosen} is a binary format; write it to a file with -o report.{chosen}"
-                )
+                raise UsageError(f"{chosen} is a binary format; write it to a file with -o report.{chosen}")
             data = _write_bytes(output.frame, chosen, output.notes, output.title)
             out.flush()
             binary = getattr(out, "buffer", None)

@@ -41,24 +41,95 @@ EROSION_FROM = BOOK_END - dt.timedelta(days=182)
 
 SEGMENTS = (("SMB", 0.55), ("Mid-Market", 0.30), ("Enterprise", 0.15))
 REGIONS = (("North America", 0.45), ("EMEA", 0.30), ("APAC", 0.15), ("LATAM", 0.10))
-INDUSTRIES = ("Software", "Healthcare", "Finance", "Retail", "Manufacturing", "Education", "Logistics", "Media")
+INDUSTRIES = (
+    "Software",
+    "Healthcare",
+    "Finance",
+    "Retail",
+    "Manufacturing",
+    "Education",
+    "Logistics",
+    "Media",
+)
 SEATS = {"SMB": (5, 30), "Mid-Market": (30, 150), "Enterprise": (150, 900)}
 DISCOUNT = {"SMB": (0.0, 0.15), "Mid-Market": (0.05, 0.25), "Enterprise": (0.10, 0.35)}
 CHURN = {"SMB": 0.22, "Mid-Market": 0.12, "Enterprise": 0.06}
 CORE_TIER = {"SMB": "CORE-STARTER", "Mid-Market": "CORE-PRO", "Enterprise": "CORE-ENT"}
 
 REP_NAMES = (
-    "Avery Brooks", "Blake Chen", "Carmen Diaz", "Dana Whitfield", "Eli Novak", "Farah Khan",
-    "Gus Moreau", "Hana Sato", "Ivan Petrov", "Jade Okafor", "Kai Lindqvist", "Lena Fischer",
-    "Marco Reyes", "Nia Adeyemi", "Omar Haddad", "Priya Raman", "Quinn Murphy", "Rosa Alvarez",
-    "Sam Whitaker", "Tara Singh",
+    "Avery Brooks",
+    "Blake Chen",
+    "Carmen Diaz",
+    "Dana Whitfield",
+    "Eli Novak",
+    "Farah Khan",
+    "Gus Moreau",
+    "Hana Sato",
+    "Ivan Petrov",
+    "Jade Okafor",
+    "Kai Lindqvist",
+    "Lena Fischer",
+    "Marco Reyes",
+    "Nia Adeyemi",
+    "Omar Haddad",
+    "Priya Raman",
+    "Quinn Murphy",
+    "Rosa Alvarez",
+    "Sam Whitaker",
+    "Tara Singh",
 )
-NAME_A = ("Acme", "Apex", "Blue", "Bright", "Cedar", "Crest", "Delta", "Ember", "Fern", "Granite",
-          "Harbor", "Iris", "Juniper", "Keystone", "Lumen", "Maple", "Nova", "Orbit", "Pine", "Quartz",
-          "River", "Summit", "Terra", "Umber", "Vertex", "Willow", "Yarrow", "Zephyr")
-NAME_B = ("Analytics", "Bank", "Clinic", "Foods", "Freight", "Games", "Health", "Labs", "Logistics",
-          "Media", "Motors", "Networks", "Partners", "Retail", "Robotics", "Schools", "Software",
-          "Systems", "Textiles", "Works")
+NAME_A = (
+    "Acme",
+    "Apex",
+    "Blue",
+    "Bright",
+    "Cedar",
+    "Crest",
+    "Delta",
+    "Ember",
+    "Fern",
+    "Granite",
+    "Harbor",
+    "Iris",
+    "Juniper",
+    "Keystone",
+    "Lumen",
+    "Maple",
+    "Nova",
+    "Orbit",
+    "Pine",
+    "Quartz",
+    "River",
+    "Summit",
+    "Terra",
+    "Umber",
+    "Vertex",
+    "Willow",
+    "Yarrow",
+    "Zephyr",
+)
+NAME_B = (
+    "Analytics",
+    "Bank",
+    "Clinic",
+    "Foods",
+    "Freight",
+    "Games",
+    "Health",
+    "Labs",
+    "Logistics",
+    "Media",
+    "Motors",
+    "Networks",
+    "Partners",
+    "Retail",
+    "Robotics",
+    "Schools",
+    "Software",
+    "Systems",
+    "Textiles",
+    "Works",
+)
 
 
 @dataclass(frozen=True)
@@ -108,25 +179,45 @@ class SampleSpec:
     families: int = 10  # 10 = the catalogue above; more adds generic "Module NN" families
 
 
+LINE_COLUMNS = (
+    "line_id",
+    "account_id",
+    "product_id",
+    "contract_id",
+    "booked_at",
+    "start_date",
+    "end_date",
+    "amount",
+    "list_amount",
+    "discount",
+    "quantity",
+    "rep",
+    "stage",
+)
+PLANTED_COLUMNS = ("flag", "severity", "line_id", "account_id", "family", "base_family", "rep", "detail")
+LINE_SCHEMA = {
+    "line_id": pl.String,
+    "account_id": pl.String,
+    "product_id": pl.String,
+    "contract_id": pl.String,
+    "booked_at": pl.Date,
+    "start_date": pl.Date,
+    "end_date": pl.Date,
+    "amount": pl.Float64,
+    "list_amount": pl.Float64,
+    "discount": pl.Float64,
+    "quantity": pl.Float64,
+    "rep": pl.String,
+    "stage": pl.String,
+}
+
+
 @dataclass
 class _Book:
     lines: dict[str, list[object]] = field(default_factory=lambda: {c: [] for c in LINE_COLUMNS})
     planted: list[dict[str, object]] = field(default_factory=list)
     line_seq: int = 0
     contract_seq: int = 0
-
-
-LINE_COLUMNS = (
-    "line_id", "account_id", "product_id", "contract_id", "booked_at", "start_date", "end_date",
-    "amount", "list_amount", "discount", "quantity", "rep", "stage",
-)
-PLANTED_COLUMNS = ("flag", "severity", "line_id", "account_id", "family", "base_family", "rep", "detail")
-LINE_SCHEMA = {
-    "line_id": pl.String, "account_id": pl.String, "product_id": pl.String, "contract_id": pl.String,
-    "booked_at": pl.Date, "start_date": pl.Date, "end_date": pl.Date, "amount": pl.Float64,
-    "list_amount": pl.Float64, "discount": pl.Float64, "quantity": pl.Float64, "rep": pl.String,
-    "stage": pl.String,
-}
 
 
 class _Generator:
@@ -138,7 +229,9 @@ class _Generator:
         self.affinity = dict(AFFINITY)
         for k in range(11, spec.families + 1):
             family = f"Module {k:02d}"
-            self.products.append(Product(f"MOD-{k:02d}", family, family, float(self.rng.choice((60, 90, 120, 150)))))
+            self.products.append(
+                Product(f"MOD-{k:02d}", family, family, float(self.rng.choice((60, 90, 120, 150))))
+            )
             self.affinity[family] = {s: round(self.rng.uniform(0.02, 0.12), 3) for s, _ in SEGMENTS}
         self.by_family: dict[str, list[Product]] = {}
         for product in self.products:
@@ -152,7 +245,7 @@ class _Generator:
         names = list(REP_NAMES)
         out: dict[str, list[str]] = {}
         for i, (region, _w) in enumerate(REGIONS):
-            out[region] = names[i::len(REGIONS)]
+            out[region] = names[i :: len(REGIONS)]
         return out
 
     def _pick(self, weighted: tuple[tuple[str, float], ...]) -> str:
@@ -191,10 +284,19 @@ class _Generator:
         amount = round(list_amount * (1 - discount), 2)
         cols = self.book.lines
         for name, value in (
-            ("line_id", line_id), ("account_id", account), ("product_id", product.product_id),
-            ("contract_id", contract), ("booked_at", booked), ("start_date", booked), ("end_date", end),
-            ("amount", amount), ("list_amount", list_amount), ("discount", round(discount, 4)),
-            ("quantity", float(seats)), ("rep", rep), ("stage", stage),
+            ("line_id", line_id),
+            ("account_id", account),
+            ("product_id", product.product_id),
+            ("contract_id", contract),
+            ("booked_at", booked),
+            ("start_date", booked),
+            ("end_date", end),
+            ("amount", amount),
+            ("list_amount", list_amount),
+            ("discount", round(discount, 4)),
+            ("quantity", float(seats)),
+            ("rep", rep),
+            ("stage", stage),
         ):
             cols[name].append(value)
         return line_id
@@ -207,7 +309,7 @@ class _Generator:
             ends[index] = when
 
     def _plant(self, flag: str, severity: str, **values: object) -> None:
-        row = {c: None for c in PLANTED_COLUMNS}
+        row: dict[str, object] = dict.fromkeys(PLANTED_COLUMNS)
         row.update(flag=flag, severity=severity, **values)
         self.book.planted.append(row)
 
@@ -250,24 +352,48 @@ class _Generator:
     def products_frame(self) -> pl.DataFrame:
         return pl.DataFrame(
             [
-                {"product_id": p.product_id, "product_name": p.product_name, "family": p.family,
-                 "list_price": p.list_price, "sellable": p.sellable}
+                {
+                    "product_id": p.product_id,
+                    "product_name": p.product_name,
+                    "family": p.family,
+                    "list_price": p.list_price,
+                    "sellable": p.sellable,
+                }
                 for p in self.products
             ]
         )
 
     def planted_frame(self) -> pl.DataFrame:
         rows = list(self.book.planted)
-        rows.append({c: None for c in PLANTED_COLUMNS} | {
-            "flag": "forced_bundle", "severity": "medium", "family": "Success Plan", "base_family": "Core",
-            "detail": "Success Plan is only ever sold on the Core land contract"})
+        rows.append(
+            {c: None for c in PLANTED_COLUMNS}
+            | {
+                "flag": "forced_bundle",
+                "severity": "medium",
+                "family": "Success Plan",
+                "base_family": "Core",
+                "detail": "Success Plan is only ever sold on the Core land contract",
+            }
+        )
         for rep in PASS_THROUGH_REPS:
-            rows.append({c: None for c in PLANTED_COLUMNS} | {
-                "flag": "rep_concentration", "severity": "medium", "rep": rep,
-                "detail": "books the planted pass-through cross-sells"})
-        rows.append({c: None for c in PLANTED_COLUMNS} | {
-            "flag": "price_erosion", "severity": "medium", "family": EROSION_FAMILY,
-            "detail": "sold more often and 45-60% off in the last half year"})
+            rows.append(
+                {c: None for c in PLANTED_COLUMNS}
+                | {
+                    "flag": "rep_concentration",
+                    "severity": "medium",
+                    "rep": rep,
+                    "detail": "books the planted pass-through cross-sells",
+                }
+            )
+        rows.append(
+            {c: None for c in PLANTED_COLUMNS}
+            | {
+                "flag": "price_erosion",
+                "severity": "medium",
+                "family": EROSION_FAMILY,
+                "detail": "sold more often and 45-60% off in the last half year",
+            }
+        )
         return pl.DataFrame(rows, schema={c: pl.String for c in PLANTED_COLUMNS})
 
     def _plan_plants(self, accounts: pl.DataFrame) -> dict[str, tuple[str, ...]]:
@@ -278,9 +404,13 @@ class _Generator:
         count = max(6, n // 100)
         plan: dict[str, tuple[str, ...]] = {}
         cursor = 0
-        for pattern, k in (("pass_through", count), ("premature", count), ("early_churn", count),
-                           ("premature_churn", max(3, count // 3))):
-            for account in ids[cursor:cursor + k]:
+        for pattern, k in (
+            ("pass_through", count),
+            ("premature", count),
+            ("early_churn", count),
+            ("premature_churn", max(3, count // 3)),
+        ):
+            for account in ids[cursor : cursor + k]:
                 plan[account] = (pattern,)
             cursor += k
         return plan
@@ -324,7 +454,12 @@ class _Generator:
         if rng.random() < extra_p:
             product = self.by_family[extra_family][0]
             open_lines[extra_family] = [
-                (self._line(account, product, contract, land, max(1, seats // 2), land_rep, discount=discount()), land)
+                (
+                    self._line(
+                        account, product, contract, land, max(1, seats // 2), land_rep, discount=discount()
+                    ),
+                    land,
+                )
             ]
             owned.add(extra_family)
         if land < dt.date(2023, 1, 1) and rng.random() < 0.15:
@@ -347,17 +482,32 @@ class _Generator:
             when = land + dt.timedelta(days=rng.randint(10, 85))
             line_rep = rep()
             product = self.by_family[family][0]
-            line = self._line(account, product, self._contract(), when, max(1, seats // 2), line_rep, discount=discount())
+            line = self._line(
+                account, product, self._contract(), when, max(1, seats // 2), line_rep, discount=discount()
+            )
             owned.add(family)
             cross_starts[family] = when
-            self._plant("premature", "low", line_id=line, account_id=account, family=family, rep=line_rep,
-                        detail=f"booked {(when - land).days} days after land")
+            self._plant(
+                "premature",
+                "low",
+                line_id=line,
+                account_id=account,
+                family=family,
+                rep=line_rep,
+                detail=f"booked {(when - land).days} days after land",
+            )
             if plants[0] == "premature_churn":
                 late_starts.append(when)
                 end = when + dt.timedelta(days=rng.randint(30, 170))
                 self._end_line(line, end, open_lines, family)
-                self._plant("early_churn", "medium", account_id=account, family=family, rep=line_rep,
-                            detail=f"ended {(end - when).days} days after it started")
+                self._plant(
+                    "early_churn",
+                    "medium",
+                    account_id=account,
+                    family=family,
+                    rep=line_rep,
+                    detail=f"ended {(end - when).days} days after it started",
+                )
             else:
                 open_lines.setdefault(family, []).append((line, when))
 
@@ -375,14 +525,26 @@ class _Generator:
                     when = self._date(land + dt.timedelta(days=91), horizon)
                     if when <= BOOK_END:
                         product = self.by_family[family][0]
-                        self._line(account, product, self._contract(), when, max(1, seats // 3), rep(),
-                                   discount=discount(), stage="lost")
+                        self._line(
+                            account,
+                            product,
+                            self._contract(),
+                            when,
+                            max(1, seats // 3),
+                            rep(),
+                            discount=discount(),
+                            stage="lost",
+                        )
                 continue
             when = land + dt.timedelta(days=91 + int(rng.expovariate(1 / 260)))
-            if family == EROSION_FAMILY and when >= EROSION_FROM - dt.timedelta(days=183):
-                # The planted price erosion: AI Assistant sells more, and cheaper, lately.
-                if when < EROSION_FROM and rng.random() < 0.5:
-                    continue
+            # The planted price erosion: AI Assistant sells half as often in the half year
+            # before the last one, then more (and cheaper, below) lately.
+            if (
+                family == EROSION_FAMILY
+                and EROSION_FROM - dt.timedelta(days=183) <= when < EROSION_FROM
+                and rng.random() < 0.5
+            ):
+                continue
             if when > BOOK_END:
                 continue
             product = self.by_family[family][0]
@@ -412,8 +574,15 @@ class _Generator:
             open_lines.setdefault(family, []).append((line, when))
             owned.add(family)
             cross_starts[family] = when
-            self._plant("pass_through", "high", line_id=line, account_id=account, family=family, rep=line_rep,
-                        detail=f"{d:.0%} off, on contract {contract} with a Core line")
+            self._plant(
+                "pass_through",
+                "high",
+                line_id=line,
+                account_id=account,
+                family=family,
+                rep=line_rep,
+                detail=f"{d:.0%} off, on contract {contract} with a Core line",
+            )
 
         # Planted: a cross-sell that churns within 30–170 days.
         if plants and plants[0] == "early_churn":
@@ -426,12 +595,26 @@ class _Generator:
                 end -= dt.timedelta(days=shift)
             line_rep = rep()
             product = self.by_family[family][0]
-            line = self._line(account, product, self._contract(), when, max(1, seats // 3), line_rep,
-                              discount=discount(), end=end)
+            line = self._line(
+                account,
+                product,
+                self._contract(),
+                when,
+                max(1, seats // 3),
+                line_rep,
+                discount=discount(),
+                end=end,
+            )
             late_starts.append(when)
             owned.add(family)
-            self._plant("early_churn", "medium", account_id=account, family=family, rep=line_rep,
-                        detail=f"ended {(end - when).days} days after it started")
+            self._plant(
+                "early_churn",
+                "medium",
+                account_id=account,
+                family=family,
+                rep=line_rep,
+                detail=f"ended {(end - when).days} days after it started",
+            )
 
         # Churn is decided before the later upsells so that no line starts after it, and
         # never within 180 days of a cross-sold family's start (that would be early churn).
@@ -479,17 +662,29 @@ class _Generator:
             # Some come back a few months later with Core.
             back = churn + dt.timedelta(days=rng.randint(90, 300))
             if rng.random() < 0.15 and back <= BOOK_END:
-                self._line(account, core, self._contract(), back, max(1, seats // 2), rep(), discount=discount())
+                self._line(
+                    account, core, self._contract(), back, max(1, seats // 2), rep(), discount=discount()
+                )
 
         # An open deal in the pipeline, expected to close after the book ends.
         if rng.random() < 0.05:
             family = self._unowned(owned, segment, allow_none=True)
             if family:
                 when = BOOK_END + dt.timedelta(days=rng.randint(10, 90))
-                self._line(account, self.by_family[family][0], self._contract(), when, max(1, seats // 3),
-                           owner, discount=discount(), stage="open")
+                self._line(
+                    account,
+                    self.by_family[family][0],
+                    self._contract(),
+                    when,
+                    max(1, seats // 3),
+                    owner,
+                    discount=discount(),
+                    stage="open",
+                )
 
-    def _end_line(self, line: str, when: dt.date, open_lines: dict[str, list[tuple[str, dt.date]]], family: str) -> None:
+    def _end_line(
+        self, line: str, when: dt.date, open_lines: dict[str, list[tuple[str, dt.date]]], family: str
+    ) -> None:
         self._end(line, when)
         open_lines.pop(family, None)
 

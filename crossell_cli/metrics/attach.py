@@ -70,9 +70,10 @@ def pair_counts(ownership: pl.LazyFrame, firsts: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("first_contract").alias("contract_b"),
     )
     pairs = owned.join(other, on="account_id").filter(pl.col("item") != pl.col("item_b"))
+    # fill_null: a missing contract on either side means "not the same contract", not unknown.
     same = (pl.col("first_date") == pl.col("date_b")) | (
-        pl.col("first_contract").is_not_null() & (pl.col("first_contract") == pl.col("contract_b"))
-    )
+        pl.col("first_contract") == pl.col("contract_b")
+    ).fill_null(False)
     return pairs.group_by("item", "item_b").agg(
         pl.len().alias("both_accounts"),
         same.sum().alias("co_booked"),
@@ -94,7 +95,7 @@ def _pairs_plan(model: Model, ownership: pl.LazyFrame, forced_bundles: pl.DataFr
     customers = ownership.select(pl.col("account_id").n_unique().alias("customers"))
     owners = ownership.group_by("item").agg(pl.len().alias("owners"))
     counts = pair_counts(ownership, model.first_purchases())
-    universe = item_universe(model.won, model.products, model.level)
+    universe = item_universe(model.won, model.catalogue, model.level)
     grid = (
         universe.join(universe.select(pl.col("item").alias("item_b")), how="cross")
         .filter(pl.col("item") != pl.col("item_b"))
@@ -144,8 +145,14 @@ def _pairs_plan(model: Model, ownership: pl.LazyFrame, forced_bundles: pl.DataFr
     ).select(PAIR_COLUMNS)
 
 
-def visible_pairs(pairs: pl.DataFrame, *, min_base: int, show_all: bool, base: str | None = None,
-                  exclude_bundles: bool = False) -> pl.DataFrame:
+def visible_pairs(
+    pairs: pl.DataFrame,
+    *,
+    min_base: int,
+    show_all: bool,
+    base: str | None = None,
+    exclude_bundles: bool = False,
+) -> pl.DataFrame:
     """The rows a user sees: min_base applied unless --all; --base; --exclude-bundles."""
     out = pairs
     if base is not None:

@@ -1,0 +1,5 @@
+"""`python -m crossell_cli` runs the xsell command line."""
+
+from .cli import main
+
+main()

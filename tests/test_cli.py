@@ -1,0 +1,273 @@
+"""The command line through CliRunner: exit codes, stdout and stderr apart, every format."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from .conftest import REPO, SAMPLE
+
+GOOD = "account_id,product_id,booked_at,amount\na,A,2024-01-01,10\na,B,2024-03-01,5\nb,A,2024-01-01,10\n"
+BAD = GOOD + "c,A,not a date,10\nd,,2024-01-01,10\n"
+HEADER_ONLY = "account_id,product_id,booked_at,amount\n"
+COMMANDS = [["validate"], ["attach"], ["attach", "--matrix"]]
+
+
+def test_attach_on_sample_data_pipes_clean_csv(cli):
+    result = cli("attach", "--data", str(SAMPLE))
+    assert result.exit_code == 0
+    frame = pl.read_csv(result.stdout.encode())
+    assert frame.columns[:5] == [
+        "base_family",
+        "target_family",
+        "base_accounts",
+        "both_accounts",
+        "attach_rate",
+    ]
+    assert frame["base_accounts"].min() >= 10  # min_base
+    assert "\x1b[" not in result.stdout and "│" not in result.stdout  # no colour, no box drawing
+    assert result.stderr.strip().startswith("line_items: ")
+    assert "rejected" in result.stderr
+
+
+def test_options_before_and_after_the_command(cli):
+    before = cli("--data", str(SAMPLE), "--level", "product", "attach")
+    after = cli("attach", "--data", str(SAMPLE), "--level", "product")
+    assert before.exit_code == after.exit_code == 0
+    assert before.stdout == after.stdout
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl", "parquet", "xlsx", "table"])
+def test_every_output_format_to_a_file(cli, tmp_path, fmt):
+    target = tmp_path / f"out.{ {'table': 'txt'}.get(fmt, fmt) }"
+    result = cli("attach", "--data", str(SAMPLE), "-o", str(target))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    assert f"wrote {target}" in result.stderr
+    if fmt == "csv":
+        frame = pl.read_csv(target)
+    elif fmt == "json":
+        frame = pl.DataFrame(json.loads(target.read_text()))
+    elif fmt == "jsonl":
+        frame = pl.read_ndjson(target)
+    elif fmt == "parquet":
+        frame = pl.read_parquet(target)
+    elif fmt == "xlsx":
+        frame = pl.read_excel(target, sheet_name="data")
+    else:
+        assert "Attach rates" in target.read_text()
+        return
+    assert frame.height > 10
+    rate = frame["attach_rate"].drop_nulls()
+    assert ((rate >= 0) & (rate <= 1)).all()  # raw fractions, not percents
+
+
+def test_json_to_stdout_is_an_array_of_objects(cli):
+    result = cli("attach", "--data", str(SAMPLE), "--format", "json", "--where", "segment=SMB")
+    rows = json.loads(result.stdout)
+    assert isinstance(rows, list) and {"base_family", "attach_rate", "flag"} <= set(rows[0])
+
+
+def test_parquet_goes_through_a_pipe_but_not_to_a_terminal():
+    proc = subprocess.run(
+        [*_xsell(), "attach", "--data", str(SAMPLE), "--format", "parquet"],
+        capture_output=True,
+        cwd=REPO,
+        env={**os.environ, "XSELL_CONFIG": ""},
+    )
+    assert proc.returncode == 0
+    assert pl.read_parquet(proc.stdout).height > 10
+    if Path("/usr/bin/script").exists():
+        cmd = f"{' '.join(_xsell())} attach --data {SAMPLE} --format parquet"
+        tty = subprocess.run(["script", "-qec", cmd, "/dev/null"], capture_output=True, text=True, cwd=REPO)
+        assert tty.returncode == 2 and "binary" in tty.stdout
+
+
+def test_output_that_is_an_input_is_refused(cli):
+    target = SAMPLE / "line_items.csv"
+    before = target.read_bytes()
+    result = cli("attach", "--data", str(SAMPLE), "-o", str(target))
+    assert result.exit_code == 73
+    assert "one of the inputs" in result.stderr
+    assert target.read_bytes() == before
+
+
+def test_unwritable_output_folder(cli, tmp_path):
+    result = cli("attach", "--data", str(SAMPLE), "-o", str(tmp_path / "no" / "such" / "out.csv"))
+    assert result.exit_code == 73
+    assert "does not exist" in result.stderr
+
+
+def test_placeholders_in_the_output_path(cli, tmp_path):
+    result = cli("attach", "--data", str(SAMPLE), "-o", str(tmp_path / "attach-{as_of}.csv"))
+    assert result.exit_code == 0
+    assert (tmp_path / "attach-2025-12-31.csv").exists()
+
+
+def test_formula_injection_guard_on_text_cells(cli, write):
+    path = write(
+        "line_items.csv",
+        "account_id,product_id,booked_at,amount\nx,=HYPERLINK(1),2024-01-01,10\nx,@SUM,2024-01-01,3\n",
+    )
+    result = cli("attach", "--line-items", str(path), "--all")
+    assert "'=HYPERLINK(1)" in result.stdout and "'@SUM" in result.stdout
+    assert ",=" not in result.stdout
+
+
+@pytest.mark.parametrize("args", COMMANDS)
+@pytest.mark.parametrize(
+    ("content", "code"),
+    [("", 65), (HEADER_ONLY, 0), (BAD, None)],
+    ids=["empty", "header-only", "bad-rows"],
+)
+def test_every_command_on_empty_header_only_and_bad_files(cli, write, args, content, code):
+    path = write("line_items.csv", content)
+    result = cli(*args, "--line-items", str(path))
+    assert "Traceback" not in result.output
+    if content == "":
+        assert result.exit_code == 65
+        assert "line_items.csv" in result.stderr and "empty" in result.stderr
+        assert result.stdout == ""
+        return
+    if content == HEADER_ONLY:
+        assert result.exit_code == 0
+        assert "line_items: 0 rows, 0 used, 0 rejected" in result.stderr
+        return
+    expected = 65 if args == ["validate"] else 0
+    assert result.exit_code == expected
+    assert "line_items: 5 rows, 3 used, 2 rejected" in result.stderr
+    if args == ["validate"]:
+        rows = pl.read_csv(result.stdout.encode(), infer_schema=False)
+        assert rows.filter(pl.col("severity") == "rejected").select("row", "column", "rule").rows() == [
+            ("4", "booked_at", "bad_date"),
+            ("5", "product_id", "missing_value"),
+        ]
+
+
+def test_strict_turns_rejected_rows_into_a_failure(cli, write):
+    path = write("line_items.csv", BAD)
+    result = cli("attach", "--line-items", str(path), "--strict")
+    assert result.exit_code == 65
+    assert "--strict" in result.stderr and result.stdout == ""
+
+
+def test_validate_writes_rejects_to_a_file(cli, write, tmp_path):
+    path = write("line_items.csv", BAD)
+    target = tmp_path / "rejects.csv"
+    result = cli("validate", "--line-items", str(path), "-o", str(target))
+    assert result.exit_code == 65
+    frame = pl.read_csv(target)
+    assert set(frame.columns) >= {"table", "file", "row", "column", "value", "rule", "message"}
+
+
+def test_quiet_prints_nothing_unless_something_is_wrong(cli, write):
+    good = write("good.csv", GOOD)
+    assert cli("attach", "--line-items", str(good), "--quiet").stderr == ""
+    bad = write("bad.csv", BAD)
+    assert "2 rejected" in cli("attach", "--line-items", str(bad), "--quiet").stderr
+
+
+def test_usage_errors_exit_2(cli):
+    assert cli("attach", "--level", "brand", "--data", str(SAMPLE)).exit_code == 2
+    assert cli("attach", "--no-such-option").exit_code == 2
+    assert cli("attach", "--where", "segment", "--data", str(SAMPLE)).exit_code == 2
+    result = cli("attach", "--where", "tier=Gold", "--data", str(SAMPLE))
+    assert result.exit_code == 2 and "segment" in result.stderr  # lists what can be filtered
+
+
+def test_missing_inputs_exit_66(cli, tmp_path):
+    assert cli("attach", "--data", str(tmp_path / "nowhere")).exit_code == 66
+    assert cli("attach").exit_code == 66  # no input at all: says how to give one
+    assert cli("attach", "--config", str(tmp_path / "missing.yaml")).exit_code == 66
+
+
+def test_bad_config_exit_78(cli, write):
+    config = write("xsell.yaml", "min_bse: 3\n")
+    result = cli("attach", "--data", str(SAMPLE), "--config", str(config))
+    assert result.exit_code == 78
+    assert "min_bse" in result.stderr and "min_base" in result.stderr
+
+
+def test_unknown_base_family_suggests_close_matches(cli):
+    result = cli("attach", "--data", str(SAMPLE), "--base", "Analytic")
+    assert result.exit_code == 65
+    assert "Analytics" in result.stderr
+
+
+def test_sample_is_deterministic(cli, tmp_path):
+    first, second = tmp_path / "one", tmp_path / "two"
+    assert cli("sample", "--accounts", "300", "--seed", "3", "-o", str(first)).exit_code == 0
+    assert cli("sample", "--accounts", "300", "--seed", "3", "-o", str(second)).exit_code == 0
+    for name in ("accounts.csv", "products.csv", "line_items.csv", "planted.csv"):
+        assert (first / name).read_bytes() == (second / name).read_bytes()
+    third = tmp_path / "three"
+    cli("sample", "--accounts", "300", "--seed", "4", "-o", str(third))
+    assert (third / "line_items.csv").read_bytes() != (first / "line_items.csv").read_bytes()
+
+
+def test_shipped_sample_data_is_what_the_generator_writes(cli, tmp_path):
+    result = cli("sample", "-o", str(tmp_path / "fresh"))
+    assert result.exit_code == 0
+    for name in ("accounts.csv", "products.csv", "line_items.csv", "planted.csv"):
+        assert (tmp_path / "fresh" / name).read_bytes() == (SAMPLE / name).read_bytes(), name
+    assert sum(p.stat().st_size for p in SAMPLE.iterdir()) < 5_000_000
+
+
+def _xsell() -> list[str]:
+    return [sys.executable, "-m", "crossell_cli"]
+
+
+def test_broken_pipe_ends_quietly():
+    proc = subprocess.run(
+        f"{' '.join(_xsell())} attach --data {SAMPLE} --all | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "XSELL_CONFIG": ""},
+    )
+    assert proc.stdout.startswith("base_family,")
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
+
+
+def test_help_does_not_import_polars():
+    code = (
+        "import sys\nfrom crossell_cli.cli import app\n"
+        "try:\n    app(['attach', '--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'polars' not in sys.modules, 'polars imported by --help'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert "Example" in proc.stdout
+
+
+def test_no_color_in_a_terminal(tmp_path):
+    """NO_COLOR is honoured even when stdout is a terminal (run under `script`)."""
+    if not Path("/usr/bin/script").exists():
+        pytest.skip("util-linux `script` is needed to fake a terminal")
+    cmd = f"{' '.join(_xsell())} attach --data {SAMPLE}"
+    proc = subprocess.run(
+        ["script", "-qc", cmd, "/dev/null"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "NO_COLOR": "1", "XSELL_CONFIG": "", "COLUMNS": "120"},
+    )
+    assert "Attach rates" in proc.stdout
+    assert "\x1b[3" not in proc.stdout and "\x1b[1m" not in proc.stdout
+    colour = subprocess.run(
+        ["script", "-qc", cmd, "/dev/null"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={
+            k: v for k, v in {**os.environ, "XSELL_CONFIG": "", "COLUMNS": "120"}.items() if k != "NO_COLOR"
+        },
+    )
+    assert "\x1b[" in colour.stdout

@@ -1,0 +1,277 @@
+"""Loading: header mapping, typed casts, rejected rows with reasons, defaults."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from crossell_cli.config import resolve_settings, validate_config
+from crossell_cli.errors import ConfigError, DataError, InputMissingError
+from crossell_cli.load import load_book
+from crossell_cli.session import account_line
+
+
+def load(tmp_path, files: dict[str, str | bytes], **config):
+    for name, content in files.items():
+        path = tmp_path / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    values = validate_config({"data": {"dir": "."}, **config})
+    settings = resolve_settings(file_values=values, config_dir=tmp_path, cli={})
+    return load_book(settings)
+
+
+def test_headers_matched_by_synonym_case_space_and_punctuation(tmp_path):
+    book, report = load(
+        tmp_path,
+        {
+            "line_items.csv": "Opportunity: Account ID,PRODUCT_CODE,Close Date,Total Price\n001,P-1,2024-01-05,$1,200.00\n"
+        },
+    )
+    # "$1,200.00" is unquoted so it spans two fields: the row is ragged and rejected, not mis-read.
+    assert report.rejected == 1
+    book, report = load(
+        tmp_path,
+        {
+            "line_items.csv": 'Opportunity: Account ID,PRODUCT_CODE,Close Date,Total Price\n001,P-1,2024-01-05,"$1,200.00"\n'
+        },
+    )
+    assert report.rejected == 0
+    row = book.line_items.row(0, named=True)
+    assert row["account_id"] == "001"  # leading zeros kept
+    assert row["product_id"] == "P-1"
+    assert row["booked_at"] == dt.date(2024, 1, 5)
+    assert row["start_date"] == dt.date(2024, 1, 5)  # defaults to booked_at
+    assert row["amount"] == 1200.0
+    assert row["quantity"] == 1.0
+    assert row["line_id"] == "1"  # the data row number
+    how = {m.canonical: (m.header, m.how) for m in report.tables["line_items"].mapping}
+    assert how["account_id"] == ("Opportunity: Account ID", "synonym")
+
+
+def test_config_columns_win_over_synonyms(tmp_path):
+    book, _report = load(
+        tmp_path,
+        {"line_items.csv": "Customer ID,Acct,Product,Date,Amount\nC1,X9,P,2024-01-01,10\n"},
+        columns={"line_items": {"account_id": "Acct"}},
+    )
+    assert book.line_items["account_id"].to_list() == ["X9"]
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, {"line_items.csv": "a,b\n"}, columns={"line_items": {"account_id": "Acount"}})
+    assert "Acount" in err.value.message
+
+
+def test_missing_required_column_lists_headers_and_suggests(tmp_path):
+    with pytest.raises(DataError) as err:
+        load(tmp_path, {"line_items.csv": "Acount Id,Product,Date,Amount\n"})
+    message = err.value.message
+    assert "account_id" in message and "Acount Id" in message
+    assert err.value.hint and "'Acount Id'" in err.value.hint and "columns:" in err.value.hint
+
+
+def test_bad_rows_rejected_with_row_column_value_rule(tmp_path):
+    text = (
+        "account_id,product_id,booked_at,amount,stage\n"
+        "a,p,2024-01-01,100,won\n"
+        "b,p,2024-13-01,100,won\n"  # row 2: bad date
+        "c,p,2024-01-01,ten,won\n"  # row 3: bad number
+        ",p,2024-01-01,100,won\n"  # row 4: missing account
+        "d,p,2024-01-01,100,Pending\n"  # row 5: unknown stage
+        ",,,,open\n"  # row 6: open rows need nothing
+        "e,p,2024-01-01,100,won,extra\n"  # row 7: ragged
+    )
+    _book, report = load(tmp_path, {"line_items.csv": text})
+    table = report.tables["line_items"]
+    assert (table.rows, table.used, table.rejected) == (7, 2, 5)
+    rejects = report.rejects.select("row", "column", "value", "rule").rows()
+    assert rejects == [
+        (2, "booked_at", "2024-13-01", "bad_date"),
+        (3, "amount", "ten", "bad_number"),
+        (4, "account_id", "", "missing_value"),
+        (5, "stage", "Pending", "unknown_stage"),
+        (7, "(row)", "extra", "ragged_row"),
+    ]
+    assert report.rejects["message"].null_count() == 0
+    assert all("file" not in m or True for m in report.rejects["message"])
+    assert "see 'xsell validate'" in account_line(report)
+
+
+def test_blank_lines_and_salesforce_footer_are_dropped_and_counted(tmp_path):
+    text = (
+        "Account ID,Product,Close Date,Amount\n"
+        'a,p,1/15/2024,"$1,000.00"\n'
+        "\n"
+        'b,p,1/16/2024,"$2,000.00"\n'
+        '"Grand Totals (2 records)",,,"$3,000.00"\n'
+        '""\n'
+        '"Confidential Information - Do Not Distribute"\n'
+        '"Copyright © 2000-2025 salesforce.com, inc. All rights reserved."\n'
+    )
+    book, report = load(tmp_path, {"line_items.csv": text})
+    table = report.tables["line_items"]
+    assert (table.rows, table.used, table.rejected) == (2, 2, 0)
+    assert table.blank_lines == 2
+    assert table.footer_lines == 3
+    assert book.line_items["amount"].to_list() == [1000.0, 2000.0]
+    assert "2 blank and 3 report-footer lines dropped" in account_line(report)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bom"),
+    [("utf-8", b""), ("utf-8", b"\xef\xbb\xbf"), ("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff")],
+)
+def test_encodings_with_and_without_bom(tmp_path, encoding, bom):
+    text = "account_id,product_id,booked_at,amount\nZürich AG,Größe,2024-01-01,5\n"
+    book, _report = load(tmp_path, {"line_items.csv": bom + text.encode(encoding)})
+    assert book.line_items["account_id"].to_list() == ["Zürich AG"]
+    assert book.line_items["product_id"].to_list() == ["Größe"]
+
+
+def test_invalid_utf8_names_file_line_and_suggests_encoding(tmp_path):
+    text = "account_id,product_id,booked_at,amount\nok,p,2024-01-01,5\nZ\xfcrich,p,2024-01-01,5\n"
+    with pytest.raises(DataError) as err:
+        load(tmp_path, {"line_items.csv": text.encode("latin-1")})
+    assert "line_items.csv" in err.value.message and "line 3" in err.value.message
+    assert err.value.hint and "--encoding" in err.value.hint
+    book, _ = load(tmp_path, {"line_items.csv": text.encode("latin-1")}, encoding="latin-1")
+    assert book.line_items["account_id"].to_list() == ["ok", "Zürich"]
+
+
+def test_delimiter_and_decimal_comma(tmp_path):
+    text = "Kunde;Produkt;Datum;Betrag\nK1;P1;15.01.2024;1.200,50\n"
+    book, report = load(
+        tmp_path,
+        {"line_items.csv": text},
+        decimal_mark=",",
+        columns={
+            "line_items": {
+                "account_id": "Kunde",
+                "product_id": "Produkt",
+                "booked_at": "Datum",
+                "amount": "Betrag",
+            }
+        },
+    )
+    assert report.rejected == 0
+    assert book.line_items.select("booked_at", "amount").row(0) == (dt.date(2024, 1, 15), 1200.5)
+
+
+def test_ambiguous_dates_are_an_error_with_a_fix(tmp_path):
+    with pytest.raises(DataError) as err:
+        load(tmp_path, {"line_items.csv": "account_id,product_id,booked_at,amount\na,p,01/02/2024,5\n"})
+    assert err.value.hint and "date_formats" in err.value.hint
+
+
+def test_defaults_list_amount_from_catalogue_and_discount(tmp_path):
+    book, _ = load(
+        tmp_path,
+        {
+            "line_items.csv": "account_id,product_id,booked_at,amount,quantity,discount\n"
+            "a,p,2024-01-01,90,2,\nb,q,2024-01-01,75,1,25\n",
+            "products.csv": "product_id,family,list_price\np,F,50\nq,G,\n",
+        },
+    )
+    lines = book.line_items.sort("account_id")
+    assert lines["list_amount"].to_list() == [100.0, 100.0]  # 50 × 2; 75 / (1 − 0.25)
+    assert lines["discount"].to_list() == [None, 0.25]
+
+
+def test_unit_price_times_quantity_and_annualised_period_amounts(tmp_path):
+    book, _ = load(
+        tmp_path,
+        {
+            "line_items.csv": "CustomerID,StockCode,InvoiceDate,Quantity,UnitPrice\n17850.0,X,2010-12-01 08:26:00,6,2.55\n"
+        },
+    )
+    row = book.line_items.row(0, named=True)
+    assert row["account_id"] == "17850"
+    assert row["amount"] == pytest.approx(15.3)
+    book, _ = load(
+        tmp_path,
+        {
+            "line_items.csv": "account_id,product_id,booked_at,period_amount,billing_period\na,p,2024-01-01,100,monthly\n"
+        },
+    )
+    assert book.line_items["amount"].to_list() == [1200.0]
+
+
+def test_several_currencies_refused_unless_fx(tmp_path):
+    files = {
+        "line_items.csv": 'account_id,product_id,booked_at,amount\na,p,2024-01-01,"USD 100"\nb,p,2024-01-01,"EUR 100"\n'
+    }
+    with pytest.raises(DataError) as err:
+        load(tmp_path, files)
+    assert "several currencies" in err.value.message and err.value.hint and "fx:" in err.value.hint
+    book, _ = load(tmp_path, files, currency="USD", fx={"EUR": 1.1})
+    assert sorted(book.line_items["amount"].to_list()) == [100.0, pytest.approx(110.0)]
+
+
+def test_duplicate_line_ids_keep_the_first(tmp_path):
+    book, report = load(
+        tmp_path,
+        {
+            "line_items.csv": "line_id,account_id,product_id,booked_at,amount\nL1,a,p,2024-01-01,5\nL1,a,p,2024-01-01,5\n"
+        },
+    )
+    assert book.line_items.height == 1
+    assert report.rejects.select("row", "rule").rows() == [(2, "duplicate_line_id")]
+    assert report.tables["line_items"].rejected == 1
+
+
+def test_accounts_and_products_come_from_line_item_columns_when_no_tables(tmp_path):
+    book, _ = load(
+        tmp_path,
+        {
+            "line_items.csv": "Customer ID,Customer,Segment,Product,Product Family,Order Date,Sales\n"
+            "1,Acme,SMB,Gold,Suite,2024-01-01,5\n1,Acme,Enterprise,Silver,Suite,2024-02-01,5\n"
+        },
+    )
+    assert book.accounts.select("account_id", "account_name", "segment").rows() == [
+        ("1", "Acme", "Enterprise")
+    ]
+    assert book.products.select("product_id", "family").sort("product_id").rows() == [
+        ("Gold", "Suite"),
+        ("Silver", "Suite"),
+    ]
+
+
+def test_empty_and_missing_files(tmp_path):
+    with pytest.raises(DataError) as err:
+        load(tmp_path, {"line_items.csv": ""})
+    assert "empty" in err.value.message
+    with pytest.raises(InputMissingError):
+        settings = resolve_settings(
+            file_values={}, config_dir=tmp_path, cli={"line_items": tmp_path / "nope.csv"}
+        )
+        load_book(settings)
+
+
+def test_header_only_file_loads_zero_rows(tmp_path):
+    book, report = load(tmp_path, {"line_items.csv": "account_id,product_id,booked_at,amount\n"})
+    assert book.line_items.height == 0
+    assert report.tables["line_items"].rows == 0
+
+
+def test_parquet_and_xlsx_inputs(tmp_path):
+    frame = pl.DataFrame(
+        {"Account ID": ["007"], "Product": ["P"], "Close Date": [dt.date(2024, 1, 2)], "Amount": [12.5]}
+    )
+    frame.write_parquet(tmp_path / "line_items.parquet")
+    book, _ = load(tmp_path, {})
+    assert book.line_items.select("account_id", "booked_at", "amount").row(0) == (
+        "007",
+        dt.date(2024, 1, 2),
+        12.5,
+    )
+    (tmp_path / "line_items.parquet").unlink()
+    frame.write_excel(tmp_path / "line_items.xlsx")
+    book, _ = load(tmp_path, {})
+    assert book.line_items.select("account_id", "booked_at", "amount").row(0) == (
+        "007",
+        dt.date(2024, 1, 2),
+        12.5,
+    )

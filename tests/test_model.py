@@ -1,0 +1,156 @@
+"""The shared model: as-of date, ownership, land bundle, line kinds (SPEC §2)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from crossell_cli.model import build_model, default_as_of
+
+from .conftest import book_from_rows, d
+from .oracle import attach_oracle
+
+
+def kinds(lines, products=(), as_of=None, level="family"):
+    model = build_model(book_from_rows(lines, products), as_of=d(as_of) if as_of else None, level=level)
+    assert model is not None
+    frame = model.classified().collect().sort("line_id")
+    return dict(zip(frame["line_id"], frame["kind"], strict=True))
+
+
+def test_land_bundle_by_day_and_by_contract():
+    lines = [
+        {
+            "line_id": "1",
+            "account_id": "a",
+            "product_id": "Core",
+            "booked_at": "2024-01-01",
+            "contract_id": "K1",
+        },
+        {
+            "line_id": "2",
+            "account_id": "a",
+            "product_id": "Pay",
+            "booked_at": "2024-01-01",
+            "contract_id": "K2",
+        },
+        # booked later on the land contract: still the land bundle
+        {
+            "line_id": "3",
+            "account_id": "a",
+            "product_id": "Sec",
+            "booked_at": "2024-02-01",
+            "contract_id": "K1",
+        },
+        # a new family later, on a new contract: cross-sell (both lines of that first day)
+        {
+            "line_id": "4",
+            "account_id": "a",
+            "product_id": "Ana",
+            "booked_at": "2024-05-01",
+            "contract_id": "K3",
+        },
+        {
+            "line_id": "5",
+            "account_id": "a",
+            "product_id": "Ana",
+            "booked_at": "2024-05-01",
+            "contract_id": "K3",
+        },
+        # more of a family already bought: upsell
+        {
+            "line_id": "6",
+            "account_id": "a",
+            "product_id": "Ana",
+            "booked_at": "2024-07-01",
+            "contract_id": "K4",
+        },
+        {
+            "line_id": "7",
+            "account_id": "a",
+            "product_id": "Core",
+            "booked_at": "2024-07-01",
+            "contract_id": "K4",
+        },
+    ]
+    assert kinds(lines) == {
+        "1": "new",
+        "2": "new",
+        "3": "new",
+        "4": "cross_sell",
+        "5": "cross_sell",
+        "6": "upsell",
+        "7": "upsell",
+    }
+
+
+def test_land_bundle_of_several_families_is_all_new():
+    lines = [
+        {"line_id": str(i), "account_id": "a", "product_id": p, "booked_at": "2024-01-01"}
+        for i, p in enumerate(["A", "B", "C"], start=1)
+    ]
+    assert set(kinds(lines).values()) == {"new"}
+
+
+def test_a_tier_of_a_family_already_owned_is_upsell_at_family_level_only():
+    products = [{"product_id": "basic", "family": "Plan"}, {"product_id": "pro", "family": "Plan"}]
+    lines = [
+        {"line_id": "1", "account_id": "a", "product_id": "basic", "booked_at": "2024-01-01"},
+        {"line_id": "2", "account_id": "a", "product_id": "pro", "booked_at": "2024-06-01"},
+    ]
+    assert kinds(lines, products)["2"] == "upsell"
+    assert kinds(lines, products, level="product")["2"] == "cross_sell"
+
+
+def test_lines_after_as_of_and_lost_lines_are_not_purchases():
+    lines = [
+        {"line_id": "1", "account_id": "a", "product_id": "A", "booked_at": "2024-01-01"},
+        {"line_id": "2", "account_id": "a", "product_id": "B", "booked_at": "2024-03-01", "stage": "lost"},
+        {"line_id": "3", "account_id": "a", "product_id": "B", "booked_at": "2024-09-01"},
+    ]
+    assert kinds(lines, as_of="2024-06-01") == {"1": "new"}
+
+
+def test_default_as_of_ignores_open_pipeline_dates():
+    book = book_from_rows(
+        [
+            {"account_id": "a", "product_id": "A", "booked_at": "2024-01-01", "stage": "won"},
+            {"account_id": "a", "product_id": "B", "booked_at": "2024-02-01", "stage": "lost"},
+            {"account_id": "a", "product_id": "C", "booked_at": "2026-12-01", "stage": "open"},
+        ]
+    )
+    assert default_as_of(book.line_items) == d("2024-02-01")
+    assert default_as_of(book_from_rows([]).line_items) is None
+
+
+def test_ownership_uses_active_lines_only():
+    book = book_from_rows(
+        [
+            {"account_id": "a", "product_id": "A", "booked_at": "2024-01-01", "end_date": "2024-03-01"},
+            {"account_id": "b", "product_id": "A", "booked_at": "2024-01-01", "start_date": "2024-07-01"},
+            {"account_id": "c", "product_id": "A", "booked_at": "2024-01-01", "end_date": "2024-06-02"},
+        ]
+    )
+    model = build_model(book, as_of=d("2024-06-01"), level="family")
+    assert model is not None
+    owned = model.ownership().collect()
+    assert owned["account_id"].to_list() == ["c"]  # a ended, b not started; end is exclusive
+    at_end = model.ownership(d("2024-06-02")).collect()
+    assert at_end.is_empty()
+
+
+def test_classification_matches_the_oracle_on_the_sample():
+    from crossell_cli.config import resolve_settings
+    from crossell_cli.load import load_book
+
+    from .conftest import SAMPLE
+
+    line_items, products, _ = attach_oracle.load_canonical_csv(SAMPLE)
+    expected = {row["line_id"]: row["kind"] for row in attach_oracle.classify_lines(line_items, products)}
+    book, _ = load_book(resolve_settings(file_values={}, config_dir=None, cli={"data": SAMPLE}))
+    model = build_model(book, as_of=None, level="family")
+    assert model is not None
+    got = model.classified().select("line_id", "kind").collect()
+    assert dict(got.iter_rows()) == expected
+    counts = got.group_by("kind").len()
+    assert set(counts["kind"]) == {"new", "cross_sell", "upsell"}
+    assert pl.Series(list(expected.values())).value_counts().height == 3

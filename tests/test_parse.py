@@ -1,0 +1,142 @@
+"""Value parsers: what an export writes -> the canonical type, or a rule name."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from crossell_cli import parse
+
+
+def run(parser, values):
+    out = parser(pl.Series(values, dtype=pl.String)).struct.unnest()
+    return out["value"].to_list(), out["error"].to_list()
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "currency"),
+    [
+        ("1200.50", 1200.5, None),
+        ("$1,200.50", 1200.5, "USD"),
+        ("USD 1,200.50", 1200.5, "USD"),
+        ("1,200.50 EUR", 1200.5, "EUR"),
+        ("(1,200.00)", -1200.0, None),
+        ("-3.5", -3.5, None),
+        ("€ 5", 5.0, "EUR"),
+        ("£12", 12.0, "GBP"),
+        ("1 200.50", 1200.5, None),
+        ("1'200.50", 1200.5, None),
+        ("1200-", -1200.0, None),
+        ("1e3", 1000.0, None),
+        ("  42  ", 42.0, None),
+    ],
+)
+def test_money_strings(text, value, currency):
+    parser = parse.number_parser(parse.NumberFormat("."), with_currency=True)
+    out = parser(pl.Series([text])).struct.unnest().row(0, named=True)
+    assert out["value"] == pytest.approx(value)
+    assert out["error"] is None
+    assert (out["currency"] if out["currency"] != "$" else "USD") == currency
+
+
+def test_money_with_a_decimal_comma():
+    values, errors = run(
+        parse.number_parser(parse.NumberFormat(",")), ["1.200,50 €", "1,5", "1200", "1 200,50", "1.5"]
+    )
+    assert values[:4] == [1200.5, 1.5, 1200.0, 1200.5]
+    # '1.5' under a decimal comma is not fifteen and not one and a half: it is refused.
+    assert values[4] is None and errors[4] == parse.DECIMAL_MARK
+
+
+def test_money_errors_name_the_rule():
+    values, errors = run(
+        parse.number_parser(parse.NumberFormat(".")), ["abc", "1.200,50", "", None, "inf", "(5"]
+    )
+    assert values == [None] * 6
+    assert errors == [parse.BAD_NUMBER, parse.DECIMAL_MARK, None, None, parse.BAD_NUMBER, parse.BAD_NUMBER]
+
+
+def test_discounts_fractions_and_percentages():
+    auto = parse.fraction_parser(parse.NumberFormat("."), "auto")
+    assert run(auto, ["0.25", "25", "25%", "1", "0"])[0] == [0.25, 0.25, 0.25, 1.0, 0.0]
+    percent = parse.fraction_parser(parse.NumberFormat("."), "percent")
+    assert run(percent, ["0.5", "25", "25%"])[0] == [0.005, 0.25, 0.25]
+
+
+def test_dates_iso_datetimes_and_locale():
+    parser = parse.date_parser(("%m/%d/%Y",))
+    values, errors = run(
+        parser,
+        [
+            "2024-01-15",
+            "1/15/2024",
+            "12/1/2010 8:26",
+            "2024-01-15 10:32:00",
+            "2024-01-15T10:32:00Z",
+            "2024-01-15T10:32:00.000+05:00",
+            "2024-02-30",
+            "x",
+            "",
+            "1/5/24",
+        ],
+    )
+    jan15 = dt.date(2024, 1, 15)
+    assert values[:6] == [jan15, jan15, dt.date(2010, 12, 1), jan15, jan15, jan15]
+    assert values[6:] == [None, None, None, None]
+    assert errors[6:] == [parse.BAD_DATE, parse.BAD_DATE, None, parse.BAD_DATE]
+
+
+def test_date_format_detection():
+    assert parse.detect_date_formats(pl.Series(["1/15/2024", "2/3/2024"]), ()) == (("%m/%d/%Y",), None)
+    assert parse.detect_date_formats(pl.Series(["15/1/2024", "2/3/2024"]), ())[0][0] == "%d/%m/%Y"
+    formats, problem = parse.detect_date_formats(pl.Series(["1/5/2024", "2/3/2024"]), ())
+    assert formats == () and problem and "%m/%d/%Y" in problem
+    assert parse.detect_date_formats(pl.Series(["2024-01-01"]), ()) == ((), None)
+    assert parse.detect_date_formats(pl.Series(["15.01.2024"]), ())[0][0] == "%d.%m.%Y"
+    assert parse.detect_date_formats(pl.Series(["x"]), ("%d.%m.%Y",)) == (("%d.%m.%Y",), None)
+
+
+def _sf18(id15: str) -> str:
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+    suffix = ""
+    for chunk in range(3):
+        bits = sum(1 << pos for pos in range(5) if id15[chunk * 5 + pos].isupper())
+        suffix += alphabet[bits]
+    return id15 + suffix
+
+
+def test_ids():
+    id15 = "0015g00000AbCdE"
+    values, errors = run(
+        parse.parse_id, [_sf18(id15), id15, " 00123 ", "1.23E+11", "17850.0", "", "ACME-18-CHARACTERS"]
+    )
+    # 18-character Salesforce ids with a valid checksum equal their 15-character form
+    assert values[0] == id15 and values[1] == id15
+    assert values[2] == "00123"  # leading zeros kept: ids are text
+    assert values[3] is None and errors[3] == parse.EXCEL_ID
+    assert values[4] == "17850"  # float-formatted ids (pandas, Excel) read as the integer id
+    assert values[5] is None and errors[5] is None
+    assert values[6] == "ACME-18-CHARACTERS"
+    # an 18-character value whose checksum does not match is left alone
+    wrong = id15 + "ZZZ"
+    assert run(parse.parse_id, [wrong])[0] == [wrong]
+
+
+def test_booleans_and_periods():
+    assert run(parse.parse_bool, ["Yes", "no", "X", "", "TRUE", "0", "maybe"]) == (
+        [True, False, True, None, True, False, None],
+        [None, None, None, None, None, None, parse.BAD_BOOL],
+    )
+    months, errors = run(parse.parse_period, ["P12M", "monthly", "P3M", "year", "annually", "P1Y", "zz"])
+    assert months == [12.0, 1.0, 3.0, 12.0, 12.0, 12.0, None]
+    assert errors[-1] == parse.BAD_PERIOD
+
+
+def test_stages():
+    mapping = {"closedwon": "won", "closedlost": "lost", "prospecting": "open"}
+    assert run(parse.stage_parser(mapping), ["Closed Won", "closed-lost", "Prospecting", "Pending"]) == (
+        ["won", "lost", "open", None],
+        [None, None, None, parse.UNKNOWN_STAGE],
+    )
