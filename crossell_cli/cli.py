@@ -75,20 +75,14 @@ class Common:
 _COMMON_OPTIONS: dict[str, Any] = {
     "data": Annotated[
         Path | None,
-        typer.Option(
-            "--data", "-d", help="Folder with line_items / accounts / products files.", rich_help_panel=INPUT
-        ),
+        typer.Option("--data", "-d", help="Folder with line_items / accounts / products files.", rich_help_panel=INPUT),
     ],
     "line_items": Annotated[
         Path | None,
         typer.Option("--line-items", help="Line items file (CSV, Parquet, XLSX).", rich_help_panel=INPUT),
     ],
-    "accounts": Annotated[
-        Path | None, typer.Option("--accounts", help="Accounts file.", rich_help_panel=INPUT)
-    ],
-    "products": Annotated[
-        Path | None, typer.Option("--products", help="Products file.", rich_help_panel=INPUT)
-    ],
+    "accounts": Annotated[Path | None, typer.Option("--accounts", help="Accounts file.", rich_help_panel=INPUT)],
+    "products": Annotated[Path | None, typer.Option("--products", help="Products file.", rich_help_panel=INPUT)],
     "config": Annotated[
         Path | None,
         typer.Option(
@@ -108,9 +102,7 @@ _COMMON_OPTIONS: dict[str, Any] = {
     ],
     "encoding": Annotated[
         str | None,
-        typer.Option(
-            "--encoding", help="Text encoding of CSV inputs (e.g. cp1252, utf-16).", rich_help_panel=INPUT
-        ),
+        typer.Option("--encoding", help="Text encoding of CSV inputs (e.g. cp1252, utf-16).", rich_help_panel=INPUT),
     ],
     "as_of": Annotated[
         str | None,
@@ -133,9 +125,7 @@ _COMMON_OPTIONS: dict[str, Any] = {
         str | None,
         typer.Option("--level", help="family (default) or product.", rich_help_panel=ANALYSIS),
     ],
-    "format": Annotated[
-        str | None, typer.Option("--format", "-f", help=_FORMAT_HELP, rich_help_panel=OUTPUT)
-    ],
+    "format": Annotated[str | None, typer.Option("--format", "-f", help=_FORMAT_HELP, rich_help_panel=OUTPUT)],
     "output": Annotated[
         str | None,
         typer.Option(
@@ -196,8 +186,7 @@ def _merge(global_opts: Common | None, local: dict[str, Any]) -> Common:
     """Options given after the command win over the same options given before it."""
     base = global_opts or Common()
     values: dict[str, Any] = {
-        name: local.get(name) if local.get(name) is not None else getattr(base, name)
-        for name in _COMMON_NAMES
+        name: local.get(name) if local.get(name) is not None else getattr(base, name) for name in _COMMON_NAMES
     }
     for flag in _FLAGS:
         values[flag] = bool(local.get(flag)) or getattr(base, flag)
@@ -344,10 +333,10 @@ class Run:
             raise session.strict_failure(report)
         return book
 
-    def model(self, book: Any) -> Any:
+    def model(self, book: Any, *, apply_where: bool = True) -> Any:
         from . import session
 
-        return session.model(self.session, book)
+        return session.model(self.session, book, apply_where=apply_where)
 
     def emit(self, output: Any, *, as_of: dt.date | None = None) -> None:
         from . import render
@@ -369,217 +358,6 @@ class Run:
         _stderr(session.account_line(self.report))
 
 
-# ---------------------------------------------------------------------------------------
-# Commands
-
-
-@command()
-def validate(*, opts: Common) -> int:
-    """List every rejected row and warning, with the reason and the fix.
-
-    One row per problem: table, file, row, column, header, value, rule, severity (rejected or warning) and a message saying how to fix it. Exits 65 when any row is rejected, else 0. Row numbers count data rows: row 1 is the first row under the header (spreadsheet row 2).
-
-    Example:
-
-        xsell validate --data exports/ -o rejects.csv
-    """
-    from . import checks, render
-
-    run = Run(opts)
-    book = run.load()
-    issues = checks.all_issues(book, run.report)
-    summary = checks.table_summary(run.report, issues)
-    notes = checks.summary_lines(summary, run.report)
-    run.emit(render.Output(issues, "Rejected rows and warnings", notes=tuple(notes)))
-    run.account()
-    return int(ExitCode.DATA) if run.report.rejected else 0
-
-
-@command()
-def attach(
-    base: Annotated[
-        str | None, typer.Option("--base", help="Only pairs with this base family: one row per target.")
-    ] = None,
-    matrix: Annotated[bool, typer.Option("--matrix", help="A × B grid of attach rates.")] = False,
-    show_all: Annotated[bool, typer.Option("--all", help="Show pairs below min_base too.")] = False,
-    min_base: Annotated[
-        int | None,
-        typer.Option(
-            "--min-base",
-            min=1,
-            help="Hide pairs whose base has fewer customers (config min_base, default 10).",
-        ),
-    ] = None,
-    exclude_bundles: Annotated[
-        bool, typer.Option("--exclude-bundles", help="Drop forced-bundle pairs.")
-    ] = False,
-    *,
-    opts: Common,
-) -> int:
-    """Attach rates: of the customers who own family A, the share who also own B.
-
-    One row per ordered pair (A, B) at the as-of date: base_accounts, both_accounts, attach_rate with a 95% Wilson interval, target_rate, lift, and how the both-owners got there (co_booked, cross_sold_after, before; cross_sell_attach = cross_sold_after / base). Pairs whose base has fewer than min_base customers are hidden unless --all.
-
-    Example:
-
-        xsell attach --data sample_data
-        xsell attach --data sample_data --base Core --where segment=Enterprise
-        xsell attach --data sample_data --matrix -o attach.xlsx
-    """
-    from . import render
-    from .metrics import attach as attach_metric
-
-    run = Run(opts, min_base=min_base)
-    book = run.load()
-    model = run.model(book)
-    settings = run.settings
-    if model is None:
-        run.emit(
-            render.Output(_empty_pairs(), "Attach rates", notes=("no dated won line: nothing to measure",))
-        )
-        run.account()
-        return 0
-    pairs, head = attach_metric.attach(model)
-    if base is not None:
-        base = _resolve_item(base, pairs, model.level)
-    shown = attach_metric.visible_pairs(
-        pairs, min_base=settings.min_base, show_all=show_all, base=base, exclude_bundles=exclude_bundles
-    )
-    notes = [
-        _settings_line(
-            model.as_of,
-            model.level,
-            settings,
-            extra=f"min_base {settings.min_base}" + ("" if not show_all else " (--all)"),
-        ),
-        _headline_line(head, model.level),
-    ]
-    hidden = pairs.height - shown.height if base is None else 0
-    if hidden and not show_all:
-        notes.append(
-            f"{hidden} pair(s) with fewer than {settings.min_base} base customers hidden; --all shows them"
-        )
-    if base is not None and shown.is_empty() and not show_all:
-        notes.append(f"{base} has fewer than {settings.min_base} customers; --all shows its pairs anyway")
-    if matrix:
-        frame = attach_metric.matrix(shown)
-        title = "Attach rate matrix (row = base, column = target)"
-    else:
-        frame = shown
-        title = f"Attach rates{' from ' + base if base else ''}"
-    view: tuple[str, ...] = ()
-    if not matrix:
-        view = _ATTACH_VIEW if frame["flag"].is_not_null().any() else _ATTACH_VIEW[:-1]
-    output = render.Output(
-        frame, title, notes=tuple(notes), kinds=_matrix_kinds(frame) if matrix else {}, table_columns=view
-    )
-    run.emit(output, as_of=model.as_of)
-    run.account()
-    return 0
-
-
-@command()
-def sample(
-    accounts_n: Annotated[int, typer.Option("--accounts", "-n", min=1, help="Number of accounts.")] = 4000,
-    seed: Annotated[int, typer.Option("--seed", "-s", help="Random seed: same seed, same bytes.")] = 7,
-    families: Annotated[
-        int,
-        typer.Option("--families", min=8, max=200, help="Number of product families (benchmarks use 40)."),
-    ] = 10,
-    *,
-    opts: Common,
-) -> int:
-    """Write a realistic synthetic book (the one in sample_data/) into the -o folder.
-
-    accounts.csv, products.csv and line_items.csv in the canonical columns, plus planted.csv listing the gaming patterns planted in it. Segments, regions, reps, tiered families, multi-line contracts, churn, contraction, discounts, lost deals: every command has something true to show. Same seed, same bytes.
-
-    Example:
-
-        xsell sample --accounts 2000 --seed 7 -o sample_data
-    """
-    from .sample import SampleSpec, write_sample
-
-    if not opts.output or opts.output == "-":
-        from .errors import UsageError
-
-        raise UsageError("give the target folder with -o DIR", hint="xsell sample -o sample_data")
-    folder = Path(opts.output)
-    written = write_sample(folder, SampleSpec(accounts=accounts_n, seed=seed, families=families))
-    if not opts.quiet:
-        _stderr(f"wrote {', '.join(str(p) for p in written)}")
-    return 0
-
-
-# ---------------------------------------------------------------------------------------
-# helpers for the commands
-
-
-def _settings_line(as_of: dt.date, level: str, settings: Any, extra: str = "") -> str:
-    parts = [f"as of {as_of.isoformat()}", f"level {level}"]
-    if settings.where:
-        parts.append("where " + " and ".join(f"{c}={v}" for c, v in settings.where))
-    if extra:
-        parts.append(extra)
-    return "settings: " + " · ".join(parts)
-
-
-def _headline_line(head: Any, level: str) -> str:
-    noun = "families" if level == "family" else "products"
-    if not head.customers:
-        return "no customers at the as-of date"
-    return (
-        f"{head.customers:,} customers · multi-product rate {head.multi_product_rate * 100:.1f}% "
-        f"(own 2+ {noun}) · {head.items_per_customer:.2f} {noun} per customer"
-    )
-
-
-def _resolve_item(name: str, pairs: Any, level: str) -> str:
-    from .errors import DataError
-
-    items: list[str] = sorted(set(pairs["base_family"].to_list()))
-    if name in items:
-        return name
-    folded = {i.lower(): i for i in items}
-    if name.lower() in folded:
-        return folded[name.lower()]
-    import difflib
-
-    close = difflib.get_close_matches(name, items, n=3, cutoff=0.4)
-    noun = "family" if level == "family" else "product"
-    raise DataError(
-        f"--base {name}: no {noun} of that name",
-        hint=("did you mean " + " or ".join(repr(c) for c in close) + "? ")
-        if close
-        else f"known: {', '.join(items[:20])}",
-    )
-
-
-_ATTACH_VIEW = (
-    "base_family",
-    "target_family",
-    "base_accounts",
-    "both_accounts",
-    "attach_rate",
-    "ci_low",
-    "ci_high",
-    "lift",
-    "cross_sell_attach",
-    "flag",
-)
-
-
-def _matrix_kinds(frame: Any) -> dict[str, str]:
-    return {c: "rate" for c in frame.columns if c not in ("base_family", "base_accounts")}
-
-
-def _empty_pairs() -> Any:
-    import polars as pl
-
-    from .metrics.attach import PAIR_COLUMNS
-
-    return pl.DataFrame(schema={c: pl.String for c in PAIR_COLUMNS})
-
-
 def main() -> None:
     """Console entry point."""
     try:
@@ -587,3 +365,7 @@ def main() -> None:
     except BrokenPipeError:  # pragma: no cover - raised while flushing at exit
         _silence_stdout()
         sys.exit(0)
+
+
+# The commands register themselves on ``app`` when their module is imported.
+from . import commands  # noqa: E402,F401

@@ -419,8 +419,7 @@ def find_table_files(folder: Path) -> dict[TableName, Path]:
         listing = ", ".join(p.name for p in files) or "no data files"
         raise InputMissingError(
             f"{folder}: no line_items file (looked for line_items.csv/.parquet/.xlsx; found {listing})",
-            hint="name the file line_items.csv, or pass --line-items PATH, or set "
-            "data.line_items in xsell.yaml",
+            hint="name the file line_items.csv, or pass --line-items PATH, or set data.line_items in xsell.yaml",
         )
     return found
 
@@ -457,9 +456,7 @@ def resolve_settings(
         for outcome, values in layer.items():
             stages[outcome] = tuple(dict.fromkeys([*stages.get(outcome, ()), *values]))
 
-    date_formats = tuple(
-        dict.fromkeys([*file_values.get("date_formats", ()), *profile_values.get("date_formats", ())])
-    )
+    date_formats = tuple(dict.fromkeys([*file_values.get("date_formats", ()), *profile_values.get("date_formats", ())]))
 
     thresholds = Thresholds(
         pass_through_discount=pick("pass_through_discount", Thresholds.pass_through_discount),
@@ -468,9 +465,7 @@ def resolve_settings(
         premature_days=pick("premature_days", Thresholds.premature_days),
     )
     window = cli.get("window")
-    window_days = (
-        parse_window(window, what="--window") if isinstance(window, str) else file_values.get("window", 365)
-    )
+    window_days = parse_window(window, what="--window") if isinstance(window, str) else file_values.get("window", 365)
     as_of = cli.get("as_of")
     if isinstance(as_of, str):
         as_of = parse_iso_date(as_of, what="--as-of")

@@ -277,9 +277,7 @@ def map_columns(
                 raise ConfigError(
                     f"config columns.{table.name}.{col.name} names the header '{wanted}', "
                     f"which {path.name} does not have",
-                    hint=(f"did you mean '{close[0]}'? " if close else "")
-                    + "headers found: "
-                    + ", ".join(headers),
+                    hint=(f"did you mean '{close[0]}'? " if close else "") + "headers found: " + ", ".join(headers),
                 )
             found[col.name] = (index, ColumnSource(col.name, headers[index], "config"))
             continue
@@ -296,8 +294,7 @@ def map_columns(
         if len(dupes) > 1:
             cols = " and ".join(str(i + 1) for i in dupes)
             raise DataError(
-                f"{path}: the header '{headers[index]}' appears in columns {cols}, so the "
-                f"{name} column is ambiguous",
+                f"{path}: the header '{headers[index]}' appears in columns {cols}, so the {name} column is ambiguous",
                 hint=f"rename one of them in the file, or map {name} to another header with "
                 f"columns.{table.name}.{name} in xsell.yaml",
             )
@@ -437,9 +434,7 @@ def _parse_plan(
             formats = _date_formats_for(raw, index, settings, profile, source.header or name)
         parser, dtype = _parser_for(col, settings, profile, formats, stages)
         parsed.append(
-            pl.col(raw.column(index))
-            .map_batches(parser, return_dtype=dtype, is_elementwise=True)
-            .alias(f"__p_{name}")
+            pl.col(raw.column(index)).map_batches(parser, return_dtype=dtype, is_elementwise=True).alias(f"__p_{name}")
         )
     frame = frame.with_columns(parsed)
 
@@ -475,9 +470,7 @@ def _parse_plan(
             continue
         all_missing = pl.all_horizontal([value(n).is_null() & error(n).is_null() for n in present])
         target = present[0]
-        rules[target] = pl.coalesce(
-            rules[target], pl.when(needs_values & all_missing).then(pl.lit(parse.MISSING))
-        )
+        rules[target] = pl.coalesce(rules[target], pl.when(needs_values & all_missing).then(pl.lit(parse.MISSING)))
     frame = frame.with_columns([r.alias(f"__e_{n}") for n, r in rules.items()])
     error_cols = [f"__e_{n}" for n in rules]
     ok = pl.all_horizontal([pl.col(c).is_null() for c in error_cols]) & ~ragged if error_cols else ~ragged
@@ -490,9 +483,7 @@ def _parse_plan(
         if col.name in mapping:
             used_cols.append(value(col.name).alias(col.name))
             if col.kind == "money":
-                used_cols.append(
-                    pl.col(f"__p_{col.name}").struct.field("currency").alias(f"__cur_{col.name}")
-                )
+                used_cols.append(pl.col(f"__p_{col.name}").struct.field("currency").alias(f"__cur_{col.name}"))
         else:
             used_cols.append(pl.lit(None, dtype=dtypes[col.name]).alias(col.name))
     extra_names: list[str] = []
@@ -725,9 +716,7 @@ def load_book(settings: Settings, profile: Mapping[str, Any] | None = None) -> t
     line_items = _with_catalogue_list(line_items, products)
     line_items = line_items.drop([c for c in line_items.columns if c.startswith("__")])
 
-    late_counts = (
-        late.group_by("table").agg(pl.col("row").n_unique().alias("n")) if not late.is_empty() else None
-    )
+    late_counts = late.group_by("table").agg(pl.col("row").n_unique().alias("n")) if not late.is_empty() else None
     if late_counts is not None:
         for tname, n in late_counts.iter_rows():
             t = loads[tname]
@@ -849,9 +838,9 @@ def _finish_line_items(
     # Currency of each line: an explicit column, else a code or symbol written in the amount.
     markers = [c for c in ("__cur_amount", "__cur_period_amount", "__cur_unit_price") if c in lines.columns]
     lines = lines.with_columns(
-        pl.coalesce(
-            pl.col("currency").str.to_uppercase(), *[pl.col(m).replace({"$": "USD"}) for m in markers]
-        ).alias("currency")
+        pl.coalesce(pl.col("currency").str.to_uppercase(), *[pl.col(m).replace({"$": "USD"}) for m in markers]).alias(
+            "currency"
+        )
     )
 
     # Annual value: the ARR amount, else a per-period amount or unit price annualised.
@@ -867,9 +856,7 @@ def _finish_line_items(
             pl.col("period_amount") * (12.0 / months),
             pl.col("unit_price") * pl.col("quantity") * per_year,
         ).alias("amount"),
-        pl.coalesce(pl.col("list_amount"), pl.col("list_price") * pl.col("quantity") * per_year).alias(
-            "list_amount"
-        ),
+        pl.coalesce(pl.col("list_amount"), pl.col("list_price") * pl.col("quantity") * per_year).alias("list_amount"),
     )
     # With only a net amount and a discount, the list value is implied: net / (1 - discount).
     lines = lines.with_columns(
@@ -880,9 +867,7 @@ def _finish_line_items(
             ),
         ).alias("list_amount")
     )
-    units = (
-        settings.amount_units if settings.amount_units != "major" else profile.get("amount_units", "major")
-    )
+    units = settings.amount_units if settings.amount_units != "major" else profile.get("amount_units", "major")
     if units == "minor":
         divisor = (
             pl.when(pl.col("currency").is_in(sorted(_ZERO_DECIMAL)))
@@ -893,9 +878,7 @@ def _finish_line_items(
         )
         lines = lines.with_columns(pl.col("amount") / divisor, pl.col("list_amount") / divisor)
 
-    needs_amount = pl.col("amount").is_null() & (
-        pl.col("stage").is_null() | pl.col("stage").is_in(["won", "lost"])
-    )
+    needs_amount = pl.col("amount").is_null() & (pl.col("stage").is_null() | pl.col("stage").is_in(["won", "lost"]))
     if "stage" not in mapped:
         needs_amount = pl.col("amount").is_null()
     value_col = next(c for c in ("amount", "period_amount", "unit_price") if c in mapped)
@@ -969,9 +952,7 @@ def _finish_products(products: pl.DataFrame | None, lines: pl.DataFrame, setting
     )
     if settings.families:
         products = products.with_columns(
-            pl.col("product_id")
-            .replace_strict(dict(settings.families), default=pl.col("family"))
-            .alias("family")
+            pl.col("product_id").replace_strict(dict(settings.families), default=pl.col("family")).alias("family")
         )
         known = set(products["product_id"].to_list())
         missing = [p for p in settings.families if p not in known]
@@ -993,9 +974,9 @@ def _finish_accounts(accounts: pl.DataFrame | None, lines: pl.DataFrame) -> pl.D
         extra = {c.removeprefix("__acct_"): c for c in lines.columns if c.startswith("__acct_")}
         ordered = lines.sort("booked_at", nulls_last=False)
         aggs = [pl.col(col).drop_nulls().last().alias(name) for name, col in extra.items()]
-        accounts = (
-            ordered.group_by("account_id").agg(aggs) if aggs else lines.select("account_id").unique()
-        ).filter(pl.col("account_id").is_not_null())
+        accounts = (ordered.group_by("account_id").agg(aggs) if aggs else lines.select("account_id").unique()).filter(
+            pl.col("account_id").is_not_null()
+        )
         for name, dtype in ACCOUNT_DTYPES.items():
             if name not in accounts.columns:
                 accounts = accounts.with_columns(pl.lit(None, dtype=dtype).alias(name))
@@ -1012,8 +993,6 @@ def _with_catalogue_list(lines: pl.DataFrame, products: pl.DataFrame) -> pl.Data
     prices = products.select("product_id", pl.col("list_price").alias("__catalogue"))
     return (
         lines.join(prices, on="product_id", how="left", maintain_order="left")
-        .with_columns(
-            pl.coalesce("list_amount", pl.col("__catalogue") * pl.col("quantity")).alias("list_amount")
-        )
+        .with_columns(pl.coalesce("list_amount", pl.col("__catalogue") * pl.col("quantity")).alias("list_amount"))
         .drop("__catalogue")
     )

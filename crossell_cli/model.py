@@ -74,9 +74,7 @@ def apply_where(book: Book, where: Sequence[tuple[str, str]]) -> Book:
         wanted = [v.lower() for v in values]
         condition = condition & pl.col(column).cast(pl.String).str.to_lowercase().is_in(wanted)
     kept = accounts.filter(condition)
-    lines = book.line_items.join(
-        kept.select("account_id"), on="account_id", how="semi", maintain_order="left"
-    )
+    lines = book.line_items.join(kept.select("account_id"), on="account_id", how="semi", maintain_order="left")
     return replace(book, accounts=kept, line_items=lines)
 
 

@@ -130,9 +130,7 @@ def parse_id(raw: pl.Series) -> pl.Series:
     maybe_float = value.str.ends_with(".0").fill_null(False)
     if maybe_float.any():
         floaty = value.str.contains(r"^\d+\.0+$").fill_null(False)
-        value = pl.select(
-            pl.when(floaty).then(value.str.replace(r"\.0+$", "")).otherwise(value).alias("v")
-        ).to_series()
+        value = pl.select(pl.when(floaty).then(value.str.replace(r"\.0+$", "")).otherwise(value).alias("v")).to_series()
     value = _salesforce_15(value)
     return _result(value, error)
 
@@ -168,9 +166,7 @@ def _parse_number_slow(raw: pl.Series, fmt: NumberFormat) -> tuple[pl.Series, pl
     """
     text = raw.str.strip_chars()
     percent = text.str.ends_with("%").fill_null(False)
-    text = pl.select(
-        pl.when(percent).then(text.str.strip_chars_end("%")).otherwise(text).alias("t")
-    ).to_series()
+    text = pl.select(pl.when(percent).then(text.str.strip_chars_end("%")).otherwise(text).alias("t")).to_series()
     parts = text.str.extract_groups(_MONEY).struct.unnest()
     num = parts["num"].str.strip_chars()
     grouped_ok = num.str.contains(_GROUPED[fmt.decimal_mark]).fill_null(False)
@@ -348,12 +344,7 @@ FALSE_WORDS = ("false", "f", "no", "n", "0", "off", "unchecked", "0.0", "-")
 def parse_bool(raw: pl.Series) -> pl.Series:
     text = raw.str.strip_chars().str.to_lowercase()
     value = pl.select(
-        pl.when(text.is_in(TRUE_WORDS))
-        .then(True)
-        .when(text.is_in(FALSE_WORDS))
-        .then(False)
-        .otherwise(None)
-        .alias("b")
+        pl.when(text.is_in(TRUE_WORDS)).then(True).when(text.is_in(FALSE_WORDS)).then(False).otherwise(None).alias("b")
     ).to_series()
     return _result(value, _errors(raw, value, BAD_BOOL))
 

@@ -53,6 +53,9 @@ class Output:
     # The columns a person sees in the table view (all columns when empty); machine
     # formats always carry every column.
     table_columns: tuple[str, ...] = ()
+    # Rows whose first cell is a key here show their ``kinds`` columns in that kind instead
+    # (a KPI table mixes rates and days in one value column).
+    row_kinds: Mapping[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------
@@ -100,7 +103,7 @@ def _human(value: object, kind: str) -> str:
     if kind == "ratio" and isinstance(value, (int, float)):
         return f"{value:.2f}×"
     if kind == "money" and isinstance(value, (int, float)):
-        return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+        return f"{value:,.0f}" if abs(value) >= 100 or value == 0 else f"{value:,.2f}"
     if kind == "days" and isinstance(value, (int, float)):
         return f"{value:,.0f}"
     if kind == "count" and isinstance(value, int):
@@ -122,10 +125,7 @@ def guard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
     pattern = "^[=+\\-@\t\r\n]"
     return frame.with_columns(
         [
-            pl.when(pl.col(c).str.contains(pattern))
-            .then(pl.lit("'") + pl.col(c))
-            .otherwise(pl.col(c))
-            .alias(c)
+            pl.when(pl.col(c).str.contains(pattern)).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
             for c in texts
         ]
     )
@@ -153,9 +153,7 @@ def resolve_format(fmt: str | None, path: str | None, stdout_is_tty: bool) -> st
 
 def expand_path(path: str, *, as_of: dt.date | None, today: dt.date) -> str:
     """Fill the {as_of} and {today} placeholders of an output path (for cron jobs)."""
-    return path.replace("{as_of}", as_of.isoformat() if as_of else "unknown").replace(
-        "{today}", today.isoformat()
-    )
+    return path.replace("{as_of}", as_of.isoformat() if as_of else "unknown").replace("{today}", today.isoformat())
 
 
 def check_not_input(path: Path, inputs: Iterable[Path]) -> None:
@@ -238,10 +236,17 @@ _LABELS = {
     "cross_sold_after": "after",
     "co_booked": "co-booked",
     "expected_value": "expected value",
+    "accounts_landed": "landed",
+    "accounts_cross_sold": "cross-sold",
+    "median_days": "median days",
+    "km_median_days": "km median",
+    "premature_cross_sells": "premature",
+    "premature_early_churn_rate": "premature churn",
+    "other_early_churn_rate": "other churn",
 }
 
 
-def _print_table(console: object, output: Output) -> None:
+def _print_table(console: Console, output: Output) -> None:
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -253,9 +258,15 @@ def _print_table(console: object, output: Output) -> None:
         hidden = frame.width - len(shown)
         frame = frame.select(shown)
     kinds = {name: column_kind(name, dtype, output.kinds) for name, dtype in frame.schema.items()}
-    cells = [
-        [_human(v, kinds[n]) for n, v in zip(frame.columns, row, strict=True)] for row in frame.iter_rows()
-    ]
+    cells: list[list[str]] = []
+    for values in frame.iter_rows():
+        special = output.row_kinds.get(str(values[0])) if output.row_kinds else None
+        cells.append(
+            [
+                _human(v, special if special and n in output.kinds else kinds[n])
+                for n, v in zip(frame.columns, values, strict=True)
+            ]
+        )
     headers = list(frame.columns)
     # A 95% interval reads best as one cell: "50.4–58.4%".
     if "ci_low" in headers and "ci_high" in headers:
@@ -277,17 +288,20 @@ def _print_table(console: object, output: Output) -> None:
     for i, name in enumerate(headers):
         numeric = kinds.get(name, "text") not in ("text", "date", "bool")
         longest = max((len(row[i]) for row in cells), default=0)
+        # Values never wrap (the column is at least as wide as its longest number, and
+        # names keep a readable width); headers wrap between words on a narrow terminal.
         table.add_column(
             _LABELS.get(name, name.replace("_", " ")),
             justify="right" if numeric else "left",
             overflow="fold",
-            no_wrap=numeric,
-            min_width=None if numeric else min(longest, 10),
+            min_width=longest if numeric else min(longest, 12),
         )
     for row in cells:
         table.add_row(*(Text(v) for v in row))
-    print_ = console.print  # type: ignore[attr-defined]
-    print_(table)
+    print_ = console.print
+    # When even the narrowest layout is wider than the terminal, Rich would crop the last
+    # columns; a line the terminal wraps is better than a column silently missing.
+    print_(table, crop=False)
     if frame.is_empty():
         print_("(no rows)")
     for note in output.notes:

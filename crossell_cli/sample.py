@@ -229,9 +229,7 @@ class _Generator:
         self.affinity = dict(AFFINITY)
         for k in range(11, spec.families + 1):
             family = f"Module {k:02d}"
-            self.products.append(
-                Product(f"MOD-{k:02d}", family, family, float(self.rng.choice((60, 90, 120, 150))))
-            )
+            self.products.append(Product(f"MOD-{k:02d}", family, family, float(self.rng.choice((60, 90, 120, 150)))))
             self.affinity[family] = {s: round(self.rng.uniform(0.02, 0.12), 3) for s, _ in SEGMENTS}
         self.by_family: dict[str, list[Product]] = {}
         for product in self.products:
@@ -322,9 +320,7 @@ class _Generator:
             region = self._pick(REGIONS)
             name = f"{self.rng.choice(NAME_A)} {self.rng.choice(NAME_B)} {i:05d}"
             # More recent lands are more frequent: a growing business.
-            land = BOOK_START + dt.timedelta(
-                days=int((LAST_LAND - BOOK_START).days * (self.rng.random() ** 0.8))
-            )
+            land = BOOK_START + dt.timedelta(days=int((LAST_LAND - BOOK_START).days * (self.rng.random() ** 0.8)))
             rows.append(
                 {
                     "account_id": f"A-{i:06d}",
@@ -445,19 +441,21 @@ class _Generator:
         open_lines: dict[str, list[tuple[str, dt.date]]] = {}  # family -> [(line_id, start)]
         core_line = self._line(account, core, contract, land, seats, land_rep, discount=discount())
         open_lines["Core"] = [(core_line, land)]
-        success = self.by_family["Success Plan"][0]
-        open_lines["Success Plan"] = [
-            (self._line(account, success, contract, land, seats, land_rep, discount=discount()), land)
-        ]
-        owned = {"Core", "Success Plan"}
+        owned = {"Core"}
+        # The forced bundle: the Success Plan is only ever sold on a Core land contract
+        # (most of them), so "Core -> Success Plan" attach is bundling, not selling.
+        if rng.random() < 0.7:
+            success = self.by_family["Success Plan"][0]
+            open_lines["Success Plan"] = [
+                (self._line(account, success, contract, land, seats, land_rep, discount=discount()), land)
+            ]
+            owned.add("Success Plan")
         extra_family, extra_p = LAND_EXTRA[segment]
         if rng.random() < extra_p:
             product = self.by_family[extra_family][0]
             open_lines[extra_family] = [
                 (
-                    self._line(
-                        account, product, contract, land, max(1, seats // 2), land_rep, discount=discount()
-                    ),
+                    self._line(account, product, contract, land, max(1, seats // 2), land_rep, discount=discount()),
                     land,
                 )
             ]
@@ -619,8 +617,11 @@ class _Generator:
         # Churn is decided before the later upsells so that no line starts after it, and
         # never within 180 days of a cross-sold family's start (that would be early churn).
         churn: dt.date | None = None
-        if rng.random() < CHURN[segment]:
-            when = land + dt.timedelta(days=rng.randint(400, 1300))
+        # Accounts using more families churn less, and single-product ones churn sooner:
+        # the retention story the data should tell.
+        crossed = len(cross_starts)
+        if rng.random() < CHURN[segment] * (1.8, 0.6, 0.3)[min(crossed, 2)]:
+            when = land + dt.timedelta(days=rng.randint(200, 900) if crossed == 0 else rng.randint(400, 1300))
             latest_cross = max([*cross_starts.values(), *late_starts], default=land)
             when = max(when, latest_cross + dt.timedelta(days=181))
             churn = when if when <= BOOK_END else None
@@ -662,9 +663,7 @@ class _Generator:
             # Some come back a few months later with Core.
             back = churn + dt.timedelta(days=rng.randint(90, 300))
             if rng.random() < 0.15 and back <= BOOK_END:
-                self._line(
-                    account, core, self._contract(), back, max(1, seats // 2), rep(), discount=discount()
-                )
+                self._line(account, core, self._contract(), back, max(1, seats // 2), rep(), discount=discount())
 
         # An open deal in the pipeline, expected to close after the book ends.
         if rng.random() < 0.05:

@@ -6,7 +6,6 @@ prints or exits.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,14 +48,10 @@ def load(session: Session) -> tuple[Book, LoadReport]:
     return load_book(session.settings, session.profile)
 
 
-def model(session: Session, book: Book, *, level: str | None = None) -> Model | None:
+def model(session: Session, book: Book, *, apply_where: bool = True) -> Model | None:
+    """The model at T; ``apply_where=False`` keeps the whole book (evidence for whitespace)."""
     settings = session.settings
-    return build_model(
-        book,
-        as_of=settings.as_of,
-        level=level or settings.level,  # type: ignore[arg-type]
-        where=settings.where,
-    )
+    return build_model(book, as_of=settings.as_of, level=settings.level, where=settings.where if apply_where else ())
 
 
 def account_line(report: LoadReport) -> str:
@@ -87,7 +82,3 @@ def strict_failure(report: LoadReport) -> DataError:
         f"{report.rejected:,} row(s) rejected and --strict is on",
         hint="run 'xsell validate' to list them with the reason and the fix",
     )
-
-
-def no_data_note(as_of: dt.date | None) -> str:
-    return "no won or lost line with a date: nothing to measure" if as_of is None else ""

@@ -63,9 +63,7 @@ def book_from_rows(
     known = {a["account_id"] for a in account_rows}
     for aid in sorted({r["account_id"] for r in rows} - known):
         account_rows.append({"account_id": aid})
-    accounts_frame = pl.DataFrame(
-        [{n: a.get(n) for n in ACCOUNT_DTYPES} for a in account_rows], schema=ACCOUNT_DTYPES
-    )
+    accounts_frame = pl.DataFrame([{n: a.get(n) for n in ACCOUNT_DTYPES} for a in account_rows], schema=ACCOUNT_DTYPES)
     cols = set(present) or {k for line in lines for k in line}
     given = {"line_items"} | ({"products"} if products else set()) | ({"accounts"} if accounts else set())
     return Book(
@@ -88,9 +86,7 @@ class Invocation:
         return self.stdout + self.stderr
 
 
-def invoke(
-    args: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
-) -> Invocation:
+def invoke(args: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Invocation:
     runner = CliRunner()
     import os
 

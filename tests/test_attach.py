@@ -30,9 +30,7 @@ def row(pairs: pl.DataFrame, a: str, b: str) -> dict:
 def test_spec_example_core_analytics():
     # 1 000 accounts own Core; 350 of them also own Analytics; nobody else owns it.
     lines = [{"account_id": f"a{i}", "product_id": "Core", "booked_at": "2024-01-01"} for i in range(1000)]
-    lines += [
-        {"account_id": f"a{i}", "product_id": "Analytics", "booked_at": "2024-03-01"} for i in range(350)
-    ]
+    lines += [{"account_id": f"a{i}", "product_id": "Analytics", "booked_at": "2024-03-01"} for i in range(350)]
     pairs, head = pairs_of(lines)
     core_analytics = row(pairs, "Core", "Analytics")
     assert core_analytics["base_accounts"] == 1000

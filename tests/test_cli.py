@@ -16,7 +16,19 @@ from .conftest import REPO, SAMPLE
 GOOD = "account_id,product_id,booked_at,amount\na,A,2024-01-01,10\na,B,2024-03-01,5\nb,A,2024-01-01,10\n"
 BAD = GOOD + "c,A,not a date,10\nd,,2024-01-01,10\n"
 HEADER_ONLY = "account_id,product_id,booked_at,amount\n"
-COMMANDS = [["validate"], ["attach"], ["attach", "--matrix"]]
+COMMANDS = [
+    ["validate"],
+    ["attach"],
+    ["attach", "--matrix"],
+    ["summary"],
+    ["whitespace"],
+    ["whitespace", "--by", "family"],
+    ["expansion"],
+    ["expansion", "--mode", "arr"],
+    ["timing"],
+    ["timing", "--by", "pair"],
+    ["retention"],
+]
 
 
 def test_attach_on_sample_data_pipes_clean_csv(cli):
@@ -266,8 +278,53 @@ def test_no_color_in_a_terminal(tmp_path):
         capture_output=True,
         text=True,
         cwd=REPO,
-        env={
-            k: v for k, v in {**os.environ, "XSELL_CONFIG": "", "COLUMNS": "120"}.items() if k != "NO_COLOR"
-        },
+        env={k: v for k, v in {**os.environ, "XSELL_CONFIG": "", "COLUMNS": "120"}.items() if k != "NO_COLOR"},
     )
     assert "\x1b[" in colour.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["summary"],
+        ["whitespace", "--top", "5"],
+        ["whitespace", "--by", "family"],
+        ["expansion", "--period", "year", "--by", "segment"],
+        ["timing", "--by", "cohort"],
+        ["retention", "--window", "2y"],
+    ],
+)
+def test_issue_three_commands_on_sample_data(cli, args):
+    result = cli(*args, "--data", str(SAMPLE))
+    assert result.exit_code == 0, result.stderr
+    frame = pl.read_csv(result.stdout.encode())
+    assert frame.height > 0
+    assert result.stderr.startswith("line_items: ")
+
+
+def test_whitespace_for_one_account_by_id_or_name(cli):
+    by_id = cli("whitespace", "--data", str(SAMPLE), "--account", "A-000042")
+    frame = pl.read_csv(by_id.stdout.encode())
+    assert set(frame["account_id"]) == {"A-000042"}
+    assert frame["rank"].to_list() == list(range(1, frame.height + 1))
+    name = frame["account_name"][0]
+    by_name = cli("whitespace", "--data", str(SAMPLE), "--account", name.upper())
+    assert by_name.stdout == by_id.stdout
+    unknown = cli("whitespace", "--data", str(SAMPLE), "--account", "A-00042")
+    assert unknown.exit_code == 65
+    assert "A-000042" in unknown.stderr or "close matches" in unknown.stderr
+
+
+def test_retention_without_end_dates_says_why_and_exits_0(cli, write):
+    path = write("line_items.csv", GOOD)
+    result = cli("retention", "--line-items", str(path))
+    assert result.exit_code == 0
+    assert "end dates" in result.stderr and result.stdout == ""
+
+
+def test_expansion_mode_follows_the_data(cli, write):
+    bookings = cli("expansion", "--line-items", str(write("b.csv", GOOD)))
+    assert pl.read_csv(bookings.stdout.encode())["churn"].null_count() > 0  # ARR-only columns empty
+    arr = write("a.csv", "account_id,product_id,booked_at,end_date,amount\na,A,2024-01-01,2024-05-01,10\n")
+    frame = pl.read_csv(cli("expansion", "--line-items", str(arr), "--as-of", "2024-06-30").stdout.encode())
+    assert frame["churn"].to_list() == [0.0, -10.0]

@@ -230,9 +230,7 @@ def test_accounts_and_products_come_from_line_item_columns_when_no_tables(tmp_pa
             "1,Acme,SMB,Gold,Suite,2024-01-01,5\n1,Acme,Enterprise,Silver,Suite,2024-02-01,5\n"
         },
     )
-    assert book.accounts.select("account_id", "account_name", "segment").rows() == [
-        ("1", "Acme", "Enterprise")
-    ]
+    assert book.accounts.select("account_id", "account_name", "segment").rows() == [("1", "Acme", "Enterprise")]
     assert book.products.select("product_id", "family").sort("product_id").rows() == [
         ("Gold", "Suite"),
         ("Silver", "Suite"),
@@ -244,9 +242,7 @@ def test_empty_and_missing_files(tmp_path):
         load(tmp_path, {"line_items.csv": ""})
     assert "empty" in err.value.message
     with pytest.raises(InputMissingError):
-        settings = resolve_settings(
-            file_values={}, config_dir=tmp_path, cli={"line_items": tmp_path / "nope.csv"}
-        )
+        settings = resolve_settings(file_values={}, config_dir=tmp_path, cli={"line_items": tmp_path / "nope.csv"})
         load_book(settings)
 
 

@@ -42,18 +42,14 @@ def test_money_strings(text, value, currency):
 
 
 def test_money_with_a_decimal_comma():
-    values, errors = run(
-        parse.number_parser(parse.NumberFormat(",")), ["1.200,50 €", "1,5", "1200", "1 200,50", "1.5"]
-    )
+    values, errors = run(parse.number_parser(parse.NumberFormat(",")), ["1.200,50 €", "1,5", "1200", "1 200,50", "1.5"])
     assert values[:4] == [1200.5, 1.5, 1200.0, 1200.5]
     # '1.5' under a decimal comma is not fifteen and not one and a half: it is refused.
     assert values[4] is None and errors[4] == parse.DECIMAL_MARK
 
 
 def test_money_errors_name_the_rule():
-    values, errors = run(
-        parse.number_parser(parse.NumberFormat(".")), ["abc", "1.200,50", "", None, "inf", "(5"]
-    )
+    values, errors = run(parse.number_parser(parse.NumberFormat(".")), ["abc", "1.200,50", "", None, "inf", "(5"])
     assert values == [None] * 6
     assert errors == [parse.BAD_NUMBER, parse.DECIMAL_MARK, None, None, parse.BAD_NUMBER, parse.BAD_NUMBER]
 

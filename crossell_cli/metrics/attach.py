@@ -71,9 +71,9 @@ def pair_counts(ownership: pl.LazyFrame, firsts: pl.LazyFrame) -> pl.LazyFrame:
     )
     pairs = owned.join(other, on="account_id").filter(pl.col("item") != pl.col("item_b"))
     # fill_null: a missing contract on either side means "not the same contract", not unknown.
-    same = (pl.col("first_date") == pl.col("date_b")) | (
-        pl.col("first_contract") == pl.col("contract_b")
-    ).fill_null(False)
+    same = (pl.col("first_date") == pl.col("date_b")) | (pl.col("first_contract") == pl.col("contract_b")).fill_null(
+        False
+    )
     return pairs.group_by("item", "item_b").agg(
         pl.len().alias("both_accounts"),
         same.sum().alias("co_booked"),

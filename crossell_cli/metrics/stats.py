@@ -28,3 +28,35 @@ def wilson(successes: pl.Expr, trials: pl.Expr, z: float = Z95) -> tuple[pl.Expr
 def ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     """numerator / denominator, null (an empty cell) when the denominator is 0 or null."""
     return pl.when(denominator != 0).then(numerator.cast(pl.Float64) / denominator.cast(pl.Float64))
+
+
+def kaplan_meier(durations: pl.LazyFrame, *, group: str, horizons: tuple[int, ...]) -> pl.LazyFrame:
+    """Kaplan–Meier estimate per group from rows (group, days, event).
+
+    ``event`` is true when the outcome happened after ``days``, false when the row is
+    censored at ``days``. Events are counted before censorings at the same time, so a
+    row censored at t is still at risk at t. Returns, per group, ``within_<N>d`` =
+    1 − S(N) (the share expected to have the event in ≤ N days) for each horizon, and
+    ``km_median_days``: the smallest event time where S(t) ≤ 0.5 (empty if never).
+    """
+    counts = (
+        durations.group_by(group, "days").agg(pl.col("event").sum().alias("d"), pl.len().alias("n")).sort(group, "days")
+    )
+    total = pl.col("n").sum().over(group)
+    leaving_before = (pl.col("n").cum_sum() - pl.col("n")).over(group)
+    at_risk = total - leaving_before
+    curve = counts.with_columns(
+        (1.0 - pl.col("d").cast(pl.Float64) / at_risk.cast(pl.Float64)).alias("factor")
+    ).with_columns(pl.col("factor").cum_prod().over(group).alias("survival"))
+    aggs = [
+        (1.0 - pl.col("survival").filter(pl.col("days") <= h).last().fill_null(1.0)).alias(f"within_{h}d")
+        for h in horizons
+    ]
+    aggs.append(
+        pl.col("days")
+        .filter((pl.col("survival") <= 0.5) & (pl.col("d") > 0))
+        .first()
+        .cast(pl.Float64)
+        .alias("km_median_days")
+    )
+    return curve.group_by(group).agg(aggs)

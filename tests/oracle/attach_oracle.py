@@ -272,9 +272,7 @@ def wilson(successes: int, n: int, z: float = Z95):
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def attach(
-    line_items, products, *, as_of=None, level="family", where_accounts: set[str] | None = None
-) -> dict:
+def attach(line_items, products, *, as_of=None, level="family", where_accounts: set[str] | None = None) -> dict:
     """Returns {'as_of', 'customers', 'multi_product_rate', 'items_per_customer', 'pairs'}
     where pairs has one dict per ordered pair (A, B), A != B, of the item universe (items on
     won lines booked <= T plus every item of the products table), unfiltered by min_base,

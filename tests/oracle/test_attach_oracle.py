@@ -328,10 +328,6 @@ def test_handles_20000_lines_quickly():
     classify_lines(lines, [])
     assert time.perf_counter() - t0 < 10
     assert len(res["pairs"]) == 10 * 9
-    assert all(
-        r["co_booked"] + r["cross_sold_after"] + r["before"] == r["both_accounts"] for r in res["pairs"]
-    )
-    assert all(
-        r["ci_low"] is None or 0 <= r["ci_low"] <= r["attach_rate"] <= r["ci_high"] <= 1 for r in res["pairs"]
-    )
+    assert all(r["co_booked"] + r["cross_sold_after"] + r["before"] == r["both_accounts"] for r in res["pairs"])
+    assert all(r["ci_low"] is None or 0 <= r["ci_low"] <= r["attach_rate"] <= r["ci_high"] <= 1 for r in res["pairs"])
     assert not any(math.isnan(r["attach_rate"] or 0) for r in res["pairs"])

@@ -1,0 +1,275 @@
+"""Won revenue per period, split into new / cross-sell / upsell (and, with end dates, the ARR movements).
+
+Bookings mode (no end dates): every won line booked in a period is ``new`` (land
+bundle), ``cross_sell`` (booked on the day of the account's first-ever purchase of that
+family, outside the land bundle) or ``upsell``; the amounts are summed. The ARR-only
+columns (reactivation, contraction, churn) are empty.
+
+ARR mode (end dates): ARR(a, f, d) is the sum of the amounts of family f's lines active
+on day d. Snapshots are taken on each period's closing day (the last period closes on T;
+the first is compared with the day before it starts). Between two snapshots, per account:
+total 0 -> >0 is ``new`` (no earlier snapshot had ARR) or ``reactivation``; >0 -> 0 is
+``churn`` (minus the whole previous ARR); otherwise per family 0 -> >0 is ``cross_sell``
+if the family never had ARR at an earlier snapshot, else ``upsell``; up is ``upsell``;
+down is ``contraction``. Per account and period,
+ARR_end − ARR_start = new + reactivation + cross_sell + upsell + contraction + churn.
+Tiers of one family net out inside the family, so a plan switch is upsell or
+contraction, never churn + new.
+
+Both: ``expansion = cross_sell + upsell``; ``cross_sell_share = cross_sell / expansion``
+(empty when 0). Grain: one row per period (and group), every period from the first to
+the one holding T.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import polars as pl
+
+from ..model import Model, active_at
+from .periods import Calendar
+from .stats import ratio
+
+Mode = Literal["bookings", "arr"]
+GroupBy = Literal["rep", "segment", "family", "region"]
+MOVEMENTS = ("new", "reactivation", "cross_sell", "upsell", "contraction", "churn")
+# ARR below this is float residue of adding and removing the same amounts, not revenue.
+_EPS = 1e-6
+
+
+def expansion(
+    model: Model,
+    *,
+    mode: Mode,
+    calendar: Calendar,
+    by: GroupBy | None = None,
+    pass_through_lines: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """Movements per period (and group); see the module docstring for the definitions.
+
+    ``pass_through_lines`` (line_id): cross-sell lines flagged as pass-through; their
+    amount moves from ``cross_sell`` to ``cross_sell_pass_through`` (bookings mode).
+    """
+    if mode == "bookings":
+        movements = _bookings(model, calendar, by, pass_through_lines)
+    else:
+        movements = _arr(model, calendar, by)
+    return _finish(movements, model, calendar, by, mode, with_pass_through=pass_through_lines is not None)
+
+
+def _group_keys(by: GroupBy | None) -> list[str]:
+    return [] if by is None else [by]
+
+
+NO_GROUP = "(none)"
+
+
+def _with_group(frame: pl.LazyFrame, model: Model, by: GroupBy | None) -> pl.LazyFrame:
+    """Add the --by column; a missing value becomes '(none)' so its revenue is not lost."""
+    if by in ("segment", "region"):
+        attrs = model.accounts.lazy().select("account_id", by)
+        frame = frame.join(attrs, on="account_id", how="left")
+    elif by == "family":
+        frame = frame.with_columns(pl.col("item").alias("family"))
+    if by is None:
+        return frame
+    return frame.with_columns(pl.col(by).fill_null(NO_GROUP))
+
+
+def _bookings(model: Model, calendar: Calendar, by: GroupBy | None, pass_through: pl.DataFrame | None) -> pl.LazyFrame:
+    lines = model.classified().with_columns(calendar.index_expr(pl.col("booked_at")).alias("period_index"))
+    lines = _with_group(lines, model, by)
+    kind = pl.col("kind")
+    if pass_through is not None and not pass_through.is_empty():
+        flagged = pass_through.lazy().select("line_id").unique().with_columns(pl.lit(True).alias("__pt"))
+        lines = lines.join(flagged, on="line_id", how="left").with_columns(
+            pl.when((kind == "cross_sell") & pl.col("__pt").fill_null(False))
+            .then(pl.lit("cross_sell_pass_through"))
+            .otherwise(kind)
+            .alias("kind")
+        )
+    keys = ["period_index", *_group_keys(by)]
+    return lines.group_by(keys).agg(
+        (pl.col("amount").filter(kind == "new").sum()).alias("new"),
+        (pl.col("amount").filter(kind == "cross_sell").sum()).alias("cross_sell"),
+        (pl.col("amount").filter(kind == "upsell").sum()).alias("upsell"),
+        (pl.col("amount").filter(kind == "cross_sell_pass_through").sum()).alias("cross_sell_pass_through"),
+    )
+
+
+def snapshot_days(model: Model, calendar: Calendar) -> pl.DataFrame:
+    """Closing day of every period (index 0 = the day before the first period starts)."""
+    first_start = model.won.select(pl.col("start_date").min()).collect().item()
+    if first_start is None:
+        return pl.DataFrame(schema={"i": pl.Int64, "period_index": pl.Int64, "day": pl.Date})
+    first = min(calendar.index_of(first_start), calendar.index_of(model.as_of))
+    last = calendar.index_of(model.as_of)
+    days = [calendar.start(first) - dt.timedelta(days=1)]
+    days += [min(calendar.end(i), model.as_of) for i in range(first, last + 1)]
+    return pl.DataFrame(
+        {"i": list(range(len(days))), "period_index": list(range(first - 1, last + 1)), "day": days},
+        schema={"i": pl.Int64, "period_index": pl.Int64, "day": pl.Date},
+    )
+
+
+def arr_changes(model: Model, snapshots: pl.DataFrame) -> pl.LazyFrame:
+    """Per (account, item, snapshot i) where the item's ARR changes: delta, arr_before, arr_after,
+    and whether the item / the account had ARR at any earlier snapshot.
+
+    A line is active at snapshot day d when start_date <= d < end_date, so it adds its amount
+    at the first snapshot on or after its start and removes it at the first on or after its
+    end: two events per line, whatever the number of periods.
+    """
+    days = pl.lit(snapshots["day"])
+    lines = model.won.select(
+        "account_id",
+        "item",
+        "amount",
+        days.search_sorted(pl.col("start_date"), side="left").alias("on"),
+        pl.when(pl.col("end_date").is_not_null())
+        .then(days.search_sorted(pl.col("end_date"), side="left"))
+        .otherwise(None)
+        .alias("off"),
+    ).filter(pl.col("off").is_null() | (pl.col("on") < pl.col("off")))
+    n = snapshots.height
+    events = pl.concat(
+        [
+            lines.filter(pl.col("on") < n).select("account_id", "item", pl.col("on").alias("i"), "amount"),
+            lines.filter(pl.col("off").is_not_null() & (pl.col("off") < n)).select(
+                "account_id", "item", pl.col("off").alias("i"), (-pl.col("amount")).alias("amount")
+            ),
+        ]
+    )
+    items = (
+        events.group_by("account_id", "item", "i")
+        .agg(pl.col("amount").sum().alias("delta"))
+        .sort("account_id", "item", "i")
+        .with_columns(pl.col("delta").cum_sum().over("account_id", "item").alias("arr_after"))
+        .with_columns(
+            _clean(pl.col("arr_after")).alias("arr_after"),
+            _clean(pl.col("arr_after") - pl.col("delta")).alias("arr_before"),
+        )
+        .with_columns(
+            (pl.col("arr_after") > 0)
+            .shift(1)
+            .fill_null(False)
+            .cum_max()
+            .over("account_id", "item")
+            .alias("item_had_arr")
+        )
+    )
+    accounts = (
+        items.group_by("account_id", "i")
+        .agg(pl.col("delta").sum().alias("account_delta"))
+        .sort("account_id", "i")
+        .with_columns(pl.col("account_delta").cum_sum().over("account_id").alias("total_after"))
+        .with_columns(
+            _clean(pl.col("total_after")).alias("total_after"),
+            _clean(pl.col("total_after") - pl.col("account_delta")).alias("total_before"),
+        )
+        .with_columns(
+            (pl.col("total_after") > 0).shift(1).fill_null(False).cum_max().over("account_id").alias("account_had_arr")
+        )
+    )
+    return items.join(accounts, on=["account_id", "i"], how="left")
+
+
+def _clean(value: pl.Expr) -> pl.Expr:
+    return pl.when(value.abs() < _EPS).then(0.0).otherwise(value)
+
+
+def _arr(model: Model, calendar: Calendar, by: GroupBy | None) -> pl.LazyFrame:
+    snapshots = snapshot_days(model, calendar)
+    changes = arr_changes(model, snapshots).join(
+        snapshots.lazy().select("i", "period_index", "day"), on="i", how="left"
+    )
+    before, after = pl.col("arr_before"), pl.col("arr_after")
+    opened = (pl.col("total_before") <= 0) & (pl.col("total_after") > 0)
+    closed = (pl.col("total_before") > 0) & (pl.col("total_after") <= 0)
+    going = (pl.col("total_before") > 0) & (pl.col("total_after") > 0)
+    zero = pl.lit(0.0)
+    moves = changes.with_columns(
+        pl.when(opened & ~pl.col("account_had_arr")).then(after).otherwise(zero).alias("new"),
+        pl.when(opened & pl.col("account_had_arr")).then(after).otherwise(zero).alias("reactivation"),
+        pl.when(closed).then(-before).otherwise(zero).alias("churn"),
+        pl.when(going & (before <= 0) & (after > 0) & ~pl.col("item_had_arr"))
+        .then(after)
+        .otherwise(zero)
+        .alias("cross_sell"),
+        pl.when(going & (after > before) & ((before > 0) | pl.col("item_had_arr")))
+        .then(after - before)
+        .otherwise(zero)
+        .alias("upsell"),
+        pl.when(going & (after < before)).then(after - before).otherwise(zero).alias("contraction"),
+    )
+    if by == "rep":
+        moves = _attach_rep(moves, model)
+    moves = _with_group(moves, model, by)
+    keys = ["period_index", *_group_keys(by)]
+    return moves.group_by(keys).agg([pl.col(m).sum() for m in MOVEMENTS])
+
+
+def _attach_rep(moves: pl.LazyFrame, model: Model) -> pl.LazyFrame:
+    """The rep of a family's movement: the rep on its latest line started by the snapshot day."""
+    reps = (
+        model.won.select("account_id", "item", pl.col("start_date").alias("day"), "rep")
+        .sort("account_id", "item", "day")
+        .group_by("account_id", "item", "day", maintain_order=True)
+        .agg(pl.col("rep").last())
+        .sort("day")
+    )
+    return moves.sort("day").join_asof(
+        reps, on="day", by=["account_id", "item"], strategy="backward", check_sortedness=False
+    )
+
+
+def _finish(
+    movements: pl.LazyFrame,
+    model: Model,
+    calendar: Calendar,
+    by: GroupBy | None,
+    mode: Mode,
+    *,
+    with_pass_through: bool,
+) -> pl.DataFrame:
+    first = model.won.select(pl.col("booked_at" if mode == "bookings" else "start_date").min()).collect().item()
+    last = calendar.index_of(model.as_of)
+    start = min(calendar.index_of(first), last) if first is not None else last
+    periods = calendar.frame(start, last).lazy()
+    keys = ["period_index", *_group_keys(by)]
+    if by is not None:
+        groups = movements.select(by).unique()
+        grid = periods.join(groups, how="cross")
+    else:
+        grid = periods
+    table = grid.join(movements, on=keys, how="left")
+    amount_cols = [c for c in (*MOVEMENTS, "cross_sell_pass_through") if c in movements.collect_schema().names()]
+    table = table.with_columns([pl.col(c).fill_null(0.0) for c in amount_cols])
+    if mode == "bookings":
+        table = table.with_columns(
+            [pl.lit(None, dtype=pl.Float64).alias(c) for c in ("reactivation", "contraction", "churn")]
+        )
+    expansion_ = pl.col("cross_sell") + pl.col("upsell")
+    columns = [
+        "period",
+        "period_start",
+        *_group_keys(by),
+        *MOVEMENTS,
+        expansion_.alias("expansion"),
+        ratio(pl.col("cross_sell"), expansion_).alias("cross_sell_share"),
+    ]
+    if with_pass_through and mode == "bookings":
+        columns.append("cross_sell_pass_through")
+    sort_keys = ["period_start", *_group_keys(by)]
+    return table.select(columns).sort(sort_keys, nulls_last=True).collect()
+
+
+def arr_on(model: Model, day: dt.date) -> pl.LazyFrame:
+    """ARR per account on ``day``: the sum of the amounts of its won lines active then."""
+    return (
+        model.won.filter(active_at(day))
+        .group_by("account_id")
+        .agg(pl.col("amount").sum().alias("arr"), pl.col("item").n_unique().alias("items"))
+    )

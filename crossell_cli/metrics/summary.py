@@ -1,0 +1,150 @@
+"""The headline KPIs next to published "good" ranges (SPEC §2 "summary"), window W:
+
+  cross_sell_rate           customers at T with a cross-sell booked in (T − W, T] / customers at T   (15–30%)
+  multi_product_rate        customers owning 2+ families / customers at T                          (40–60%)
+  cross_sell_revenue_share  cross-sell amount / all won amount booked in (T − W, T]                 (20–40%)
+  median_days_to_cross_sell Kaplan–Meier median days from land to first cross-sell (all time)      (180–365)
+  cross_sell_win_rate       won / (won + lost) cross-sell lines closed in (T − W, T]                (30–50%)
+
+A lost line is a cross-sell attempt when the account had landed before it closed and had not
+bought that family before. Grain: one row per KPI with value, good_low, good_high, status
+('below', 'within', 'above', or empty when there is no value) and a detail in words.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import polars as pl
+
+from ..model import Model
+from .attach import headline_plan
+from .periods import Calendar
+from .timing import timing
+
+GOOD: dict[str, tuple[float, float]] = {
+    "cross_sell_rate": (0.15, 0.30),
+    "multi_product_rate": (0.40, 0.60),
+    "cross_sell_revenue_share": (0.20, 0.40),
+    "median_days_to_cross_sell": (180.0, 365.0),
+    "cross_sell_win_rate": (0.30, 0.50),
+}
+COLUMNS = ("kpi", "value", "good_low", "good_high", "status", "detail")
+
+
+def summary(
+    model: Model,
+    *,
+    window_days: int,
+    has_stage: bool,
+    premature_days: int,
+    early_churn_days: int,
+) -> pl.DataFrame:
+    since = model.as_of - dt.timedelta(days=window_days)
+    in_window = (pl.col("booked_at") > pl.lit(since)) & (pl.col("booked_at") <= pl.lit(model.as_of))
+    classified = model.classified()
+    ownership = model.ownership()
+    customers = ownership.select("account_id").unique()
+    crossed = classified.filter(in_window & (pl.col("kind") == "cross_sell")).select("account_id").unique()
+    won_in_window = classified.filter(in_window)
+    plans = [
+        headline_plan(ownership),
+        customers.join(crossed, on="account_id", how="semi").select(pl.len().alias("crossed")),
+        won_in_window.select(
+            pl.col("amount").filter(pl.col("kind") == "cross_sell").sum().alias("cross_amount"),
+            pl.col("amount").sum().alias("won_amount"),
+            (pl.col("kind") == "cross_sell").sum().alias("won_cross_lines"),
+        ),
+        _lost_cross_sell_lines(model, in_window),
+    ]
+    head, crossed_n, revenue, lost = (f.row(0, named=True) for f in pl.collect_all(plans))
+    overall = timing(
+        model,
+        by=None,
+        calendar=Calendar(),
+        premature_days=premature_days,
+        early_churn_days=early_churn_days,
+    ).row(0, named=True)
+
+    rows: list[dict[str, Any]] = []
+
+    def add(kpi: str, value: float | None, detail: str) -> None:
+        low, high = GOOD[kpi]
+        status = None if value is None else ("below" if value < low else "above" if value > high else "within")
+        rows.append(
+            {
+                "kpi": kpi,
+                "value": value,
+                "good_low": low,
+                "good_high": high,
+                "status": status,
+                "detail": detail,
+            }
+        )
+
+    n_customers = head["customers"] or 0
+    add(
+        "cross_sell_rate",
+        crossed_n["crossed"] / n_customers if n_customers else None,
+        f"{crossed_n['crossed']:,} of {n_customers:,} customers bought a new family in the last {window_days} days",
+    )
+    add(
+        "multi_product_rate",
+        head["multi_product_rate"],
+        f"customers owning 2+ families; {head['items_per_customer'] or 0:.2f} families per customer",
+    )
+    won_amount = revenue["won_amount"] or 0.0
+    add(
+        "cross_sell_revenue_share",
+        (revenue["cross_amount"] or 0.0) / won_amount if won_amount else None,
+        f"{revenue['cross_amount'] or 0:,.0f} of {won_amount:,.0f} won in the last {window_days} days",
+    )
+    median = overall["km_median_days"]
+    add(
+        "median_days_to_cross_sell",
+        median,
+        f"Kaplan–Meier over {overall['accounts_landed']:,} landed accounts "
+        f"({overall['accounts_cross_sold']:,} cross-sold; median among them "
+        f"{overall['median_days'] if overall['median_days'] is not None else '–'} days)"
+        if median is not None
+        else "fewer than half of landed accounts have been cross-sold",
+    )
+    if has_stage:
+        won_lines = revenue["won_cross_lines"] or 0
+        lost_lines = lost["lost_cross_lines"] or 0
+        total = won_lines + lost_lines
+        add(
+            "cross_sell_win_rate",
+            won_lines / total if total else None,
+            f"{won_lines:,} won of {total:,} cross-sell lines closed in the last {window_days} days",
+        )
+    else:
+        add("cross_sell_win_rate", None, "needs a stage column (won / lost lines)")
+    return pl.DataFrame(
+        rows,
+        schema={
+            "kpi": pl.String,
+            "value": pl.Float64,
+            "good_low": pl.Float64,
+            "good_high": pl.Float64,
+            "status": pl.String,
+            "detail": pl.String,
+        },
+    )
+
+
+def _lost_cross_sell_lines(model: Model, in_window: pl.Expr) -> pl.LazyFrame:
+    """Lost lines closed in the window for a family the account, already landed, had not bought."""
+    lost = model.lines.filter((pl.col("stage") == "lost") & in_window)
+    land = model.land()
+    firsts = model.won.group_by("account_id", "item").agg(pl.col("booked_at").min().alias("first_date"))
+    attempts = (
+        lost.join(land, on="account_id", how="inner")
+        .join(firsts, on=["account_id", "item"], how="left")
+        .filter(
+            (pl.col("land_date") < pl.col("booked_at"))
+            & (pl.col("first_date").is_null() | (pl.col("first_date") >= pl.col("booked_at")))
+        )
+    )
+    return attempts.select(pl.len().alias("lost_cross_lines"))

@@ -1,0 +1,196 @@
+"""Time to cross-sell: days from an account's land to its first cross-sell (SPEC §2 "timing").
+
+Per group: ``accounts_landed``; ``accounts_cross_sold``; ``median_days``, ``p25_days``,
+``p75_days``, ``p90_days`` among the cross-sold (linear interpolation, as numpy's
+default); ``within_90d``, ``within_180d``, ``within_365d`` and ``km_median_days`` from a
+Kaplan–Meier estimate in which accounts not yet cross-sold are censored at T − land date
+(a share over cross-sold accounts only would be biased towards fast cross-sells).
+``premature_cross_sells`` counts cross-sold (account, family) pairs booked within
+``premature_days`` of land; ``premature_early_churn_rate`` and ``other_early_churn_rate``
+are the shares of those, and of the other cross-sells, that churned early (every line of
+the family ended, on or before T, within ``early_churn_days`` of its first start).
+
+Groups: ``all`` (one row); ``segment``; ``cohort`` (land quarter); ``land_family`` (one row
+per family in the land bundle; an account with two counts in both); ``cross_family``
+(per family X: accounts that did not land with X, the event being their first purchase of
+X); ``pair`` ('A → X': accounts that landed with A and without X; only pairs where X was
+cross-sold at least once).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import polars as pl
+
+from ..model import Model
+from .periods import Calendar
+from .stats import kaplan_meier, ratio
+
+TimingBy = Literal["land_family", "cross_family", "pair", "segment", "cohort"]
+HORIZONS = (90, 180, 365)
+
+
+def cross_sold_families(model: Model, *, early_churn_days: int) -> pl.LazyFrame:
+    """Per (account, family) first bought as a cross-sell: first_date, land_date, early_churned."""
+    classified = model.classified()
+    per_item = classified.group_by("account_id", "item").agg(
+        pl.col("booked_at").min().alias("first_date"),
+        pl.col("start_date").min().alias("first_start"),
+        pl.col("land_date").first(),
+        pl.col("in_land_bundle").any().alias("landed_with"),
+        pl.col("end_date").max().alias("last_end"),
+        pl.col("end_date").is_not_null().all().alias("all_ended"),
+    )
+    early = (
+        pl.col("all_ended")
+        & (pl.col("last_end") <= pl.lit(model.as_of))
+        & ((pl.col("last_end") - pl.col("first_start")).dt.total_days() <= early_churn_days)
+    )
+    return per_item.filter(~pl.col("landed_with")).select(
+        "account_id",
+        "item",
+        "first_date",
+        "land_date",
+        "first_start",
+        "last_end",
+        early.alias("early_churned"),
+    )
+
+
+def timing(
+    model: Model,
+    *,
+    by: TimingBy | None,
+    calendar: Calendar,
+    premature_days: int,
+    early_churn_days: int,
+) -> pl.DataFrame:
+    """One row per group; see the module docstring."""
+    as_of = pl.lit(model.as_of)
+    classified = model.classified()
+    land = model.land()
+    land_items = classified.filter(pl.col("in_land_bundle")).select("account_id", "item").unique()
+    crosses = cross_sold_families(model, early_churn_days=early_churn_days).with_columns(
+        ((pl.col("first_date") - pl.col("land_date")).dt.total_days() <= premature_days).alias("premature")
+    )
+    group = by or "group"
+
+    if by in (None, "segment", "cohort", "land_family"):
+        first_cross = crosses.group_by("account_id").agg(pl.col("first_date").min().alias("cross_date"))
+        population = land.join(first_cross, on="account_id", how="left")
+        population = _grouped(population, model, by, calendar, land_items)
+        pairs = _grouped(crosses, model, by, calendar, land_items)
+    elif by == "cross_family":
+        items = classified.select("item").unique()
+        population = (
+            land.join(items, how="cross")
+            .join(land_items.with_columns(pl.lit(True).alias("__landed")), on=["account_id", "item"], how="left")
+            .filter(pl.col("__landed").is_null())
+            .join(
+                crosses.select("account_id", "item", pl.col("first_date").alias("cross_date")),
+                on=["account_id", "item"],
+                how="left",
+            )
+            .with_columns(pl.col("item").alias(group))
+        )
+        pairs = crosses.with_columns(pl.col("item").alias(group))
+    else:  # pair
+        population = (
+            land.join(land_items.rename({"item": "base"}), on="account_id")
+            .join(
+                crosses.select("account_id", "item", pl.col("first_date").alias("cross_date")),
+                on="account_id",
+            )
+            .join(land_items.with_columns(pl.lit(True).alias("__landed")), on=["account_id", "item"], how="left")
+            .filter(pl.col("__landed").is_null())
+        )
+        candidates = population.select("base", "item").unique()
+        population = (
+            land.join(land_items.rename({"item": "base"}), on="account_id")
+            .join(candidates, on="base")
+            .join(land_items.with_columns(pl.lit(True).alias("__landed")), on=["account_id", "item"], how="left")
+            .filter(pl.col("__landed").is_null())
+            .join(
+                crosses.select("account_id", "item", pl.col("first_date").alias("cross_date")),
+                on=["account_id", "item"],
+                how="left",
+            )
+            .with_columns(pl.format("{} → {}", "base", "item").alias(group))
+        )
+        pairs = crosses.join(land_items.rename({"item": "base"}), on="account_id").with_columns(
+            pl.format("{} → {}", "base", "item").alias(group)
+        )
+
+    durations = population.select(
+        group,
+        pl.coalesce(pl.col("cross_date"), as_of).sub(pl.col("land_date")).dt.total_days().alias("days"),
+        pl.col("cross_date").is_not_null().alias("event"),
+    )
+    counts = durations.group_by(group).agg(
+        pl.len().cast(pl.Int64).alias("accounts_landed"),
+        pl.col("event").sum().cast(pl.Int64).alias("accounts_cross_sold"),
+        *[
+            pl.col("days").filter(pl.col("event")).quantile(q, interpolation="linear").alias(name)
+            for name, q in (("median_days", 0.5), ("p25_days", 0.25), ("p75_days", 0.75), ("p90_days", 0.9))
+        ],
+    )
+    km = kaplan_meier(durations, group=group, horizons=HORIZONS)
+    premature = pairs.group_by(group).agg(
+        pl.col("premature").sum().cast(pl.Int64).alias("premature_cross_sells"),
+        pl.col("early_churned").filter(pl.col("premature")).sum().alias("__pe"),
+        pl.col("early_churned").filter(~pl.col("premature")).sum().alias("__oe"),
+        (~pl.col("premature")).sum().alias("__others"),
+    )
+    result = (
+        counts.join(km, on=group, how="left")
+        .join(premature, on=group, how="left")
+        .with_columns(pl.col("premature_cross_sells").fill_null(0))
+        .with_columns(
+            ratio(pl.col("__pe"), pl.col("premature_cross_sells")).alias("premature_early_churn_rate"),
+            ratio(pl.col("__oe"), pl.col("__others")).alias("other_early_churn_rate"),
+        )
+        .select(
+            pl.col(group).cast(pl.String),
+            "accounts_landed",
+            "accounts_cross_sold",
+            "median_days",
+            "p25_days",
+            "p75_days",
+            "p90_days",
+            *[f"within_{h}d" for h in HORIZONS],
+            "km_median_days",
+            "premature_cross_sells",
+            "premature_early_churn_rate",
+            "other_early_churn_rate",
+        )
+        .sort(group, nulls_last=True)
+    )
+    return result.collect()
+
+
+def _grouped(
+    frame: pl.LazyFrame, model: Model, by: TimingBy | None, calendar: Calendar, land_items: pl.LazyFrame
+) -> pl.LazyFrame:
+    if by is None:
+        return frame.with_columns(pl.lit("all").alias("group"))
+    if by == "segment":
+        segments = model.accounts.lazy().select("account_id", pl.col("segment").fill_null("(none)"))
+        return frame.join(segments, on="account_id", how="left").with_columns(pl.col("segment").fill_null("(none)"))
+    if by == "cohort":
+        cohort = Calendar("quarter", calendar.fiscal_year_start_month)
+        labels = _labels(frame.select("land_date"), cohort)
+        return frame.with_columns(cohort.index_expr(pl.col("land_date")).alias("__q")).join(
+            labels, on="__q", how="left"
+        )
+    # land_family: one row per family of the land bundle
+    return frame.join(land_items.rename({"item": "land_family"}), on="account_id")
+
+
+def _labels(dates: pl.LazyFrame, calendar: Calendar) -> pl.LazyFrame:
+    bounds = dates.select(pl.col("land_date").min().alias("lo"), pl.col("land_date").max().alias("hi")).collect()
+    lo, hi = bounds.row(0)
+    if lo is None:
+        return pl.LazyFrame(schema={"__q": pl.Int64, "cohort": pl.String})
+    frame = calendar.frame(calendar.index_of(lo), calendar.index_of(hi))
+    return frame.lazy().select(pl.col("period_index").alias("__q"), pl.col("period").alias("cohort"))
