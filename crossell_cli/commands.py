@@ -78,7 +78,10 @@ def attach(
         run.emit(render.Output(_empty_pairs(), "Attach rates", notes=("no dated won line: nothing to measure",)))
         run.account()
         return 0
-    pairs, head = attach_metric.attach(model)
+    from .metrics.flags import forced_bundles
+
+    bundles = forced_bundles(model, share=settings.thresholds.forced_bundle_share, min_lines=settings.min_base)
+    pairs, head = attach_metric.attach(model, forced_bundles=bundles)
     if base is not None:
         base = _resolve_item(base, pairs, model.level)
     shown = attach_metric.visible_pairs(
@@ -96,6 +99,12 @@ def attach(
     hidden = pairs.height - shown.height if base is None else 0
     if hidden and not show_all:
         notes.append(f"{hidden} pair(s) with fewer than {settings.min_base} base customers hidden; --all shows them")
+    if not bundles.is_empty():
+        listed = ", ".join(f"{a} → {b}" for a, b in bundles.select("base_family", "family").iter_rows())
+        notes.append(
+            f"forced bundle{'s' if bundles.height > 1 else ''} (flag column): {listed}"
+            + ("; dropped by --exclude-bundles" if exclude_bundles else "; --exclude-bundles drops them")
+        )
     if base is not None and shown.is_empty() and not show_all:
         notes.append(f"{base} has fewer than {settings.min_base} customers; --all shows its pairs anyway")
     if matrix:
@@ -115,7 +124,7 @@ def attach(
     return 0
 
 
-@command()
+@command(options=("output", "quiet", "debug"))
 def sample(
     accounts_n: Annotated[int, typer.Option("--accounts", "-n", min=1, help="Number of accounts.")] = 4000,
     seed: Annotated[int, typer.Option("--seed", "-s", help="Random seed: same seed, same bytes.")] = 7,
@@ -298,7 +307,7 @@ def whitespace(
         if rows.is_empty():
             notes.append(f"{account_id} owns no family at {model.as_of}, or already owns every sellable one")
     else:
-        rows = rows.sort(["expected_value", "account_id", "family"], descending=[True, False, False])
+        rows = rows.sort(["expected_value", "account_id", "family"], descending=[True, False, False], nulls_last=True)
     if by == "family":
         rows = ws.by_family(rows)
         title += " by family"
@@ -372,13 +381,19 @@ def expansion(
     book = run.load()
     model = run.model(book)
     settings = run.settings
-    chosen = settings.mode if settings.mode != "auto" else ("arr" if "end_date" in book.present else "bookings")
     calendar = Calendar(settings.period, settings.fiscal_year_start_month)
     if model is None:
         run.emit(render.Output(pl.DataFrame(), "Expansion", notes=(_no_model_note(),)))
         run.account()
         return 0
-    frame = exp.expansion(model, mode=chosen, calendar=calendar, by=by)  # type: ignore[arg-type]
+    chosen = settings.mode if settings.mode != "auto" else ("arr" if model.has_end_dates() else "bookings")
+    from .metrics.flags import pass_through_lines
+
+    t = settings.thresholds
+    pass_through = (
+        pass_through_lines(model, discount=t.pass_through_discount).select("line_id", "account_id", "item").collect()
+    )
+    frame = exp.expansion(model, mode=chosen, calendar=calendar, by=by, pass_through_lines=pass_through)  # type: ignore[arg-type]
     fiscal = (
         f" (fiscal year starts in month {settings.fiscal_year_start_month})"
         if settings.fiscal_year_start_month != 1
@@ -387,9 +402,8 @@ def expansion(
     notes = [
         _settings_line(model.as_of, model.level, settings, extra=f"mode {chosen} · period {settings.period}{fiscal}")
     ]
-    won = frame.select(
-        pl.sum_horizontal([pl.col(c).fill_null(0).sum() for c in ("new", "cross_sell", "upsell", "reactivation")])
-    ).item()
+    revenue = ("new", "cross_sell", "upsell", "reactivation", "cross_sell_pass_through")
+    won = frame.select(pl.sum_horizontal([pl.col(c).fill_null(0).sum() for c in revenue])).item()
     cross = frame["cross_sell"].sum()
     if won:
         notes.append(
@@ -397,6 +411,11 @@ def expansion(
         )
     if chosen == "bookings":
         notes.append("bookings mode: amounts are won lines booked in each period (no end dates, so no churn)")
+    if not pass_through.is_empty():
+        notes.append(
+            f"{pass_through.height} pass-through cross-sell line(s) (≥ {t.pass_through_discount:.0%} off list) are in "
+            "cross_sell_pass_through, not cross_sell — see 'xsell flags'"
+        )
     run.emit(
         render.Output(frame, f"Expansion by {settings.period}" + (f" and {by}" if by else ""), notes=tuple(notes)),
         as_of=model.as_of,
@@ -523,15 +542,16 @@ def retention(
     run = Run(opts, window=window)
     book = run.load()
     settings = run.settings
-    if "end_date" not in book.present:
-        _stderr(
-            "retention needs end dates (a subscription or billing export): this export has no end_date column, so nobody can be seen to leave"
-        )
-        run.account()
-        return 0
     model = run.model(book)
     if model is None:
         _stderr(_no_model_note())
+        run.account()
+        return 0
+    if not model.has_end_dates():
+        _stderr(
+            "retention needs end dates (a subscription or billing export): no won line in this export has an "
+            "end date, so nobody can be seen to leave"
+        )
         run.account()
         return 0
     frame = retention_metric.retention(model, window_days=settings.window_days)
@@ -589,7 +609,7 @@ def summary(
         premature_days=settings.thresholds.premature_days,
         early_churn_days=settings.thresholds.early_churn_days,
     )
-    mode = "arr" if "end_date" in book.present else "bookings"
+    mode = "arr" if model.has_end_dates() else "bookings"
     notes = [
         _settings_line(
             model.as_of, model.level, settings, extra=f"window {settings.window_days} days · export mode {mode}"
@@ -608,3 +628,155 @@ def summary(
     )
     run.account()
     return 0
+
+
+# ---------------------------------------------------------------------------------------
+# flags
+
+
+@command()
+def flags(
+    flag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--flag",
+            help="Only this flag (repeatable): pass_through, forced_bundle, early_churn, premature, rep_concentration, price_erosion.",
+        ),
+    ] = None,
+    severity: Annotated[
+        str | None, typer.Option("--severity", help="Only findings at or above: high, medium or low.")
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="rep: per rep, cross-sells, flagged, share flagged and flagged value.")
+    ] = None,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 when a finding at or above this severity (high, medium, low) is shown: for cron alerts.",
+        ),
+    ] = None,
+    pass_through_discount: Annotated[
+        float | None,
+        typer.Option(
+            "--pass-through-discount",
+            min=0.0,
+            max=1.0,
+            help="A cross-sell this far below list is a pass-through (config, default 0.9).",
+        ),
+    ] = None,
+    forced_bundle_share: Annotated[
+        float | None,
+        typer.Option(
+            "--forced-bundle-share",
+            min=0.0,
+            max=1.0,
+            help="Share of B's lines on A's deals that makes a forced bundle (default 0.95).",
+        ),
+    ] = None,
+    early_churn_days: Annotated[
+        int | None,
+        typer.Option(
+            "--early-churn-days", min=1, help="A cross-sold family gone this soon churned early (default 180)."
+        ),
+    ] = None,
+    premature_days: Annotated[
+        int | None,
+        typer.Option("--premature-days", min=0, help="A cross-sell this soon after land is premature (default 90)."),
+    ] = None,
+    min_base: Annotated[
+        int | None,
+        typer.Option(
+            "--min-base",
+            min=1,
+            help="Forced bundles and price erosion need this many lines (config min_base, default 10).",
+        ),
+    ] = None,
+    window: Annotated[
+        str | None,
+        typer.Option("--window", help="Price erosion compares the two halves of this window (default 365d)."),
+    ] = None,
+    *,
+    opts: Common,
+) -> int:
+    """Flags: the cross-sells that are not what they seem — pass-through discounts, forced bundles, early churn, premature pitches, rep concentration, price erosion.
+
+    One row per finding: flag, severity, line_id, account_id, family, base_family, product_id, rep, contract_id, booked_at, amount, list_amount, discount, detail; sorted by severity, then amount. pass_through (high): a cross-sell priced at ≤ 10% of list on the same deal as another family. forced_bundle (medium): family B sold on A's deals in ≥ 95% of its lines. early_churn (medium): a cross-sold family gone within 180 days. premature (low): a cross-sell within 90 days of land. rep_concentration (medium): a rep whose share of flagged cross-sells is ≥ 2× the book's (≥ 3 lines). price_erosion (medium): attach up while realized price fell ≥ 20% across the window's halves. Findings never change the exit code unless --fail-on is given: then exit 1 when a shown finding is at or above that severity.
+
+    Example:
+
+        xsell flags --data sample_data
+        xsell flags --data sample_data --flag pass_through --by rep
+        xsell flags --data exports/ --fail-on high -q -o reports/flags-{as_of}.csv
+    """
+    import polars as pl
+
+    from . import render
+    from .metrics import flags as flags_metric
+
+    for name in flag or []:
+        _choice(name, "--flag", flags_metric.FLAGS)
+    _choice(severity, "--severity", tuple(flags_metric.SEVERITY))
+    _choice(fail_on, "--fail-on", tuple(flags_metric.SEVERITY))
+    _choice(by, "--by", ("rep",))
+    run = Run(
+        opts,
+        pass_through_discount=pass_through_discount,
+        forced_bundle_share=forced_bundle_share,
+        early_churn_days=early_churn_days,
+        premature_days=premature_days,
+        min_base=min_base,
+        window=window,
+    )
+    book = run.load()
+    model = run.model(book)
+    settings = run.settings
+    if model is None:
+        run.emit(
+            render.Output(
+                pl.DataFrame(schema={c: pl.String for c in flags_metric.FLAG_COLUMNS}),
+                "Flags",
+                notes=(_no_model_note(),),
+            )
+        )
+        run.account()
+        return 0
+    t = settings.thresholds
+    flag_settings = flags_metric.FlagSettings(
+        pass_through_discount=t.pass_through_discount,
+        forced_bundle_share=t.forced_bundle_share,
+        early_churn_days=t.early_churn_days,
+        premature_days=t.premature_days,
+        min_base=settings.min_base,
+        window_days=settings.window_days,
+    )
+    findings = flags_metric.filter_findings(flags_metric.flags(model, flag_settings), names=flag, severity=severity)
+    notes = [
+        _settings_line(
+            model.as_of,
+            model.level,
+            settings,
+            extra=(
+                f"pass-through ≥ {t.pass_through_discount:.0%} off · forced bundle ≥ {t.forced_bundle_share:.0%} · "
+                f"early churn ≤ {t.early_churn_days} days · premature ≤ {t.premature_days} days · "
+                f"min_base {settings.min_base} · window {settings.window_days} days"
+            ),
+        )
+    ]
+    counts = findings.group_by("flag").len().sort("flag")
+    if not findings.is_empty():
+        notes.append("findings: " + ", ".join(f"{n} {f}" for f, n in counts.iter_rows()))
+    if by == "rep":
+        frame = flags_metric.by_rep(model, flag_settings)
+        run.emit(render.Output(frame, "Flagged cross-sells by rep", notes=tuple(notes)), as_of=model.as_of)
+    else:
+        run.emit(render.Output(findings, "Flags", notes=tuple(notes), table_columns=_FLAGS_VIEW), as_of=model.as_of)
+    run.account()
+    if flags_metric.fails(findings, fail_on):
+        if opts.quiet:
+            _stderr(f"{findings.height} finding(s); --fail-on {fail_on} matched")
+        return int(ExitCode.FINDINGS)
+    return 0
+
+
+_FLAGS_VIEW = ("flag", "severity", "account_id", "family", "rep", "booked_at", "amount", "detail")

@@ -108,6 +108,10 @@ class Model:
     accounts: pl.DataFrame
     catalogue: pl.DataFrame | None  # the products table when the user gave one
 
+    def has_end_dates(self) -> bool:
+        """True when some won line (booked on or before T) has an end date: ARR mode's data."""
+        return bool(self.won.select(pl.col("end_date").is_not_null().any()).collect().item())
+
     def ownership(self, at: dt.date | None = None) -> pl.LazyFrame:
         """Distinct (account_id, item) owned at ``at`` (default T)."""
         when = at or self.as_of

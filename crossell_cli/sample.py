@@ -35,9 +35,13 @@ from .render import write_atomic
 BOOK_START = dt.date(2022, 1, 1)
 BOOK_END = dt.date(2025, 12, 31)
 LAST_LAND = dt.date(2025, 9, 30)
-PASS_THROUGH_REPS = ("Dana Whitfield", "Marco Reyes")
+# Both pass-through reps sell in LATAM, the smallest region, so their planted lines are a
+# large share of their cross-sells whatever the book's size.
+PASS_THROUGH_REPS = ("Dana Whitfield", "Priya Raman")
 EROSION_FAMILY = "AI Assistant"
-EROSION_FROM = BOOK_END - dt.timedelta(days=182)
+# The halves of the default 365-day window that `xsell flags` compares: (T-365, T-183] and (T-183, T].
+EROSION_START = BOOK_END - dt.timedelta(days=365)
+EROSION_FROM = BOOK_END - dt.timedelta(days=183)
 
 SEGMENTS = (("SMB", 0.55), ("Mid-Market", 0.30), ("Enterprise", 0.15))
 REGIONS = (("North America", 0.45), ("EMEA", 0.30), ("APAC", 0.15), ("LATAM", 0.10))
@@ -236,6 +240,13 @@ class _Generator:
             self.by_family.setdefault(product.family, []).append(product)
         self.reps_by_region = self._assign_reps()
         self._offset = 0
+        # Cross-sell lines and planted (flagged) lines per rep, to keep the planted premature
+        # and early-churn lines spread like the book's: only the pass-through reps concentrate.
+        self.rep_cross: dict[str, int] = dict.fromkeys(REP_NAMES, 0)
+        self.rep_flagged: dict[str, int] = dict.fromkeys(REP_NAMES, 0)
+        self.rep_pass_through: dict[str, int] = dict.fromkeys(REP_NAMES, 0)
+        # AI Assistant lines in each half of the last year: the erosion needs volume to show.
+        self.erosion_lines = [0, 0]
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -372,6 +383,8 @@ class _Generator:
             }
         )
         for rep in PASS_THROUGH_REPS:
+            if self.rep_pass_through[rep] < 3:  # the flag needs at least 3 flagged lines
+                continue
             rows.append(
                 {c: None for c in PLANTED_COLUMNS}
                 | {
@@ -381,15 +394,17 @@ class _Generator:
                     "detail": "books the planted pass-through cross-sells",
                 }
             )
-        rows.append(
-            {c: None for c in PLANTED_COLUMNS}
-            | {
-                "flag": "price_erosion",
-                "severity": "medium",
-                "family": EROSION_FAMILY,
-                "detail": "sold more often and 45-60% off in the last half year",
-            }
-        )
+        # The flag needs min_base (10) lines in each half and more buyers in the second.
+        if min(self.erosion_lines) >= 10 and self.erosion_lines[1] > self.erosion_lines[0]:
+            rows.append(
+                {c: None for c in PLANTED_COLUMNS}
+                | {
+                    "flag": "price_erosion",
+                    "severity": "medium",
+                    "family": EROSION_FAMILY,
+                    "detail": "sold more often and 45-60% off in the last half year",
+                }
+            )
         return pl.DataFrame(rows, schema={c: pl.String for c in PLANTED_COLUMNS})
 
     def _plan_plants(self, accounts: pl.DataFrame) -> dict[str, tuple[str, ...]]:
@@ -428,8 +443,16 @@ class _Generator:
         def rep() -> str:
             return owner if rng.random() < 0.85 else rng.choice(self.reps_by_region[region])
 
-        # Prospects: some accounts never buy (only lost or open deals).
-        if rng.random() < 0.04:
+        def balanced_rep() -> str:
+            """The rep whose flagged share of cross-sells is lowest (pass-through reps excepted)."""
+            pool = [r for r in REP_NAMES if r not in PASS_THROUGH_REPS]
+            chosen = min(pool, key=lambda r: ((self.rep_flagged[r] + 1) / (self.rep_cross[r] + 1), r))
+            self.rep_flagged[chosen] += 1
+            self.rep_cross[chosen] += 1
+            return chosen
+
+        # Prospects: some accounts never buy (only lost or open deals). Planted accounts buy.
+        if rng.random() < 0.04 and not plants:
             core = self.by_family["Core"][0]
             self._line(account, core, self._contract(), land, seats, owner, discount=discount(), stage="lost")
             return
@@ -463,8 +486,10 @@ class _Generator:
         if land < dt.date(2023, 1, 1) and rng.random() < 0.15:
             legacy = self.by_family["Legacy Connector"][0]
             when = land + dt.timedelta(days=rng.randint(100, 300))
+            legacy_rep = rep()
+            self.rep_cross[legacy_rep] += 1
             open_lines["Legacy Connector"] = [
-                (self._line(account, legacy, self._contract(), when, 1, rep(), discount=0.0), when)
+                (self._line(account, legacy, self._contract(), when, 1, legacy_rep, discount=0.0), when)
             ]
             owned.add("Legacy Connector")
 
@@ -478,7 +503,7 @@ class _Generator:
         if plants and plants[0] in ("premature", "premature_churn"):
             family = self._unowned(owned, segment)
             when = land + dt.timedelta(days=rng.randint(10, 85))
-            line_rep = rep()
+            line_rep = balanced_rep()
             product = self.by_family[family][0]
             line = self._line(
                 account, product, self._contract(), when, max(1, seats // 2), line_rep, discount=discount()
@@ -537,21 +562,20 @@ class _Generator:
             when = land + dt.timedelta(days=91 + int(rng.expovariate(1 / 260)))
             # The planted price erosion: AI Assistant sells half as often in the half year
             # before the last one, then more (and cheaper, below) lately.
-            if (
-                family == EROSION_FAMILY
-                and EROSION_FROM - dt.timedelta(days=183) <= when < EROSION_FROM
-                and rng.random() < 0.5
-            ):
+            if family == EROSION_FAMILY and EROSION_START < when <= EROSION_FROM and rng.random() < 0.5:
                 continue
             if when > BOOK_END:
                 continue
             product = self.by_family[family][0]
             line_rep = rep()
             d = discount()
-            if family == EROSION_FAMILY and when >= EROSION_FROM:
+            if family == EROSION_FAMILY and when > EROSION_FROM:
                 d = round(rng.uniform(0.45, 0.60), 2)
             qty = max(1, int(seats * rng.uniform(0.3, 1.0)))
             line = self._line(account, product, self._contract(), when, qty, line_rep, discount=d)
+            self.rep_cross[line_rep] += 1
+            if family == EROSION_FAMILY and when > EROSION_START:
+                self.erosion_lines[when > EROSION_FROM] += 1
             open_lines.setdefault(family, []).append((line, when))
             owned.add(family)
             cross_starts[family] = when
@@ -569,6 +593,8 @@ class _Generator:
             product = self.by_family[family][0]
             d = round(rng.uniform(0.95, 1.0), 2)
             line = self._line(account, product, contract, when, max(1, seats // 2), line_rep, discount=d)
+            self.rep_cross[line_rep] += 1
+            self.rep_pass_through[line_rep] += 1
             open_lines.setdefault(family, []).append((line, when))
             owned.add(family)
             cross_starts[family] = when
@@ -591,7 +617,7 @@ class _Generator:
                 shift = (end - BOOK_END).days + 1
                 when -= dt.timedelta(days=shift)
                 end -= dt.timedelta(days=shift)
-            line_rep = rep()
+            line_rep = balanced_rep()
             product = self.by_family[family][0]
             line = self._line(
                 account,

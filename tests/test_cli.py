@@ -28,6 +28,8 @@ COMMANDS = [
     ["timing"],
     ["timing", "--by", "pair"],
     ["retention"],
+    ["flags"],
+    ["flags", "--by", "rep"],
 ]
 
 
@@ -328,3 +330,57 @@ def test_expansion_mode_follows_the_data(cli, write):
     arr = write("a.csv", "account_id,product_id,booked_at,end_date,amount\na,A,2024-01-01,2024-05-01,10\n")
     frame = pl.read_csv(cli("expansion", "--line-items", str(arr), "--as-of", "2024-06-30").stdout.encode())
     assert frame["churn"].to_list() == [0.0, -10.0]
+
+
+def test_flags_fail_on_exit_codes(cli):
+    plain = cli("flags", "--data", str(SAMPLE))
+    assert plain.exit_code == 0  # findings never change the exit code by themselves
+    assert cli("flags", "--data", str(SAMPLE), "--fail-on", "high").exit_code == 1
+    assert cli("flags", "--data", str(SAMPLE), "--fail-on", "low", "--flag", "premature").exit_code == 1
+    # only low findings shown, alerting on medium and above: nothing matches
+    assert cli("flags", "--data", str(SAMPLE), "--flag", "premature", "--fail-on", "medium").exit_code == 0
+    assert cli("flags", "--data", str(SAMPLE), "--fail-on", "urgent").exit_code == 2
+    frame = pl.read_csv(plain.stdout.encode())
+    assert frame.columns == [
+        "flag",
+        "severity",
+        "line_id",
+        "account_id",
+        "family",
+        "base_family",
+        "product_id",
+        "rep",
+        "contract_id",
+        "booked_at",
+        "amount",
+        "list_amount",
+        "discount",
+        "detail",
+    ]
+    order = {"high": 0, "medium": 1, "low": 2}
+    ranks = [order[s] for s in frame["severity"]]
+    assert ranks == sorted(ranks)
+
+
+def test_flags_cron_quiet_and_dated_output(cli, tmp_path):
+    target = tmp_path / "flags-{as_of}.csv"
+    result = cli("flags", "--data", str(SAMPLE), "--fail-on", "high", "-q", "-o", str(target))
+    assert result.exit_code == 1
+    assert (tmp_path / "flags-2025-12-31.csv").exists()
+    assert "--fail-on high matched" in result.stderr
+    assert "line_items:" not in result.stderr  # quiet: no account line when no row was rejected
+
+
+def test_attach_marks_and_can_exclude_forced_bundles(cli):
+    frame = pl.read_csv(cli("attach", "--data", str(SAMPLE), "--all").stdout.encode())
+    marked = frame.filter(pl.col("flag") == "forced_bundle").select("base_family", "target_family").rows()
+    assert marked == [("Core", "Success Plan")]
+    excluded = pl.read_csv(cli("attach", "--data", str(SAMPLE), "--all", "--exclude-bundles").stdout.encode())
+    assert excluded.height == frame.height - 1
+    assert excluded["flag"].null_count() == excluded.height
+
+
+def test_flags_by_rep(cli):
+    frame = pl.read_csv(cli("flags", "--data", str(SAMPLE), "--by", "rep").stdout.encode())
+    assert frame.columns == ["rep", "cross_sells", "flagged", "share_flagged", "flagged_value"]
+    assert set(frame["rep"][:2]) == {"Dana Whitfield", "Priya Raman"}

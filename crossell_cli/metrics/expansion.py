@@ -17,8 +17,10 @@ Tiers of one family net out inside the family, so a plan switch is upsell or
 contraction, never churn + new.
 
 Both: ``expansion = cross_sell + upsell``; ``cross_sell_share = cross_sell / expansion``
-(empty when 0). Grain: one row per period (and group), every period from the first to
-the one holding T.
+(empty when 0). Cross-sells flagged as pass-through (a price cut booked as attach) are
+moved out of ``cross_sell`` into ``cross_sell_pass_through`` so they do not inflate it; in
+ARR mode the movements then reconcile with that column included. Grain: one row per
+period (and group), every period from the first to the one holding T.
 """
 
 from __future__ import annotations
@@ -49,14 +51,14 @@ def expansion(
 ) -> pl.DataFrame:
     """Movements per period (and group); see the module docstring for the definitions.
 
-    ``pass_through_lines`` (line_id): cross-sell lines flagged as pass-through; their
-    amount moves from ``cross_sell`` to ``cross_sell_pass_through`` (bookings mode).
+    ``pass_through_lines`` (line_id, account_id, item): cross-sell lines flagged as
+    pass-through; their cross-sell moves to ``cross_sell_pass_through``.
     """
     if mode == "bookings":
         movements = _bookings(model, calendar, by, pass_through_lines)
     else:
-        movements = _arr(model, calendar, by)
-    return _finish(movements, model, calendar, by, mode, with_pass_through=pass_through_lines is not None)
+        movements = _arr(model, calendar, by, pass_through_lines)
+    return _finish(movements, model, calendar, by, mode)
 
 
 def _group_keys(by: GroupBy | None) -> list[str]:
@@ -180,7 +182,7 @@ def _clean(value: pl.Expr) -> pl.Expr:
     return pl.when(value.abs() < _EPS).then(0.0).otherwise(value)
 
 
-def _arr(model: Model, calendar: Calendar, by: GroupBy | None) -> pl.LazyFrame:
+def _arr(model: Model, calendar: Calendar, by: GroupBy | None, pass_through: pl.DataFrame | None) -> pl.LazyFrame:
     snapshots = snapshot_days(model, calendar)
     changes = arr_changes(model, snapshots).join(
         snapshots.lazy().select("i", "period_index", "day"), on="i", how="left"
@@ -204,20 +206,34 @@ def _arr(model: Model, calendar: Calendar, by: GroupBy | None) -> pl.LazyFrame:
         .alias("upsell"),
         pl.when(going & (after < before)).then(after - before).otherwise(zero).alias("contraction"),
     )
+    moves = moves.with_columns(pl.lit(0.0).alias("cross_sell_pass_through"))
+    if pass_through is not None and not pass_through.is_empty():
+        flagged = pass_through.lazy().select("account_id", "item").unique().with_columns(pl.lit(True).alias("__pt"))
+        moves = (
+            moves.join(flagged, on=["account_id", "item"], how="left")
+            .with_columns(
+                pl.when(pl.col("__pt").fill_null(False))
+                .then(pl.col("cross_sell"))
+                .otherwise(0.0)
+                .alias("cross_sell_pass_through"),
+                pl.when(pl.col("__pt").fill_null(False)).then(0.0).otherwise(pl.col("cross_sell")).alias("cross_sell"),
+            )
+            .drop("__pt")
+        )
     if by == "rep":
         moves = _attach_rep(moves, model)
     moves = _with_group(moves, model, by)
     keys = ["period_index", *_group_keys(by)]
-    return moves.group_by(keys).agg([pl.col(m).sum() for m in MOVEMENTS])
+    return moves.group_by(keys).agg([pl.col(m).sum() for m in (*MOVEMENTS, "cross_sell_pass_through")])
 
 
 def _attach_rep(moves: pl.LazyFrame, model: Model) -> pl.LazyFrame:
     """The rep of a family's movement: the rep on its latest line started by the snapshot day."""
+    # Ties on the start day go to the line booked last, then to the later row in the file.
     reps = (
-        model.won.select("account_id", "item", pl.col("start_date").alias("day"), "rep")
-        .sort("account_id", "item", "day")
-        .group_by("account_id", "item", "day", maintain_order=True)
-        .agg(pl.col("rep").last())
+        model.won.select("account_id", "item", pl.col("start_date").alias("day"), "booked_at", "_row", "rep")
+        .group_by("account_id", "item", "day")
+        .agg(pl.col("rep").sort_by("booked_at", "_row").last())
         .sort("day")
     )
     return moves.sort("day").join_asof(
@@ -231,21 +247,24 @@ def _finish(
     calendar: Calendar,
     by: GroupBy | None,
     mode: Mode,
-    *,
-    with_pass_through: bool,
 ) -> pl.DataFrame:
     first = model.won.select(pl.col("booked_at" if mode == "bookings" else "start_date").min()).collect().item()
     last = calendar.index_of(model.as_of)
     start = min(calendar.index_of(first), last) if first is not None else last
     periods = calendar.frame(start, last).lazy()
     keys = ["period_index", *_group_keys(by)]
+    names = movements.collect_schema().names()
     if by is not None:
-        groups = movements.select(by).unique()
+        # Groups that move at least once (a group whose lines are all 0 says nothing).
+        moved = pl.any_horizontal(
+            [pl.col(c).fill_null(0.0) != 0 for c in (*MOVEMENTS, "cross_sell_pass_through") if c in names]
+        )
+        groups = movements.filter(moved).select(by).unique()
         grid = periods.join(groups, how="cross")
     else:
         grid = periods
     table = grid.join(movements, on=keys, how="left")
-    amount_cols = [c for c in (*MOVEMENTS, "cross_sell_pass_through") if c in movements.collect_schema().names()]
+    amount_cols = [c for c in (*MOVEMENTS, "cross_sell_pass_through") if c in names]
     table = table.with_columns([pl.col(c).fill_null(0.0) for c in amount_cols])
     if mode == "bookings":
         table = table.with_columns(
@@ -260,8 +279,7 @@ def _finish(
         expansion_.alias("expansion"),
         ratio(pl.col("cross_sell"), expansion_).alias("cross_sell_share"),
     ]
-    if with_pass_through and mode == "bookings":
-        columns.append("cross_sell_pass_through")
+    columns.append("cross_sell_pass_through")
     sort_keys = ["period_start", *_group_keys(by)]
     return table.select(columns).sort(sort_keys, nulls_last=True).collect()
 

@@ -1,19 +1,92 @@
-"""Gaming flags (SPEC §2 "flags"). This module starts with forced bundles, which attach
-and whitespace also use; the full ``xsell flags`` report builds on it."""
+"""Gaming flags: the part of the cross-sell number that is not real (SPEC §2 "flags").
+
+One row per finding, columns FLAG_COLUMNS; fields that do not apply are empty.
+
+  pass_through       high    a cross-sell line priced at ≤ (1 − pass_through_discount) of its list
+                             value, on the same deal as another family's line (a price cut booked
+                             as attach). One row per line.
+  forced_bundle      medium  family B sold on the same deal as A in ≥ forced_bundle_share of B's
+                             won lines (at least min_base of them): every A customer "owns" B. One
+                             row per pair (family = B, base_family = A).
+  early_churn        medium  a cross-sold family whose lines all ended, on or before T, within
+                             early_churn_days of its first start. One row per account × family,
+                             with the cross-sell line's fields.
+  premature          low     a cross-sell line booked within premature_days of land.
+  rep_concentration  medium  a rep whose share of flagged cross-sell lines is ≥ 2× the book's, with
+                             ≥ 3 flagged lines. A cross-sell line is flagged when it is pass-through
+                             or premature, or its family churned early.
+  price_erosion      medium  a family whose attach rose from the first half of the window to the
+                             second while its realized price (Σ amount / Σ list_amount) fell by
+                             ≥ 20%. Attach in a half = accounts that first bought the family in it /
+                             customers at the half's start that did not own it; each half needs
+                             min_base lines of the family with a list value.
+
+A deal is the line's contract, or (account, day) when the export has no contract ids.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
 import polars as pl
 
-from ..model import Model
+from ..model import Model, active_at
+from .stats import ratio
+
+FLAG_COLUMNS = (
+    "flag",
+    "severity",
+    "line_id",
+    "account_id",
+    "family",
+    "base_family",
+    "product_id",
+    "rep",
+    "contract_id",
+    "booked_at",
+    "amount",
+    "list_amount",
+    "discount",
+    "detail",
+)
+FLAGS = ("pass_through", "forced_bundle", "early_churn", "premature", "rep_concentration", "price_erosion")
+SEVERITY = {"high": 0, "medium": 1, "low": 2}
+_SCHEMA = {
+    "flag": pl.String,
+    "severity": pl.String,
+    "line_id": pl.String,
+    "account_id": pl.String,
+    "family": pl.String,
+    "base_family": pl.String,
+    "product_id": pl.String,
+    "rep": pl.String,
+    "contract_id": pl.String,
+    "booked_at": pl.Date,
+    "amount": pl.Float64,
+    "list_amount": pl.Float64,
+    "discount": pl.Float64,
+    "detail": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class FlagSettings:
+    pass_through_discount: float = 0.9
+    forced_bundle_share: float = 0.95
+    early_churn_days: int = 180
+    premature_days: int = 90
+    min_base: int = 10
+    window_days: int = 365
+    concentration_factor: float = 2.0
+    concentration_min_lines: int = 3
+    erosion_drop: float = 0.2
 
 
 def deal_key() -> pl.Expr:
     """The deal a line was booked on: its contract, or (account, day) without contract ids."""
-    return pl.coalesce(
-        pl.col("contract_id"),
-        pl.concat_str([pl.lit("\x00day"), pl.col("account_id"), pl.col("booked_at").cast(pl.String)], separator="|"),
-    )
+    day = pl.concat_str([pl.lit("\x00day"), pl.col("account_id"), pl.col("booked_at").cast(pl.String)], separator="|")
+    return pl.coalesce(pl.col("contract_id"), day)
 
 
 def forced_bundles(model: Model, *, share: float, min_lines: int) -> pl.DataFrame:
@@ -45,3 +118,329 @@ def forced_bundles(model: Model, *, share: float, min_lines: int) -> pl.DataFram
         .sort("base_family", "family")
         .collect()
     )
+
+
+def _line_rows(frame: pl.LazyFrame, flag: str, severity: str, detail: pl.Expr) -> pl.LazyFrame:
+    return frame.select(
+        pl.lit(flag).alias("flag"),
+        pl.lit(severity).alias("severity"),
+        "line_id",
+        "account_id",
+        pl.col("item").alias("family"),
+        pl.lit(None, dtype=pl.String).alias("base_family"),
+        "product_id",
+        "rep",
+        "contract_id",
+        "booked_at",
+        "amount",
+        "list_amount",
+        "discount",
+        detail.alias("detail"),
+    )
+
+
+def _money(expr: pl.Expr) -> pl.Expr:
+    return expr.round(2).cast(pl.String)
+
+
+def pass_through_lines(model: Model, *, discount: float) -> pl.LazyFrame:
+    """Cross-sell lines at ≤ (1 − discount) of list, on a deal with another family's line."""
+    classified = model.classified().with_columns(deal_key().alias("deal"))
+    deal_items = classified.select("deal", pl.col("item").alias("other")).unique()
+    others = (
+        classified.select("line_id", "deal", "item")
+        .join(deal_items, on="deal")
+        .filter(pl.col("other") != pl.col("item"))
+        .group_by("line_id")
+        .agg(pl.col("other").unique().sort().str.join(", ").alias("others"))
+    )
+    realized = pl.col("amount") / pl.col("list_amount")
+    return (
+        classified.filter(
+            (pl.col("kind") == "cross_sell") & (pl.col("list_amount") > 0) & (realized <= 1 - discount + 1e-12)
+        )
+        .join(others, on="line_id", how="inner")
+        .with_columns(realized.alias("realized"))
+    )
+
+
+def early_churned(model: Model, *, days: int) -> pl.LazyFrame:
+    """Cross-sold (account, family) whose lines all ended on or before T within ``days`` of the first start,
+    with the first cross-sell line's fields."""
+    classified = model.classified()
+    per_item = classified.group_by("account_id", "item").agg(
+        pl.col("in_land_bundle").any().alias("landed_with"),
+        pl.col("start_date").min().alias("first_start"),
+        pl.col("end_date").max().alias("last_end"),
+        pl.col("end_date").is_not_null().all().alias("all_ended"),
+    )
+    gone = per_item.filter(
+        ~pl.col("landed_with")
+        & pl.col("all_ended")
+        & (pl.col("last_end") <= pl.lit(model.as_of))
+        & ((pl.col("last_end") - pl.col("first_start")).dt.total_days() <= days)
+    )
+    first_line = (
+        classified.filter(pl.col("kind") == "cross_sell")
+        .sort("booked_at", "line_id")
+        .group_by("account_id", "item", maintain_order=True)
+        .first()
+    )
+    return gone.join(first_line, on=["account_id", "item"], how="inner")
+
+
+def premature_lines(model: Model, *, days: int) -> pl.LazyFrame:
+    return model.classified().filter(
+        (pl.col("kind") == "cross_sell") & ((pl.col("booked_at") - pl.col("land_date")).dt.total_days() <= days)
+    )
+
+
+def flags(model: Model, settings: FlagSettings) -> pl.DataFrame:
+    """Every finding, sorted by severity, then amount (largest first)."""
+    s = settings
+    passthrough = pass_through_lines(model, discount=s.pass_through_discount)
+    pct = ((1 - pl.col("realized")) * 100).round(0).cast(pl.Int64).cast(pl.String)
+    pt_rows = _line_rows(
+        passthrough,
+        "pass_through",
+        "high",
+        pl.format(
+            "{}% off list ({} → {}) on {} with {}",
+            pct,
+            _money(pl.col("list_amount")),
+            _money(pl.col("amount")),
+            pl.coalesce(pl.format("contract {}", pl.col("contract_id")), pl.lit("the same day")),
+            pl.col("others"),
+        ),
+    )
+    churned = early_churned(model, days=s.early_churn_days)
+    ec_rows = _line_rows(
+        churned,
+        "early_churn",
+        "medium",
+        pl.format(
+            "{} ended {}, {} days after it started",
+            pl.col("item"),
+            pl.col("last_end").cast(pl.String),
+            (pl.col("last_end") - pl.col("first_start")).dt.total_days().cast(pl.String),
+        ),
+    )
+    premature = premature_lines(model, days=s.premature_days)
+    pm_rows = _line_rows(
+        premature,
+        "premature",
+        "low",
+        pl.format(
+            "booked {} days after land ({})",
+            (pl.col("booked_at") - pl.col("land_date")).dt.total_days().cast(pl.String),
+            pl.col("land_date").cast(pl.String),
+        ),
+    )
+    bundles = forced_bundles(model, share=s.forced_bundle_share, min_lines=s.min_base)
+    fb_rows = bundles.lazy().select(
+        pl.lit("forced_bundle").alias("flag"),
+        pl.lit("medium").alias("severity"),
+        pl.format(
+            "{} sold on a {} deal in {}% of its {} lines: {} → {} attach is bundling, not selling",
+            "family",
+            "base_family",
+            (pl.col("share") * 100).round(1).cast(pl.String),
+            pl.col("b_lines").cast(pl.String),
+            "base_family",
+            "family",
+        ).alias("detail"),
+        "family",
+        "base_family",
+    )
+    concentration = rep_concentration(model, passthrough, premature, churned, s)
+    erosion = price_erosion(model, s)
+    parts = [pt_rows, fb_rows, ec_rows, pm_rows, concentration, erosion]
+    frames = pl.collect_all(parts)
+    combined = pl.concat(
+        [
+            f.select(
+                [pl.col(c).cast(t) if c in f.columns else pl.lit(None, dtype=t).alias(c) for c, t in _SCHEMA.items()]
+            )
+            for f in frames
+        ]
+    )
+    order = pl.col("severity").replace_strict(SEVERITY, return_dtype=pl.Int8)
+    return (
+        combined.with_columns(order.alias("__order"))
+        .sort(
+            ["__order", "amount", "flag", "account_id", "family", "line_id", "rep"],
+            descending=[False, True, False, False, False, False, False],
+            nulls_last=True,
+        )
+        .drop("__order")
+        .select(FLAG_COLUMNS)
+    )
+
+
+def flagged_cross_sell_lines(
+    model: Model, passthrough: pl.LazyFrame, premature: pl.LazyFrame, churned: pl.LazyFrame
+) -> pl.LazyFrame:
+    """Every cross-sell line with ``flagged``: pass-through, premature, or of an early-churned family."""
+    cross = model.classified().filter(pl.col("kind") == "cross_sell")
+    marked = (
+        pl.concat(
+            [
+                passthrough.select("line_id"),
+                premature.select("line_id"),
+                cross.join(churned.select("account_id", "item"), on=["account_id", "item"], how="semi").select(
+                    "line_id"
+                ),
+            ]
+        )
+        .unique()
+        .with_columns(pl.lit(True).alias("flagged"))
+    )
+    return cross.join(marked, on="line_id", how="left").with_columns(pl.col("flagged").fill_null(False))
+
+
+def by_rep(model: Model, settings: FlagSettings) -> pl.DataFrame:
+    """Per rep: cross_sells, flagged, share_flagged, flagged_value (Σ amount of flagged lines)."""
+    s = settings
+    lines = flagged_cross_sell_lines(
+        model,
+        pass_through_lines(model, discount=s.pass_through_discount),
+        premature_lines(model, days=s.premature_days),
+        early_churned(model, days=s.early_churn_days),
+    )
+    return (
+        lines.group_by(pl.col("rep").fill_null("(none)"))
+        .agg(
+            pl.len().cast(pl.Int64).alias("cross_sells"),
+            pl.col("flagged").sum().cast(pl.Int64).alias("flagged"),
+            pl.col("amount").filter(pl.col("flagged")).sum().alias("flagged_value"),
+        )
+        .with_columns(ratio(pl.col("flagged"), pl.col("cross_sells")).alias("share_flagged"))
+        .select("rep", "cross_sells", "flagged", "share_flagged", "flagged_value")
+        .sort(["share_flagged", "flagged", "rep"], descending=[True, True, False], nulls_last=True)
+        .collect()
+    )
+
+
+def rep_concentration(
+    model: Model,
+    passthrough: pl.LazyFrame,
+    premature: pl.LazyFrame,
+    churned: pl.LazyFrame,
+    s: FlagSettings,
+) -> pl.LazyFrame:
+    lines = flagged_cross_sell_lines(model, passthrough, premature, churned).filter(pl.col("rep").is_not_null())
+    book = lines.select(pl.col("flagged").mean().alias("book_share"))
+    reps = lines.group_by("rep").agg(
+        pl.len().alias("cross_sells"),
+        pl.col("flagged").sum().alias("flagged"),
+        pl.col("amount").filter(pl.col("flagged")).sum().alias("amount"),
+    )
+    return (
+        reps.join(book, how="cross")
+        .with_columns((pl.col("flagged") / pl.col("cross_sells")).alias("share"))
+        .filter(
+            (pl.col("flagged") >= s.concentration_min_lines)
+            & (pl.col("share") >= s.concentration_factor * pl.col("book_share"))
+        )
+        .select(
+            pl.lit("rep_concentration").alias("flag"),
+            pl.lit("medium").alias("severity"),
+            "rep",
+            "amount",
+            pl.format(
+                "{} of {} cross-sells flagged ({}%) vs {}% for the book",
+                pl.col("flagged").cast(pl.String),
+                pl.col("cross_sells").cast(pl.String),
+                (pl.col("share") * 100).round(1).cast(pl.String),
+                (pl.col("book_share") * 100).round(1).cast(pl.String),
+            ).alias("detail"),
+        )
+    )
+
+
+def price_erosion(model: Model, s: FlagSettings) -> pl.LazyFrame:
+    """Families whose attach rose between the window's halves while realized price fell ≥ 20%."""
+    end = model.as_of
+    start = end - dt.timedelta(days=s.window_days)
+    middle = start + dt.timedelta(days=s.window_days // 2)
+    halves = [(start, middle), (middle, end)]
+    classified = model.classified()
+    firsts = classified.group_by("account_id", "item").agg(pl.col("booked_at").min().alias("first_date"))
+    items = classified.select("item").unique()
+    per_half = []
+    for index, (lo, hi) in enumerate(halves):
+        customers = model.won.filter(active_at(lo)).select("account_id").unique()
+        owners = model.won.filter(active_at(lo)).select("account_id", "item").unique()
+        base = (
+            customers.join(items, how="cross")
+            .join(owners, on=["account_id", "item"], how="anti")
+            .group_by("item")
+            .agg(pl.len().alias("base"))
+        )
+        buyers = (
+            firsts.filter((pl.col("first_date") > pl.lit(lo)) & (pl.col("first_date") <= pl.lit(hi)))
+            .join(customers, on="account_id", how="semi")
+            .join(owners, on=["account_id", "item"], how="anti")
+            .group_by("item")
+            .agg(pl.len().alias("buyers"))
+        )
+        in_half = (pl.col("booked_at") > pl.lit(lo)) & (pl.col("booked_at") <= pl.lit(hi)) & (pl.col("list_amount") > 0)
+        price = (
+            model.won.filter(in_half)
+            .group_by("item")
+            .agg(
+                (pl.col("amount").sum() / pl.col("list_amount").sum()).alias("price"),
+                pl.len().alias("lines"),
+            )
+        )
+        per_half.append(
+            base.join(buyers, on="item", how="left")
+            .join(price, on="item", how="left")
+            .select(
+                "item",
+                ratio(pl.col("buyers").fill_null(0), pl.col("base")).alias(f"attach_{index}"),
+                pl.col("price").alias(f"price_{index}"),
+                pl.col("lines").fill_null(0).alias(f"lines_{index}"),
+            )
+        )
+    both = per_half[0].join(per_half[1], on="item", how="inner")
+    return both.filter(
+        (pl.col("lines_0") >= s.min_base)
+        & (pl.col("lines_1") >= s.min_base)
+        & (pl.col("attach_1") > pl.col("attach_0"))
+        & (pl.col("price_1") <= (1 - s.erosion_drop) * pl.col("price_0"))
+    ).select(
+        pl.lit("price_erosion").alias("flag"),
+        pl.lit("medium").alias("severity"),
+        pl.col("item").alias("family"),
+        pl.format(
+            "attach {}% → {}% while realized price fell {} → {} of list ({}%), {} → {} vs {} → {}",
+            (pl.col("attach_0") * 100).round(1).cast(pl.String),
+            (pl.col("attach_1") * 100).round(1).cast(pl.String),
+            pl.col("price_0").round(2).cast(pl.String),
+            pl.col("price_1").round(2).cast(pl.String),
+            ((pl.col("price_1") / pl.col("price_0") - 1) * 100).round(0).cast(pl.Int64).cast(pl.String),
+            pl.lit(start.isoformat()),
+            pl.lit(middle.isoformat()),
+            pl.lit(middle.isoformat()),
+            pl.lit(end.isoformat()),
+        ).alias("detail"),
+    )
+
+
+def filter_findings(findings: pl.DataFrame, *, names: list[str] | None, severity: str | None) -> pl.DataFrame:
+    out = findings
+    if names:
+        out = out.filter(pl.col("flag").is_in(names))
+    if severity is not None:
+        limit = SEVERITY[severity]
+        out = out.filter(pl.col("severity").replace_strict(SEVERITY, return_dtype=pl.Int8) <= limit)
+    return out
+
+
+def fails(findings: pl.DataFrame, fail_on: str | None) -> bool:
+    """True when a finding at or above ``fail_on`` severity exists (for --fail-on)."""
+    if fail_on is None or findings.is_empty():
+        return False
+    limit = SEVERITY[fail_on]
+    return bool((findings["severity"].replace_strict(SEVERITY, return_dtype=pl.Int8) <= limit).any())

@@ -12,8 +12,8 @@ the family ended, on or before T, within ``early_churn_days`` of its first start
 
 Groups: ``all`` (one row); ``segment``; ``cohort`` (land quarter); ``land_family`` (one row
 per family in the land bundle; an account with two counts in both); ``cross_family``
-(per family X: accounts that did not land with X, the event being their first purchase of
-X); ``pair`` ('A → X': accounts that landed with A and without X; only pairs where X was
+(per family X cross-sold at least once: accounts that did not land with X, the event being
+their first purchase of X); ``pair`` ('A → X': accounts that landed with A and without X; only pairs where X was
 cross-sold at least once).
 """
 
@@ -93,6 +93,8 @@ def timing(
                 how="left",
             )
             .with_columns(pl.col("item").alias(group))
+            # only families cross-sold at least once, like pairs
+            .join(crosses.select("item").unique(), on="item", how="semi")
         )
         pairs = crosses.with_columns(pl.col("item").alias(group))
     else:  # pair

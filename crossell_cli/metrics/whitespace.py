@@ -5,10 +5,11 @@ For account a and every sellable family B it does not own at T:
                   owns, attach_rate(A -> B) among customers of a's segment when that base has
                   at least min_base customers, else among all customers; the highest wins.
                   Forced-bundle pairs are no evidence.
-  expected_value  score × typical ARR of B: the median amount of B's won lines among
-                  accounts of a's segment, else of all accounts, else B's list price.
+  expected_value  score × typical ARR of B: the median amount of B's won lines among the
+                  customers (at T) of a's segment, else among all customers, else the median
+                  list price of B's products; empty when none is known.
   reason          the evidence in words: "owns Core; 35% of Core customers in Mid-Market
-                  also own Analytics".
+                  also own Analytics" (empty, and score 0, when no owned family has any).
   rank            1 = highest expected_value within the account.
 Grain: one row per (customer, family not owned). Evidence always comes from the whole
 book; filters only choose which accounts are listed.
@@ -55,13 +56,14 @@ def whitespace(
     )
     ranked = ["rate", "base"]
     best = candidates.group_by("segment", "owned_set", "family").agg(
+        pl.col("rate").max().alias("evidence"),
         pl.col("rate").max().fill_null(0.0).alias("score"),
         pl.col("base").sort_by(ranked, descending=[True, False], nulls_last=True).first(),
         pl.col("scope").sort_by(ranked, descending=[True, False], nulls_last=True).first(),
     )
-    typical = _typical_value(model, segments)
+    typical = _typical_value(model, segments, ownership)
     scored = best.join(typical, on=["segment", "family"], how="left").with_columns(
-        (pl.col("score") * pl.col("typical").fill_null(0.0)).alias("expected_value")
+        (pl.col("score") * pl.col("typical")).alias("expected_value")
     )
     people = signatures
     if accounts is not None:
@@ -86,8 +88,12 @@ def whitespace(
     result = (
         people.join(scored, on=["segment", "owned_set"])
         .join(names, on="account_id", how="left")
-        .with_columns(reason.alias("reason"))
-        .sort(["account_id", "expected_value", "score", "family"], descending=[False, True, True, False])
+        .with_columns(pl.when(pl.col("evidence").is_not_null()).then(reason).alias("reason"))
+        .sort(
+            ["account_id", "expected_value", "score", "family"],
+            descending=[False, True, True, False],
+            nulls_last=True,
+        )
         .with_columns(pl.int_range(1, pl.len() + 1).over("account_id").cast(pl.Int64).alias("rank"))
         .select(COLUMNS)
     )
@@ -144,10 +150,13 @@ def _sellable_items(model: Model) -> pl.LazyFrame:
     )
 
 
-def _typical_value(model: Model, segments: pl.LazyFrame) -> pl.LazyFrame:
-    """segment, family, typical: median won-line amount in the segment, else overall, else list price."""
+def _typical_value(model: Model, segments: pl.LazyFrame, ownership: pl.LazyFrame) -> pl.LazyFrame:
+    """segment, family, typical: median won-line amount among the segment's customers, else
+    among all customers, else the median list price of the family's products."""
+    customers = ownership.select("account_id").unique()
     lines = (
         model.won.select("account_id", pl.col("item").alias("family"), "amount")
+        .join(customers, on="account_id", how="semi")
         .join(segments, on="account_id", how="left")
         .with_columns(pl.col("segment").fill_null(_NO_SEGMENT))
     )
@@ -157,7 +166,7 @@ def _typical_value(model: Model, segments: pl.LazyFrame) -> pl.LazyFrame:
     prices = (
         model.products.lazy()
         .group_by(pl.col(key).alias("family"))
-        .agg(pl.col("list_price").filter(pl.col("sellable")).min().alias("list_price"))
+        .agg(pl.col("list_price").median().alias("list_price"))
     )
     all_segments = segments.select("segment").unique()
     families = pl.concat([lines.select("family"), prices.select("family")]).unique()

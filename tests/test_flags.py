@@ -1,0 +1,257 @@
+"""Gaming flags on tiny books worked out by hand, and the planted patterns of the sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from crossell_cli.metrics.expansion import expansion
+from crossell_cli.metrics.flags import FlagSettings, by_rep, fails, filter_findings, flags, forced_bundles
+from crossell_cli.metrics.periods import Calendar
+from crossell_cli.model import build_model
+
+from .conftest import SAMPLE, book_from_rows, d
+
+
+def run_flags(lines, products=(), *, as_of="2024-12-31", **settings):
+    model = build_model(book_from_rows(lines, products), as_of=d(as_of), level="family")
+    assert model is not None
+    return flags(model, FlagSettings(**settings)), model
+
+
+def line(account, product, booked, amount=100.0, **extra):
+    return {"account_id": account, "product_id": product, "booked_at": booked, "amount": amount, **extra}
+
+
+def test_pass_through_needs_the_discount_and_another_family_on_the_deal():
+    lines = [
+        line("a", "Core", "2024-01-01", contract_id="k1"),
+        # 95% off, folded into a Core expansion deal: pass-through
+        line("a", "Core", "2024-06-01", 50.0, contract_id="k2", rep="Rex", line_id="pt"),
+        line(
+            "a",
+            "Analytics",
+            "2024-06-01",
+            5.0,
+            list_amount=100.0,
+            discount=0.95,
+            contract_id="k2",
+            rep="Rex",
+            line_id="x1",
+        ),
+        # 95% off but alone on its deal: a discount, not a pass-through
+        line("a", "Payroll", "2024-07-01", 5.0, list_amount=100.0, contract_id="k3", line_id="x2"),
+        # 85% off with Core on the deal: above the 10% threshold
+        line("a", "Security", "2024-08-01", 15.0, list_amount=100.0, contract_id="k4", line_id="x3"),
+        line("a", "Core", "2024-08-01", 10.0, contract_id="k4"),
+        # exactly 10% of list counts (≤)
+        line("b", "Core", "2024-01-01", contract_id="m1"),
+        line("b", "Analytics", "2024-09-01", 10.0, list_amount=100.0, contract_id="m2", line_id="x4"),
+        line("b", "Core", "2024-09-01", 20.0, contract_id="m2"),
+    ]
+    findings, _ = run_flags(lines, premature_days=0)
+    passed = findings.filter(pl.col("flag") == "pass_through")
+    assert passed["line_id"].to_list() == ["x4", "x1"]  # sorted by amount, largest first
+    row = passed.filter(pl.col("line_id") == "x1").row(0, named=True)
+    assert (row["severity"], row["family"], row["rep"], row["contract_id"]) == ("high", "Analytics", "Rex", "k2")
+    assert row["detail"].startswith("95% off list") and "with Core" in row["detail"]
+    assert findings.filter(pl.col("line_id") == "x2").is_empty()
+    assert findings.filter(pl.col("line_id") == "x3").is_empty()
+
+
+def test_pass_through_without_contract_ids_uses_the_same_day():
+    lines = [
+        line("a", "Core", "2024-01-01"),
+        line("a", "Core", "2024-06-01", 30.0),
+        line("a", "Analytics", "2024-06-01", 1.0, list_amount=100.0, line_id="x"),
+    ]
+    findings, _ = run_flags(lines, premature_days=0)
+    assert findings.filter(pl.col("flag") == "pass_through")["line_id"].to_list() == ["x"]
+    assert "the same day" in findings.filter(pl.col("flag") == "pass_through")["detail"][0]
+
+
+def test_forced_bundle_pair_and_its_threshold():
+    lines = []
+    for i in range(20):
+        lines.append(line(f"a{i}", "Core", "2024-01-01", contract_id=f"k{i}"))
+        if i < 12:  # Success only ever on Core's deal
+            lines.append(line(f"a{i}", "Success", "2024-01-01", contract_id=f"k{i}"))
+    findings, model = run_flags(lines, premature_days=0)
+    bundle = findings.filter(pl.col("flag") == "forced_bundle")
+    assert bundle.select("family", "base_family", "severity").rows() == [("Success", "Core", "medium")]
+    assert bundle["line_id"][0] is None and bundle["amount"][0] is None  # fields that do not apply are empty
+    # 12 lines < min_base 13: not enough evidence
+    assert forced_bundles(model, share=0.95, min_lines=13).is_empty()
+    # one Success line sold alone: 11/12 = 91.7% < 95%
+    lines.append(line("z", "Success", "2024-02-01", contract_id="solo"))
+    findings, _ = run_flags(lines, premature_days=0)
+    assert findings.filter(pl.col("flag") == "forced_bundle").is_empty()
+
+
+def test_early_churn_premature_and_their_boundaries():
+    lines = [
+        line("a", "Core", "2024-01-01", contract_id="1"),
+        # cross-sold on day 90 after land: premature (≤ 90); ended 180 days after start: early (≤ 180)
+        line("a", "Analytics", "2024-03-31", contract_id="2", end_date="2024-09-27", line_id="pa"),
+        line("b", "Core", "2024-01-01", contract_id="3"),
+        # day 91: not premature; ended after 181 days: not early
+        line("b", "Analytics", "2024-04-01", contract_id="4", end_date="2024-09-29", line_id="pb"),
+        line("c", "Core", "2024-01-01", contract_id="5"),
+        # ends after T: not churned (yet)
+        line("c", "Payroll", "2024-06-01", contract_id="6", end_date="2025-01-15"),
+        line("d", "Core", "2024-01-01", contract_id="7"),
+        # a family that churned early but came back: not all lines ended
+        line("d", "Payroll", "2024-06-01", contract_id="8", end_date="2024-07-01"),
+        line("d", "Payroll", "2024-10-01", contract_id="9"),
+        # a land-bundle family that churns early is not a cross-sell
+        line("e", "Core", "2024-01-01", contract_id="10"),
+        line("e", "Payroll", "2024-01-01", contract_id="10", end_date="2024-02-01"),
+    ]
+    findings, _ = run_flags(lines)
+    early = findings.filter(pl.col("flag") == "early_churn")
+    assert early.select("account_id", "family", "line_id").rows() == [("a", "Analytics", "pa")]
+    assert "180 days" in early["detail"][0]
+    premature = findings.filter(pl.col("flag") == "premature")
+    assert premature.select("account_id", "line_id", "severity").rows() == [("a", "pa", "low")]
+
+
+def test_rep_concentration():
+    lines = []
+    # 10 reps × 10 cross-sells each, all clean; rep "R0" has 4 premature ones, R1 has 2
+    for r in range(10):
+        for k in range(10):
+            account = f"r{r}a{k}"
+            premature = (r == 0 and k < 4) or (r == 1 and k < 2)
+            lines.append(line(account, "Core", "2023-01-01", contract_id=f"{account}l"))
+            lines.append(
+                line(
+                    account,
+                    "Analytics",
+                    "2023-02-01" if premature else "2023-09-01",
+                    rep=f"R{r}",
+                    contract_id=f"{account}x",
+                )
+            )
+    findings, _ = run_flags(lines)
+    concentrated = findings.filter(pl.col("flag") == "rep_concentration")
+    # book share 6/100; R0 4/10 = 40% ≥ 12% and ≥ 3 lines; R1 2/10 has too few lines
+    assert concentrated["rep"].to_list() == ["R0"]
+    assert "4 of 10" in concentrated["detail"][0]
+
+
+def test_price_erosion():
+    lines = []
+    # 100 customers since 2023; first half (2024-01-01, 2024-07-01]: 10 buy Addon at 80% of list;
+    # second half: 20 buy at 50% of list -> attach up, price down 37.5%
+    for i in range(100):
+        lines.append(line(f"a{i}", "Core", "2023-01-01"))
+    for i in range(10):
+        lines.append(line(f"a{i}", "Addon", "2024-03-01", 80.0, list_amount=100.0))
+    for i in range(10, 30):
+        lines.append(line(f"a{i}", "Addon", "2024-10-01", 50.0, list_amount=100.0))
+    findings, _ = run_flags(lines, premature_days=0)
+    erosion = findings.filter(pl.col("flag") == "price_erosion")
+    assert erosion["family"].to_list() == ["Addon"]
+    assert "0.8 → 0.5" in erosion["detail"][0]
+    # the same volumes at the same price: nothing
+    flat = [dict(x, amount=80.0) if x["product_id"] == "Addon" else x for x in lines]
+    findings, _ = run_flags(flat, premature_days=0)
+    assert findings.filter(pl.col("flag") == "price_erosion").is_empty()
+
+
+def test_severity_order_filters_and_fail_on():
+    findings = pl.DataFrame(
+        {"flag": ["premature", "pass_through", "early_churn"], "severity": ["low", "high", "medium"]}
+    )
+    assert fails(findings, "high") and fails(findings, "low")
+    assert not fails(findings.filter(pl.col("severity") == "low"), "medium")
+    assert not fails(findings, None)
+    assert filter_findings(findings, names=None, severity="medium")["flag"].to_list() == ["pass_through", "early_churn"]
+    assert filter_findings(findings, names=["premature"], severity=None).height == 1
+
+
+def test_expansion_moves_pass_through_out_of_cross_sell():
+    lines = [
+        line("a", "Core", "2024-01-05", contract_id="k1"),
+        line("a", "Core", "2024-05-01", 30.0, contract_id="k2"),
+        line("a", "Analytics", "2024-05-01", 1.0, list_amount=100.0, contract_id="k2", line_id="pt"),
+        line("b", "Core", "2024-01-05", contract_id="m1"),
+        line("b", "Analytics", "2024-05-01", 60.0, list_amount=100.0, contract_id="m2"),
+    ]
+    model = build_model(book_from_rows(lines), as_of=d("2024-06-30"), level="family")
+    pt = pl.DataFrame({"line_id": ["pt"], "account_id": ["a"], "item": ["Analytics"]})
+    for mode in ("bookings", "arr"):
+        frame = expansion(model, mode=mode, calendar=Calendar("quarter"), pass_through_lines=pt)
+        q2 = frame.filter(pl.col("period") == "2024-Q2").row(0, named=True)
+        assert q2["cross_sell"] == 60.0 and q2["cross_sell_pass_through"] == 1.0, mode
+        assert q2["expansion"] == 60.0 + 30.0
+
+
+def planted_keys(frame: pl.DataFrame) -> set[tuple]:
+    keys: set[tuple] = set()
+    for r in frame.iter_rows(named=True):
+        flag = r["flag"]
+        if flag in ("pass_through", "premature"):
+            keys.add((flag, r["line_id"]))
+        elif flag == "early_churn":
+            keys.add((flag, r["account_id"], r["family"]))
+        elif flag == "forced_bundle":
+            keys.add((flag, r["base_family"], r["family"]))
+        elif flag == "rep_concentration":
+            keys.add((flag, r["rep"]))
+        else:
+            keys.add((flag, r["family"]))
+    return keys
+
+
+def sample_findings(folder: Path) -> pl.DataFrame:
+    from crossell_cli.config import resolve_settings
+    from crossell_cli.load import load_book
+
+    book, _ = load_book(resolve_settings(file_values={}, config_dir=None, cli={"data": folder}))
+    model = build_model(book, as_of=None, level="family")
+    assert model is not None
+    return flags(model, FlagSettings())
+
+
+def test_every_planted_pattern_is_found_and_nothing_else():
+    planted = pl.read_csv(SAMPLE / "planted.csv", infer_schema=False)
+    found = sample_findings(SAMPLE)
+    assert planted_keys(found) == planted_keys(planted)  # precision and recall both 1.0
+    assert set(planted["flag"]) == {
+        "pass_through",
+        "forced_bundle",
+        "early_churn",
+        "premature",
+        "rep_concentration",
+        "price_erosion",
+    }
+
+
+@pytest.mark.parametrize(("accounts", "seed"), [(300, 1), (1500, 2), (2500, 11)])
+def test_planted_patterns_hold_for_other_sizes_and_seeds(tmp_path, accounts, seed):
+    from crossell_cli.sample import SampleSpec, write_sample
+
+    write_sample(tmp_path, SampleSpec(accounts=accounts, seed=seed))
+    planted = pl.read_csv(tmp_path / "planted.csv", infer_schema=False)
+    assert planted_keys(sample_findings(tmp_path)) == planted_keys(planted)
+
+
+def test_by_rep_summary():
+    lines = [
+        line("a", "Core", "2024-01-01", contract_id="1"),
+        line("a", "Analytics", "2024-02-01", 10.0, rep="R1", contract_id="2"),
+        line("b", "Core", "2023-01-01", contract_id="3"),
+        line("b", "Analytics", "2023-09-01", 20.0, rep="R1", contract_id="4"),
+    ]
+    model = build_model(book_from_rows(lines), as_of=d("2024-12-31"), level="family")
+    row = by_rep(model, FlagSettings()).row(0, named=True)
+    assert (row["rep"], row["cross_sells"], row["flagged"], row["share_flagged"], row["flagged_value"]) == (
+        "R1",
+        2,
+        1,
+        0.5,
+        10.0,
+    )
