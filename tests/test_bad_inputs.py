@@ -1,0 +1,994 @@
+"""Bad inputs: every malformed export, config and command line in ``tests/corpus`` must
+end in the right exit code with a message that names the file (or the config key), says
+what is wrong and how to fix it, and never in a traceback (SPEC §1 "Nothing is lost,
+nothing is silent", §3 exit codes).
+
+- ``test_bad_input``: one case per corpus member, run in-process through ``xsell
+  validate`` and ``xsell attach`` (CSV output). Row-level problems must be listed by
+  ``validate --format csv`` with row, column, value and rule, and the one-line account on
+  stderr (``line_items: N rows, U used, R rejected``) must satisfy N = U + R and agree
+  with an independent count of the file's data rows.
+- ``test_fix_works``: the fix a message suggests really makes the file load.
+- ``test_values_are_read_right``: rows that load are not silently mis-read.
+- ``test_fuzz_*``: Hypothesis throws random bytes and mutated CSVs at the loader; the exit
+  code is always 0, 65 or 66 and no traceback ever shows.
+
+A case that fails because of a bug in xsell is marked ``xfail(strict=True, reason="BUG:
+…")`` and states the behaviour it should have; when the bug is fixed the test XPASSes and
+fails, so the mark is removed together with the bug.
+
+Binary cases (UTF-16, latin-1, NUL bytes, CR line ends, corrupt workbooks) are written by
+``tests/corpus/make_corpus.py`` at import time when they are missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import importlib.util
+import io
+import re
+import tempfile
+import types
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner, Result
+
+from crossell_cli.cli import app
+from crossell_cli.load import _MESSAGES
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+
+
+def _load_generator() -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location("xsell_make_corpus", CORPUS / "make_corpus.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_load_generator().ensure_corpus(CORPUS)
+
+# ---------------------------------------------------------------------------------------
+# running the CLI
+
+_EMPTY_CWD = Path(tempfile.gettempdir())  # replaced by an empty folder per module run
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _empty_cwd(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Run from an empty folder so that no ./xsell.yaml is picked up."""
+    global _EMPTY_CWD
+    _EMPTY_CWD = tmp_path_factory.mktemp("cwd")
+
+
+def run(args: Sequence[str]) -> Result:
+    """``xsell ARGS`` in-process, from an empty folder, with $XSELL_CONFIG unset."""
+    with contextlib.chdir(_EMPTY_CWD):
+        return CliRunner().invoke(app, list(args), env={"XSELL_CONFIG": "", "NO_COLOR": "1"})
+
+
+def assert_no_traceback(result: Result, args: Sequence[str]) -> None:
+    shown = f"xsell {' '.join(args)}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert "Traceback" not in result.stdout + result.stderr, shown
+    assert "Internal error" not in result.stderr, shown
+    assert result.exit_code != 70, shown
+    # An exception that escaped the error boundary (Click turns it into exit 1).
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        f"{shown}\nexception: {result.exception!r}"
+    )
+
+
+_ACCOUNT = re.compile(r"(line_items|accounts|products): ([\d  ]+) rows, ([\d  ]+) used, ([\d  ]+) rejected")
+
+
+def account_lines(stderr: str) -> dict[str, tuple[int, int, int]]:
+    """The one-line account, parsed: table -> (rows, used, rejected)."""
+
+    def n(text: str) -> int:
+        return int(re.sub(r"\D", "", text))
+
+    return {m[1]: (n(m[2]), n(m[3]), n(m[4])) for m in _ACCOUNT.finditer(stderr)}
+
+
+def validate_rows(stdout: str) -> list[dict[str, str]]:
+    rows = list(csv.DictReader(io.StringIO(stdout)))
+    for row in rows:
+        value = row.get("value") or ""
+        # Text cells that start with = + - @ get a leading ' against formula injection.
+        if value.startswith("'") and value[1:2] in ("=", "+", "-", "@", "\t", "\r", "\n"):
+            row["value"] = value[1:]
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# an independent count of a CSV's data rows (the oracle for "nothing is lost")
+
+_FOOTER = re.compile(r"^\s*(grand totals?\b|total\b|subtotal\b|confidential information|copyright\b|©)", re.I)
+
+
+def real_row_count(path: Path) -> int:
+    """Data records in a CSV: not the header, not blank lines, not a trailing report footer."""
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = raw.decode("utf-16")
+    else:
+        text = raw.decode("utf-8-sig")
+    first = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
+    delimiter = "\t" if path.suffix == ".tsv" else max(",;\t|", key=first.count)
+    records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))[1:]
+    records = [r for r in records if any(cell.strip() for cell in r)]
+    while records and _FOOTER.match(records[-1][0] if records[-1] else ""):
+        records.pop()
+    return len(records)
+
+
+# ---------------------------------------------------------------------------------------
+# the cases
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A row that ``xsell validate --format csv`` must list."""
+
+    row: int
+    column: str
+    rule: str
+    value: str | None = None  # None: do not compare the value
+    table: str = "line_items"
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    args: tuple[str, ...]  # '{c}' stands for the corpus folder
+    code: int | tuple[int, ...]  # exit code of `xsell validate` (a tuple: any of these)
+    attach_code: int | None = None  # exit code of `xsell attach`; default: 0 with row-level problems, else `code`
+    names: tuple[str, ...] = ()  # stderr must contain each ('{c}' = corpus folder)
+    forbid: tuple[str, ...] = ()  # stderr must not contain any
+    fix: bool | str = True  # True: a '  fix:' line; a string: stderr must contain it; False: no check
+    rejects: tuple[Issue, ...] = ()
+    rejected_rows: tuple[int, ...] | None = None  # the exact line_items rows rejected (None: from `rejects`)
+    warnings: tuple[Issue, ...] = ()
+    account: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    count_file: str | None = None  # CSV whose independent row count must equal line_items N
+    bug: str | None = None
+
+    def argv(self) -> list[str]:
+        return [a.replace("{c}", str(CORPUS)) for a in self.args]
+
+
+def li(name: str, *extra: str) -> tuple[str, ...]:
+    return ("--line-items", f"{{c}}/{name}", *extra)
+
+
+def cfg(name: str, *extra: str) -> tuple[str, ...]:
+    return ("--config", f"{{c}}/{name}", "--line-items", "{c}/valid_small.csv", *extra)
+
+
+def path(name: str) -> str:
+    return f"{{c}}/{name}"
+
+
+ROW_LEVEL: list[Case] = [
+    Case(
+        "bad_dates",
+        li("bad_dates.csv"),
+        65,
+        rejects=(
+            Issue(2, "booked_at", "bad_date", "2024-02-30"),
+            Issue(3, "booked_at", "bad_date", "not a date"),
+            Issue(5, "booked_at", "bad_date", "2024-13-01"),
+        ),
+        account={"line_items": (5, 2, 3)},
+    ),
+    Case(
+        "money_strings",
+        li("money_strings.csv"),
+        65,
+        rejects=(
+            Issue(4, "amount", "bad_number", "twelve hundred"),
+            Issue(5, "amount", "bad_number", "$1,2,3"),
+            Issue(6, "amount", "bad_number", "inf"),
+            Issue(7, "amount", "bad_number", "(100"),
+        ),
+        warnings=(Issue(3, "amount", "negative_amount"),),
+        account={"line_items": (7, 3, 4)},
+    ),
+    Case(
+        "excel_sci_ids",
+        li("excel_sci_ids.csv"),
+        65,
+        rejects=(
+            Issue(1, "account_id", "excel_mangled_id", "1.23457E+11"),
+            Issue(3, "account_id", "excel_mangled_id", "4.5E+11"),
+        ),
+        account={"line_items": (4, 2, 2)},
+    ),
+    Case(
+        "ragged_long_row",
+        li("ragged_long_row.csv"),
+        65,
+        rejects=(Issue(2, "(row)", "ragged_row", "won"),),
+        account={"line_items": (3, 2, 1)},
+    ),
+    Case(
+        # Row 2 lacks only the trailing optional 'rep' (padded, used); row 4 has two values.
+        "ragged_short_row",
+        li("ragged_short_row.csv"),
+        65,
+        rejected_rows=(4,),
+        account={"line_items": (4, 3, 1)},
+    ),
+    Case(
+        "blank_lines",
+        li("blank_lines.csv"),
+        0,
+        names=("4 blank",),
+        account={"line_items": (3, 3, 0)},
+    ),
+    Case(
+        "salesforce_footer",
+        li("salesforce_footer.csv"),
+        0,
+        names=("3 report-footer",),
+        rejected_rows=(),
+        account={"line_items": (3, 3, 0)},
+    ),
+    Case(
+        "only_footer",
+        li("only_footer.csv"),
+        0,
+        names=("3 report-footer",),
+        rejected_rows=(),
+        account={"line_items": (0, 0, 0)},
+    ),
+    Case(
+        "semicolon_decimal_comma",
+        li("semicolon_decimal_comma.csv"),
+        65,
+        rejects=(
+            Issue(1, "amount", "wrong_decimal_mark", "1.200,50"),
+            Issue(2, "amount", "wrong_decimal_mark", "500,00"),
+        ),
+        account={"line_items": (3, 1, 2)},
+    ),
+    Case(
+        "tab_delimited",
+        li("tab_delimited.tsv"),
+        65,
+        rejects=(Issue(2, "amount", "bad_number", "abc"),),
+        account={"line_items": (3, 2, 1)},
+    ),
+    Case(
+        "crlf",
+        li("crlf.csv"),
+        65,
+        rejects=(Issue(2, "amount", "bad_number", "oops"),),
+        account={"line_items": (3, 2, 1)},
+    ),
+    Case(
+        "cr_only",
+        li("cr_only.csv"),
+        65,
+        rejects=(Issue(2, "amount", "bad_number", "oops"),),
+        account={"line_items": (3, 2, 1)},
+        bug="a CSV with classic-Mac CR-only line ends is read as a header and nothing else: "
+        "'line_items: 0 rows, 0 used, 0 rejected', exit 0 — 3 data rows silently lost",
+    ),
+    Case(
+        "bom_utf8",
+        li("bom_utf8.csv"),
+        65,
+        rejects=(Issue(2, "amount", "bad_number", "oops"),),
+        account={"line_items": (3, 2, 1)},
+    ),
+    Case(
+        "utf16_bom",
+        li("utf16_bom.csv"),
+        65,
+        rejects=(Issue(2, "amount", "bad_number", "oops"),),
+        account={"line_items": (3, 2, 1)},
+    ),
+    Case(
+        "negative_amounts",
+        li("negative_amounts.csv"),
+        0,
+        warnings=(Issue(2, "amount", "negative_amount"),),
+        account={"line_items": (3, 3, 0)},
+    ),
+    Case(
+        "end_before_start",
+        li("end_before_start.csv"),
+        0,
+        warnings=(Issue(2, "end_date", "end_before_start"),),
+        account={"line_items": (3, 3, 0)},
+    ),
+    Case(
+        "unknown_stage",
+        li("unknown_stage.csv"),
+        65,
+        rejects=(Issue(2, "stage", "unknown_stage", "Verbal Yes"),),
+        account={"line_items": (3, 2, 1)},
+    ),
+    Case(
+        "duplicate_line_ids",
+        li("duplicate_line_ids.csv"),
+        65,
+        rejects=(Issue(3, "line_id", "duplicate_line_id", "L2"),),
+        account={"line_items": (3, 2, 1)},
+    ),
+    Case(
+        "discount_out_of_range",
+        li("discount_out_of_range.csv"),
+        0,
+        warnings=(
+            Issue(2, "discount", "discount_out_of_range"),
+            Issue(3, "discount", "discount_out_of_range"),
+        ),
+        account={"line_items": (3, 3, 0)},
+    ),
+    Case(
+        "orphan_product",
+        ("--data", "{c}/orphan_product"),
+        0,
+        warnings=(Issue(2, "product_id", "orphan_product", "GHOST"),),
+        account={"line_items": (2, 2, 0), "products": (1, 1, 0)},
+        count_file="orphan_product/line_items.csv",
+    ),
+    Case(
+        "missing_required_values",
+        li("missing_required_values.csv"),
+        65,
+        rejects=(
+            Issue(2, "product_id", "missing_value", ""),
+            Issue(3, "amount", "missing_value", ""),
+        ),
+        account={"line_items": (5, 3, 2)},  # row 4 is an open deal: it may lack values
+    ),
+    Case(
+        "empty_stage",
+        li("empty_stage.csv"),
+        65,
+        rejected_rows=(4, 5, 6),
+        account={"line_items": (6, 3, 3)},
+        bug="rows whose stage cell is empty skip the missing-value checks (only won/lost rows need "
+        "values) but the model counts stage=null as won: a line with no account_id becomes a customer "
+        "(attach target_accounts counts the null account) and lines with no product or date are used",
+    ),
+    Case(
+        "bad_cells_xlsx",
+        li("bad_cells.xlsx"),
+        65,
+        rejects=(
+            Issue(2, "amount", "bad_number", "x"),
+            Issue(2, "booked_at", "bad_date", "bad"),
+        ),
+        account={"line_items": (2, 1, 1)},
+    ),
+    Case(
+        "accounts_products_bad",
+        ("--data", "{c}/accounts_products_bad"),
+        65,
+        rejects=(
+            Issue(2, "created_at", "bad_date", "not-a-date", table="accounts"),
+            Issue(4, "account_id", "missing_value", "", table="accounts"),
+            Issue(1, "sellable", "bad_boolean", "maybe", table="products"),
+            Issue(2, "list_price", "bad_number", "abc", table="products"),
+        ),
+        rejected_rows=(),
+        warnings=(Issue(3, "account_id", "duplicate_account", "A-001", table="accounts"),),
+        account={"line_items": (3, 3, 0), "accounts": (4, 2, 2), "products": (4, 2, 2)},
+        count_file="accounts_products_bad/line_items.csv",
+    ),
+    Case(
+        "header_only",
+        li("header_only.csv"),
+        0,
+        account={"line_items": (0, 0, 0)},
+    ),
+    Case(
+        "strict_rejects",
+        li("bad_dates.csv", "--strict"),
+        65,
+        attach_code=65,
+        names=("--strict",),
+        account={"line_items": (5, 2, 3)},
+    ),
+]
+
+FILE_LEVEL: list[Case] = [
+    Case(
+        "missing_account_column",
+        li("missing_account_column.csv"),
+        65,
+        names=(path("missing_account_column.csv"), "account_id", "Acount Idd", "Headers found", "columns"),
+    ),
+    Case(
+        "duplicate_header",
+        li("duplicate_header.csv"),
+        65,
+        names=(path("duplicate_header.csv"), "account_id", "columns 2 and 6"),
+    ),
+    Case("empty", li("empty.csv"), 65, names=(path("empty.csv"),)),
+    Case("unclosed_quote", li("unclosed_quote.csv"), 65, names=(path("unclosed_quote.csv"), "line 3")),
+    Case(
+        "quote_then_garbage",
+        li("quote_then_garbage.csv"),
+        65,
+        names=(path("quote_then_garbage.csv"), "line 3"),
+        bug='a quoted value followed by text (L2,"A-001"x,…) fails the whole file with '
+        "\"line 3: ',' expected after '\"'\" and no fix: hint",
+    ),
+    Case(
+        "header_stray_quote",
+        li("header_stray_quote.csv"),
+        65,
+        names=(path("header_stray_quote.csv"),),
+        bug="a '\"' inside a header name (am\"ount) crashes the header parser: exit 70 "
+        "'Internal error: Error: new-line character seen in unquoted field' (csv.Error escapes read._parse_header)",
+    ),
+    Case(
+        "header_unclosed_quote",
+        li("header_unclosed_quote.csv"),
+        65,
+        names=(path("header_unclosed_quote.csv"),),
+        bug="a header whose last name opens a quote that never closes swallows the whole file as the "
+        "header: exit 0 with 'line_items: 0 rows' — both data rows silently lost",
+    ),
+    Case(
+        "mixed_currencies",
+        li("mixed_currencies.csv"),
+        65,
+        names=(path("mixed_currencies.csv"), "USD", "EUR"),
+        fix="fx:",
+        bug="'amounts are in several currencies (USD: 2 lines, EUR: 1 lines)' names neither the file "
+        "nor the column the currencies were read from",
+    ),
+    Case(
+        "ambiguous_dates",
+        li("ambiguous_dates.csv"),
+        65,
+        names=(path("ambiguous_dates.csv"), "booked_at", "%m/%d/%Y", "%d/%m/%Y"),
+        fix="date_formats",
+    ),
+    Case(
+        "nul_bytes_utf16_no_bom",
+        li("nul_bytes.csv"),
+        65,
+        names=(path("nul_bytes.csv"), "UTF-16"),
+        fix="--encoding utf-16-le",
+    ),
+    Case(
+        "utf16_truncated",
+        li("utf16_truncated.csv"),
+        65,
+        names=(path("utf16_truncated.csv"),),
+        forbid=("is not utf-16",),
+        bug="a UTF-16 file (it has a BOM) cut short mid-character is reported as 'not valid utf-16' "
+        "with the hint 'the file is not utf-16; try --encoding … utf-16': it is UTF-16, it is truncated",
+    ),
+    Case(
+        "latin1_no_config",
+        li("latin1_no_config.csv"),
+        65,
+        names=(path("latin1_no_config.csv"), "line 2"),
+        fix="--encoding",
+    ),
+    Case(
+        "cp1252_no_config",
+        li("cp1252_no_config.csv"),
+        65,
+        names=(path("cp1252_no_config.csv"), "line 2"),
+        fix="cp1252",
+    ),
+    Case(
+        "latin1_after_64k",
+        li("latin1_after_64k.csv"),
+        65,
+        names=(path("latin1_after_64k.csv"), "line 3002"),
+        fix="--encoding",
+    ),
+    Case(
+        "corrupt_xlsx",
+        li("corrupt.xlsx"),
+        65,
+        names=(path("corrupt.xlsx"),),
+        bug="random bytes named .xlsx: 'cannot read the workbook (calamine error: … Could not find EOCD)' "
+        "with no fix: hint (e.g. open and save it again in Excel, or export CSV)",
+    ),
+    Case(
+        "corrupt_parquet",
+        li("corrupt.parquet"),
+        65,
+        names=(path("corrupt.parquet"),),
+        bug="a corrupt .parquet: 'not a readable Parquet file (…)' with no fix: hint",
+    ),
+    Case(
+        "wrong_columns_parquet",
+        li("wrong_columns.parquet"),
+        65,
+        names=(path("wrong_columns.parquet"), "booked_at", "customer, sku, when"),
+    ),
+    Case("old_format_xls", li("old_format.xls"), 65, names=(path("old_format.xls"),), fix=".xlsx"),
+    Case(
+        "folder_without_line_items",
+        ("--data", "{c}/no_line_items"),
+        66,
+        names=(path("no_line_items"), "products.csv"),
+        fix="--line-items",
+    ),
+    Case(
+        "folder_with_two_line_items",
+        ("--data", "{c}/duplicate_tables"),
+        2,
+        names=(path("duplicate_tables"), "line-items.csv", "line_items.csv"),
+        fix="--line-items",
+    ),
+    Case("missing_input_file", li("does_not_exist.csv"), 66, names=(path("does_not_exist.csv"),), fix=False),
+    Case("line_items_is_a_folder", li("orphan_product"), 66, names=(path("orphan_product"),), fix="--data"),
+    Case("missing_data_folder", ("--data", "{c}/no_such_folder"), 66, names=(path("no_such_folder"),), fix=False),
+    Case(
+        "data_is_a_file",
+        ("--data", "{c}/valid_small.csv"),
+        66,
+        names=(path("valid_small.csv"),),
+        fix="--line-items",
+        bug="--data FILE says 'data folder not found: FILE' (it exists: it is a file) with no fix: "
+        "hint; --line-items FOLDER gets 'is a folder, not a file / fix: use --data'",
+    ),
+    Case(
+        "encoding_utf16_without_bom",
+        li("nul_bytes.csv", "--encoding", "utf-16"),
+        (0, 65),
+        names=(path("nul_bytes.csv"),),
+        bug="--encoding utf-16 (the example in --help) on a UTF-16 file without a BOM: exit 70 "
+        "'Internal error: UnicodeError: UTF-16 stream does not start with BOM' (read._transcode catches "
+        "only UnicodeDecodeError)",
+    ),
+    Case(
+        "encoding_not_a_text_codec",
+        li("valid_small.csv", "--encoding", "base64"),
+        2,
+        names=("base64",),
+        bug="--encoding base64 (a bytes-to-bytes codec): exit 70 'Internal error: Error: Incorrect "
+        "padding'; it should be a usage error naming the option",
+    ),
+    Case(
+        "encoding_unknown_option",
+        li("valid_small.csv", "--encoding", "klingon"),
+        2,
+        names=("klingon",),
+        bug="--encoding klingon exits 65 (bad input data) although the data is fine and the option is "
+        "wrong: usage errors exit 2 (as --level foo does)",
+    ),
+    Case(
+        "profile_on_canonical_headers",
+        li("valid_small.csv", "--profile", "salesforce"),
+        0,
+        account={"line_items": (6, 6, 0)},
+        count_file="valid_small.csv",
+        bug="with --profile salesforce a file whose headers are the canonical names is refused: 'no "
+        "column for booked_at … the closest header is 'booked_at'; map it … {booked_at: 'booked_at'}' "
+        "(profile candidates replace the canonical name instead of adding to it)",
+    ),
+]
+
+CONFIG: list[Case] = [
+    Case("yes_no_values", cfg("yes_no_keys.yaml"), 78, names=("stages.won[0]",), fix="quote"),
+    Case("yes_no_key", cfg("yes_no_key_fx.yaml"), 78, names=("'fx'", "boolean"), fix="quote"),
+    Case("unknown_config_key", cfg("unknown_config_key.yaml"), 78, names=("min_bsae",), fix="min_base"),
+    Case("wrong_type_config", cfg("wrong_type_config.yaml"), 78, names=("min_base", "'ten'"), fix="a whole number"),
+    Case("invalid_yaml", cfg("invalid_yaml.yaml"), 78, names=(path("invalid_yaml.yaml"), "line 3"), fix=False),
+    Case("top_level_list", cfg("top_level_list.yaml"), 78, names=(path("top_level_list.yaml"), "mapping"), fix=False),
+    Case(
+        "bad_column_mapping",
+        cfg("bad_column_mapping.yaml"),
+        78,
+        names=("columns.line_items.account_id", "Customer Numbr"),
+        fix="headers found",
+    ),
+    Case("missing_config_file", cfg("no_such_config.yaml"), 66, names=(path("no_such_config.yaml"),), fix=False),
+    Case(
+        "config_points_to_missing_file",
+        ("--config", "{c}/config_missing_file.yaml"),
+        66,
+        names=("does_not_exist.csv", "data.line_items"),
+        fix=False,
+        bug="a config whose data.line_items names a missing file says only 'input file not found: "
+        "…/does_not_exist.csv': not which config key (data.line_items in which file) to correct",
+    ),
+    Case(
+        "config_bad_as_of",
+        cfg("config_bad_as_of.yaml"),
+        78,
+        names=("as_of", "2024-13-01"),
+        fix=False,
+        bug="as_of: 2024-13-01 in the config (YAML's timestamp pattern, impossible month) crashes: exit 70 "
+        "'Internal error: ValueError: month must be in 1..12' (read_config catches only yaml.YAMLError)",
+    ),
+    Case(
+        "config_bad_as_of_quoted",
+        cfg("config_bad_as_of_quoted.yaml"),
+        78,
+        names=("as_of",),
+        fix="YYYY-MM-DD",
+        bug='as_of: "2024-13-01" in the config exits 2 (usage) instead of 78 (bad config): '
+        "config._date raises UsageError",
+    ),
+    Case(
+        "config_bad_window",
+        cfg("config_bad_window.yaml"),
+        78,
+        names=("window", "12x"),
+        fix=False,
+        bug="window: 12x in the config exits 2 (usage) instead of 78 (bad config): config._window raises UsageError",
+    ),
+    Case(
+        "config_bad_delimiter",
+        cfg("config_bad_delimiter.yaml"),
+        78,
+        names=("delimiter",),
+        fix=False,
+        bug="delimiter: ';;' in the config exits 65 (bad data) with \"delimiter ';;' must be a single "
+        'character": a config error (78) that is only checked when a file is read',
+    ),
+    Case(
+        "config_bad_encoding",
+        cfg("config_bad_encoding.yaml"),
+        78,
+        names=("encoding", "klingon"),
+        bug="encoding: klingon in the config exits 65 (bad data) with \"unknown encoding 'klingon' for "
+        'valid_small.csv": a config error (78) naming the key',
+    ),
+    Case(
+        "config_bad_date_format",
+        ("--config", "{c}/config_bad_date_format.yaml", "--line-items", "{c}/ambiguous_dates.csv"),
+        78,
+        names=("date_formats",),
+        fix=False,
+        bug="date_formats: ['%d/%m/%Y %H'] (a format Polars refuses) exits 65 blaming the data file: "
+        "'ambiguous_dates.csv: could not be read as CSV: Invalid format string…' — a config error (78) "
+        "naming the date_formats key",
+    ),
+    Case(
+        "config_fx_negative",
+        cfg("config_fx_negative.yaml"),
+        78,
+        names=("fx.EUR",),
+        forbid=("None",),
+        fix=False,
+        bug='fx: {EUR: -1.08} says "must be a number between 0.0 and None" (min_base: 0 likewise '
+        "'between 1 and None'): the open bound is printed as None",
+    ),
+]
+
+CASES = ROW_LEVEL + FILE_LEVEL + CONFIG
+
+
+def _param(case: Case) -> object:
+    marks = [pytest.mark.xfail(strict=True, reason=f"BUG: {case.bug}")] if case.bug else []
+    return pytest.param(case, id=case.id, marks=marks)
+
+
+def test_corpus_is_big_enough() -> None:
+    files = [p for p in CORPUS.rglob("*") if p.is_file() and p.name != "make_corpus.py" and "fixes" not in p.parts]
+    assert len(files) >= 30
+    assert len(CASES) >= 30
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+def test_bad_input(case: Case) -> None:
+    row_level = bool(case.account)
+    attach_code = case.attach_code if case.attach_code is not None else (0 if row_level else case.code)
+    for command, expected in (("validate", case.code), ("attach", attach_code)):
+        codes = expected if isinstance(expected, tuple) else (expected,)
+        args = [command, *case.argv(), "--format", "csv"]
+        result = run(args)
+        shown = f"xsell {' '.join(args)}\nexit {result.exit_code}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        assert_no_traceback(result, args)
+        assert result.exit_code in codes, shown
+
+        stderr = result.stderr
+        for text in case.names:
+            assert text.replace("{c}", str(CORPUS)) in stderr, f"{text!r} not named\n{shown}"
+        for text in case.forbid:
+            assert text not in stderr, f"{text!r} should not be said\n{shown}"
+        if "Error:" in stderr:
+            if case.fix is True:
+                assert "\n  fix: " in stderr, f"no 'fix:' hint\n{shown}"
+            elif isinstance(case.fix, str):
+                assert case.fix in stderr, f"the fix should mention {case.fix!r}\n{shown}"
+
+        # Nothing is lost: the one-line account adds up, for every table, in every command.
+        accounts = account_lines(stderr)
+        for table, (rows, used, rejected) in accounts.items():
+            assert rows == used + rejected, f"{table}: {rows} != {used} + {rejected}\n{shown}"
+        for table, expected_counts in case.account.items():
+            assert accounts.get(table) == expected_counts, f"{table} account\n{shown}"
+        if case.account and "--strict" not in case.args:
+            last = stderr.strip().splitlines()[-1] if stderr.strip() else ""
+            assert _ACCOUNT.search(last), f"the command does not end with the one-line account\n{shown}"
+        if case.account and "line_items" in case.account:
+            count_file = case.count_file or next(
+                (a.replace("{c}/", "") for a in case.args if a.startswith("{c}/") and a.endswith((".csv", ".tsv"))),
+                None,
+            )
+            if count_file is not None:
+                assert accounts["line_items"][0] == real_row_count(CORPUS / count_file), (
+                    f"line_items N does not match the file's {real_row_count(CORPUS / count_file)} data rows\n{shown}"
+                )
+
+        if command == "validate" and row_level and "--strict" not in case.args:
+            _check_listing(case, result.stdout, shown)
+
+
+def _check_listing(case: Case, stdout: str, shown: str) -> None:
+    """`validate --format csv` lists every rejected row (row, column, value, rule) with its fix."""
+    listed = validate_rows(stdout)
+    rejected = [r for r in listed if r["severity"] == "rejected"]
+    warned = [r for r in listed if r["severity"] == "warning"]
+    for issue in case.rejects:
+        hits = [
+            r
+            for r in rejected
+            if (r["table"], r["row"], r["column"], r["rule"]) == (issue.table, str(issue.row), issue.column, issue.rule)
+        ]
+        assert hits, f"{issue} not listed\n{shown}"
+        hit = hits[0]
+        if issue.value is not None:
+            assert hit["value"] == issue.value, f"{issue}: value {hit['value']!r}\n{shown}"
+        assert Path(hit["file"]).is_file(), f"{issue}: file {hit['file']!r}\n{shown}"
+        _what, fix = _MESSAGES.get(issue.rule, ("", ""))
+        assert hit["message"], f"{issue}: no message\n{shown}"
+        assert fix.replace("{c}", issue.column).replace("{v}", hit["value"]) in hit["message"], (
+            f"{issue}: the message does not say how to fix it\n{shown}"
+        )
+    for issue in case.warnings:
+        hits = [
+            r
+            for r in warned
+            if (r["table"], r["row"], r["column"], r["rule"]) == (issue.table, str(issue.row), issue.column, issue.rule)
+        ]
+        assert hits, f"warning {issue} not listed\n{shown}"
+        if issue.value is not None:
+            assert hits[0]["value"] == issue.value, shown
+        assert hits[0]["message"], shown
+    rows = (
+        case.rejected_rows
+        if case.rejected_rows is not None
+        else tuple(sorted({i.row for i in case.rejects if i.table == "line_items"}))
+    )
+    got = sorted({int(r["row"]) for r in rejected if r["table"] == "line_items"})
+    assert got == sorted(rows), f"rejected line_items rows {got}, expected {sorted(rows)}\n{shown}"
+    # Every listed problem names its file, row, column and rule, and explains itself.
+    for r in listed:
+        assert r["file"] and r["row"] and r["column"] and r["rule"] and r["message"], f"incomplete: {r}\n{shown}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a products row rejected for a bad optional value (sellable: maybe) or an accounts row "
+    "rejected for a bad created_at drops the whole product/account, so its line items are then warned "
+    "'not in the products/accounts table' (they are) and lose their family, list price, segment",
+)
+def test_rejected_catalogue_row_is_not_reported_as_missing() -> None:
+    result = run(["validate", "--data", str(CORPUS / "accounts_products_bad"), "--format", "csv"])
+    assert_no_traceback(result, ["validate"])
+    messages = [r["message"] for r in validate_rows(result.stdout)]
+    assert not [m for m in messages if "'CORE' is not in the products table" in m], result.stdout
+    assert not [m for m in messages if "'A-002' is not in the accounts table" in m], result.stdout
+
+
+# ---------------------------------------------------------------------------------------
+# the fix a message suggests works
+
+
+FIXES = [
+    ("semicolon_decimal_comma.csv", ["--config", "{c}/fixes/decimal_comma.yaml"], 3),
+    ("ambiguous_dates.csv", ["--config", "{c}/fixes/day_first.yaml"], 4),
+    ("ambiguous_dates.csv", ["--config", "{c}/fixes/month_first.yaml"], 4),
+    ("mixed_currencies.csv", ["--config", "{c}/fixes/fx.yaml"], 3),
+    ("unknown_stage.csv", ["--config", "{c}/fixes/stage_verbal_yes.yaml"], 3),
+    ("missing_account_column.csv", ["--config", "{c}/fixes/map_account.yaml"], 2),
+    ("latin1_no_config.csv", ["--encoding", "latin-1"], 3),
+    ("cp1252_no_config.csv", ["--encoding", "cp1252"], 3),
+    ("nul_bytes.csv", ["--encoding", "utf-16-le"], 3),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "rows"), FIXES, ids=[f"{n}+{' '.join(e).split('/')[-1]}" for n, e, _ in FIXES]
+)
+def test_fix_works(name: str, extra: list[str], rows: int) -> None:
+    args = [
+        "validate",
+        "--line-items",
+        str(CORPUS / name),
+        *[a.replace("{c}", str(CORPUS)) for a in extra],
+        "--format",
+        "csv",
+    ]
+    result = run(args)
+    assert_no_traceback(result, args)
+    assert result.exit_code == 0, f"{args}\n{result.stdout}\n{result.stderr}"
+    assert account_lines(result.stderr)["line_items"] == (rows, rows, 0), result.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# rows that load are read right (not silently mis-read)
+
+
+def _loaded(line_items: Path, **cli: object) -> dict[str, dict[str, object]]:
+    from crossell_cli import session
+
+    config = cli.pop("config", None)
+    opened = session.open_session({"line_items": line_items, **cli}, config=config, cwd=_EMPTY_CWD)  # type: ignore[arg-type]
+    book, _report = session.load(opened)
+    return {row["line_id"]: row for row in book.line_items.iter_rows(named=True)}
+
+
+def test_values_are_read_right() -> None:
+    money = _loaded(CORPUS / "money_strings.csv")
+    assert set(money) == {"L1", "L2", "L3"}
+    assert money["L1"]["amount"] == pytest.approx(1200.50)
+    assert money["L2"]["amount"] == pytest.approx(500.0)
+    assert money["L3"]["amount"] == pytest.approx(-1000.0)
+
+    comma = _loaded(CORPUS / "semicolon_decimal_comma.csv", config=CORPUS / "fixes" / "decimal_comma.yaml")
+    assert [comma[k]["amount"] for k in ("L1", "L2", "L3")] == pytest.approx([1200.50, 500.0, 900.0])
+
+    for name, encoding in (("latin1_no_config.csv", "latin-1"), ("nul_bytes.csv", "utf-16-le")):
+        lines = _loaded(CORPUS / name, encoding=encoding)
+        assert lines["L1"]["account_id"] == "A-001"  # first column of the header found despite the encoding
+        assert [lines[k]["amount"] for k in ("L1", "L2", "L3")] == pytest.approx([1200.0, 500.0, 900.0])
+
+    for name in ("bom_utf8.csv", "crlf.csv", "utf16_bom.csv"):
+        lines = _loaded(CORPUS / name)
+        assert set(lines) == {"L1", "L3"}, name  # the BOM is not part of 'line_id'
+        assert {lines[k]["stage"] for k in lines} == {"won"}, name  # no '\r' left on the last value
+
+    day_first = _loaded(CORPUS / "ambiguous_dates.csv", config=CORPUS / "fixes" / "day_first.yaml")
+    assert str(day_first["L1"]["booked_at"]) == "2024-02-01"
+    month_first = _loaded(CORPUS / "ambiguous_dates.csv", config=CORPUS / "fixes" / "month_first.yaml")
+    assert str(month_first["L1"]["booked_at"]) == "2024-01-02"
+
+
+# ---------------------------------------------------------------------------------------
+# fuzzing: random bytes and mutated CSVs never crash the loader
+
+VALID = (CORPUS / "valid_small.csv").read_bytes()
+FUZZ_CODES = (0, 65, 66)
+
+# BUG (see the header_stray_quote / header_unclosed_quote cases): a '"' in the header line
+# crashes the reader (exit 70). Until that is fixed the fuzzers keep quotes out of the first
+# line, so that they go on finding other bugs; set this to False once it is fixed.
+KNOWN_HEADER_QUOTE_BUG = True
+
+_INSERTS = (
+    b'"',
+    b'""',
+    b",",
+    b";",
+    b"\t",
+    b"|",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b"\x00",
+    b"\xff",
+    b"\xef\xbb\xbf",
+    b"\xff\xfe",
+    b"(",
+    b"$",
+    b"E+11",
+    b"1/2/2024",
+    b"2024-13-45",
+    b"  ",
+    b"Grand Totals (3 records)\n",
+    b"\xc3",
+    b"\xe9",
+    b"=cmd",
+    b",,,,,,,,,,,,,,,,,,,,\n",
+)
+_STRUCTURAL = (b'"', b'""', b'"x', b",", b";", b"\n", b"\r", b"\r\n", b"\x00", b" ")
+_ENCODINGS = ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "latin-1", "cp1252", "utf-8-sig", "shift_jis")
+
+
+def _first_line_end(data: bytes) -> int:
+    ends = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]
+    return min(ends) if ends else len(data)
+
+
+def _without_header_quotes(data: bytes) -> bytes:
+    if not KNOWN_HEADER_QUOTE_BUG:
+        return data
+    end = _first_line_end(data)
+    return data[:end].replace(b'"', b"'") + data[end:]
+
+
+def _mutate(data: bytes, ops: list[tuple[object, ...]]) -> bytes:
+    out = bytearray(data)
+    for op in ops:
+        kind = op[0]
+        at = int(op[1]) % (len(out) + 1) if len(op) > 1 and isinstance(op[1], int) else 0  # type: ignore[call-overload]
+        if kind == "flip" and out:
+            out[min(at, len(out) - 1)] = int(op[2])  # type: ignore[call-overload]
+        elif kind == "truncate":
+            del out[at:]
+        elif kind == "insert":
+            out[at:at] = op[2]  # type: ignore[index]
+        elif kind == "delete":
+            del out[at : at + int(op[2])]  # type: ignore[call-overload]
+        elif kind == "at_boundary":
+            # Insert right after the k-th delimiter or line end: where quoting and
+            # field-splitting bugs live.
+            bounds = [i + 1 for i, b in enumerate(out) if b in b",;\t\r\n"] or [0]
+            at = bounds[int(op[1]) % len(bounds)]  # type: ignore[call-overload]
+            out[at:at] = op[2]  # type: ignore[index]
+        elif kind == "encode":
+            text = bytes(out).decode("utf-8", errors="replace")
+            out = bytearray(text.encode(str(op[1]), errors="replace"))
+    return bytes(out)
+
+
+_positions = st.integers(min_value=0, max_value=2_000)
+_mutations = st.lists(
+    st.one_of(
+        st.tuples(st.just("flip"), _positions, st.integers(0, 255)),
+        st.tuples(st.just("truncate"), _positions),
+        st.tuples(st.just("insert"), _positions, st.sampled_from(_INSERTS)),
+        st.tuples(st.just("insert"), _positions, st.binary(min_size=1, max_size=8)),
+        st.tuples(st.just("at_boundary"), _positions, st.sampled_from(_STRUCTURAL)),
+        st.tuples(st.just("delete"), _positions, st.integers(1, 40)),
+        st.tuples(st.just("encode"), st.sampled_from(_ENCODINGS)),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+def _check_fuzz(data: bytes, suffix: str, commands: Sequence[str]) -> None:
+    with tempfile.TemporaryDirectory(prefix="xsell-fuzz-") as folder:
+        target = Path(folder) / f"line_items{suffix}"
+        target.write_bytes(data)
+        for command in commands:
+            args = [command, "--line-items", str(target), "--format", "csv"]
+            result = run(args)
+            shown = f"input {data!r}\nxsell {command}: exit {result.exit_code}\n{result.stderr}"
+            assert result.exit_code in FUZZ_CODES, shown
+            assert "Traceback" not in result.stdout + result.stderr, shown
+            assert "Internal error" not in result.stderr, shown
+            assert result.exception is None or isinstance(result.exception, SystemExit), shown
+            for table, (rows, used, rejected) in account_lines(result.stderr).items():
+                assert rows == used + rejected, f"{table}\n{shown}"
+            if result.exit_code != 0:
+                assert "Error:" in result.stderr or "rejected" in result.stderr, shown
+
+
+_FUZZ = settings(
+    max_examples=80,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+@settings(_FUZZ, max_examples=60)
+@given(data=st.binary(max_size=400), suffix=st.sampled_from([".csv", ".tsv", ".txt", ".xlsx", ".parquet"]))
+def test_fuzz_random_bytes(data: bytes, suffix: str) -> None:
+    _check_fuzz(_without_header_quotes(data), suffix, ("validate", "attach"))
+
+
+@_FUZZ
+@given(ops=_mutations, command=st.sampled_from(["validate", "attach"]))
+def test_fuzz_mutated_csv(ops: list[tuple[object, ...]], command: str) -> None:
+    _check_fuzz(_without_header_quotes(_mutate(VALID, ops)), ".csv", (command,))
