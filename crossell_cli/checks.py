@@ -92,7 +92,7 @@ def warnings(book: Book, report: LoadReport) -> pl.DataFrame:
             .then(pl.concat_str([pl.lit(before), pl.col("value").fill_null(""), pl.lit(after)]))
             .otherwise(message)
         )
-    return found.with_columns(message.alias("message"))
+    return found.with_columns(pl.coalesce(pl.col("message"), message).alias("message"))
 
 
 def all_issues(book: Book, report: LoadReport) -> pl.DataFrame:

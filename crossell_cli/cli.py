@@ -170,7 +170,7 @@ _COMMON_NAMES = tuple(f.name for f in fields(Common))
 _FLAGS = ("strict", "quiet", "debug")
 
 
-def _common_parameters() -> list[inspect.Parameter]:
+def _common_parameters(names: tuple[str, ...] = _COMMON_NAMES) -> list[inspect.Parameter]:
     return [
         inspect.Parameter(
             name,
@@ -178,7 +178,7 @@ def _common_parameters() -> list[inspect.Parameter]:
             default=False if name in _FLAGS else None,
             annotation=_COMMON_OPTIONS[name],
         )
-        for name in _COMMON_NAMES
+        for name in names
     ]
 
 
@@ -227,8 +227,10 @@ def _report_error(err: XsellError) -> None:
         _stderr(f"  fix: {err.hint}")
 
 
-def command(name: str | None = None, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a command that also accepts the common options and runs inside the error boundary."""
+def command(
+    name: str | None = None, *, options: tuple[str, ...] = _COMMON_NAMES, **kwargs: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a command that also accepts the common ``options`` and runs inside the error boundary."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         signature = inspect.signature(fn)
@@ -237,13 +239,13 @@ def command(name: str | None = None, **kwargs: Any) -> Callable[[Callable[..., A
 
         @functools.wraps(fn)
         def wrapper(*args: Any, _ctx: typer.Context, **values: Any) -> Any:
-            local = {k: values.pop(k, None) for k in _COMMON_NAMES}
+            local = {k: values.pop(k, None) for k in options}
             parent = _ctx.obj
             opts = _merge(parent if isinstance(parent, Common) else None, local)
             return _guarded(opts, lambda: fn(*args, opts=opts, **values))
 
         wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
-            parameters=[*own, ctx_param, *_common_parameters()]
+            parameters=[*own, ctx_param, *_common_parameters(options)]
         )
         app.command(name, **kwargs)(wrapper)
         return fn

@@ -7,6 +7,7 @@ keys and wrong types are errors that name the dotted key path and suggest a fix.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import difflib
 import os
@@ -115,7 +116,7 @@ def _int(lo: int | None = None, hi: int | None = None) -> Check:
         if isinstance(value, bool) or not isinstance(value, int):
             raise _fail(path, "a whole number", value)
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise _fail(path, f"a whole number between {lo} and {hi}", value)
+            raise _fail(path, _range("a whole number", lo, hi), value)
         return int(value)
 
     return check
@@ -126,10 +127,18 @@ def _float(lo: float | None = None, hi: float | None = None) -> Check:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _fail(path, "a number", value)
         if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise _fail(path, f"a number between {lo} and {hi}", value)
+            raise _fail(path, _range("a number", lo, hi), value)
         return float(value)
 
     return check
+
+
+def _range(what: str, lo: float | None, hi: float | None) -> str:
+    if lo is not None and hi is not None:
+        return f"{what} between {lo:g} and {hi:g}"
+    if lo is not None:
+        return f"{what} of at least {lo:g}"
+    return f"{what} of at most {hi:g}"
 
 
 def _choice(*options: str) -> Check:
@@ -170,7 +179,10 @@ def _date(value: Any, path: str) -> dt.date:
     if isinstance(value, dt.date):
         return value
     if isinstance(value, str):
-        return parse_iso_date(value, what=f"config key '{path}'")
+        try:
+            return parse_iso_date(value, what=f"config key '{path}'")
+        except UsageError as err:
+            raise ConfigError(err.message, hint=err.hint) from None
     raise _fail(path, "a date (YYYY-MM-DD)", value)
 
 
@@ -178,7 +190,10 @@ def _window(value: Any, path: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if isinstance(value, str):
-        return parse_window(value, what=f"config key '{path}'")
+        try:
+            return parse_window(value, what=f"config key '{path}'")
+        except UsageError as err:
+            raise ConfigError(err.message, hint=err.hint) from None
     raise _fail(path, "a duration like 365d, 26w, 12m or 1y", value)
 
 
@@ -204,8 +219,8 @@ def _source(value: Any, path: str) -> dict[str, Any]:
 _SOURCE_KEYS: dict[str, Check] = {
     "path": _str,
     "sheet": _str,
-    "encoding": _str,
-    "delimiter": _str,
+    "encoding": lambda v, p: _encoding(v, p),
+    "delimiter": lambda v, p: _delimiter(v, p),
 }
 
 
@@ -243,10 +258,10 @@ _TOP_KEYS: dict[str, Check] = {
     "data": _data,
     "profile": _str,
     "columns": _columns,
-    "encoding": _str,
-    "delimiter": _str,
+    "encoding": lambda v, p: _encoding(v, p),
+    "delimiter": lambda v, p: _delimiter(v, p),
     "decimal_mark": _choice(".", ","),
-    "date_formats": _str_list,
+    "date_formats": lambda v, p: _date_formats(v, p),
     "discount_scale": _choice("auto", "percent", "fraction"),
     "amount_units": _choice("major", "minor"),
     "end_date_inclusive": _bool,
@@ -336,11 +351,99 @@ def read_config(path: Path) -> dict[str, Any]:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from exc
+    except ValueError as exc:  # YAML reads 2024-13-01 as a date and the date is impossible
+        raise ConfigError(_impossible_date(path, text, exc), hint="dates are YYYY-MM-DD") from exc
     return validate_config(raw, source=str(path))
+
+
+def _impossible_date(path: Path, text: str, exc: ValueError) -> str:
+    """Point at the line YAML read as an impossible date (safe_load does not say where)."""
+    pattern = re.compile(r"^\s*-?\s*([\w.-]+)\s*:\s*['\"]?(\d{4}-\d{1,2}-\d{1,2})['\"]?\s*(#.*)?$")
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = pattern.match(line)
+        if not match:
+            continue
+        try:
+            dt.date.fromisoformat(match.group(2))
+        except ValueError:
+            return f"{path}: line {number}: config key '{match.group(1)}': '{match.group(2)}' is not a real date"
+    return f"{path}: a value could not be read: {exc}"
 
 
 # ---------------------------------------------------------------------------------------
 # Values shared with the command line
+
+
+def check_encoding(name: str) -> str:
+    """The codec's canonical name, or UsageError for an unknown or non-text codec."""
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        raise UsageError(
+            f"unknown encoding '{name}'",
+            hint="use a Python codec name such as utf-8, cp1252, latin-1, utf-16-le or utf-16",
+        ) from None
+    # base64, rot13, zlib… are codecs but not text encodings.
+    if not getattr(info, "_is_text_encoding", True):
+        raise UsageError(f"'{name}' is not a text encoding", hint="use e.g. utf-8, cp1252, latin-1 or utf-16")
+    return info.name
+
+
+def _encoding(value: Any, path: str) -> str:
+    name = _str(value, path)
+    try:
+        check_encoding(name)
+    except UsageError as err:
+        raise ConfigError(f"config key '{path}': {err.message}", hint=err.hint) from None
+    return name
+
+
+def _delimiter(value: Any, path: str) -> str:
+    name = _str(value, path)
+    text = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}.get(name.lower(), name)
+    if len(text) != 1:
+        raise ConfigError(f"config key '{path}' must be one character (or tab, comma, semicolon, pipe), got {name!r}")
+    return text
+
+
+def _date_formats(value: Any, path: str) -> tuple[str, ...]:
+    formats = _str_list(value, path)
+    for i, fmt in enumerate(formats):
+        problem = date_format_problem(fmt)
+        if problem:
+            raise ConfigError(
+                f"config key '{path}[{i}]': '{fmt}' is not a usable date format ({problem})",
+                hint="use strptime codes such as '%d/%m/%Y', '%m/%d/%Y' or '%d.%m.%Y %H:%M'",
+            )
+    return formats
+
+
+def date_format_problem(fmt: str) -> str | None:
+    """Why ``fmt`` cannot read dates, or None. A date format must name a year, month and day."""
+    if not any(code in fmt for code in ("%Y", "%y")):
+        return "no year (%Y or %y)"
+    if not any(code in fmt for code in ("%m", "%b", "%B")):
+        return "no month (%m, %b or %B)"
+    if "%d" not in fmt and "%e" not in fmt:
+        return "no day (%d)"
+    sample = dt.datetime(2024, 3, 9, 14, 5, 6)
+    try:
+        text = sample.strftime(fmt)
+        parsed = dt.datetime.strptime(text, fmt)
+    except ValueError as exc:
+        return str(exc)
+    if parsed.date() != sample.date():
+        return "it does not read back the date it writes"
+    import polars as pl  # only when a config lists formats: Polars is the parser that must accept it
+
+    try:
+        if any(code in fmt for code in ("%H", "%I", "%M", "%S")):
+            pl.Series([text]).str.to_datetime(fmt, strict=True)
+        else:
+            pl.Series([text]).str.to_date(fmt, strict=True)
+    except Exception as exc:  # any refusal means the format is unusable
+        return str(exc).splitlines()[0]
+    return None
 
 
 def parse_iso_date(text: str, *, what: str) -> dt.date:
@@ -444,6 +547,8 @@ def resolve_settings(
                 return layer[key]
         return default
 
+    if cli.get("encoding"):
+        check_encoding(cli["encoding"])
     sources = _resolve_sources(file_values.get("data", {}), config_dir, cli)
 
     columns: dict[TableName, dict[str, str]] = {}
@@ -511,22 +616,38 @@ def _resolve_sources(
         return path if path.is_absolute() else base / path
 
     sources: dict[TableName, SourceOptions] = {}
-    # 1. the config's data section
-    if data.get("dir"):
-        for table, path in find_table_files(rel(data["dir"])).items():
-            sources[table] = SourceOptions(path=path)
-    for table in TABLES:
-        entry = data.get(table)
-        if entry:
-            sources[table] = SourceOptions(
-                path=rel(entry["path"]),
-                sheet=entry.get("sheet"),
-                encoding=entry.get("encoding"),
-                delimiter=entry.get("delimiter"),
-            )
+    # 1. the config's data section (only when the command line does not replace it)
+    if cli.get("data") is None:
+        if data.get("dir"):
+            folder = rel(data["dir"])
+            if not folder.is_dir():
+                raise InputMissingError(f"config key 'data.dir': folder not found: {folder}")
+            for table, path in find_table_files(folder).items():
+                sources[table] = SourceOptions(path=path)
+        for table in TABLES:
+            entry = data.get(table)
+            if entry:
+                path = rel(entry["path"])
+                if cli.get(table) is None and not path.exists():
+                    raise InputMissingError(
+                        f"config key 'data.{table}': file not found: {path}",
+                        hint="paths in the config are relative to the config file's folder",
+                    )
+                sources[table] = SourceOptions(
+                    path=path,
+                    sheet=entry.get("sheet"),
+                    encoding=entry.get("encoding"),
+                    delimiter=entry.get("delimiter"),
+                )
     # 2. the command line wins: a --data folder replaces the config's files
-    if cli.get("data") is not None:
-        sources = {t: SourceOptions(path=p) for t, p in find_table_files(Path(cli["data"])).items()}
+    else:
+        folder = Path(cli["data"])
+        if folder.is_file():
+            raise UsageError(
+                f"--data {folder}: expects a folder, and this is a file",
+                hint=f"for one file use --line-items {folder}",
+            )
+        sources = {t: SourceOptions(path=p) for t, p in find_table_files(folder).items()}
     for table in TABLES:
         if cli.get(table) is not None:
             sources[table] = SourceOptions(path=Path(cli[table]))

@@ -282,7 +282,12 @@ def map_columns(
             found[col.name] = (index, ColumnSource(col.name, headers[index], "config"))
             continue
         if col.name in profile_columns:
-            candidates: list[tuple[str, str]] = [(c, "profile") for c in profile_columns[col.name]]
+            # The profile's headers replace the generic synonyms (a system's "Amount" may be a
+            # monthly price), but xsell's own canonical name is never ambiguous.
+            listed = profile_columns[col.name]
+            candidates: list[tuple[str, str]] = [(c, "profile") for c in listed]
+            if listed:
+                candidates.append((col.name, "name"))
         else:
             candidates = [(col.name, "name")] + [(s, "synonym") for s in col.synonyms]
         match = _match(candidates, normalized, suffixes)
@@ -463,6 +468,9 @@ def _parse_plan(
     rules: dict[str, pl.Expr] = {}
     for name in mapping:
         rules[name] = error(name)
+    # A stage column with an empty cell says neither won nor lost: never a purchase by default.
+    if "stage" in mapping:
+        rules["stage"] = pl.coalesce(error("stage"), pl.when(value("stage").is_null()).then(pl.lit(parse.MISSING)))
     groups = [(c.name,) for c in table.columns if c.required] + list(table.one_of)
     for group in groups:
         present = [n for n in group if n in mapping]
@@ -472,8 +480,16 @@ def _parse_plan(
         target = present[0]
         rules[target] = pl.coalesce(rules[target], pl.when(needs_values & all_missing).then(pl.lit(parse.MISSING)))
     frame = frame.with_columns([r.alias(f"__e_{n}") for n, r in rules.items()])
-    error_cols = [f"__e_{n}" for n in rules]
+    # A line item with any bad cell is rejected. An account or product is only rejected for
+    # its key: a bad optional cell (sellable "maybe") is ignored with a warning, so the row's
+    # lines keep their family and name instead of turning into orphans.
+    if table.name == "line_items":
+        fatal = list(rules)
+    else:
+        fatal = [n for n in rules if table.column(n).required]
+    error_cols = [f"__e_{n}" for n in fatal]
     ok = pl.all_horizontal([pl.col(c).is_null() for c in error_cols]) & ~ragged if error_cols else ~ragged
+    any_error = pl.any_horizontal([pl.col(f"__e_{n}").is_not_null() for n in rules]) if rules else pl.lit(False)
     frame = frame.with_columns(__blank=blank, __footer=footer, __ok=ok)
     counted = ~pl.col("__blank") & ~pl.col("__footer")
 
@@ -512,8 +528,12 @@ def _parse_plan(
         )
     )
     rejects = (
-        frame.filter(counted & ~pl.col("__ok"))
-        .select(pl.col(ROW), pl.concat_list(reject_parts).alias("problems"))
+        frame.filter(counted & (~pl.col("__ok") | any_error))
+        .select(
+            pl.col(ROW),
+            pl.when(pl.col("__ok")).then(pl.lit("warning")).otherwise(pl.lit("rejected")).alias("severity"),
+            pl.concat_list(reject_parts).alias("problems"),
+        )
         .explode("problems")
         .unnest("problems")
         .filter(pl.col("rule").is_not_null())
@@ -557,7 +577,7 @@ def _collect(raw: RawTable, *frames: pl.LazyFrame) -> Any:
 
 _MESSAGES: dict[str, tuple[str, str]] = {
     # rule -> (what is wrong, how to fix it); '{v}' is the value, '{c}' the column
-    parse.MISSING: ("{c} is empty", "every won or lost line needs it; fill it in or drop the row"),
+    parse.MISSING: ("{c} is empty (every won or lost line needs it)", "fill it in or drop the row"),
     parse.BAD_DATE: (
         "'{v}' is not a date",
         "write dates as YYYY-MM-DD, or list the file's format in date_formats: in xsell.yaml",
@@ -602,22 +622,49 @@ _MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
+def _template(text: str) -> pl.Expr:
+    pieces: list[pl.Expr] = []
+    for part in re.split(r"(\{[vc]\})", text):
+        if part == "{v}":
+            pieces.append(pl.col("value").fill_null(""))
+        elif part == "{c}":
+            pieces.append(pl.col("column"))
+        elif part:
+            pieces.append(pl.lit(part))
+    return pl.concat_str(pieces)
+
+
 def with_messages(issues: pl.DataFrame) -> pl.DataFrame:
-    """Fill the message column from (rule, column, value)."""
+    """Fill the message column from (table, rule, column, value, severity)."""
     if issues.is_empty():
         return issues
     message = pl.lit(None, dtype=pl.String)
     for rule, (what, fix) in _MESSAGES.items():
-        text = f"{what}; {fix}"
-        pieces: list[pl.Expr] = []
-        for part in re.split(r"(\{[vc]\})", text):
-            if part == "{v}":
-                pieces.append(pl.col("value").fill_null(""))
-            elif part == "{c}":
-                pieces.append(pl.col("column"))
-            elif part:
-                pieces.append(pl.lit(part))
-        message = pl.when(pl.col("rule") == rule).then(pl.concat_str(pieces)).otherwise(message)
+        message = pl.when(pl.col("rule") == rule).then(_template(f"{what}; {fix}")).otherwise(message)
+    is_missing = pl.col("rule") == parse.MISSING
+    message = (
+        pl.when(is_missing & (pl.col("column") == "stage"))
+        .then(
+            pl.lit(
+                "stage is empty, so the line is neither won nor lost; fill it in or drop the row (won, lost or open)"
+            )
+        )
+        .when(is_missing & (pl.col("table") != "line_items"))
+        .then(
+            pl.format(
+                "{} is empty (every row of the {} table needs one); fill it in or drop the row",
+                pl.col("column"),
+                pl.col("table"),
+            )
+        )
+        .otherwise(message)
+    )
+    # An account or product row with a bad optional cell is kept: say so.
+    message = (
+        pl.when(pl.col("severity") == "warning")
+        .then(pl.concat_str([message, pl.lit(" (this cell is ignored; the row is used)")]))
+        .otherwise(message)
+    )
     return issues.with_columns(pl.coalesce(pl.col("message"), message).alias("message"))
 
 
@@ -730,8 +777,9 @@ def load_book(settings: Settings, profile: Mapping[str, Any] | None = None) -> t
         present=present,
         given=frozenset(settings.sources),
     )
-    rejects = with_messages(pl.concat(reject_frames, how="vertical")).sort("table", "row", "column")
-    warnings = pl.concat(load_warnings, how="vertical")
+    issues = with_messages(pl.concat(reject_frames, how="vertical")).sort("table", "row", "column")
+    rejects = issues.filter(pl.col("severity") == "rejected")
+    warnings = pl.concat([issues.filter(pl.col("severity") == "warning"), *load_warnings], how="vertical")
     return book, LoadReport(tables=loads, rejects=rejects, warnings=warnings, profile=profile.get("name"))
 
 
@@ -785,7 +833,7 @@ def _issue_rows(rejects: pl.DataFrame, table: str, path: Path) -> pl.DataFrame:
         pl.col("header").cast(pl.String),
         pl.col("value").cast(pl.String),
         pl.col("rule"),
-        pl.lit("rejected").alias("severity"),
+        pl.col("severity"),
         pl.lit(None, dtype=pl.String).alias("message"),
     )
 
@@ -884,7 +932,7 @@ def _finish_line_items(
     value_col = next(c for c in ("amount", "period_amount", "unit_price") if c in mapped)
     reject(lines.select(needs_amount).to_series(), value_col, lines[value_col].cast(pl.String), parse.MISSING)
 
-    lines = _convert_currencies(lines, settings, reject)
+    lines = _convert_currencies(lines, settings, reject, load.path)
 
     if settings.product_aliases:
         lines = lines.with_columns(pl.col("product_id").replace(dict(settings.product_aliases)))
@@ -904,7 +952,7 @@ def _finish_line_items(
 
 
 def _convert_currencies(
-    lines: pl.DataFrame, settings: Settings, reject: Callable[[pl.Series, str, pl.Series, str], None]
+    lines: pl.DataFrame, settings: Settings, reject: Callable[[pl.Series, str, pl.Series, str], None], path: Path
 ) -> pl.DataFrame:
     currencies = [c for c in lines["currency"].unique().to_list() if c is not None]
     if len(currencies) <= 1 and not settings.fx:
@@ -913,7 +961,7 @@ def _convert_currencies(
         counts = lines.group_by("currency").len().sort("len", descending=True)
         listing = ", ".join(f"{c or 'none given'}: {n:,} lines" for c, n in counts.iter_rows())
         raise DataError(
-            f"amounts are in several currencies ({listing}); adding them up would be wrong",
+            f"{path}: amounts are in several currencies ({listing}); adding them up would be wrong",
             hint="add an fx: table to xsell.yaml giving each currency's value in the reporting "
             "currency, e.g. currency: USD and fx: {EUR: 1.08, GBP: 1.27}",
         )

@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import codecs
 import csv
-import io
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
+from .config import check_encoding
 from .errors import DataError, InputMissingError
 
 ROW = "_row"
@@ -95,13 +95,7 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> Raw
         )
     detected = next((name for bom, name in _BOMS if head.startswith(bom)), None)
     wanted = encoding or detected or "utf-8"
-    try:
-        codecs.lookup(wanted)
-    except LookupError:
-        raise DataError(
-            f"unknown encoding '{wanted}' for {path}",
-            hint="use a Python codec name such as utf-8, cp1252, latin-1 or utf-16",
-        ) from None
+    check_encoding(wanted)
     if detected is None and encoding is None and head.count(b"\x00") > len(head) // 8:
         raise DataError(
             f"{path}: the file looks like UTF-16 without a byte-order mark (many NUL bytes)",
@@ -112,11 +106,9 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> Raw
     utf8_path = path
     if codecs.lookup(wanted).name not in ("utf-8", "utf-8-sig"):
         utf8_path = _transcode(path, wanted)
-    header_text = _first_record_text(utf8_path)
+    header_text, eol = _first_record_text(utf8_path)
     sep = delimiter or _sniff_delimiter(header_text, path)
-    if delimiter is not None and len(delimiter.encode()) != 1:
-        raise DataError(f"delimiter {delimiter!r} must be a single character")
-    headers = _parse_header(header_text, sep)
+    headers = _parse_header(header_text, sep, path)
     schema = {f"c{i}": pl.String for i in range(len(headers))}
     schema[EXTRA] = pl.String
     frame = pl.scan_csv(
@@ -133,6 +125,7 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> Raw
         row_index_name=ROW,
         row_index_offset=1,
         encoding="utf8",
+        eol_char=eol,
     )
     return RawTable(path, headers, frame, wanted, sep, "csv")
 
@@ -150,12 +143,22 @@ def _transcode(path: Path, encoding: str) -> Path:
             try:
                 text = decoder.decode(chunk, final=final)
             except UnicodeDecodeError as exc:
+                if final:  # bytes left over at the end: half a character
+                    raise DataError(
+                        f"{path}: the file ends in the middle of a {encoding} character: it was cut short",
+                        hint="export or copy the file again",
+                    ) from None
                 bad_at = offset + exc.start
                 line = lines + chunk[: exc.start].count(b"\n")
                 raise DataError(
                     f"{path}: byte {bad_at} (line {line}) is not valid {encoding}: "
                     f"{chunk[exc.start : exc.start + 4]!r}",
                     hint=_encoding_hint(path, encoding),
+                ) from None
+            except UnicodeError as exc:  # e.g. "UTF-16 stream does not start with BOM"
+                raise DataError(
+                    f"{path}: cannot be decoded as {encoding}: {exc}",
+                    hint="for UTF-16 without a byte-order mark pass --encoding utf-16-le or utf-16-be",
                 ) from None
             if text.startswith("\ufeff") and offset == 0:
                 text = text[1:]
@@ -217,30 +220,46 @@ def diagnose_csv(path: Path, delimiter: str | None, problem: str) -> DataError:
                 hint="the file was probably cut short or a value contains a stray '\"'; "
                 "fix that line or export the file again",
             )
-        return DataError(f"{path}: line {record_start}: {exc}")
+        return DataError(
+            f"{path}: line {record_start} cannot be read as CSV: {exc}",
+            hint='a value has text after its closing quote or a stray ": quote the whole value and '
+            'double any " inside it ("")',
+        )
     return DataError(f"{path}: could not be read as CSV: {problem.splitlines()[0]}")
 
 
-def _first_record_text(path: Path) -> str:
-    """The header record as text (it may span lines if a header is quoted with newlines)."""
+def _first_record_text(path: Path) -> tuple[str, str]:
+    """The header record as text, and the file's line ending ("\n", or "\r" for old Mac files).
+
+    A quoted header may span lines; a quote that never closes is an error, not a header
+    that swallows the whole file.
+    """
     with path.open("rb") as fh:
         head = fh.read(_SNIFF_BYTES)
+        complete = not fh.read(1)
     try:
         text = head.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         if exc.start < len(head) - 4:
             raise diagnose_utf8(path) from None
         text = head[: exc.start].decode("utf-8-sig")
-    buffer = io.StringIO(text, newline="")
+    eol = "\r" if "\r" in text and "\n" not in text else "\n"
     in_quotes = False
-    out = []
-    for char in buffer.read():
+    out: list[str] = []
+    for char in text:
         if char == '"':
             in_quotes = not in_quotes
         if char in "\r\n" and not in_quotes:
-            break
+            return "".join(out), eol
         out.append(char)
-    return "".join(out)
+    if in_quotes:
+        raise DataError(
+            f"{path}: a quote in the header row (line 1) is never closed",
+            hint='remove the stray " from the header, or close the quoted header name',
+        )
+    if not complete:
+        raise DataError(f"{path}: the header row is longer than {_SNIFF_BYTES // 1024} KB; is this a CSV file?")
+    return "".join(out), eol
 
 
 def _sniff_delimiter(header: str, path: Path) -> str:
@@ -251,8 +270,14 @@ def _sniff_delimiter(header: str, path: Path) -> str:
     return best if counts[best] > 0 else ","
 
 
-def _parse_header(header: str, sep: str) -> tuple[str, ...]:
-    row = next(csv.reader([header], delimiter=sep), [])
+def _parse_header(header: str, sep: str, path: Path) -> tuple[str, ...]:
+    try:
+        row = next(csv.reader([header], delimiter=sep, strict=True), [])
+    except csv.Error as exc:
+        raise DataError(
+            f"{path}: the header row (line 1) cannot be read: {exc}",
+            hint='a header name has a stray ": remove it, or quote the whole name and double the " inside',
+        ) from None
     return tuple((cell.strip().lstrip("\ufeff").strip() or f"column_{i + 1}") for i, cell in enumerate(row))
 
 
@@ -264,7 +289,10 @@ def _read_parquet(path: Path) -> RawTable:
     try:
         schema = pl.scan_parquet(path).collect_schema()
     except Exception as exc:
-        raise DataError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+        raise DataError(
+            f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})",
+            hint="the file is damaged or not Parquet: export it again, or save the table as CSV",
+        ) from None
     headers = tuple(schema.names())
     frame = (
         pl.scan_parquet(path)
@@ -288,7 +316,10 @@ def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
         )
     except Exception as exc:
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"{path}: cannot read the workbook ({message})") from None
+        raise DataError(
+            f"{path}: cannot read the workbook ({message})",
+            hint="open it in Excel and save it again as .xlsx, or export the sheet as CSV (UTF-8)",
+        ) from None
     if sheet_df.height == 0:
         raise DataError(f"{path}: the sheet is empty (no header row)")
     header_row = sheet_df.row(0)

@@ -279,8 +279,6 @@ ROW_LEVEL: list[Case] = [
         65,
         rejects=(Issue(2, "amount", "bad_number", "oops"),),
         account={"line_items": (3, 2, 1)},
-        bug="a CSV with classic-Mac CR-only line ends is read as a header and nothing else: "
-        "'line_items: 0 rows, 0 used, 0 rejected', exit 0 — 3 data rows silently lost",
     ),
     Case(
         "bom_utf8",
@@ -358,9 +356,6 @@ ROW_LEVEL: list[Case] = [
         65,
         rejected_rows=(4, 5, 6),
         account={"line_items": (6, 3, 3)},
-        bug="rows whose stage cell is empty skip the missing-value checks (only won/lost rows need "
-        "values) but the model counts stage=null as won: a line with no account_id becomes a customer "
-        "(attach target_accounts counts the null account) and lines with no product or date are used",
     ),
     Case(
         "bad_cells_xlsx",
@@ -376,15 +371,17 @@ ROW_LEVEL: list[Case] = [
         "accounts_products_bad",
         ("--data", "{c}/accounts_products_bad"),
         65,
-        rejects=(
+        # An account or product is rejected only for its key; a bad optional cell is a
+        # warning and the row stays, so its line items keep their family and segment.
+        rejects=(Issue(4, "account_id", "missing_value", "", table="accounts"),),
+        rejected_rows=(),
+        warnings=(
+            Issue(3, "account_id", "duplicate_account", "A-001", table="accounts"),
             Issue(2, "created_at", "bad_date", "not-a-date", table="accounts"),
-            Issue(4, "account_id", "missing_value", "", table="accounts"),
             Issue(1, "sellable", "bad_boolean", "maybe", table="products"),
             Issue(2, "list_price", "bad_number", "abc", table="products"),
         ),
-        rejected_rows=(),
-        warnings=(Issue(3, "account_id", "duplicate_account", "A-001", table="accounts"),),
-        account={"line_items": (3, 3, 0), "accounts": (4, 2, 2), "products": (4, 2, 2)},
+        account={"line_items": (3, 3, 0), "accounts": (4, 3, 1), "products": (4, 4, 0)},
         count_file="accounts_products_bad/line_items.csv",
     ),
     Case(
@@ -423,24 +420,18 @@ FILE_LEVEL: list[Case] = [
         li("quote_then_garbage.csv"),
         65,
         names=(path("quote_then_garbage.csv"), "line 3"),
-        bug='a quoted value followed by text (L2,"A-001"x,…) fails the whole file with '
-        "\"line 3: ',' expected after '\"'\" and no fix: hint",
     ),
     Case(
         "header_stray_quote",
         li("header_stray_quote.csv"),
         65,
         names=(path("header_stray_quote.csv"),),
-        bug="a '\"' inside a header name (am\"ount) crashes the header parser: exit 70 "
-        "'Internal error: Error: new-line character seen in unquoted field' (csv.Error escapes read._parse_header)",
     ),
     Case(
         "header_unclosed_quote",
         li("header_unclosed_quote.csv"),
         65,
         names=(path("header_unclosed_quote.csv"),),
-        bug="a header whose last name opens a quote that never closes swallows the whole file as the "
-        "header: exit 0 with 'line_items: 0 rows' — both data rows silently lost",
     ),
     Case(
         "mixed_currencies",
@@ -448,8 +439,6 @@ FILE_LEVEL: list[Case] = [
         65,
         names=(path("mixed_currencies.csv"), "USD", "EUR"),
         fix="fx:",
-        bug="'amounts are in several currencies (USD: 2 lines, EUR: 1 lines)' names neither the file "
-        "nor the column the currencies were read from",
     ),
     Case(
         "ambiguous_dates",
@@ -471,8 +460,6 @@ FILE_LEVEL: list[Case] = [
         65,
         names=(path("utf16_truncated.csv"),),
         forbid=("is not utf-16",),
-        bug="a UTF-16 file (it has a BOM) cut short mid-character is reported as 'not valid utf-16' "
-        "with the hint 'the file is not utf-16; try --encoding … utf-16': it is UTF-16, it is truncated",
     ),
     Case(
         "latin1_no_config",
@@ -500,15 +487,12 @@ FILE_LEVEL: list[Case] = [
         li("corrupt.xlsx"),
         65,
         names=(path("corrupt.xlsx"),),
-        bug="random bytes named .xlsx: 'cannot read the workbook (calamine error: … Could not find EOCD)' "
-        "with no fix: hint (e.g. open and save it again in Excel, or export CSV)",
     ),
     Case(
         "corrupt_parquet",
         li("corrupt.parquet"),
         65,
         names=(path("corrupt.parquet"),),
-        bug="a corrupt .parquet: 'not a readable Parquet file (…)' with no fix: hint",
     ),
     Case(
         "wrong_columns_parquet",
@@ -537,36 +521,27 @@ FILE_LEVEL: list[Case] = [
     Case(
         "data_is_a_file",
         ("--data", "{c}/valid_small.csv"),
-        66,
+        2,  # a file where a folder is expected is a wrong option value
         names=(path("valid_small.csv"),),
         fix="--line-items",
-        bug="--data FILE says 'data folder not found: FILE' (it exists: it is a file) with no fix: "
-        "hint; --line-items FOLDER gets 'is a folder, not a file / fix: use --data'",
     ),
     Case(
         "encoding_utf16_without_bom",
         li("nul_bytes.csv", "--encoding", "utf-16"),
         (0, 65),
         names=(path("nul_bytes.csv"),),
-        bug="--encoding utf-16 (the example in --help) on a UTF-16 file without a BOM: exit 70 "
-        "'Internal error: UnicodeError: UTF-16 stream does not start with BOM' (read._transcode catches "
-        "only UnicodeDecodeError)",
     ),
     Case(
         "encoding_not_a_text_codec",
         li("valid_small.csv", "--encoding", "base64"),
         2,
         names=("base64",),
-        bug="--encoding base64 (a bytes-to-bytes codec): exit 70 'Internal error: Error: Incorrect "
-        "padding'; it should be a usage error naming the option",
     ),
     Case(
         "encoding_unknown_option",
         li("valid_small.csv", "--encoding", "klingon"),
         2,
         names=("klingon",),
-        bug="--encoding klingon exits 65 (bad input data) although the data is fine and the option is "
-        "wrong: usage errors exit 2 (as --level foo does)",
     ),
     Case(
         "profile_on_canonical_headers",
@@ -574,9 +549,6 @@ FILE_LEVEL: list[Case] = [
         0,
         account={"line_items": (6, 6, 0)},
         count_file="valid_small.csv",
-        bug="with --profile salesforce a file whose headers are the canonical names is refused: 'no "
-        "column for booked_at … the closest header is 'booked_at'; map it … {booked_at: 'booked_at'}' "
-        "(profile candidates replace the canonical name instead of adding to it)",
     ),
 ]
 
@@ -601,8 +573,6 @@ CONFIG: list[Case] = [
         66,
         names=("does_not_exist.csv", "data.line_items"),
         fix=False,
-        bug="a config whose data.line_items names a missing file says only 'input file not found: "
-        "…/does_not_exist.csv': not which config key (data.line_items in which file) to correct",
     ),
     Case(
         "config_bad_as_of",
@@ -610,8 +580,6 @@ CONFIG: list[Case] = [
         78,
         names=("as_of", "2024-13-01"),
         fix=False,
-        bug="as_of: 2024-13-01 in the config (YAML's timestamp pattern, impossible month) crashes: exit 70 "
-        "'Internal error: ValueError: month must be in 1..12' (read_config catches only yaml.YAMLError)",
     ),
     Case(
         "config_bad_as_of_quoted",
@@ -619,8 +587,6 @@ CONFIG: list[Case] = [
         78,
         names=("as_of",),
         fix="YYYY-MM-DD",
-        bug='as_of: "2024-13-01" in the config exits 2 (usage) instead of 78 (bad config): '
-        "config._date raises UsageError",
     ),
     Case(
         "config_bad_window",
@@ -628,7 +594,6 @@ CONFIG: list[Case] = [
         78,
         names=("window", "12x"),
         fix=False,
-        bug="window: 12x in the config exits 2 (usage) instead of 78 (bad config): config._window raises UsageError",
     ),
     Case(
         "config_bad_delimiter",
@@ -636,16 +601,12 @@ CONFIG: list[Case] = [
         78,
         names=("delimiter",),
         fix=False,
-        bug="delimiter: ';;' in the config exits 65 (bad data) with \"delimiter ';;' must be a single "
-        'character": a config error (78) that is only checked when a file is read',
     ),
     Case(
         "config_bad_encoding",
         cfg("config_bad_encoding.yaml"),
         78,
         names=("encoding", "klingon"),
-        bug="encoding: klingon in the config exits 65 (bad data) with \"unknown encoding 'klingon' for "
-        'valid_small.csv": a config error (78) naming the key',
     ),
     Case(
         "config_bad_date_format",
@@ -653,9 +614,6 @@ CONFIG: list[Case] = [
         78,
         names=("date_formats",),
         fix=False,
-        bug="date_formats: ['%d/%m/%Y %H'] (a format Polars refuses) exits 65 blaming the data file: "
-        "'ambiguous_dates.csv: could not be read as CSV: Invalid format string…' — a config error (78) "
-        "naming the date_formats key",
     ),
     Case(
         "config_fx_negative",
@@ -664,8 +622,6 @@ CONFIG: list[Case] = [
         names=("fx.EUR",),
         forbid=("None",),
         fix=False,
-        bug='fx: {EUR: -1.08} says "must be a number between 0.0 and None" (min_base: 0 likewise '
-        "'between 1 and None'): the open bound is printed as None",
     ),
 ]
 
@@ -773,12 +729,6 @@ def _check_listing(case: Case, stdout: str, shown: str) -> None:
         assert r["file"] and r["row"] and r["column"] and r["rule"] and r["message"], f"incomplete: {r}\n{shown}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a products row rejected for a bad optional value (sellable: maybe) or an accounts row "
-    "rejected for a bad created_at drops the whole product/account, so its line items are then warned "
-    "'not in the products/accounts table' (they are) and lose their family, list price, segment",
-)
 def test_rejected_catalogue_row_is_not_reported_as_missing() -> None:
     result = run(["validate", "--data", str(CORPUS / "accounts_products_bad"), "--format", "csv"])
     assert_no_traceback(result, ["validate"])
@@ -867,11 +817,6 @@ def test_values_are_read_right() -> None:
 VALID = (CORPUS / "valid_small.csv").read_bytes()
 FUZZ_CODES = (0, 65, 66)
 
-# BUG (see the header_stray_quote / header_unclosed_quote cases): a '"' in the header line
-# crashes the reader (exit 70). Until that is fixed the fuzzers keep quotes out of the first
-# line, so that they go on finding other bugs; set this to False once it is fixed.
-KNOWN_HEADER_QUOTE_BUG = True
-
 _INSERTS = (
     b'"',
     b'""',
@@ -900,18 +845,6 @@ _INSERTS = (
 )
 _STRUCTURAL = (b'"', b'""', b'"x', b",", b";", b"\n", b"\r", b"\r\n", b"\x00", b" ")
 _ENCODINGS = ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "latin-1", "cp1252", "utf-8-sig", "shift_jis")
-
-
-def _first_line_end(data: bytes) -> int:
-    ends = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]
-    return min(ends) if ends else len(data)
-
-
-def _without_header_quotes(data: bytes) -> bytes:
-    if not KNOWN_HEADER_QUOTE_BUG:
-        return data
-    end = _first_line_end(data)
-    return data[:end].replace(b'"', b"'") + data[end:]
 
 
 def _mutate(data: bytes, ops: list[tuple[object, ...]]) -> bytes:
@@ -985,10 +918,10 @@ _FUZZ = settings(
 @settings(_FUZZ, max_examples=60)
 @given(data=st.binary(max_size=400), suffix=st.sampled_from([".csv", ".tsv", ".txt", ".xlsx", ".parquet"]))
 def test_fuzz_random_bytes(data: bytes, suffix: str) -> None:
-    _check_fuzz(_without_header_quotes(data), suffix, ("validate", "attach"))
+    _check_fuzz(data, suffix, ("validate", "attach"))
 
 
 @_FUZZ
 @given(ops=_mutations, command=st.sampled_from(["validate", "attach"]))
 def test_fuzz_mutated_csv(ops: list[tuple[object, ...]], command: str) -> None:
-    _check_fuzz(_without_header_quotes(_mutate(VALID, ops)), ".csv", (command,))
+    _check_fuzz(_mutate(VALID, ops), ".csv", (command,))
