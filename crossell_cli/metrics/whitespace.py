@@ -40,7 +40,8 @@ def whitespace(
     ownership = model.ownership()
     segments = model.accounts.lazy().select("account_id", pl.col("segment").fill_null(_NO_SEGMENT))
     owned = ownership.join(segments, on="account_id", how="left").with_columns(pl.col("segment").fill_null(_NO_SEGMENT))
-    rates = _rates(owned, min_base=min_base, forced_pairs=forced_pairs)
+    sellable = _sellable_items(model)
+    rates = _rates(owned, sellable, min_base=min_base, forced_pairs=forced_pairs)
 
     # Signature: segment + the sorted list of owned families.
     signatures = owned.group_by("account_id").agg(
@@ -48,7 +49,6 @@ def whitespace(
     )
     distinct = signatures.select("segment", "owned_set").unique()
     exploded = distinct.with_columns(pl.col("owned_set").str.split("\x1f").alias("base")).explode("base")
-    sellable = _sellable_items(model)
     candidates = (
         exploded.join(sellable, how="cross")
         .filter(~pl.col("owned_set").str.split("\x1f").list.contains(pl.col("family")))
@@ -100,7 +100,9 @@ def whitespace(
     return result.collect()
 
 
-def _rates(owned: pl.LazyFrame, *, min_base: int, forced_pairs: pl.DataFrame | None) -> pl.LazyFrame:
+def _rates(
+    owned: pl.LazyFrame, targets: pl.LazyFrame, *, min_base: int, forced_pairs: pl.DataFrame | None
+) -> pl.LazyFrame:
     """attach_rate(base -> family) per segment where the segment base is >= min_base, else overall.
 
     Columns: segment, base, family, rate, scope ('segment' or 'all').
@@ -112,8 +114,9 @@ def _rates(owned: pl.LazyFrame, *, min_base: int, forced_pairs: pl.DataFrame | N
     seg_both = pairs.group_by("segment", "item", "family").agg(pl.len().alias("both"))
     all_base = owned.group_by("item").agg(pl.len().alias("n_all"))
     all_both = pairs.group_by("item", "family").agg(pl.len().alias("both_all"))
-    families = owned.select(pl.col("item").alias("family")).unique()
-    grid = seg_base.join(families, how="cross").filter(pl.col("item") != pl.col("family"))
+    # Every family that could be offered, owned by anyone or not: 0 of a base owning it is
+    # evidence too (a 0% attach rate), not a missing value.
+    grid = seg_base.join(targets, how="cross").filter(pl.col("item") != pl.col("family"))
     grid = (
         grid.join(seg_both, on=["segment", "item", "family"], how="left")
         .join(all_base, on="item", how="left")
@@ -160,7 +163,12 @@ def _typical_value(model: Model, segments: pl.LazyFrame, ownership: pl.LazyFrame
         .join(segments, on="account_id", how="left")
         .with_columns(pl.col("segment").fill_null(_NO_SEGMENT))
     )
-    by_segment = lines.group_by("segment", "family").agg(pl.col("amount").median().alias("seg_median"))
+    # Accounts without a segment have no segment evidence: they use the whole book.
+    by_segment = (
+        lines.filter(pl.col("segment") != _NO_SEGMENT)
+        .group_by("segment", "family")
+        .agg(pl.col("amount").median().alias("seg_median"))
+    )
     overall = lines.group_by("family").agg(pl.col("amount").median().alias("all_median"))
     key = "product_id" if model.level == "product" else "family"
     prices = (
