@@ -104,7 +104,7 @@ def all_issues(book: Book, report: LoadReport) -> pl.DataFrame:
 
 def table_summary(report: LoadReport, issues: pl.DataFrame) -> pl.DataFrame:
     """One row per table: file, rows, used, rejected, dropped lines, warnings."""
-    warned = issues.filter(pl.col("severity") == "warning").group_by("table").len()
+    warned = issues.filter(pl.col("severity") == "warning").group_by("table").len()  # excluded rows are not warnings
     counts = dict(warned.iter_rows()) if not warned.is_empty() else {}
     rows = [
         {
@@ -113,8 +113,10 @@ def table_summary(report: LoadReport, issues: pl.DataFrame) -> pl.DataFrame:
             "rows": t.rows,
             "used": t.used,
             "rejected": t.rejected,
+            "excluded": t.excluded,
             "blank_lines": t.blank_lines,
             "footer_lines": t.footer_lines,
+            "header_lines": t.header_lines,
             "warnings": int(counts.get(t.table, 0)),
         }
         for t in report.tables.values()
@@ -129,8 +131,10 @@ def summary_lines(summary: pl.DataFrame, report: LoadReport) -> list[str]:
         out.append(
             f"{row['table']}: {row['file']} — {row['rows']:,} rows, {row['used']:,} used, "
             f"{row['rejected']:,} rejected, {row['warnings']:,} warnings"
+            + (f", {row['excluded']:,} excluded by the config" if row["excluded"] else "")
             + (f", {row['blank_lines']} blank lines dropped" if row["blank_lines"] else "")
             + (f", {row['footer_lines']} report-footer lines dropped" if row["footer_lines"] else "")
+            + (f", {row['header_lines']} report-title lines dropped" if row["header_lines"] else "")
         )
     if report.profile:
         out.append(f"profile: {report.profile}")

@@ -67,6 +67,8 @@ def attach(
         xsell attach --data sample_data --base Core --where segment=Enterprise
         xsell attach --data sample_data --matrix -o attach.xlsx
     """
+    import polars as pl
+
     from . import render
     from .metrics import attach as attach_metric
 
@@ -81,24 +83,32 @@ def attach(
     from .metrics.flags import forced_bundles
 
     bundles = forced_bundles(model, share=settings.thresholds.forced_bundle_share, min_lines=settings.min_base)
-    pairs, head = attach_metric.attach(model, forced_bundles=bundles)
+    items = model.items()
     if base is not None:
-        base = _resolve_item(base, pairs, model.level)
+        base = _resolve_item(base, items, model.level)
+    pairs, head = attach_metric.attach(
+        model,
+        forced_bundles=bundles,
+        min_base=None if show_all else settings.min_base,
+        bases=None if base is None else [base],
+    )
     shown = attach_metric.visible_pairs(
         pairs, min_base=settings.min_base, show_all=show_all, base=base, exclude_bundles=exclude_bundles
     )
     notes = [
         _settings_line(
-            model.as_of,
-            model.level,
+            model,
             settings,
             extra=f"min_base {settings.min_base}" + ("" if not show_all else " (--all)"),
         ),
         _headline_line(head, model.level),
     ]
-    hidden = pairs.height - shown.height if base is None else 0
-    if hidden and not show_all:
-        notes.append(f"{hidden} pair(s) with fewer than {settings.min_base} base customers hidden; --all shows them")
+    small = items.filter(pl.col("owners") < settings.min_base).height if base is None else 0
+    if small and not show_all:
+        noun = "families" if model.level == "family" else "products"
+        notes.append(
+            f"pairs from {small} {noun} with fewer than {settings.min_base} customers are hidden; --all shows them"
+        )
     if not bundles.is_empty():
         listed = ", ".join(f"{a} → {b}" for a, b in bundles.select("base_family", "family").iter_rows())
         notes.append(
@@ -160,8 +170,10 @@ def sample(
 # helpers for the commands
 
 
-def _settings_line(as_of: dt.date, level: str, settings: Any, extra: str = "") -> str:
-    parts = [f"as of {as_of.isoformat()}", f"level {level}"]
+def _settings_line(model: Any, settings: Any, extra: str = "") -> str:
+    dated = not model.dateless
+    when = f"as of {model.as_of.isoformat()}" if dated else "no dates (a wide export: ownership as exported)"
+    parts = [when, f"level {model.level}"]
     if settings.where:
         parts.append("where " + " and ".join(f"{c}={v}" for c, v in settings.where))
     if extra:
@@ -179,10 +191,10 @@ def _headline_line(head: Any, level: str) -> str:
     )
 
 
-def _resolve_item(name: str, pairs: Any, level: str) -> str:
+def _resolve_item(name: str, universe: Any, level: str) -> str:
     from .errors import DataError
 
-    items: list[str] = sorted(set(pairs["base_family"].to_list()))
+    items: list[str] = sorted(universe["item"].to_list())
     if name in items:
         return name
     folded = {i.lower(): i for i in items}
@@ -236,6 +248,18 @@ def _choice(value: str | None, option: str, choices: tuple[str, ...]) -> str | N
     if value is not None and value not in choices:
         raise UsageError(f"{option} {value}: choose one of {', '.join(choices)}")
     return value
+
+
+def _dateless(model: Any, run: Any, command: str) -> bool:
+    """True (after saying so) when the export has no dates and ``command`` needs them."""
+    if not model.dateless:
+        return False
+    _stderr(
+        f"{command} needs dates, and this export has none (one row per account saying who owns what): "
+        "attach, whitespace and summary's multi-product rate work on it"
+    )
+    run.account()
+    return True
 
 
 def _no_model_note() -> str:
@@ -295,7 +319,7 @@ def whitespace(
         model, share=settings.thresholds.forced_bundle_share, min_lines=settings.min_base
     )
     rows = ws.whitespace(model, min_base=settings.min_base, forced_pairs=forced, accounts=listed)
-    notes = [_settings_line(model.as_of, model.level, settings, extra=f"min_base {settings.min_base}")]
+    notes = [_settings_line(model, settings, extra=f"min_base {settings.min_base}")]
     if not forced.is_empty():
         pairs = ", ".join(f"{a} → {b}" for a, b in forced.select("base_family", "family").iter_rows())
         notes.append(f"forced bundles not used as evidence: {pairs}")
@@ -386,6 +410,8 @@ def expansion(
         run.emit(render.Output(pl.DataFrame(), "Expansion", notes=(_no_model_note(),)))
         run.account()
         return 0
+    if _dateless(model, run, "expansion"):
+        return 0
     chosen = settings.mode if settings.mode != "auto" else ("arr" if model.has_end_dates() else "bookings")
     from .metrics.flags import pass_through_lines
 
@@ -399,9 +425,7 @@ def expansion(
         if settings.fiscal_year_start_month != 1
         else ""
     )
-    notes = [
-        _settings_line(model.as_of, model.level, settings, extra=f"mode {chosen} · period {settings.period}{fiscal}")
-    ]
+    notes = [_settings_line(model, settings, extra=f"mode {chosen} · period {settings.period}{fiscal}")]
     revenue = ("new", "cross_sell", "upsell", "reactivation", "cross_sell_pass_through")
     won = frame.select(pl.sum_horizontal([pl.col(c).fill_null(0).sum() for c in revenue])).item()
     cross = frame["cross_sell"].sum()
@@ -471,6 +495,8 @@ def timing(
         run.emit(render.Output(pl.DataFrame(), "Time to cross-sell", notes=(_no_model_note(),)))
         run.account()
         return 0
+    if _dateless(model, run, "timing"):
+        return 0
     frame = timing_metric.timing(
         model,
         by=by,  # type: ignore[arg-type]
@@ -481,8 +507,7 @@ def timing(
     t = settings.thresholds
     notes = [
         _settings_line(
-            model.as_of,
-            model.level,
+            model,
             settings,
             extra=f"premature ≤ {t.premature_days} days · early churn ≤ {t.early_churn_days} days",
         ),
@@ -547,6 +572,8 @@ def retention(
         _stderr(_no_model_note())
         run.account()
         return 0
+    if _dateless(model, run, "retention"):
+        return 0
     if not model.has_end_dates():
         _stderr(
             "retention needs end dates (a subscription or billing export): no won line in this export has an "
@@ -556,11 +583,7 @@ def retention(
         return 0
     frame = retention_metric.retention(model, window_days=settings.window_days)
     start = model.as_of - dt.timedelta(days=settings.window_days)
-    notes = [
-        _settings_line(
-            model.as_of, model.level, settings, extra=f"window {settings.window_days} days: {start} → {model.as_of}"
-        )
-    ]
+    notes = [_settings_line(model, settings, extra=f"window {settings.window_days} days: {start} → {model.as_of}")]
     run.emit(render.Output(frame, "Retention by families owned", notes=tuple(notes)), as_of=model.as_of)
     run.account()
     return 0
@@ -610,11 +633,7 @@ def summary(
         early_churn_days=settings.thresholds.early_churn_days,
     )
     mode = "arr" if model.has_end_dates() else "bookings"
-    notes = [
-        _settings_line(
-            model.as_of, model.level, settings, extra=f"window {settings.window_days} days · export mode {mode}"
-        )
-    ]
+    notes = [_settings_line(model, settings, extra=f"window {settings.window_days} days · export mode {mode}")]
     kinds = {"value": "rate", "good_low": "rate", "good_high": "rate"}
     run.emit(
         render.Output(
@@ -741,6 +760,8 @@ def flags(
         )
         run.account()
         return 0
+    if _dateless(model, run, "flags"):
+        return 0
     t = settings.thresholds
     flag_settings = flags_metric.FlagSettings(
         pass_through_discount=t.pass_through_discount,
@@ -753,8 +774,7 @@ def flags(
     findings = flags_metric.filter_findings(flags_metric.flags(model, flag_settings), names=flag, severity=severity)
     notes = [
         _settings_line(
-            model.as_of,
-            model.level,
+            model,
             settings,
             extra=(
                 f"pass-through ≥ {t.pass_through_discount:.0%} off · forced bundle ≥ {t.forced_bundle_share:.0%} · "
@@ -780,3 +800,30 @@ def flags(
 
 
 _FLAGS_VIEW = ("flag", "severity", "account_id", "family", "rep", "booked_at", "amount", "detail")
+
+
+@command(options=("format", "output", "quiet", "debug"))
+def profiles(*, opts: Common) -> int:
+    """List the built-in export profiles: the header names and value conventions of a CRM or billing system.
+
+    A profile maps a system's own export headers (Opportunity.AccountId, hs_arr, price.unit_amount…), stage values and units onto xsell's columns with no hand work. Use one with --profile NAME (or profile: in xsell.yaml); the config's columns: mapping still wins. Profiles are YAML files: copy one, edit it, and pass its path to --profile.
+
+    Example:
+
+        xsell profiles
+        xsell --profile salesforce attach --data ~/Downloads/export/
+    """
+    import polars as pl
+
+    from . import render
+    from .profiles import available, load_profile
+
+    rows = []
+    for name, path in available().items():
+        profile = load_profile(name)
+        rows.append({"profile": name, "description": profile.get("description", ""), "file": str(path)})
+    frame = pl.DataFrame(rows, schema={"profile": pl.String, "description": pl.String, "file": pl.String})
+    written = render.emit(render.Output(frame, "Export profiles"), fmt=opts.format, path=opts.output, inputs=[])
+    if written and not opts.quiet:
+        _stderr(f"wrote {written}")
+    return 0

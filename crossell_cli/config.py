@@ -29,6 +29,16 @@ CONFIG_ENV = "XSELL_CONFIG"
 
 
 @dataclass(frozen=True)
+class Lookup:
+    """Columns to add to a table from another file, matched on a key (e.g. deal -> account)."""
+
+    path: Path
+    match: str  # header in the table's own file (YAML would read a key named "on" as true)
+    key: str  # header in the lookup file
+    columns: tuple[str, ...] = ()  # headers to bring over; empty = all
+
+
+@dataclass(frozen=True)
 class SourceOptions:
     """Where one table comes from and how to read it."""
 
@@ -36,6 +46,21 @@ class SourceOptions:
     sheet: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
+    lookup: Lookup | None = None
+    wide: Any = None  # wide.Wide: one row per account, one yes/no column per product
+
+
+@dataclass(frozen=True)
+class ExcludeRule:
+    """Rows a user leaves out on purpose (cancellations, internal accounts, postage lines)."""
+
+    column: str  # a header of the file, or a canonical column name
+    reason: str
+    table: TableName = "line_items"
+    equals: tuple[str, ...] = ()
+    starts_with: str | None = None
+    matches: str | None = None
+    empty: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +100,7 @@ class Settings:
     thresholds: Thresholds = field(default_factory=Thresholds)
     where: tuple[tuple[str, str], ...] = ()
     strict: bool = False
+    exclude: tuple[ExcludeRule, ...] = ()
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -216,11 +242,41 @@ def _source(value: Any, path: str) -> dict[str, Any]:
     return _section(value, path, _SOURCE_KEYS)
 
 
+def _lookup(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(path, "a mapping with path, match, key and columns", value)
+    out = _section(value, path, {"path": _str, "match": _str, "key": _str, "columns": _str_list})
+    for required in ("path", "match"):
+        if required not in out:
+            raise ConfigError(f"config key '{path}.{required}' is missing", hint="a lookup needs path and match")
+    return out
+
+
+def _wide(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _fail(path, "a mapping with account and columns (or select)", value)
+    keys: dict[str, Check] = {
+        "account": _str,
+        "columns": _str_map,
+        "select": _str,
+        "separator": _str,
+        "no_values": _str_list,
+    }
+    out = _section(value, path, keys)
+    if "account" not in out:
+        raise ConfigError(f"config key '{path}.account' is missing", hint="name the account id column")
+    if not out.get("columns") and not out.get("select"):
+        raise ConfigError(f"config key '{path}' needs columns (header: product) or select (a multi-select column)")
+    return out
+
+
 _SOURCE_KEYS: dict[str, Check] = {
     "path": _str,
     "sheet": _str,
     "encoding": lambda v, p: _encoding(v, p),
     "delimiter": lambda v, p: _delimiter(v, p),
+    "lookup": _lookup,
+    "wide": _wide,
 }
 
 
@@ -246,6 +302,53 @@ def _columns(value: Any, path: str) -> dict[str, dict[str, str]]:
                 raise _unknown(f"{path}.{table}.{name}", name, known)
         out[table] = cols
     return out
+
+
+def _exclude(value: Any, path: str) -> tuple[ExcludeRule, ...]:
+    if not isinstance(value, list):
+        raise _fail(path, "a list of rules: column, reason, one of equals/in/starts_with/matches/empty", value)
+    rules = []
+    keys: dict[str, Check] = {
+        "table": _choice(*TABLES),
+        "column": _str,
+        "reason": _str,
+        "equals": _str,
+        "in": _str_list,
+        "starts_with": _str,
+        "matches": _str,
+        "empty": _bool,
+    }
+    for i, item in enumerate(value):
+        where = f"{path}[{i}]"
+        if not isinstance(item, dict):
+            raise _fail(where, "a mapping", item)
+        rule = _section(item, where, keys)
+        if "column" not in rule or "reason" not in rule:
+            raise ConfigError(f"config key '{where}' needs a column and a reason")
+        tests = [k for k in ("equals", "in", "starts_with", "matches", "empty") if k in rule]
+        if len(tests) != 1:
+            raise ConfigError(
+                f"config key '{where}' needs exactly one of equals, in, starts_with, matches or empty",
+                hint="e.g. {column: InvoiceNo, starts_with: C, reason: cancelled invoice}",
+            )
+        if "matches" in rule:
+            try:
+                re.compile(rule["matches"])
+            except re.error as exc:
+                raise ConfigError(f"config key '{where}.matches' is not a regular expression: {exc}") from None
+        equals = (rule["equals"],) if "equals" in rule else tuple(rule.get("in", ()))
+        rules.append(
+            ExcludeRule(
+                column=rule["column"],
+                reason=rule["reason"],
+                table=rule.get("table", "line_items"),
+                equals=equals,
+                starts_with=rule.get("starts_with"),
+                matches=rule.get("matches"),
+                empty=bool(rule.get("empty", False)),
+            )
+        )
+    return tuple(rules)
 
 
 def _stages(value: Any, path: str) -> dict[str, tuple[str, ...]]:
@@ -282,6 +385,7 @@ _TOP_KEYS: dict[str, Check] = {
     "early_churn_days": _int(lo=1),
     "premature_days": _int(lo=0),
     "strict": _bool,
+    "exclude": _exclude,
 }
 
 
@@ -434,15 +538,21 @@ def date_format_problem(fmt: str) -> str | None:
         return str(exc)
     if parsed.date() != sample.date():
         return "it does not read back the date it writes"
+    import warnings
+
     import polars as pl  # only when a config lists formats: Polars is the parser that must accept it
 
     try:
-        if any(code in fmt for code in ("%H", "%I", "%M", "%S")):
-            pl.Series([text]).str.to_datetime(fmt, strict=True)
-        else:
-            pl.Series([text]).str.to_date(fmt, strict=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if any(code in fmt for code in ("%H", "%I", "%M", "%S")):
+                pl.Series([text]).str.to_datetime(fmt, strict=True)
+            else:
+                pl.Series([text]).str.to_date(fmt, strict=True)
     except Exception as exc:  # any refusal means the format is unusable
         return str(exc).splitlines()[0]
+    if caught:  # e.g. Polars' ChronoFormatWarning about %f
+        return str(caught[0].message).splitlines()[0]
     return None
 
 
@@ -478,46 +588,74 @@ def parse_where(items: list[str]) -> tuple[tuple[str, str], ...]:
 # ---------------------------------------------------------------------------------------
 # Precedence, in one place
 
-_TABLE_FILE_STEMS: dict[TableName, tuple[str, ...]] = {
+# File names that hold each table, most specific first. A name matches a file whose
+# normalised stem is that name, or (second pass) contains it: vendor exports are named like
+# hubspot-crm-exports-line-items-2024-07-01.csv or extract_OpportunityLineItem.csv.
+_TABLE_FILE_NAMES: dict[TableName, tuple[str, ...]] = {
     "line_items": (
         "line_items",
         "lineitems",
         "line_item",
-        "opportunity_line_items",
-        "opportunitylineitems",
+        "opportunitylineitem",
+        "opportunity_products",
         "subscription_items",
+        "subscriptionitems",
+        "subscription_item",
         "subscriptions",
+        "subscription",
+        "order_items",
+        "orderitems",
         "opportunities",
+        "opportunity",
+        "pipeline",
         "deals",
         "orders",
-        "order_items",
+        "invoices",
         "transactions",
+        "bookings",
         "sales",
     ),
-    "accounts": ("accounts", "account", "customers", "companies"),
-    "products": ("products", "product", "catalog", "catalogue", "price_book"),
+    "accounts": ("accounts", "account", "customers", "customer", "companies", "company"),
+    "products": ("products", "product", "catalog", "catalogue", "plans"),
 }
 _DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".xlsx")
+# Files a data folder may hold that are never one of the three tables.
+_NOT_TABLES = ("planted", "readme", "sources", "expected")
+
+
+def _stem(path: Path) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", path.stem.lower()).strip("_")
 
 
 def find_table_files(folder: Path) -> dict[TableName, Path]:
     """The accounts / products / line_items files of a data folder."""
     if not folder.is_dir():
         raise InputMissingError(f"data folder not found: {folder}")
-    files = [p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix.lower() in _DATA_SUFFIXES]
+    files = [
+        p
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.suffix.lower() in _DATA_SUFFIXES and not _stem(p).startswith(_NOT_TABLES)
+    ]
     found: dict[TableName, Path] = {}
-    for table, stems in _TABLE_FILE_STEMS.items():
-        for stem in stems:
-            matches = [p for p in files if p.stem.lower().replace("-", "_") == stem]
-            if len(matches) > 1:
-                names = ", ".join(p.name for p in matches)
-                raise UsageError(
-                    f"{folder}: several files could be the {table} table ({names})",
-                    hint=f"pass --{table.replace('_', '-')} PATH to choose one",
-                )
-            if matches:
-                found[table] = matches[0]
-                break
+    for exact in (True, False):
+        for table, names in _TABLE_FILE_NAMES.items():
+            if table in found:
+                continue
+            taken = set(found.values())
+            for name in names:
+                matches = [p for p in files if p not in taken and (_stem(p) == name if exact else name in _stem(p))]
+                if len(matches) > 1:
+                    listing = ", ".join(p.name for p in matches)
+                    raise UsageError(
+                        f"{folder}: several files could be the {table} table ({listing})",
+                        hint=f"pass --{table.replace('_', '-')} PATH to choose one",
+                    )
+                if matches:
+                    found[table] = matches[0]
+                    break
+    if "line_items" not in found and len(files) - len(found) == 1:
+        # A folder with one unrecognised file (online_retail_2011.csv): that is the export.
+        found["line_items"] = next(p for p in files if p not in found.values())
     if "line_items" not in found:
         listing = ", ".join(p.name for p in files) or "no data files"
         raise InputMissingError(
@@ -603,6 +741,7 @@ def resolve_settings(
         thresholds=thresholds,
         where=parse_where(list(cli.get("where") or ())),
         strict=bool(pick("strict", False)),
+        exclude=tuple(file_values.get("exclude", ())),
     )
 
 
@@ -633,11 +772,30 @@ def _resolve_sources(
                         f"config key 'data.{table}': file not found: {path}",
                         hint="paths in the config are relative to the config file's folder",
                     )
+                lookup = None
+                if entry.get("lookup"):
+                    spec = entry["lookup"]
+                    lookup_path = rel(spec["path"])
+                    if not lookup_path.exists():
+                        raise InputMissingError(f"config key 'data.{table}.lookup.path': file not found: {lookup_path}")
+                    lookup = Lookup(
+                        path=lookup_path,
+                        match=spec["match"],
+                        key=spec.get("key", spec["match"]),
+                        columns=tuple(spec.get("columns", ())),
+                    )
+                wide = None
+                if entry.get("wide"):
+                    from .wide import wide_spec
+
+                    wide = wide_spec(entry["wide"])
                 sources[table] = SourceOptions(
                     path=path,
                     sheet=entry.get("sheet"),
                     encoding=entry.get("encoding"),
                     delimiter=entry.get("delimiter"),
+                    lookup=lookup,
+                    wide=wide,
                 )
     # 2. the command line wins: a --data folder replaces the config's files
     else:

@@ -79,12 +79,29 @@ def apply_where(book: Book, where: Sequence[tuple[str, str]]) -> Book:
 
 
 def with_items(line_items: pl.LazyFrame, products: pl.DataFrame, level: Level) -> pl.LazyFrame:
-    """Add ``item``: the family of the line's product, or the product itself."""
+    """Add ``item``: the family of the line's product, or the product itself.
+
+    A bundle component (CPQ's SBQQ__Bundled__c) takes the item of the line it belongs to:
+    it was sold as part of that product, so it never shows up as a family of its own (and
+    never as a cross-sell).
+    """
     if level == "product":
-        return line_items.with_columns(pl.col("product_id").alias("item"))
-    families = products.lazy().select("product_id", pl.col("family").alias("item"))
-    return line_items.join(families, on="product_id", how="left", maintain_order="left").with_columns(
-        pl.coalesce("item", "product_id").alias("item")
+        lines = line_items.with_columns(pl.col("product_id").alias("item"))
+    else:
+        families = products.lazy().select("product_id", pl.col("family").alias("item"))
+        lines = line_items.join(families, on="product_id", how="left", maintain_order="left").with_columns(
+            pl.coalesce("item", "product_id").alias("item")
+        )
+    parents = lines.select(pl.col("line_id").alias("parent_line_id"), pl.col("item").alias("__parent_item"))
+    return (
+        lines.join(parents, on="parent_line_id", how="left", maintain_order="left")
+        .with_columns(
+            pl.when(pl.col("bundled").fill_null(False) & pl.col("__parent_item").is_not_null())
+            .then(pl.col("__parent_item"))
+            .otherwise(pl.col("item"))
+            .alias("item")
+        )
+        .drop("__parent_item")
     )
 
 
@@ -107,6 +124,18 @@ class Model:
     products: pl.DataFrame
     accounts: pl.DataFrame
     catalogue: pl.DataFrame | None  # the products table when the user gave one
+    dateless: bool = False  # a wide export: ownership without dates, deals or amounts
+
+    def items(self) -> pl.DataFrame:
+        """item, owners (customers owning it at T): every item bought on or before T or in the catalogue."""
+        owners = self.ownership().group_by("item").agg(pl.len().alias("owners"))
+        return (
+            item_universe(self.won, self.catalogue, self.level)
+            .join(owners, on="item", how="left")
+            .with_columns(pl.col("owners").fill_null(0))
+            .sort("item")
+            .collect()
+        )
 
     def has_end_dates(self) -> bool:
         """True when some won line (booked on or before T) has an end date: ARR mode's data."""
@@ -193,4 +222,5 @@ def build_model(
         products=book.products,
         accounts=book.accounts,
         catalogue=book.products if "products" in book.given else None,
+        dateless=book.dateless,
     )

@@ -269,6 +269,17 @@ def _try_formats(text: pl.Series, formats: Sequence[str]) -> pl.Series:
     return out
 
 
+def _epoch(text: pl.Series) -> pl.Series:
+    """Unix timestamps (Stripe and HubSpot APIs): 9–10 digits are seconds, 12–13 milliseconds."""
+    digits = text.str.contains(r"^\d{9,10}$|^\d{12,13}$").fill_null(False)
+    out = pl.Series([None] * len(text), dtype=pl.Date)
+    if not digits.any():
+        return out
+    number = text.filter(digits).cast(pl.Int64)
+    seconds = pl.select(pl.when(number > 10**11).then(number // 1000).otherwise(number).alias("s")).to_series()
+    return _patch(out, digits, pl.from_epoch(seconds, time_unit="s").dt.date())
+
+
 def date_parser(locale_formats: Sequence[str]) -> Parser:
     """ISO dates and datetimes always; then the locale formats chosen for this column."""
 
@@ -278,7 +289,10 @@ def date_parser(locale_formats: Sequence[str]) -> Parser:
         slow_mask = value.is_null() & ~_blank(raw)
         if slow_mask.any():
             sub = text.filter(slow_mask)
-            parsed = _try_formats(sub, _ISO_DATETIME_FORMATS)
+            parsed = _epoch(sub)
+            rest = parsed.is_null()
+            if rest.any():
+                parsed = _patch(parsed, rest, _try_formats(sub.filter(rest), _ISO_DATETIME_FORMATS))
             if locale_formats:
                 rest = parsed.is_null()
                 date_only = sub.filter(rest).str.replace(_TRAILING_TIME, "")
@@ -381,6 +395,13 @@ _PERIOD_MONTHS = {
     "p2y": 24.0,
     "p36m": 36.0,
     "p3y": 36.0,
+    # HubSpot's recurringbillingfrequency values
+    "persixmonths": 6.0,
+    "pertwoyears": 24.0,
+    "perthreeyears": 36.0,
+    "perfouryears": 48.0,
+    "perfiveyears": 60.0,
+    "biannually": 6.0,
     "biennial": 24.0,
 }
 

@@ -35,12 +35,38 @@ def _profile_columns(value: Any, path: str) -> dict[str, dict[str, tuple[str, ..
     return out
 
 
+def _profile_lookups(value: Any, path: str) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"profile key '{path}' must be a mapping of table -> lookup")
+    out: dict[str, dict[str, Any]] = {}
+    keys: dict[str, Any] = {"file": _str, "match": _str, "key": _str, "columns": _str_list, "when_missing": _str}
+    for table, spec in value.items():
+        if table not in SCHEMA:
+            raise _unknown(f"{path}.{table}", str(table), TABLES)
+        if not isinstance(spec, dict):
+            raise ConfigError(f"profile key '{path}.{table}' must be a mapping")
+        out[table] = _section(spec, f"{path}.{table}", keys)
+    return out
+
+
+def _profile_date_formats(value: Any, path: str) -> tuple[str, ...]:
+    from .config import date_format_problem
+
+    formats = _str_list(value, path)
+    for fmt in formats:
+        problem = date_format_problem(fmt)
+        if problem:
+            raise ConfigError(f"profile key '{path}': '{fmt}' is not a usable date format ({problem})")
+    return formats
+
+
 _PROFILE_KEYS = {
     "name": _str,
     "description": _str,
     "columns": _profile_columns,
     "stages": _stages,
-    "date_formats": _str_list,
+    "date_formats": _profile_date_formats,
+    "lookups": _profile_lookups,
     "discount_scale": _choice("auto", "percent", "fraction"),
     "amount_units": _choice("major", "minor"),
     "end_date_inclusive": _bool,

@@ -45,6 +45,7 @@ class RawTable:
     encoding: str
     delimiter: str | None
     source_kind: str  # csv / parquet / xlsx
+    header_lines: int = 0  # rows above the header (a formatted report's title block), dropped
 
     def column(self, index: int) -> str:
         return f"c{index}"
@@ -303,6 +304,24 @@ def _read_parquet(path: Path) -> RawTable:
     return RawTable(path, headers, frame, "parquet", None, "parquet")
 
 
+def _xlsx_header_row(sheet: pl.DataFrame) -> int:
+    """The header's row index: the first of the top rows as full as the fullest of them.
+
+    A formatted Salesforce report puts its title and filters in one or two cells above the
+    header; the header and the data fill most columns.
+    """
+    top = sheet.head(50)
+    filled = top.select(
+        pl.sum_horizontal([pl.col(c).is_not_null() & (pl.col(c).str.strip_chars() != "") for c in top.columns])
+    ).to_series()
+    counts: list[int] = [int(c or 0) for c in filled.to_list()]
+    widest = max(counts, default=0)
+    for index, count in enumerate(counts):
+        if count >= max(2, 0.6 * widest):
+            return index
+    return 0
+
+
 def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
     try:
         sheet_df = pl.read_excel(
@@ -322,12 +341,19 @@ def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
         ) from None
     if sheet_df.height == 0:
         raise DataError(f"{path}: the sheet is empty (no header row)")
-    header_row = sheet_df.row(0)
+    header_at = _xlsx_header_row(sheet_df)
+    # Formatted reports leave column A empty and put a title block above the header.
+    keep = [c for c in sheet_df.columns if sheet_df[c].slice(header_at).drop_nulls().str.strip_chars().ne("").any()]
+    sheet_df = sheet_df.select(keep)
+    header_row = sheet_df.row(header_at)
     headers = tuple(
         (str(cell).strip() if cell is not None and str(cell).strip() else f"column_{i + 1}")
         for i, cell in enumerate(header_row)
     )
-    body = sheet_df.slice(1)
+    body = sheet_df.slice(header_at + 1)
     body.columns = [f"c{i}" for i in range(len(headers))]
-    frame = body.lazy().with_columns(pl.lit(None, dtype=pl.String).alias(EXTRA)).with_row_index(ROW, offset=1)
-    return RawTable(path, headers, frame, "xlsx", None, "xlsx")
+    # Numbered so that, as in every format, the spreadsheet row is row + 1.
+    frame = (
+        body.lazy().with_columns(pl.lit(None, dtype=pl.String).alias(EXTRA)).with_row_index(ROW, offset=header_at + 1)
+    )
+    return RawTable(path, headers, frame, "xlsx", None, "xlsx", header_lines=header_at)

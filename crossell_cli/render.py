@@ -246,12 +246,17 @@ _LABELS = {
 }
 
 
-def _print_table(console: Console, output: Output) -> None:
+# A terminal shows this many rows; the rest are one --format csv away.
+TERMINAL_ROWS = 200
+
+
+def _print_table(console: Console, output: Output, *, limit: int | None = None) -> None:
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    frame = guard_formulas(output.frame)
+    total = output.frame.height
+    frame = guard_formulas(output.frame if limit is None else output.frame.head(limit))
     hidden = 0
     if output.table_columns:
         shown = [c for c in output.table_columns if c in frame.columns]
@@ -308,6 +313,8 @@ def _print_table(console: Console, output: Output) -> None:
         print_(Text(note, style="dim"))
     if hidden:
         print_(Text(f"{hidden} more column(s) in --format csv, json or xlsx", style="dim"))
+    if total > frame.height:
+        print_(Text(f"showing {frame.height:,} of {total:,} rows; --format csv or -o FILE has them all", style="dim"))
 
 
 def emit(
@@ -327,7 +334,7 @@ def emit(
         if chosen == "table":
             color = tty and "NO_COLOR" not in os.environ
             console = _console(out, width=None if tty else 200, color=color)
-            _print_table(console, output)
+            _print_table(console, output, limit=TERMINAL_ROWS if tty else None)
         elif chosen in ("parquet", "xlsx"):
             if tty:
                 raise UsageError(f"{chosen} is a binary format; write it to a file with -o report.{chosen}")

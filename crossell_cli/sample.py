@@ -234,7 +234,7 @@ class _Generator:
         for k in range(11, spec.families + 1):
             family = f"Module {k:02d}"
             self.products.append(Product(f"MOD-{k:02d}", family, family, float(self.rng.choice((60, 90, 120, 150)))))
-            self.affinity[family] = {s: round(self.rng.uniform(0.02, 0.12), 3) for s, _ in SEGMENTS}
+            self.affinity[family] = {s: round(self.rng.uniform(0.06, 0.24), 3) for s, _ in SEGMENTS}
         self.by_family: dict[str, list[Product]] = {}
         for product in self.products:
             self.by_family.setdefault(product.family, []).append(product)

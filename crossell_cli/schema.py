@@ -284,8 +284,6 @@ LINE_ITEMS = Table(
                 "Deal Stage",
                 "dealstage",
                 "deal_stage",
-                "Opportunity.IsWon",
-                "IsWon",
                 "Status",
                 "Outcome",
             ),
@@ -317,13 +315,43 @@ LINE_ITEMS = Table(
             "period",
             "billing period of period_amount/unit_price (P1M, year…)",
             (
-                "hs_recurring_billing_period",
+                # not hs_recurring_billing_period: that is HubSpot's *term* (P12M), not how often it bills
                 "recurringbillingfrequency",
                 "Billing Period",
                 "Billing Frequency",
                 "Interval",
                 "price.recurring.interval",
             ),
+        ),
+        Column(
+            "billing_interval_count",
+            "number",
+            "billing periods per invoice (Stripe interval_count: month × 3 = quarterly)",
+            ("interval_count", "price.recurring.interval_count", "Interval Count"),
+        ),
+        Column(
+            "unit_price_minor",
+            "money",
+            "price per unit in the currency's minor unit (cents), like Stripe's unit_amount",
+            ("unit_amount_minor",),
+        ),
+        Column(
+            "term_multiplier",
+            "number",
+            "years the unit price covers (CPQ prorate multiplier): amount = price × quantity ÷ it",
+            ("Prorate Multiplier", "SBQQ__ProrateMultiplier__c"),
+        ),
+        Column(
+            "is_won",
+            "bool",
+            "true when the deal was won (Salesforce IsWon); with is_closed it decides the stage",
+            ("IsWon", "Opportunity.IsWon"),
+        ),
+        Column(
+            "is_closed",
+            "bool",
+            "true when the deal is closed (Salesforce IsClosed): closed and not won = lost",
+            ("IsClosed", "Opportunity.IsClosed"),
         ),
         Column(
             "bundled",
@@ -340,7 +368,7 @@ LINE_ITEMS = Table(
     ),
     one_of=(
         ("booked_at", "start_date"),
-        ("amount", "period_amount", "unit_price"),
+        ("amount", "period_amount", "unit_price", "unit_price_minor"),
     ),
 )
 

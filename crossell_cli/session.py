@@ -6,13 +6,14 @@ prints or exits.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .config import Settings, find_config, read_config, resolve_settings
-from .errors import DataError
+from .errors import DataError, UsageError
 from .load import Book, LoadReport, load_book
 from .model import Model, build_model
 from .profiles import load_profile
@@ -41,7 +42,55 @@ def open_session(cli: Mapping[str, Any], *, config: Path | None, cwd: Path | Non
         cli=cli,
         profile_values=profile,
     )
+    settings = _with_profile_lookups(settings, profile)
     return Session(settings=settings, profile=profile, config_path=config_path)
+
+
+def _with_profile_lookups(settings: Settings, profile: Mapping[str, Any]) -> Settings:
+    """Apply a profile's lookups: HubSpot line items carry no company or close date, their deals
+    do; when the line items file lacks the column and a deals file sits beside it, join them."""
+    lookups: Mapping[str, Mapping[str, Any]] = profile.get("lookups", {})
+    if not lookups:
+        return settings
+    from .config import Lookup
+    from .load import missing_columns
+    from .read import read_raw
+
+    sources = dict(settings.sources)
+    for table, spec in lookups.items():
+        source = sources.get(table)  # type: ignore[call-overload]
+        if source is None or source.lookup is not None:
+            continue
+        raw = read_raw(source.path, encoding=source.encoding or settings.encoding)
+        if spec.get("when_missing") not in missing_columns(raw.headers, table, settings, profile):
+            continue
+        pattern = normalize_file_word(spec["file"])
+        candidates = [
+            p
+            for p in sorted(source.path.parent.iterdir())
+            if p != source.path and p.is_file() and pattern in normalize_file_word(p.stem)
+        ]
+        if len(candidates) > 1:
+            listing = ", ".join(p.name for p in candidates)
+            raise UsageError(
+                f"{source.path.name} needs {spec['when_missing']} from another file, and several could hold it "
+                f"({listing})",
+                hint=f"name the file in xsell.yaml: data: {{{table}: {{path: ..., lookup: {{path: ..., "
+                f"match: '{spec['match']}', key: '{spec.get('key', spec['match'])}'}}}}}}",
+            )
+        if len(candidates) == 1:
+            lookup = Lookup(
+                path=candidates[0],
+                match=spec["match"],
+                key=spec.get("key", spec["match"]),
+                columns=tuple(spec.get("columns", ())),
+            )
+            sources[table] = replace(source, lookup=lookup)  # type: ignore[index]
+    return replace(settings, sources=sources)
+
+
+def normalize_file_word(text: str) -> str:
+    return re.sub(r"[^0-9a-z]+", "_", text.lower())
 
 
 def load(session: Session) -> tuple[Book, LoadReport]:
@@ -63,13 +112,18 @@ def account_line(report: LoadReport) -> str:
     parts = []
     for load in report.tables.values():
         text = f"{load.table}: {n(load.rows)} rows, {n(load.used)} used, {n(load.rejected)} rejected"
+        if load.excluded:
+            text += f", {n(load.excluded)} excluded by the config"
         dropped = []
+        if load.header_lines:
+            dropped.append(f"{n(load.header_lines)} report-title")
         if load.blank_lines:
             dropped.append(f"{n(load.blank_lines)} blank")
         if load.footer_lines:
             dropped.append(f"{n(load.footer_lines)} report-footer")
         if dropped:
-            text += f" ({' and '.join(dropped)} lines dropped)"
+            listed = dropped[0] if len(dropped) == 1 else ", ".join(dropped[:-1]) + " and " + dropped[-1]
+            text += f" ({listed} lines dropped)"
         parts.append(text)
     line = "; ".join(parts)
     if report.rejected:

@@ -60,16 +60,21 @@ def headline_plan(ownership: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def pair_counts(ownership: pl.LazyFrame, firsts: pl.LazyFrame) -> pl.LazyFrame:
-    """both / co_booked / after / before per (A, B) from the distinct (account, item) pairs."""
+def pair_counts(ownership: pl.LazyFrame, firsts: pl.LazyFrame, bases: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """both / co_booked / after / before per (A, B) from the distinct (account, item) pairs.
+
+    ``bases`` (item) limits A to those items: the work is the sum over accounts of
+    (bases owned × items owned), not the square of what each account owns.
+    """
     owned = ownership.join(firsts, on=["account_id", "item"], how="left")
+    left = owned if bases is None else owned.join(bases, on="item", how="semi")
     other = owned.select(
         "account_id",
         pl.col("item").alias("item_b"),
         pl.col("first_date").alias("date_b"),
         pl.col("first_contract").alias("contract_b"),
     )
-    pairs = owned.join(other, on="account_id").filter(pl.col("item") != pl.col("item_b"))
+    pairs = left.join(other, on="account_id").filter(pl.col("item") != pl.col("item_b"))
     # fill_null: a missing contract on either side means "not the same contract", not unknown.
     same = (pl.col("first_date") == pl.col("date_b")) | (pl.col("first_contract") == pl.col("contract_b")).fill_null(
         False
@@ -82,22 +87,46 @@ def pair_counts(ownership: pl.LazyFrame, firsts: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def attach(model: Model, *, forced_bundles: pl.DataFrame | None = None) -> tuple[pl.DataFrame, Headline]:
-    """Every ordered pair of the item universe (unfiltered by min_base) and the headline."""
+def attach(
+    model: Model,
+    *,
+    forced_bundles: pl.DataFrame | None = None,
+    min_base: int | None = None,
+    bases: list[str] | None = None,
+) -> tuple[pl.DataFrame, Headline]:
+    """Every ordered pair of the item universe and the headline.
+
+    With ``min_base``, only pairs whose base has at least that many customers are computed
+    (what a user sees without --all): on a catalogue of thousands of products the full
+    list is millions of pairs, most of them with a base too small to say anything.
+    ``bases`` limits the base items to those named (``--base``).
+    """
     ownership = model.ownership()
-    pairs_plan = _pairs_plan(model, ownership, forced_bundles)
+    pairs_plan = _pairs_plan(model, ownership, forced_bundles, min_base, bases)
     pairs, head = pl.collect_all([pairs_plan, headline_plan(ownership)])
     row = head.row(0, named=True)
     return pairs, Headline(int(row["customers"]), row["multi_product_rate"], row["items_per_customer"])
 
 
-def _pairs_plan(model: Model, ownership: pl.LazyFrame, forced_bundles: pl.DataFrame | None) -> pl.LazyFrame:
+def _pairs_plan(
+    model: Model,
+    ownership: pl.LazyFrame,
+    forced_bundles: pl.DataFrame | None,
+    min_base: int | None,
+    only: list[str] | None,
+) -> pl.LazyFrame:
     customers = ownership.select(pl.col("account_id").n_unique().alias("customers"))
     owners = ownership.group_by("item").agg(pl.len().alias("owners"))
-    counts = pair_counts(ownership, model.first_purchases())
     universe = item_universe(model.won, model.catalogue, model.level)
+    bases = universe
+    if only is not None:
+        bases = bases.filter(pl.col("item").is_in(only))
+    if min_base is not None:
+        bases = bases.join(owners.filter(pl.col("owners") >= min_base), on="item", how="semi")
+    restricted = only is not None or min_base is not None
+    counts = pair_counts(ownership, model.first_purchases(), bases if restricted else None)
     grid = (
-        universe.join(universe.select(pl.col("item").alias("item_b")), how="cross")
+        bases.join(universe.select(pl.col("item").alias("item_b")), how="cross")
         .filter(pl.col("item") != pl.col("item_b"))
         .join(owners, on="item", how="left")
         .join(
@@ -129,6 +158,11 @@ def _pairs_plan(model: Model, ownership: pl.LazyFrame, forced_bundles: pl.DataFr
         pl.col("before"),
         ratio(pl.col("cross_sold_after"), pl.col("owners")).alias("cross_sell_attach"),
     )
+    if model.dateless:  # no dates: nothing to say about what came first
+        result = result.with_columns(
+            [pl.lit(None, dtype=pl.Int64).alias(c) for c in ("co_booked", "cross_sold_after", "before")]
+            + [pl.lit(None, dtype=pl.Float64).alias("cross_sell_attach")]
+        )
     if forced_bundles is not None and not forced_bundles.is_empty():
         marks = forced_bundles.lazy().select(
             pl.col("base_family"),

@@ -95,6 +95,16 @@ def forced_bundles(model: Model, *, share: float, min_lines: int) -> pl.DataFram
     Columns: base_family (A), family (B), b_lines (B's won lines), bundled_lines (of those,
     on a deal that also has an A line), share. Only B with at least ``min_lines`` lines.
     """
+    if model.dateless:  # a wide export has no deals: every line would share one
+        return pl.DataFrame(
+            schema={
+                "base_family": pl.String,
+                "family": pl.String,
+                "b_lines": pl.Int64,
+                "bundled_lines": pl.Int64,
+                "share": pl.Float64,
+            }
+        )
     lines = model.won.select("line_id", "item", deal_key().alias("deal"))
     per_item = lines.group_by("item").agg(pl.len().alias("b_lines"))
     deal_items = lines.select("deal", pl.col("item").alias("base_family")).unique()

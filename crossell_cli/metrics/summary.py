@@ -31,6 +31,14 @@ GOOD: dict[str, tuple[float, float]] = {
     "cross_sell_win_rate": (0.30, 0.50),
 }
 COLUMNS = ("kpi", "value", "good_low", "good_high", "status", "detail")
+_SCHEMA = {
+    "kpi": pl.String,
+    "value": pl.Float64,
+    "good_low": pl.Float64,
+    "good_high": pl.Float64,
+    "status": pl.String,
+    "detail": pl.String,
+}
 
 
 def summary(
@@ -84,6 +92,16 @@ def summary(
         )
 
     n_customers = head["customers"] or 0
+    if model.dateless:  # a wide export: who owns what, nothing about when or how much
+        add("cross_sell_rate", None, "needs dates")
+        add(
+            "multi_product_rate",
+            head["multi_product_rate"],
+            f"customers owning 2+ families; {head['items_per_customer'] or 0:.2f} families per customer",
+        )
+        for kpi in ("cross_sell_revenue_share", "median_days_to_cross_sell", "cross_sell_win_rate"):
+            add(kpi, None, "needs dates")
+        return pl.DataFrame(rows, schema=_SCHEMA)
     add(
         "cross_sell_rate",
         crossed_n["crossed"] / n_customers if n_customers else None,
@@ -121,17 +139,7 @@ def summary(
         )
     else:
         add("cross_sell_win_rate", None, "needs a stage column (won / lost lines)")
-    return pl.DataFrame(
-        rows,
-        schema={
-            "kpi": pl.String,
-            "value": pl.Float64,
-            "good_low": pl.Float64,
-            "good_high": pl.Float64,
-            "status": pl.String,
-            "detail": pl.String,
-        },
-    )
+    return pl.DataFrame(rows, schema=_SCHEMA)
 
 
 def _lost_cross_sell_lines(model: Model, in_window: pl.Expr) -> pl.LazyFrame:

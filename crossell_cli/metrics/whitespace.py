@@ -27,6 +27,42 @@ from .stats import ratio
 
 COLUMNS = ("account_id", "account_name", "family", "score", "expected_value", "reason", "rank")
 _NO_SEGMENT = "\x00none"
+# Scoring every (account, owned family, candidate family) is exact but cubic: on a catalogue of
+# thousands of products (a retailer's stock codes) it is billions of rows. Past this many,
+# each owned family contributes only its TOP_TARGETS most attached families.
+CANDIDATE_BUDGET = 20_000_000
+TOP_TARGETS = 50
+
+
+def _signatures(model: Model) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    """(owned with segment, account -> signature id, signature id -> segment and each base).
+
+    A signature is a segment plus a set of owned families; accounts sharing one get the same
+    scores, so scoring happens once per signature (a handful on a family catalogue).
+    """
+    ownership = model.ownership()
+    segments = model.accounts.lazy().select("account_id", pl.col("segment").fill_null(_NO_SEGMENT))
+    owned = ownership.join(segments, on="account_id", how="left").with_columns(pl.col("segment").fill_null(_NO_SEGMENT))
+    signatures = owned.group_by("account_id").agg(
+        pl.col("segment").first(), pl.col("item").sort().str.join("\x1f").alias("owned_set")
+    )
+    ids = (
+        signatures.select("segment", "owned_set").unique().sort("segment", "owned_set").with_row_index("sig", offset=1)
+    )
+    accounts = signatures.join(ids, on=["segment", "owned_set"]).select("account_id", "sig", "segment")
+    bases = (
+        ids.with_columns(pl.col("owned_set").str.split("\x1f").alias("base"))
+        .explode("base")
+        .select("sig", "segment", "base")
+    )
+    return owned, accounts, bases
+
+
+def is_pruned(model: Model) -> bool:
+    """True when the catalogue is too large to score every family for every account exactly."""
+    bases = _signatures(model)[2].select(pl.len()).collect().item()
+    families = _sellable_items(model).select(pl.len()).collect().item()
+    return bool(bases * families > CANDIDATE_BUDGET)
 
 
 def whitespace(
@@ -36,36 +72,35 @@ def whitespace(
     forced_pairs: pl.DataFrame | None = None,
     accounts: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """Scored whitespace for every customer (or those in ``accounts``), ranked per account."""
-    ownership = model.ownership()
-    segments = model.accounts.lazy().select("account_id", pl.col("segment").fill_null(_NO_SEGMENT))
-    owned = ownership.join(segments, on="account_id", how="left").with_columns(pl.col("segment").fill_null(_NO_SEGMENT))
-    sellable = _sellable_items(model)
-    rates = _rates(owned, sellable, min_base=min_base, forced_pairs=forced_pairs)
+    """Scored whitespace for every customer (or those in ``accounts``), ranked per account.
 
-    # Signature: segment + the sorted list of owned families.
-    signatures = owned.group_by("account_id").agg(
-        pl.col("segment").first(), pl.col("item").sort().str.join("\x1f").alias("owned_set")
-    )
-    distinct = signatures.select("segment", "owned_set").unique()
-    exploded = distinct.with_columns(pl.col("owned_set").str.split("\x1f").alias("base")).explode("base")
-    candidates = (
-        exploded.join(sellable, how="cross")
-        .filter(~pl.col("owned_set").str.split("\x1f").list.contains(pl.col("family")))
-        .join(rates, on=["segment", "base", "family"], how="left")
-    )
+    On a catalogue too large to score exactly (``is_pruned``) an account lists only the
+    families among the TOP_TARGETS most attached to one of the families it owns.
+    """
+    owned, people, bases = _signatures(model)
+    sellable = _sellable_items(model)
+    pruned = is_pruned(model)
+    rates = _rates(owned, sellable, min_base=min_base, forced_pairs=forced_pairs, dense=not pruned)
+    owned_by_sig = bases.select("sig", pl.col("base").alias("family"))
+    if pruned:
+        strongest = rates.filter(pl.col("rate") > 0).filter(
+            pl.col("rate").rank("ordinal", descending=True).over("segment", "base") <= TOP_TARGETS
+        )
+        candidates = bases.join(strongest, on=["segment", "base"])
+    else:
+        candidates = bases.join(sellable, how="cross").join(rates, on=["segment", "base", "family"], how="left")
+    candidates = candidates.join(owned_by_sig, on=["sig", "family"], how="anti")
     ranked = ["rate", "base"]
-    best = candidates.group_by("segment", "owned_set", "family").agg(
+    best = candidates.group_by("sig", "segment", "family").agg(
         pl.col("rate").max().alias("evidence"),
         pl.col("rate").max().fill_null(0.0).alias("score"),
         pl.col("base").sort_by(ranked, descending=[True, False], nulls_last=True).first(),
         pl.col("scope").sort_by(ranked, descending=[True, False], nulls_last=True).first(),
     )
-    typical = _typical_value(model, segments, ownership)
+    typical = _typical_value(model, people.select("account_id", "segment"), owned.select("account_id", "item"))
     scored = best.join(typical, on=["segment", "family"], how="left").with_columns(
         (pl.col("score") * pl.col("typical")).alias("expected_value")
     )
-    people = signatures
     if accounts is not None:
         people = people.join(accounts.lazy().select("account_id"), on="account_id", how="semi")
     names = model.accounts.lazy().select("account_id", "account_name")
@@ -86,7 +121,7 @@ def whitespace(
         ]
     )
     result = (
-        people.join(scored, on=["segment", "owned_set"])
+        people.join(scored.drop("segment"), on="sig")
         .join(names, on="account_id", how="left")
         .with_columns(pl.when(pl.col("evidence").is_not_null()).then(reason).alias("reason"))
         .sort(
@@ -101,7 +136,12 @@ def whitespace(
 
 
 def _rates(
-    owned: pl.LazyFrame, targets: pl.LazyFrame, *, min_base: int, forced_pairs: pl.DataFrame | None
+    owned: pl.LazyFrame,
+    targets: pl.LazyFrame,
+    *,
+    min_base: int,
+    forced_pairs: pl.DataFrame | None,
+    dense: bool = True,
 ) -> pl.LazyFrame:
     """attach_rate(base -> family) per segment where the segment base is >= min_base, else overall.
 
@@ -112,11 +152,15 @@ def _rates(
     )
     seg_base = owned.group_by("segment", "item").agg(pl.len().alias("n"))
     seg_both = pairs.group_by("segment", "item", "family").agg(pl.len().alias("both"))
-    all_base = owned.group_by("item").agg(pl.len().alias("n_all"))
-    all_both = pairs.group_by("item", "family").agg(pl.len().alias("both_all"))
+    all_base = seg_base.group_by("item").agg(pl.col("n").sum().alias("n_all"))
+    all_both = seg_both.group_by("item", "family").agg(pl.col("both").sum().alias("both_all"))
     # Every family that could be offered, owned by anyone or not: 0 of a base owning it is
     # evidence too (a 0% attach rate), not a missing value.
-    grid = seg_base.join(targets, how="cross").filter(pl.col("item") != pl.col("family"))
+    if dense:
+        grid = seg_base.join(targets, how="cross")
+    else:  # only pairs someone owns together: the zeros are not worth a row each
+        grid = seg_base.join(all_both.select("item", "family").join(targets, on="family", how="semi"), on="item")
+    grid = grid.filter(pl.col("item") != pl.col("family"))
     grid = (
         grid.join(seg_both, on=["segment", "item", "family"], how="left")
         .join(all_base, on="item", how="left")
