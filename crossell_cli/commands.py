@@ -84,17 +84,25 @@ def attach(
 
     bundles = forced_bundles(model, share=settings.thresholds.forced_bundle_share, min_lines=settings.min_base)
     items = model.items()
+    bases: list[str] | None = None
     if base is not None:
         base = _resolve_item(base, items, model.level)
-    pairs, head = attach_metric.attach(
+        bases = [base]
+    elif matrix:  # a grid: every cell, zeros included
+        eligible = items if show_all else items.filter(pl.col("owners") >= settings.min_base)
+        bases = eligible["item"].to_list()
+    pairs, head = attach_metric.attach_plan(
         model,
         forced_bundles=bundles,
         min_base=None if show_all else settings.min_base,
-        bases=None if base is None else [base],
+        bases=bases,
     )
+    # The full list stays a lazy plan: a file output streams it.
     shown = attach_metric.visible_pairs(
         pairs, min_base=settings.min_base, show_all=show_all, base=base, exclude_bundles=exclude_bundles
     )
+    if bases is not None:
+        shown = shown.collect()
     notes = [
         _settings_line(
             model,
@@ -115,9 +123,9 @@ def attach(
             f"forced bundle{'s' if bundles.height > 1 else ''} (flag column): {listed}"
             + ("; dropped by --exclude-bundles" if exclude_bundles else "; --exclude-bundles drops them")
         )
-    if base is not None and shown.is_empty() and not show_all:
+    if base is not None and isinstance(shown, pl.DataFrame) and shown.is_empty() and not show_all:
         notes.append(f"{base} has fewer than {settings.min_base} customers; --all shows its pairs anyway")
-    if matrix:
+    if matrix and isinstance(shown, pl.DataFrame):
         frame = attach_metric.matrix(shown)
         title = "Attach rate matrix (row = base, column = target)"
     else:
@@ -125,7 +133,7 @@ def attach(
         title = f"Attach rates{' from ' + base if base else ''}"
     view: tuple[str, ...] = ()
     if not matrix:
-        view = _ATTACH_VIEW if frame["flag"].is_not_null().any() else _ATTACH_VIEW[:-1]
+        view = _ATTACH_VIEW if not bundles.is_empty() and not exclude_bundles else _ATTACH_VIEW[:-1]
     output = render.Output(
         frame, title, notes=tuple(notes), kinds=_matrix_kinds(frame) if matrix else {}, table_columns=view
     )

@@ -387,15 +387,12 @@ def missing_column_error(table: Table, names: Sequence[str], headers: Sequence[s
 
 
 @dataclass(frozen=True)
-class _Plan:
-    table: TableName
-    raw: RawTable
-    mapping: dict[str, tuple[int, ColumnSource]]
-    used: pl.LazyFrame
-    rejects: pl.LazyFrame
-    counts: pl.LazyFrame
-    extra_columns: tuple[str, ...] = ()
-    extra_indexes: tuple[int, ...] = ()
+class _Parser:
+    """How one column kind is read: a fast expression for clean text, a full parser for the rest."""
+
+    fast: Callable[[pl.Expr], pl.Expr]
+    full: Callable[[pl.Series], pl.Series]
+    dtype: pl.DataType
 
 
 def _parser_for(
@@ -404,57 +401,77 @@ def _parser_for(
     profile: Mapping[str, Any],
     date_formats: tuple[str, ...],
     stages: dict[str, str],
-) -> tuple[Callable[[pl.Series], pl.Series], pl.DataType]:
+) -> _Parser:
     fmt = parse.NumberFormat(decimal_mark=settings.decimal_mark)
-    value_dtype = _KIND_DTYPE[col.kind]
-    fields: dict[str, pl.DataType] = {"value": value_dtype, "error": pl.String()}
-    parser: Callable[[pl.Series], pl.Series]
+    dtype = _KIND_DTYPE[col.kind]
     if col.kind == "id":
-        parser = parse.parse_id
-    elif col.kind == "text":
-        parser = parse.parse_text
-    elif col.kind == "date":
-        parser = parse.date_parser(date_formats)
-    elif col.kind == "money":
-        parser = parse.number_parser(fmt, with_currency=True)
-        fields["currency"] = pl.String()
-    elif col.kind == "number":
-        parser = parse.number_parser(fmt)
-    elif col.kind == "fraction":
+        return _Parser(parse.fast_id, parse.parse_id, dtype)
+    if col.kind == "text":
+        return _Parser(parse.fast_text, parse.parse_text, dtype)
+    if col.kind == "date":
+        return _Parser(parse.fast_date, parse.date_parser(date_formats), dtype)
+    if col.kind == "money":
+        return _Parser(lambda e: parse.fast_number(e, fmt), parse.number_parser(fmt, with_currency=True), dtype)
+    if col.kind == "number":
+        return _Parser(lambda e: parse.fast_number(e, fmt), parse.number_parser(fmt), dtype)
+    if col.kind == "fraction":
         scale = settings.discount_scale
         if scale == "auto":
             scale = profile.get("discount_scale", "auto")
-        parser = parse.fraction_parser(fmt, scale)
-    elif col.kind == "bool":
-        parser = parse.parse_bool
-    elif col.kind == "period":
-        parser = parse.parse_period
-    elif col.kind == "stage":
-        parser = parse.stage_parser(stages)
-    else:  # pragma: no cover - Kind is a closed Literal
-        raise AssertionError(col.kind)
-    return parser, pl.Struct(fields)
+        return _Parser(lambda e: parse.fast_fraction(e, fmt, scale), parse.fraction_parser(fmt, scale), dtype)
+    if col.kind == "bool":
+        return _Parser(parse.fast_bool, parse.parse_bool, dtype)
+    if col.kind == "period":
+        return _Parser(parse.fast_period, parse.parse_period, dtype)
+    if col.kind == "stage":
+        return _Parser(lambda e: parse.fast_stage(e, stages), parse.stage_parser(stages), dtype)
+    raise AssertionError(col.kind)  # pragma: no cover - Kind is a closed Literal
 
 
-def _date_formats_for(
-    raw: RawTable, index: int, settings: Settings, profile: Mapping[str, Any], header: str
-) -> tuple[str, ...]:
+def _date_formats(
+    raw: RawTable, columns: Mapping[str, tuple[int, str]], settings: Settings, profile: Mapping[str, Any]
+) -> dict[str, tuple[str, ...]]:
+    """The locale formats of each date column (name -> (index, header)): configured, or
+    detected from the first 50 000 values (all of them when those are ambiguous)."""
     configured = tuple(settings.date_formats) + tuple(profile.get("date_formats", ()))
-    if configured:
-        return configured
-    column = raw.column(index)
-    sample = _collect(raw, raw.frame.select(pl.col(column)).head(50_000)).to_series()
-    formats, problem = parse.detect_date_formats(sample, ())
-    if problem:
-        full = _collect(raw, raw.frame.select(pl.col(column))).to_series()
-        formats, problem = parse.detect_date_formats(full, ())
-    if problem:
-        raise DataError(
-            f"{raw.path}: column '{header}' has ambiguous dates: {problem}",
-            hint="say which it is with date_formats: ['%m/%d/%Y'] (month first) or "
-            "['%d/%m/%Y'] (day first) in xsell.yaml",
-        )
-    return formats
+    if configured or not columns:
+        return {name: configured for name in columns}
+    sample = _collect(raw, raw.frame.select([pl.col(raw.column(i)).alias(n) for n, (i, _) in columns.items()]).head(50_000))
+    found: dict[str, tuple[str, ...]] = {}
+    for name, (index, header) in columns.items():
+        formats, problem = parse.detect_date_formats(sample[name], ())
+        if problem:
+            full = _collect(raw, raw.frame.select(pl.col(raw.column(index)))).to_series()
+            formats, problem = parse.detect_date_formats(full, ())
+        if problem:
+            raise DataError(
+                f"{raw.path}: column '{header}' has ambiguous dates: {problem}",
+                hint="say which it is with date_formats: ['%m/%d/%Y'] (month first) or "
+                "['%d/%m/%Y'] (day first) in xsell.yaml",
+            )
+        found[name] = formats
+    return found
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One table's parse as a single lazy frame; ``_outcome`` finishes it once collected.
+
+    ``parsed`` holds, per row: ROW, each mapped column's value as the fast path typed it,
+    the raw text of the cells the fast path could not type (``__s_<name>``, null
+    elsewhere), the blank / footer-candidate / ragged flags, the exclusion and the extra
+    text columns. It is collected once (the parsers run once per cell, in parallel, with
+    no Python call); the full parsers then run on the few leftover cells, and the used
+    rows, the rejects and the counts are eager filters of that one frame.
+    """
+
+    table: Table
+    raw: RawTable
+    mapping: dict[str, tuple[int, ColumnSource]]
+    parsers: dict[str, _Parser]
+    parsed: pl.LazyFrame
+    extra_columns: tuple[str, ...] = ()
+    extra_indexes: tuple[int, ...] = ()
 
 
 def _parse_plan(
@@ -467,34 +484,97 @@ def _parse_plan(
     *,
     extra_text: Mapping[str, int] | None = None,
 ) -> _Plan:
-    frame = raw.frame
-    parsed: list[pl.Expr] = []
-    for name, (index, source) in mapping.items():
+    parsers: dict[str, _Parser] = {}
+    typed: list[pl.Expr] = []
+    out: list[pl.Expr] = [pl.col(ROW)]
+    dates = {n: (i, src.header or n) for n, (i, src) in mapping.items() if table.column(n).kind == "date"}
+    date_formats = _date_formats(raw, dates, settings, profile)
+    for name, (index, _) in mapping.items():
         col = table.column(name)
-        formats: tuple[str, ...] = ()
-        if col.kind == "date":
-            formats = _date_formats_for(raw, index, settings, profile, source.header or name)
-        parser, dtype = _parser_for(col, settings, profile, formats, stages)
-        parsed.append(
-            pl.col(raw.column(index)).map_batches(parser, return_dtype=dtype, is_elementwise=True).alias(f"__p_{name}")
-        )
-    frame = frame.with_columns(parsed)
+        parser = _parser_for(col, settings, profile, date_formats.get(name, ()), stages)
+        parsers[name] = parser
+        text = pl.col(raw.column(index))
+        # Two steps, so the fast value is computed once and then read twice.
+        typed.append(parser.fast(text).alias(f"__v_{name}"))
+        value = pl.col(f"__v_{name}")
+        out.append(value.alias(name))
+        out.append(pl.when(value.is_null() & (text != "")).then(text).alias(f"__s_{name}"))
+
+    # A blank line: every cell empty or spaces. The mapped cells are judged after the full
+    # parse (a cell of spaces is a leftover there); the others are judged here.
+    mapped = {i for i, _ in mapping.values()}
+    others = [pl.col(raw.column(i)) for i in range(len(raw.headers)) if i not in mapped] + [pl.col(EXTRA)]
+    first = pl.col(raw.column(0)).fill_null("") if raw.headers else pl.lit("")
+    exclusion = _exclusion(table, raw, mapping, settings)
+    out += [
+        pl.all_horizontal([c.is_null() | (c.str.strip_chars() == "") for c in others]).alias("__others_blank"),
+        first.str.contains(_FOOTER).alias("__footer_candidate"),
+        pl.when(pl.col(EXTRA).fill_null("").str.strip_chars() != "").then(pl.col(EXTRA)).alias("__ragged"),
+        exclusion["reason"].alias("__excluded_reason"),
+        exclusion["column"].alias("__excluded_column"),
+        exclusion["value"].alias("__excluded_value"),
+    ]
+    extra_names: list[str] = []
+    for out_name, index in (extra_text or {}).items():
+        out.append(pl.col(raw.column(index)).str.strip_chars().replace("", None).alias(out_name))
+        extra_names.append(out_name)
+    return _Plan(
+        table,
+        raw,
+        mapping,
+        parsers,
+        raw.frame.with_columns(typed).select(out),
+        tuple(extra_names),
+        tuple((extra_text or {}).values()),
+    )
+
+
+def _full_parse(plan: _Plan, frame: pl.DataFrame) -> pl.DataFrame:
+    """Run the full parsers on the cells the fast path left: values, currencies, ``__err_<name>``.
+
+    Each parser sees every distinct leftover text once (a column of 'Closed Won' or
+    '$1,200.00' is a handful of calls), and the answers are joined back by text. Adds
+    ``__blank``: every mapped cell empty or spaces, and every other cell too.
+    """
+    patched: list[pl.Series] = []
+    blank = frame["__others_blank"]
+    for name, parser in plan.parsers.items():
+        leftover = frame[f"__s_{name}"]
+        error = pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias(f"__err_{name}")
+        currency = pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias(f"__cur_{name}")
+        value = frame[name]
+        if leftover.null_count() < frame.height:
+            mask = leftover.is_not_null()
+            texts = leftover.filter(mask)
+            distinct = texts.unique()
+            answers = parser.full(distinct).struct.unnest().with_columns(distinct.alias("__text"))
+            result = texts.to_frame("__text").join(answers, on="__text", how="left", maintain_order="left")
+            value = _patch(value, mask, result["value"].cast(parser.dtype))
+            error = _patch(error, mask, result["error"])
+            if "currency" in result.columns:
+                currency = _patch(currency, mask, result["currency"])
+            blank = blank & (value.is_null() & (leftover.is_null() | (leftover.str.strip_chars() == "")))
+        else:
+            blank = blank & value.is_null()
+        patched += [value.alias(name), error]
+        if plan.table.column(name).kind == "money":
+            patched.append(currency)
+    return frame.with_columns(*patched, blank.alias("__blank"))
+
+
+def _patch(base: pl.Series, mask: pl.Series, values: pl.Series) -> pl.Series:
+    return base.scatter(mask.arg_true(), values)
+
+
+def _rules(plan: _Plan) -> tuple[dict[str, pl.Expr], pl.Expr | None]:
+    """Per mapped column, the rule its cell breaks (null when fine); and the line's outcome."""
+    mapping, table = plan.mapping, plan.table
 
     def value(name: str) -> pl.Expr:
-        return pl.col(f"__p_{name}").struct.field("value")
+        return pl.col(name)
 
     def error(name: str) -> pl.Expr:
-        return pl.col(f"__p_{name}").struct.field("error")
-
-    raw_cols = [raw.column(i) for i in range(len(raw.headers))]
-    blank = pl.all_horizontal([pl.col(c).fill_null("").str.strip_chars() == "" for c in raw_cols]) & (
-        pl.col(EXTRA).fill_null("").str.strip_chars() == ""
-    )
-    first = pl.col(raw_cols[0]).fill_null("") if raw_cols else pl.lit("")
-    footer_candidate = first.str.contains(_FOOTER)
-    last_data_row = pl.col(ROW).filter(~blank & ~footer_candidate).max()
-    footer = footer_candidate & (pl.col(ROW) > last_data_row.fill_null(0))
-    ragged = pl.col(EXTRA).fill_null("").str.strip_chars() != ""
+        return pl.col(f"__err_{name}")
 
     # The outcome: IsWon / IsClosed flags when the export has them (they are what Salesforce
     # itself trusts; stage names are renamed per org), else the mapped stage text.
@@ -536,7 +616,14 @@ def _parse_plan(
         all_missing = pl.all_horizontal([value(n).is_null() & error(n).is_null() for n in present])
         target = present[0]
         rules[target] = pl.coalesce(rules[target], pl.when(needs_values & all_missing).then(pl.lit(parse.MISSING)))
-    frame = frame.with_columns([r.alias(f"__e_{n}") for n, r in rules.items()])
+    return rules, stage_value
+
+
+def _outcome(plan: _Plan, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """Finish a collected parse: (used rows, rejects and warnings, counts)."""
+    table = plan.table
+    frame = _full_parse(plan, frame)
+    rules, stage_value = _rules(plan)
     # A line item with any bad cell is rejected. An account or product is only rejected for
     # its key: a bad optional cell (sellable "maybe") is ignored with a warning, so the row's
     # lines keep their family and name instead of turning into orphans.
@@ -544,68 +631,67 @@ def _parse_plan(
         fatal = list(rules)
     else:
         fatal = [n for n in rules if table.column(n).required]
-    error_cols = [f"__e_{n}" for n in fatal]
-    ok = pl.all_horizontal([pl.col(c).is_null() for c in error_cols]) & ~ragged if error_cols else ~ragged
-    any_error = pl.any_horizontal([pl.col(f"__e_{n}").is_not_null() for n in rules]) if rules else pl.lit(False)
-    frame = frame.with_columns(__blank=blank, __footer=footer, __ok=ok)
-    counted_all = ~pl.col("__blank") & ~pl.col("__footer")
-    exclusion = _exclusion(table, raw, mapping, settings)
-    frame = frame.with_columns(
-        exclusion["reason"].alias("__excluded_reason"),
-        exclusion["column"].alias("__excluded_column"),
-        exclusion["value"].alias("__excluded_value"),
-    )
-    excluded = pl.col("__excluded_reason").is_not_null()
-    counted = counted_all & ~excluded
+    frame = frame.with_columns([r.alias(f"__e_{n}") for n, r in rules.items()])
 
-    dtypes = {c.name: _KIND_DTYPE[c.kind] for c in table.columns}
-    used_cols = [pl.col(ROW)]
+    blank = pl.col("__blank")
+    candidate = pl.col("__footer_candidate")
+    # A report footer is a footer-looking row after the last data row.
+    last_data_row = pl.col(ROW).filter(~blank & ~candidate).max()
+    ragged = pl.col("__ragged").is_not_null()
+    fine = [pl.col(f"__e_{n}").is_null() for n in fatal]
+    ok = (pl.all_horizontal(fine) & ~ragged) if fine else ~ragged
+    any_error = pl.any_horizontal([pl.col(f"__e_{n}").is_not_null() for n in rules]) if rules else pl.lit(False)
+    excluded = pl.col("__excluded_reason").is_not_null()
+    frame = frame.with_columns(
+        (candidate & (pl.col(ROW) > last_data_row.fill_null(0))).alias("__footer"),
+        ok.alias("__ok"),
+    )
+    counted_all = ~blank & ~pl.col("__footer")
+    counted = counted_all & ~excluded
+    counts = frame.select(
+        pl.len().alias("records"),
+        blank.sum().alias("blank"),
+        pl.col("__footer").sum().alias("footer"),
+        (counted & ~pl.col("__ok")).sum().alias("rejected"),
+        (counted_all & excluded).sum().alias("excluded"),
+    ).row(0, named=True)
+
+    used_cols: list[pl.Expr] = [pl.col(ROW)]
     for col in table.columns:
         if col.name == "stage" and stage_value is not None:
             used_cols.append(stage_value.alias("stage"))
-        elif col.name in mapping:
-            used_cols.append(value(col.name).alias(col.name))
+        elif col.name in plan.mapping:
+            used_cols.append(pl.col(col.name))
             if col.kind == "money":
-                used_cols.append(pl.col(f"__p_{col.name}").struct.field("currency").alias(f"__cur_{col.name}"))
+                used_cols.append(pl.col(f"__cur_{col.name}"))
         else:
-            used_cols.append(pl.lit(None, dtype=dtypes[col.name]).alias(col.name))
-    extra_names: list[str] = []
-    for out_name, index in (extra_text or {}).items():
-        used_cols.append(pl.col(raw.column(index)).str.strip_chars().replace("", None).alias(out_name))
-        extra_names.append(out_name)
+            used_cols.append(pl.lit(None, dtype=_KIND_DTYPE[col.kind]).alias(col.name))
+    used_cols += [pl.col(n) for n in plan.extra_columns]
     used = frame.filter(counted & pl.col("__ok")).select(used_cols)
 
-    reject_parts = []
-    for name in rules:
-        index, source = mapping[name]
-        reject_parts.append(
-            pl.struct(
-                pl.lit(name).alias("column"),
-                pl.lit(source.header).alias("header"),
-                pl.col(raw.column(index)).alias("value"),
-                pl.col(f"__e_{name}").alias("rule"),
+    flagged = frame.filter(counted & (~pl.col("__ok") | any_error)).with_columns(
+        pl.when(pl.col("__ok")).then(pl.lit("warning")).otherwise(pl.lit("rejected")).alias("__severity")
+    )
+    problems = [
+        (name, plan.mapping[name][1].header, pl.col(f"__s_{name}").fill_null(""), pl.col(f"__e_{name}"))
+        for name in rules
+    ]  # the value shown is the cell's text ('' when it was empty)
+    problems.append(("(row)", None, pl.col("__ragged"), pl.when(ragged).then(pl.lit("ragged_row"))))
+    rejects = pl.concat(
+        [
+            flagged.filter(rule.is_not_null()).select(
+                pl.col(ROW),
+                pl.col("__severity").alias("severity"),
+                pl.lit(column).alias("column"),
+                pl.lit(header, dtype=pl.String).alias("header"),
+                text.alias("value"),
+                rule.alias("rule"),
+                pl.lit(None, dtype=pl.String).alias("message"),
             )
-        )
-    reject_parts.append(
-        pl.struct(
-            pl.lit("(row)").alias("column"),
-            pl.lit(None, dtype=pl.String).alias("header"),
-            pl.col(EXTRA).alias("value"),
-            pl.when(ragged).then(pl.lit("ragged_row")).otherwise(None).alias("rule"),
-        )
-    )
-    rejects = (
-        frame.filter(counted & (~pl.col("__ok") | any_error))
-        .select(
-            pl.col(ROW),
-            pl.when(pl.col("__ok")).then(pl.lit("warning")).otherwise(pl.lit("rejected")).alias("severity"),
-            pl.concat_list(reject_parts).alias("problems"),
-        )
-        .explode("problems")
-        .unnest("problems")
-        .filter(pl.col("rule").is_not_null())
-        .with_columns(pl.lit(None, dtype=pl.String).alias("message"))
-    )
+            for column, header, text, rule in problems
+        ],
+        how="vertical",
+    ).sort(ROW, maintain_order=True)
     left_out = frame.filter(counted_all & excluded).select(
         pl.col(ROW),
         pl.lit("excluded").alias("severity"),
@@ -616,23 +702,7 @@ def _parse_plan(
         pl.format("excluded by the config: {}", pl.col("__excluded_reason")).alias("message"),
     )
     rejects = pl.concat([rejects, left_out], how="vertical_relaxed")
-    counts = frame.select(
-        pl.len().alias("records"),
-        pl.col("__blank").sum().alias("blank"),
-        pl.col("__footer").sum().alias("footer"),
-        (counted & ~pl.col("__ok")).sum().alias("rejected"),
-        (counted_all & excluded).sum().alias("excluded"),
-    )
-    return _Plan(
-        table.name,
-        raw,
-        mapping,
-        used,
-        rejects,
-        counts,
-        tuple(extra_names),
-        tuple((extra_text or {}).values()),
-    )
+    return used, rejects, {k: int(v) for k, v in counts.items()}
 
 
 def _collect(raw: RawTable, *frames: pl.LazyFrame) -> Any:
@@ -828,10 +898,9 @@ def load_book(settings: Settings, profile: Mapping[str, Any] | None = None) -> t
     loads: dict[TableName, TableLoad] = {}
     reject_frames: list[pl.DataFrame] = []
     for table_name, plan in plans.items():
-        used, rejects, counts = _collect(plan.raw, plan.used, plan.rejects, plan.counts)
+        used, rejects, c = _outcome(plan, _collect(plan.raw, plan.parsed))
         frames[table_name] = used
         reject_frames.append(_issue_rows(rejects, table_name, plan.raw.path))
-        c = counts.row(0, named=True)
         rows = int(c["records"]) - int(c["blank"]) - int(c["footer"])
         left_out = int(c["excluded"])
         mapped = {i for i, _ in plan.mapping.values()} | set(plan.extra_indexes)
@@ -910,7 +979,8 @@ def _load_wide(settings: Settings, profile: Mapping[str, Any]) -> tuple[Book, Lo
             extra[name] = i
     plan = _parse_plan(ACCOUNTS, raw, mapping, settings, profile, {}, extra_text=extra)
     owned = owned_lines(raw, wide)
-    accounts, rejects, counts, lines = _collect(raw, plan.used, plan.rejects, plan.counts, owned)
+    parsed, lines = _collect(raw, plan.parsed, owned)
+    accounts, rejects, c = _outcome(plan, parsed)
     lines = lines.join(accounts.select(ROW, "account_id"), on=ROW, how="inner").select(
         pl.format("{}:{}", pl.col(ROW), pl.col("product_id")).alias("line_id"),
         "account_id",
@@ -935,7 +1005,6 @@ def _load_wide(settings: Settings, profile: Mapping[str, Any]) -> tuple[Book, Lo
     catalogue = _load_table(settings, profile, "products") if "products" in settings.sources else None
     products = _finish_products(catalogue, lines, settings)
     lines = lines.drop("__prod_family")
-    c = counts.row(0, named=True)
     rows = int(c["records"]) - int(c["blank"]) - int(c["footer"])
     load = TableLoad(
         table="line_items",
@@ -987,7 +1056,7 @@ def _load_table(settings: Settings, profile: Mapping[str, Any], table_name: Tabl
     )
     _require(table, mapping, raw)
     plan = _parse_plan(table, raw, mapping, settings, profile, {})
-    used: pl.DataFrame = _collect(raw, plan.used)
+    used, _, _ = _outcome(plan, _collect(raw, plan.parsed))
     return used
 
 
@@ -1175,7 +1244,8 @@ def _finish_line_items(
         )
         lines = lines.filter(~mask)
 
-    lines = lines.with_columns(
+    # One lazy pass computes every derived column (each step reads the one before).
+    plan = lines.lazy().with_columns(
         pl.coalesce("booked_at", "start_date").alias("booked_at"),
         pl.coalesce("start_date", "booked_at").alias("start_date"),
         pl.col("quantity").fill_null(1.0),
@@ -1183,11 +1253,11 @@ def _finish_line_items(
     )
     inclusive = settings.end_date_inclusive or bool(profile.get("end_date_inclusive", False))
     if inclusive:
-        lines = lines.with_columns(pl.col("end_date") + pl.duration(days=1))
+        plan = plan.with_columns(pl.col("end_date") + pl.duration(days=1))
 
     # Currency of each line: an explicit column, else a code or symbol written in the amount.
     markers = [c for c in ("__cur_amount", "__cur_period_amount", "__cur_unit_price") if c in lines.columns]
-    lines = lines.with_columns(
+    plan = plan.with_columns(
         pl.coalesce(pl.col("currency").str.to_uppercase(), *[pl.col(m).replace({"$": "USD"}) for m in markers]).alias(
             "currency"
         )
@@ -1201,7 +1271,7 @@ def _finish_line_items(
         .otherwise(100.0)
     )
     # Stripe's unit_amount is in the currency's minor unit (4900 = 49.00 USD, 4900 = ¥4,900).
-    lines = lines.with_columns(pl.coalesce("unit_price", pl.col("unit_price_minor") / minor).alias("unit_price"))
+    plan = plan.with_columns(pl.coalesce("unit_price", pl.col("unit_price_minor") / minor).alias("unit_price"))
 
     # Annual value: the ARR amount, else a per-period amount or unit price annualised by the
     # billing period (× interval count: Stripe's "month" × 3 is quarterly) and divided by the
@@ -1210,10 +1280,7 @@ def _finish_line_items(
     per_year = (12.0 / months) if "billing_period" in mapped else pl.lit(1.0)
     term = pl.when(pl.col("term_multiplier") > 0).then(pl.col("term_multiplier")).otherwise(1.0)
     period_needs = pl.col("amount").is_null() & pl.col("period_amount").is_not_null() & months.is_null()
-    if "period_amount" in mapped:
-        mask = lines.select(period_needs).to_series()
-        reject(mask, "billing_period", lines["period_amount"], "bad_currency_amount")
-    lines = lines.with_columns(
+    plan = plan.with_columns(period_needs.alias("__period_needs")).with_columns(
         pl.coalesce(
             pl.col("amount"),
             pl.col("period_amount") * (12.0 / months),
@@ -1222,7 +1289,7 @@ def _finish_line_items(
         pl.coalesce(pl.col("list_amount"), pl.col("list_price") * pl.col("quantity") * per_year).alias("list_amount"),
     )
     # With only a net amount and a discount, the list value is implied: net / (1 - discount).
-    lines = lines.with_columns(
+    plan = plan.with_columns(
         pl.coalesce(
             pl.col("list_amount"),
             pl.when(pl.col("discount").is_between(0, 1, closed="left")).then(
@@ -1232,7 +1299,11 @@ def _finish_line_items(
     )
     units = settings.amount_units if settings.amount_units != "major" else profile.get("amount_units", "major")
     if units == "minor":
-        lines = lines.with_columns(pl.col("amount") / minor, pl.col("list_amount") / minor)
+        plan = plan.with_columns(pl.col("amount") / minor, pl.col("list_amount") / minor)
+    lines = plan.collect()
+    if "period_amount" in mapped:
+        reject(lines["__period_needs"], "billing_period", lines["period_amount"], "bad_currency_amount")
+    lines = lines.drop("__period_needs")
 
     needs_amount = pl.col("amount").is_null() & (pl.col("stage").is_null() | pl.col("stage").is_in(["won", "lost"]))
     if "stage" not in mapped:

@@ -78,30 +78,29 @@ def apply_where(book: Book, where: Sequence[tuple[str, str]]) -> Book:
     return replace(book, accounts=kept, line_items=lines)
 
 
-def with_items(line_items: pl.LazyFrame, products: pl.DataFrame, level: Level) -> pl.LazyFrame:
+def with_items(line_items: pl.DataFrame, products: pl.DataFrame, level: Level) -> pl.DataFrame:
     """Add ``item``: the family of the line's product, or the product itself.
 
     A bundle component (CPQ's SBQQ__Bundled__c) takes the item of the line it belongs to:
     it was sold as part of that product, so it never shows up as a family of its own (and
-    never as a cross-sell).
+    never as a cross-sell). Only the new column is computed; the others are shared.
     """
     if level == "product":
-        lines = line_items.with_columns(pl.col("product_id").alias("item"))
+        item = line_items["product_id"]
     else:
-        families = products.lazy().select("product_id", pl.col("family").alias("item"))
-        lines = line_items.join(families, on="product_id", how="left", maintain_order="left").with_columns(
-            pl.coalesce("item", "product_id").alias("item")
-        )
+        item = line_items.select(
+            pl.col("product_id").replace_strict(products["product_id"], products["family"], default=pl.col("product_id"))
+        ).to_series()
+    lines = line_items.with_columns(item.alias("item"))
+    if not lines["bundled"].fill_null(False).any():
+        return lines
     parents = lines.select(pl.col("line_id").alias("parent_line_id"), pl.col("item").alias("__parent_item"))
-    return (
-        lines.join(parents, on="parent_line_id", how="left", maintain_order="left")
-        .with_columns(
-            pl.when(pl.col("bundled").fill_null(False) & pl.col("__parent_item").is_not_null())
-            .then(pl.col("__parent_item"))
-            .otherwise(pl.col("item"))
-            .alias("item")
-        )
-        .drop("__parent_item")
+    parent_item = lines.select("parent_line_id").join(parents, on="parent_line_id", how="left", maintain_order="left")
+    return lines.with_columns(
+        pl.when(pl.col("bundled").fill_null(False) & parent_item["__parent_item"].is_not_null())
+        .then(parent_item["__parent_item"])
+        .otherwise(pl.col("item"))
+        .alias("item")
     )
 
 
@@ -212,7 +211,9 @@ def build_model(
     if when is None:
         return None
     book = apply_where(book, where)
-    lines = with_items(book.line_items.lazy(), book.products, level).filter(pl.col("booked_at") <= when)
+    # The item column is computed once; each metric's plan filters the lines to T itself
+    # (a filter on the columns it reads costs less than a second copy of the book).
+    lines = with_items(book.line_items, book.products, level).lazy().filter(pl.col("booked_at") <= when)
     won = lines.filter(is_won())
     return Model(
         as_of=when,

@@ -63,6 +63,20 @@ def _result(value: pl.Series, error: pl.Series) -> pl.Series:
     return pl.DataFrame({"value": value, "error": error}).to_struct("parsed")
 
 
+def _nulls(n: int, dtype: pl.DataType | type[pl.DataType]) -> pl.Series:
+    return pl.repeat(None, n, dtype=dtype, eager=True)
+
+
+def per_hundred(value: pl.Expr) -> pl.Expr:
+    """value / 100, rounded as IEEE division rounds it.
+
+    Polars divides by a scalar by multiplying with its reciprocal, one ulp off for many
+    values (57 / 100 comes out as 0.5700000000000001); a divisor column of the same
+    length is divided element by element.
+    """
+    return value / (value * 0.0 + 100.0)
+
+
 def _blank(raw: pl.Series) -> pl.Series:
     return raw.is_null() | (raw.str.strip_chars() == "")
 
@@ -85,7 +99,7 @@ def _patch(base: pl.Series, mask: pl.Series, patch: pl.Series) -> pl.Series:
 def parse_text(raw: pl.Series) -> pl.Series:
     value = raw.str.strip_chars()
     value = pl.select(pl.when(value == "").then(None).otherwise(value).alias("v")).to_series()
-    return _result(value, pl.Series([None] * len(raw), dtype=pl.String))
+    return _result(value, _nulls(len(raw), pl.String))
 
 
 _SF_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
@@ -105,11 +119,11 @@ def _salesforce_15(ids: pl.Series) -> pl.Series:
     sub = ids.filter(candidate)
     upper = [sub.str.slice(i, 1).str.contains("^[A-Z]$").cast(pl.Int32) for i in range(15)]
     alphabet = pl.Series(list(_SF_ALPHABET))
-    ok = pl.Series([True] * len(sub))
+    ok = pl.repeat(True, len(sub), eager=True)
     for chunk in range(3):
         bits = sum(
             (upper[chunk * 5 + pos] * (1 << pos) for pos in range(5)),
-            pl.Series([0] * len(sub), dtype=pl.Int32),
+            pl.repeat(0, len(sub), dtype=pl.Int32, eager=True),
         )
         ok = ok & (sub.str.slice(15 + chunk, 1) == alphabet.gather(bits))
     shortened = pl.select(pl.when(ok).then(sub.str.slice(0, 15)).otherwise(sub).alias("id")).to_series()
@@ -120,7 +134,7 @@ def parse_id(raw: pl.Series) -> pl.Series:
     """Trim; reject Excel's scientific notation; '17850.0' -> '17850'; Salesforce 18 -> 15."""
     value = raw.str.strip_chars()
     value = pl.select(pl.when(value == "").then(None).otherwise(value).alias("v")).to_series()
-    error = pl.Series([None] * len(raw), dtype=pl.String)
+    error = _nulls(len(raw), pl.String)
     maybe_sci = value.str.contains("E+", literal=True) | value.str.contains("e+", literal=True)
     if maybe_sci.any():
         mangled = value.str.contains(r"^\d+(\.\d+)?[eE]\+\d+$").fill_null(False)
@@ -185,7 +199,7 @@ def _parse_number_slow(raw: pl.Series, fmt: NumberFormat) -> tuple[pl.Series, pl
     value = pl.select(
         pl.when(~grouped_ok).then(None).when(negative).then(-magnitude).otherwise(magnitude).alias("v")
     ).to_series()
-    value = pl.select(pl.when(percent).then(value / 100).otherwise(value).alias("v")).to_series()
+    value = pl.select(pl.when(percent).then(per_hundred(pl.lit(value))).otherwise(value).alias("v")).to_series()
     currency = pl.select(pl.coalesce(parts["cur1"], parts["cur3"], parts["cur2"]).alias("c")).to_series()
     currency = currency.replace(SYMBOL_CURRENCY).str.to_uppercase()
     unbalanced = parts["neg1"].is_not_null() != parts["neg2"].is_not_null()
@@ -214,8 +228,8 @@ def number_parser(fmt: NumberFormat, *, with_currency: bool = False) -> Parser:
                 pl.when(raw.str.contains(".", literal=True)).then(None).otherwise(fast).alias("v")
             ).to_series()
         slow_mask = fast.is_null() & ~_blank(raw)
-        error = pl.Series([None] * len(raw), dtype=pl.String)
-        currency = pl.Series([None] * len(raw), dtype=pl.String)
+        error = _nulls(len(raw), pl.String)
+        currency = _nulls(len(raw), pl.String)
         if slow_mask.any():
             value, cur, rule = _parse_number_slow(raw.filter(slow_mask), fmt)
             fast = _patch(fast, slow_mask, value)
@@ -238,10 +252,10 @@ def fraction_parser(fmt: NumberFormat, scale: str) -> Parser:
         value = parsed["value"]
         had_percent = raw.str.strip_chars().str.ends_with("%").fill_null(False)
         if scale == "percent":
-            value = pl.select(pl.when(had_percent).then(value).otherwise(value / 100).alias("v")).to_series()
+            value = pl.select(pl.when(had_percent).then(value).otherwise(per_hundred(pl.lit(value))).alias("v")).to_series()
         elif scale == "auto":
             value = pl.select(
-                pl.when(~had_percent & (value > 1)).then(value / 100).otherwise(value).alias("v")
+                pl.when(~had_percent & (value > 1)).then(per_hundred(pl.lit(value))).otherwise(value).alias("v")
             ).to_series()
         return _result(value, parsed["error"])
 
@@ -254,7 +268,7 @@ def fraction_parser(fmt: NumberFormat, scale: str) -> Parser:
 
 def _try_formats(text: pl.Series, formats: Sequence[str]) -> pl.Series:
     """Parse with each format in turn, each only on what is still unparsed."""
-    out = pl.Series([None] * len(text), dtype=pl.Date)
+    out = _nulls(len(text), pl.Date)
     todo = text.is_not_null()
     for fmt in formats:
         if not todo.any():
@@ -272,7 +286,7 @@ def _try_formats(text: pl.Series, formats: Sequence[str]) -> pl.Series:
 def _epoch(text: pl.Series) -> pl.Series:
     """Unix timestamps (Stripe and HubSpot APIs): 9–10 digits are seconds, 12–13 milliseconds."""
     digits = text.str.contains(r"^\d{9,10}$|^\d{12,13}$").fill_null(False)
-    out = pl.Series([None] * len(text), dtype=pl.Date)
+    out = _nulls(len(text), pl.Date)
     if not digits.any():
         return out
     number = text.filter(digits).cast(pl.Int64)
@@ -428,3 +442,65 @@ def stage_parser(mapping: dict[str, str]) -> Parser:
         return _result(value, _errors(raw, value, UNKNOWN_STAGE))
 
     return parse
+
+
+# ---------------------------------------------------------------------------------------
+# fast paths, as expressions
+#
+# The loader puts these in its lazy plan, so clean values are typed by native, parallel
+# Polars kernels without a Python call. Each returns the typed value, or null where the
+# fast path cannot tell; the loader sends those cells (and only those) through the full
+# parser above, which also names the rule a bad value breaks.
+
+
+def fast_text(text: pl.Expr) -> pl.Expr:
+    value = text.str.strip_chars()
+    return pl.when(value != "").then(value)
+
+
+def fast_id(text: pl.Expr) -> pl.Expr:
+    """Plain ids; padded ones, anything that may be Excel-mangled, a float id or an
+    18-character Salesforce id is left to ``parse_id``."""
+    suspect = text.str.contains(r"^\s|\s$|[eE]\+|\.0+$") | (text.str.len_bytes() == 18)
+    return pl.when((text != "") & ~suspect).then(text)
+
+
+def fast_date(text: pl.Expr) -> pl.Expr:
+    value = text.str.to_date("%Y-%m-%d", strict=False)
+    return pl.when(value >= _MIN_DATE).then(value)
+
+
+def fast_number(text: pl.Expr, fmt: NumberFormat) -> pl.Expr:
+    value = text.cast(pl.Float64, strict=False)
+    ok = value.is_finite()
+    if fmt.decimal_mark == ",":
+        ok = ok & ~text.str.contains(".", literal=True)
+    return pl.when(ok).then(value)
+
+
+def fast_fraction(text: pl.Expr, fmt: NumberFormat, scale: str) -> pl.Expr:
+    """A plain number (a '25%' takes the full parser): scaled as ``fraction_parser`` does."""
+    value = fast_number(text, fmt)
+    if scale == "percent":
+        return per_hundred(value)
+    if scale == "auto":
+        return pl.when(value > 1).then(per_hundred(value)).otherwise(value)
+    return value
+
+
+def fast_bool(text: pl.Expr) -> pl.Expr:
+    return text.replace_strict(_EXACT_BOOL, default=None, return_dtype=pl.Boolean)
+
+
+_EXACT_BOOL = {w: True for w in TRUE_WORDS} | {w: False for w in FALSE_WORDS}
+_EXACT_BOOL |= {w.upper(): v for w, v in _EXACT_BOOL.items()} | {w.title(): v for w, v in _EXACT_BOOL.items()}
+
+
+def fast_period(text: pl.Expr) -> pl.Expr:
+    return text.replace_strict(_PERIOD_MONTHS, default=None, return_dtype=pl.Float64)
+
+
+def fast_stage(text: pl.Expr, mapping: dict[str, str]) -> pl.Expr:
+    """Exact matches of the normalised stage keys; 'Closed Won' and friends take ``stage_parser``
+    (which the loader runs once per distinct value, so a million rows cost a few calls)."""
+    return text.replace_strict(mapping, default=None, return_dtype=pl.String)

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Literal
+from typing import IO, TYPE_CHECKING, Literal, TypeVar
 
 import polars as pl
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 from .errors import OutputError, UsageError
 
+Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 Format = Literal["table", "csv", "json", "jsonl", "parquet", "xlsx"]
 FORMATS: tuple[str, ...] = ("table", "csv", "json", "jsonl", "parquet", "xlsx")
 _BY_SUFFIX = {
@@ -46,7 +47,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 class Output:
     """A result ready to render: the frame, a title, and lines that explain it."""
 
-    frame: pl.DataFrame
+    frame: pl.DataFrame | pl.LazyFrame  # a lazy frame is streamed to a file, never held whole
     title: str
     notes: tuple[str, ...] = ()
     kinds: Mapping[str, str] = field(default_factory=dict)
@@ -117,9 +118,10 @@ def _human(value: object, kind: str) -> str:
     return str(value)
 
 
-def guard_formulas(frame: pl.DataFrame) -> pl.DataFrame:
+def guard_formulas(frame: Frame) -> Frame:
     """Prefix text cells starting with = + - @ tab CR LF with ' (numbers stay numbers)."""
-    texts = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+    schema = frame.collect_schema() if isinstance(frame, pl.LazyFrame) else frame.schema
+    texts = [name for name, dtype in schema.items() if dtype == pl.String]
     if not texts:
         return frame
     pattern = "^[=+\\-@\t\r\n]"
@@ -174,8 +176,28 @@ def check_not_input(path: Path, inputs: Iterable[Path]) -> None:
 # writers
 
 
-def _write_bytes(frame: pl.DataFrame, fmt: str, notes: Sequence[str], title: str) -> bytes:
+def _write_bytes(frame: pl.DataFrame | pl.LazyFrame, fmt: str, notes: Sequence[str], title: str) -> bytes:
     buffer = io.BytesIO()
+    _write(frame, fmt, notes, title, buffer)
+    return buffer.getvalue()
+
+
+def _write(
+    frame: pl.DataFrame | pl.LazyFrame, fmt: str, notes: Sequence[str], title: str, buffer: IO[bytes]
+) -> None:
+    """Write ``frame`` as ``fmt`` straight into ``buffer`` (an open file): a million-row
+    result is never held a second time as bytes, and a lazy one is streamed."""
+    if isinstance(frame, pl.LazyFrame):
+        if fmt == "csv":
+            guard_formulas(frame).sink_csv(buffer)
+            return
+        if fmt == "parquet":
+            frame.sink_parquet(buffer)
+            return
+        if fmt == "jsonl":
+            frame.sink_ndjson(buffer)
+            return
+        frame = frame.collect()
     if fmt == "csv":
         guard_formulas(frame).write_csv(buffer)
     elif fmt == "json":
@@ -189,7 +211,6 @@ def _write_bytes(frame: pl.DataFrame, fmt: str, notes: Sequence[str], title: str
         _write_xlsx(guard_formulas(frame), buffer, notes, title)
     else:  # pragma: no cover - resolve_format guards this
         raise AssertionError(fmt)
-    return buffer.getvalue()
 
 
 def _write_xlsx(frame: pl.DataFrame, target: IO[bytes], notes: Sequence[str], title: str) -> None:
@@ -255,8 +276,13 @@ def _print_table(console: Console, output: Output, *, limit: int | None = None) 
     from rich.table import Table
     from rich.text import Text
 
-    total = output.frame.height
-    frame = guard_formulas(output.frame if limit is None else output.frame.head(limit))
+    source = output.frame
+    if isinstance(source, pl.LazyFrame):
+        total = int(source.select(pl.len()).collect().item())
+        source = source.collect() if limit is None else source.head(limit).collect()
+    else:
+        total = source.height
+    frame = guard_formulas(source if limit is None else source.head(limit))
     hidden = 0
     if output.table_columns:
         shown = [c for c in output.table_columns if c in frame.columns]
@@ -335,28 +361,27 @@ def emit(
             color = tty and "NO_COLOR" not in os.environ
             console = _console(out, width=None if tty else 200, color=color)
             _print_table(console, output, limit=TERMINAL_ROWS if tty else None)
-        elif chosen in ("parquet", "xlsx"):
-            if tty:
-                raise UsageError(f"{chosen} is a binary format; write it to a file with -o report.{chosen}")
-            data = _write_bytes(output.frame, chosen, output.notes, output.title)
-            out.flush()
-            binary = getattr(out, "buffer", None)
-            if binary is None:
-                raise UsageError(f"{chosen} needs a file: use -o report.{chosen}")
-            binary.write(data)
-            binary.flush()
         else:
-            data = _write_bytes(output.frame, chosen, output.notes, output.title)
-            out.write(data.decode("utf-8"))
+            binary = getattr(out, "buffer", None)
+            if chosen in ("parquet", "xlsx"):
+                if tty:
+                    raise UsageError(f"{chosen} is a binary format; write it to a file with -o report.{chosen}")
+                if binary is None:
+                    raise UsageError(f"{chosen} needs a file: use -o report.{chosen}")
+            if binary is None:  # a text stream without bytes underneath (tests, notebooks)
+                out.write(_write_bytes(output.frame, chosen, output.notes, output.title).decode("utf-8"))
+            else:
+                out.flush()
+                _write(output.frame, chosen, output.notes, output.title, binary)
+                binary.flush()
             out.flush()
         return None
     target = Path(path)
     check_not_input(target, inputs)
     if chosen == "table":
-        data = table_text(output, width=200).encode("utf-8")
+        write_atomic(target, table_text(output, width=200).encode("utf-8"))
     else:
-        data = _write_bytes(output.frame, chosen, output.notes, output.title)
-    write_atomic(target, data)
+        write_atomic(target, lambda fh: _write(output.frame, chosen, output.notes, output.title, fh))
     return str(target)
 
 

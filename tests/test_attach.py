@@ -14,11 +14,11 @@ from crossell_cli.model import build_model
 from .conftest import book_from_rows, d
 
 
-def pairs_of(lines, products=(), *, as_of=None, level="family", where=(), accounts=()):
+def pairs_of(lines, products=(), *, as_of=None, level="family", where=(), accounts=(), bases=None):
     book = book_from_rows(lines, products, accounts)
     model = build_model(book, as_of=d(as_of) if as_of else None, level=level, where=where)
     assert model is not None
-    return attach(model)
+    return attach(model, bases=bases)
 
 
 def row(pairs: pl.DataFrame, a: str, b: str) -> dict:
@@ -118,18 +118,24 @@ def test_sequence_split_lift_and_end_dates():
 def test_catalogue_family_without_owners_gives_empty_cells_not_zero():
     lines = [{"account_id": f"a{i}", "product_id": "A", "booked_at": "2024-01-01"} for i in range(3)]
     products = [{"product_id": "A"}, {"product_id": "Z", "family": "Zed"}]
+    # Nobody owns A and Zed together: the full list leaves the pair out...
     pairs, _ = pairs_of(lines, products)
-    zed_a = row(pairs, "Zed", "A")
+    assert pairs.is_empty()
+    # ...and --base lists every target, zeros and owner-less families included.
+    from_zed, _ = pairs_of(lines, products, bases=["Zed"])
+    zed_a = row(from_zed, "Zed", "A")
     assert zed_a["base_accounts"] == 0
     assert zed_a["attach_rate"] is None and zed_a["ci_low"] is None and zed_a["lift"] is None
     assert zed_a["cross_sell_attach"] is None
-    a_zed = row(pairs, "A", "Zed")
+    from_a, _ = pairs_of(lines, products, bases=["A"])
+    a_zed = row(from_a, "A", "Zed")
     assert a_zed["attach_rate"] == 0.0
     assert a_zed["target_rate"] == 0.0
     assert a_zed["lift"] is None  # 0 / 0
     assert a_zed["ci_low"] == 0.0
     # Empty cells sort last.
-    assert pairs["attach_rate"].to_list()[-1] is None
+    both_ways, _ = pairs_of(lines, products, bases=["A", "Zed"])
+    assert both_ways["attach_rate"].to_list() == [0.0, None]
 
 
 def test_family_level_merges_tiers_and_product_level_separates_them():
@@ -149,10 +155,13 @@ def test_family_level_merges_tiers_and_product_level_separates_them():
     assert row(family, "Core", "Analytics")["attach_rate"] == pytest.approx(0.5)
     assert head.items_per_customer == pytest.approx(1.5)
     product, _ = pairs_of(lines, products, as_of="2024-06-01", level="product")
-    assert set(product["base_family"]) == {"core-s", "core-p", "ana"}
-    # core-s is owned only by y at T (x's ended): no core-s -> ana
-    assert row(product, "core-s", "ana")["attach_rate"] == 0.0
+    assert set(product["base_family"]) == {"core-p", "ana"}  # core-s has no co-owned pair
+    # core-s is owned only by y at T (x's ended): no core-s -> ana, so no such row...
+    assert product.filter(pl.col("base_family") == "core-s").is_empty()
     assert row(product, "core-p", "ana")["attach_rate"] == 1.0
+    # ...but --base core-s shows the zero.
+    from_s, _ = pairs_of(lines, products, as_of="2024-06-01", level="product", bases=["core-s"])
+    assert row(from_s, "core-s", "ana")["attach_rate"] == 0.0
 
 
 def test_where_restricts_population_but_not_as_of():
@@ -186,7 +195,9 @@ def test_sort_order_and_min_base_filter():
     assert set(shown["base_family"]) == {"A"}  # B has 6 customers, C has 3
     assert visible_pairs(pairs, min_base=10, show_all=True).height == pairs.height
     only_b = visible_pairs(pairs, min_base=10, show_all=True, base="B")
-    assert set(only_b["target_family"]) == {"A", "C"}
+    assert set(only_b["target_family"]) == {"A"}  # nobody owns B and C together
+    from_b, _ = pairs_of(lines, bases=["B"])
+    assert from_b.select("target_family", "attach_rate").rows() == [("A", 1.0), ("C", 0.0)]
 
 
 def test_matrix_has_one_row_per_base_and_empty_diagonal():
@@ -211,7 +222,7 @@ def test_wilson_bounds_are_exact_at_zero_and_one():
     lines = [{"account_id": f"a{i}", "product_id": "A", "booked_at": "2024-01-01"} for i in range(20)]
     lines += [{"account_id": f"a{i}", "product_id": "B", "booked_at": "2024-01-01"} for i in range(20)]
     lines += [{"account_id": "z", "product_id": "C", "booked_at": "2024-01-01"}]
-    pairs, _ = pairs_of(lines)
+    pairs, _ = pairs_of(lines, bases=["A"])
     assert row(pairs, "A", "B")["ci_high"] == 1.0
     assert row(pairs, "A", "C")["ci_low"] == 0.0
     # n = 20, p = 1: low = n / (n + z²) exactly

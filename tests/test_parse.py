@@ -136,3 +136,74 @@ def test_stages():
         ["won", "lost", "open", None],
         [None, None, None, parse.UNKNOWN_STAGE],
     )
+
+
+# ---------------------------------------------------------------------------------------
+# the loader's fast paths agree with the full parsers
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_NUMBERISH = st.text(alphabet="0123456789.,-+ eE$%()€inf", max_size=12)
+_DATEISH = st.one_of(
+    st.dates(min_value=dt.date(1, 1, 1)).map(lambda d: d.isoformat()),
+    st.text(alphabet="0123456789-/ T:.Z", max_size=20),
+)
+_IDISH = st.text(alphabet="0123456789AaBbZz.eE+- \t", max_size=20)
+_WORDS = st.one_of(
+    st.sampled_from([*parse.TRUE_WORDS, *parse.FALSE_WORDS, "TRUE", "No", "month", "P12M", "Year", "won", " won "]),
+    st.text(max_size=8),
+)
+
+
+def _agree(fast, full, values):
+    """Where the fast expression gives a value, the full parser gives the same value and no error."""
+    series = pl.Series("t", values, dtype=pl.String)
+    quick = pl.DataFrame({"t": series}).select(fast(pl.col("t")).alias("v"))["v"]
+    slow = full(series).struct.unnest()
+    for text, q, s, err in zip(values, quick, slow["value"], slow["error"], strict=True):
+        if q is None:
+            continue
+        assert err is None, (text, q, err)
+        assert s == pytest.approx(q) if isinstance(q, float) else s == q, (text, q, s)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_NUMBERISH, min_size=1, max_size=20), st.sampled_from([".", ","]))
+def test_fast_numbers_agree_with_the_full_parser(values, mark):
+    fmt = parse.NumberFormat(mark)
+    _agree(lambda e: parse.fast_number(e, fmt), parse.number_parser(fmt, with_currency=True), values)
+    for scale in ("auto", "fraction", "percent"):
+        _agree(lambda e, s=scale: parse.fast_fraction(e, fmt, s), parse.fraction_parser(fmt, scale), values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_DATEISH, min_size=1, max_size=20))
+def test_fast_dates_agree_with_the_full_parser(values):
+    _agree(parse.fast_date, parse.date_parser(()), values)
+    _agree(parse.fast_date, parse.date_parser(("%m/%d/%Y",)), values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_IDISH, min_size=1, max_size=20))
+def test_fast_ids_and_text_agree_with_the_full_parser(values):
+    _agree(parse.fast_id, parse.parse_id, values)
+    _agree(parse.fast_text, parse.parse_text, values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_WORDS, min_size=1, max_size=20))
+def test_fast_words_agree_with_the_full_parser(values):
+    stages = {"won": "won", "closedwon": "won", "lost": "lost", "open": "open"}
+    _agree(parse.fast_bool, parse.parse_bool, values)
+    _agree(parse.fast_period, parse.parse_period, values)
+    _agree(lambda e: parse.fast_stage(e, stages), parse.stage_parser(stages), values)
+
+
+def test_percentages_divide_exactly():
+    # Polars multiplies by 1/100 when dividing by a scalar: 57 * 0.01 = 0.5700000000000001.
+    fmt = parse.NumberFormat(".")
+    values, _ = run(parse.fraction_parser(fmt, "auto"), ["57", "57%", "0.57"])
+    assert values == [0.57, 0.57, 0.57]
+    quick = pl.DataFrame({"t": ["57", "29"]}).select(parse.fast_fraction(pl.col("t"), fmt, "auto"))["t"]
+    assert quick.to_list() == [0.57, 0.29]

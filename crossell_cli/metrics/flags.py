@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from ..model import Model, active_at
+from .pairs import as_code, item_codes, self_join_pairs
 from .stats import ratio
 
 FLAG_COLUMNS = (
@@ -105,28 +106,44 @@ def forced_bundles(model: Model, *, share: float, min_lines: int) -> pl.DataFram
                 "share": pl.Float64,
             }
         )
-    lines = model.won.select("line_id", "item", deal_key().alias("deal"))
-    per_item = lines.group_by("item").agg(pl.len().alias("b_lines"))
-    deal_items = lines.select("deal", pl.col("item").alias("base_family")).unique()
-    together = (
-        lines.join(deal_items, on="deal")
-        .filter(pl.col("base_family") != pl.col("item"))
-        .group_by("item", "base_family")
-        .agg(pl.col("line_id").n_unique().alias("bundled_lines"))
+    # Distinct (deal, item) with B's line count: a deal with three lines of B is three of
+    # B's lines on a deal with A. Every B line counts once (a line is on one deal).
+    deal_items = model.won.group_by(deal_key().alias("deal"), "item").agg(pl.len().alias("n")).collect()
+    codes = item_codes(deal_items["item"])
+    coded = deal_items.join(codes, on="item").select(as_code("deal").alias("deal"), "i", "n")
+    b_lines = coded.group_by("i").agg(pl.col("n").sum().alias("b_lines"))
+    # A deal holding items i and j is counted once, as i < j, for both directions: i's
+    # lines on deals with j, and j's lines on deals with i.
+    shared = self_join_pairs(
+        coded,
+        coded.select("deal", pl.col("i").alias("j"), pl.col("n").alias("n_j")),
+        group="deal",
+        keep=pl.col("i") < pl.col("j"),
+        aggregations=[pl.col("n").sum().alias("lines_i"), pl.col("n_j").sum().alias("lines_j")],
     )
-    return (
-        together.join(per_item, on="item")
+    together = pl.concat(
+        [
+            shared.select("i", "j", pl.col("lines_i").alias("bundled_lines")),
+            shared.select(pl.col("j").alias("i"), pl.col("i").alias("j"), pl.col("lines_j").alias("bundled_lines")),
+        ]
+    )
+    names = codes["item"]
+    found = (
+        together.lazy()
+        .join(b_lines.lazy(), on="i")
         .with_columns((pl.col("bundled_lines") / pl.col("b_lines")).alias("share"))
         .filter((pl.col("b_lines") >= min_lines) & (pl.col("share") >= share))
-        .select(
-            "base_family",
-            pl.col("item").alias("family"),
+        .collect()
+    )
+    return (
+        found.select(
+            names.gather(found["j"]).alias("base_family"),
+            names.gather(found["i"]).alias("family"),
             pl.col("b_lines").cast(pl.Int64),
             pl.col("bundled_lines").cast(pl.Int64),
             "share",
         )
         .sort("base_family", "family")
-        .collect()
     )
 
 

@@ -30,6 +30,18 @@ def ratio(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
     return pl.when(denominator != 0).then(numerator.cast(pl.Float64) / denominator.cast(pl.Float64))
 
 
+def ratio_to_constant(numerator: pl.Expr, constant: float) -> pl.Expr:
+    """numerator / constant as IEEE division rounds it; null when the constant is 0.
+
+    Polars divides by a scalar by multiplying with its reciprocal, which is one ulp off
+    for many values (135 / 4335); dividing by a column of the same length is exact.
+    """
+    if not constant:
+        return pl.lit(None, dtype=pl.Float64)
+    value = numerator.cast(pl.Float64)
+    return value / (value * 0.0 + float(constant))
+
+
 def kaplan_meier(durations: pl.LazyFrame, *, group: str, horizons: tuple[int, ...]) -> pl.LazyFrame:
     """Kaplan–Meier estimate per group from rows (group, days, event).
 
