@@ -360,8 +360,17 @@ class Run:
         _stderr(session.account_line(self.report))
 
 
+# Polars allocates through jemalloc, which by default keeps freed pages for ten seconds
+# before handing them back: a run's peak RSS then counts every intermediate frame it has
+# already dropped. Returning "muzzy" pages at once and dirty ones after 100 ms keeps the
+# peak near the live data (-25 to -30% on the benchmark book) at no measurable cost. Set
+# before Polars loads; an explicit setting in the environment wins.
+MALLOC_CONF = ("_RJEM_MALLOC_CONF", "dirty_decay_ms:100,muzzy_decay_ms:0")
+
+
 def main() -> None:
     """Console entry point."""
+    os.environ.setdefault(*MALLOC_CONF)
     try:
         app()
     except BrokenPipeError:  # pragma: no cover - raised while flushing at exit

@@ -7,6 +7,7 @@ Polars and the metrics are imported inside the functions so ``--help`` stays fas
 # No ``from __future__ import annotations``: Typer reads these annotations at runtime.
 
 import datetime as dt
+import functools
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -98,7 +99,7 @@ def attach(
         bases=bases,
     )
     # The full list stays a lazy plan: a file output streams it.
-    shown = attach_metric.visible_pairs(
+    shown: Any = attach_metric.visible_pairs(
         pairs, min_base=settings.min_base, show_all=show_all, base=base, exclude_bundles=exclude_bundles
     )
     if bases is not None:
@@ -326,24 +327,31 @@ def whitespace(
     forced = flags_metric.forced_bundles(
         model, share=settings.thresholds.forced_bundle_share, min_lines=settings.min_base
     )
-    rows = ws.whitespace(model, min_base=settings.min_base, forced_pairs=forced, accounts=listed)
     notes = [_settings_line(model, settings, extra=f"min_base {settings.min_base}")]
     if not forced.is_empty():
         pairs = ", ".join(f"{a} → {b}" for a, b in forced.select("base_family", "family").iter_rows())
         notes.append(f"forced bundles not used as evidence: {pairs}")
+    plan = functools.partial(ws.whitespace_plan, model, min_base=settings.min_base, forced_pairs=forced)
     title = "Whitespace"
+    rows: Any
     if account is not None:
-        account_id = _resolve_account(account, book.accounts, rows)
-        rows = rows.filter(pl.col("account_id") == account_id).sort("rank")
+        customers = model.ownership().select("account_id").collect()
+        account_id = _resolve_account(account, book.accounts, customers)
+        only = pl.DataFrame({"account_id": [account_id]})
+        listed = only if listed is None else listed.join(only, on="account_id", how="semi")
+        rows = plan(accounts=listed).collect()
         title = f"Whitespace for {account_id}"
         if rows.is_empty():
             notes.append(f"{account_id} owns no family at {model.as_of}, or already owns every sellable one")
+    elif by == "family":
+        rows = plan(accounts=listed)
     else:
-        rows = rows.sort(["expected_value", "account_id", "family"], descending=[True, False, False], nulls_last=True)
+        # The whole book, largest expected value first: a lazy plan the writer streams.
+        rows = plan(accounts=listed, order="value", top=top)
     if by == "family":
         rows = ws.by_family(rows)
         title += " by family"
-    if top is not None:
+    if top is not None and (by == "family" or account is not None):
         rows = rows.head(top)
     run.emit(render.Output(rows, title, notes=tuple(notes)), as_of=model.as_of)
     run.account()

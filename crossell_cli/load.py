@@ -436,7 +436,9 @@ def _date_formats(
     configured = tuple(settings.date_formats) + tuple(profile.get("date_formats", ()))
     if configured or not columns:
         return {name: configured for name in columns}
-    sample = _collect(raw, raw.frame.select([pl.col(raw.column(i)).alias(n) for n, (i, _) in columns.items()]).head(50_000))
+    sample = _collect(
+        raw, raw.frame.select([pl.col(raw.column(i)).alias(n) for n, (i, _) in columns.items()]).head(50_000)
+    )
     found: dict[str, tuple[str, ...]] = {}
     for name, (index, header) in columns.items():
         formats, problem = parse.detect_date_formats(sample[name], ())
@@ -705,12 +707,17 @@ def _outcome(plan: _Plan, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFra
     return used, rejects, {k: int(v) for k, v in counts.items()}
 
 
+# The streaming engine reads a file in batches: the typed columns are kept, the text they
+# came from is not (memory stays near the size of the result, not of the file as text).
+ENGINE: Any = "streaming"
+
+
 def _collect(raw: RawTable, *frames: pl.LazyFrame) -> Any:
     """Collect with Polars errors turned into messages about the file."""
     try:
         if len(frames) == 1:
-            return frames[0].collect()
-        return pl.collect_all(list(frames))
+            return frames[0].collect(engine=ENGINE)
+        return pl.collect_all(list(frames), engine=ENGINE)
     except pl.exceptions.ComputeError as exc:
         text = str(exc)
         if "utf-8" in text.lower() or "utf8" in text.lower():

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -89,7 +89,9 @@ def with_items(line_items: pl.DataFrame, products: pl.DataFrame, level: Level) -
         item = line_items["product_id"]
     else:
         item = line_items.select(
-            pl.col("product_id").replace_strict(products["product_id"], products["family"], default=pl.col("product_id"))
+            pl.col("product_id").replace_strict(
+                products["product_id"], products["family"], default=pl.col("product_id")
+            )
         ).to_series()
     lines = line_items.with_columns(item.alias("item"))
     if not lines["bundled"].fill_null(False).any():
@@ -114,16 +116,32 @@ def item_universe(won: pl.LazyFrame, products: pl.DataFrame | None, level: Level
 
 @dataclass(frozen=True)
 class Model:
-    """The shared facts as lazy frames. Build with ``build_model``."""
+    """The shared facts. Build with ``build_model``.
+
+    ``frame`` is the book's line items with ``item``, shared with the book, not copied;
+    ``lines`` and ``won`` are lazy filters of it, so each metric's plan reads only the
+    columns it needs. What several metrics need (ownership at T, each line's kind) is
+    computed once per run and kept.
+    """
 
     as_of: dt.date
     level: Level
-    won: pl.LazyFrame  # won lines booked <= T, with item
-    lines: pl.LazyFrame  # every line (any stage) booked <= T, with item
+    frame: pl.DataFrame  # every line of the book (any date, any stage), with item
     products: pl.DataFrame
     accounts: pl.DataFrame
     catalogue: pl.DataFrame | None  # the products table when the user gave one
     dateless: bool = False  # a wide export: ownership without dates, deals or amounts
+    _cache: dict[str, pl.DataFrame] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def lines(self) -> pl.LazyFrame:
+        """Every line (any stage) booked on or before T, with item."""
+        return self.frame.lazy().filter(pl.col("booked_at") <= self.as_of)
+
+    @property
+    def won(self) -> pl.LazyFrame:
+        """Won lines booked on or before T, with item."""
+        return self.lines.filter(is_won())
 
     def items(self) -> pl.DataFrame:
         """item, owners (customers owning it at T): every item bought on or before T or in the catalogue."""
@@ -143,7 +161,12 @@ class Model:
     def ownership(self, at: dt.date | None = None) -> pl.LazyFrame:
         """Distinct (account_id, item) owned at ``at`` (default T)."""
         when = at or self.as_of
-        return self.won.filter(active_at(when)).select("account_id", "item").unique()
+        plan = self.won.filter(active_at(when)).select("account_id", "item").unique()
+        if when != self.as_of:
+            return plan
+        if "ownership" not in self._cache:
+            self._cache["ownership"] = plan.collect()
+        return self._cache["ownership"].lazy()
 
     def first_purchases(self) -> pl.LazyFrame:
         """Per (account, item): first_date and first_contract (smallest contract that day)."""
@@ -161,42 +184,64 @@ class Model:
         return self.won.group_by("account_id").agg(pl.col("booked_at").min().alias("land_date"))
 
     def classified(self) -> pl.LazyFrame:
-        """Won lines with land_date, in_land_bundle, first_date (of the item) and kind."""
-        land = self.land()
-        won = self.won.join(land, on="account_id", how="left")
-        land_contracts = (
-            won.filter((pl.col("booked_at") == pl.col("land_date")) & pl.col("contract_id").is_not_null())
-            .select("account_id", "contract_id")
-            .unique()
-            .with_columns(pl.lit(True).alias("__land_contract"))
-        )
-        won = won.join(land_contracts, on=["account_id", "contract_id"], how="left").with_columns(
-            ((pl.col("booked_at") == pl.col("land_date")) | pl.col("__land_contract").fill_null(False)).alias(
-                "in_land_bundle"
+        """Won lines with land_date, in_land_bundle, first_date (of the item) and kind.
+
+        The four columns are computed once per run for every line of the book (empty on
+        lines that are not won by T) and set beside the shared columns, so a metric that
+        filters the classified lines copies only what it reads.
+        """
+        if "classified" not in self._cache:
+            positions = self.frame.lazy().with_row_index("__pos").filter(pl.col("booked_at") <= self.as_of)
+            derived = _classify(positions.filter(is_won())).select("__pos", *_DERIVED).collect()
+            full = self.frame.select(
+                pl.repeat(None, self.frame.height, dtype=derived.schema[c]).alias(c) for c in _DERIVED
             )
+            index = derived["__pos"]
+            self._cache["classified"] = self.frame.with_columns(full[c].scatter(index, derived[c]) for c in _DERIVED)
+        return self._cache["classified"].lazy().filter((pl.col("booked_at") <= self.as_of) & is_won())
+
+
+_DERIVED = ("land_date", "in_land_bundle", "first_date", "kind")
+
+
+def _classify(won: pl.LazyFrame) -> pl.LazyFrame:
+    """SPEC §2's classification of won lines: new (the land bundle), cross_sell (the day of
+    the account's first purchase of the item, outside the land bundle) or upsell."""
+    land = won.group_by("account_id").agg(pl.col("booked_at").min().alias("land_date"))
+    won = won.join(land, on="account_id", how="left")
+    land_contracts = (
+        won.filter((pl.col("booked_at") == pl.col("land_date")) & pl.col("contract_id").is_not_null())
+        .select("account_id", "contract_id")
+        .unique()
+        .with_columns(pl.lit(True).alias("__land_contract"))
+    )
+    won = won.join(land_contracts, on=["account_id", "contract_id"], how="left").with_columns(
+        ((pl.col("booked_at") == pl.col("land_date")) | pl.col("__land_contract").fill_null(False)).alias(
+            "in_land_bundle"
         )
-        land_items = (
-            won.filter(pl.col("in_land_bundle"))
-            .select("account_id", "item")
-            .unique()
-            .with_columns(pl.lit(True).alias("__land_item"))
+    )
+    land_items = (
+        won.filter(pl.col("in_land_bundle"))
+        .select("account_id", "item")
+        .unique()
+        .with_columns(pl.lit(True).alias("__land_item"))
+    )
+    firsts = won.group_by("account_id", "item").agg(pl.col("booked_at").min().alias("first_date"))
+    return (
+        won.join(land_items, on=["account_id", "item"], how="left")
+        .join(firsts, on=["account_id", "item"], how="left")
+        .with_columns(
+            pl.when(pl.col("in_land_bundle"))
+            .then(pl.lit("new"))
+            .when(pl.col("__land_item").fill_null(False))
+            .then(pl.lit("upsell"))
+            .when(pl.col("booked_at") == pl.col("first_date"))
+            .then(pl.lit("cross_sell"))
+            .otherwise(pl.lit("upsell"))
+            .alias("kind")
         )
-        firsts = won.group_by("account_id", "item").agg(pl.col("booked_at").min().alias("first_date"))
-        return (
-            won.join(land_items, on=["account_id", "item"], how="left")
-            .join(firsts, on=["account_id", "item"], how="left")
-            .with_columns(
-                pl.when(pl.col("in_land_bundle"))
-                .then(pl.lit("new"))
-                .when(pl.col("__land_item").fill_null(False))
-                .then(pl.lit("upsell"))
-                .when(pl.col("booked_at") == pl.col("first_date"))
-                .then(pl.lit("cross_sell"))
-                .otherwise(pl.lit("upsell"))
-                .alias("kind")
-            )
-            .drop("__land_contract", "__land_item")
-        )
+        .drop("__land_contract", "__land_item")
+    )
 
 
 def build_model(
@@ -211,15 +256,10 @@ def build_model(
     if when is None:
         return None
     book = apply_where(book, where)
-    # The item column is computed once; each metric's plan filters the lines to T itself
-    # (a filter on the columns it reads costs less than a second copy of the book).
-    lines = with_items(book.line_items, book.products, level).lazy().filter(pl.col("booked_at") <= when)
-    won = lines.filter(is_won())
     return Model(
         as_of=when,
         level=level,
-        won=won,
-        lines=lines,
+        frame=with_items(book.line_items, book.products, level),
         products=book.products,
         accounts=book.accounts,
         catalogue=book.products if "products" in book.given else None,

@@ -252,7 +252,9 @@ def fraction_parser(fmt: NumberFormat, scale: str) -> Parser:
         value = parsed["value"]
         had_percent = raw.str.strip_chars().str.ends_with("%").fill_null(False)
         if scale == "percent":
-            value = pl.select(pl.when(had_percent).then(value).otherwise(per_hundred(pl.lit(value))).alias("v")).to_series()
+            value = pl.select(
+                pl.when(had_percent).then(value).otherwise(per_hundred(pl.lit(value))).alias("v")
+            ).to_series()
         elif scale == "auto":
             value = pl.select(
                 pl.when(~had_percent & (value > 1)).then(per_hundred(pl.lit(value))).otherwise(value).alias("v")

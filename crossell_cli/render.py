@@ -182,9 +182,7 @@ def _write_bytes(frame: pl.DataFrame | pl.LazyFrame, fmt: str, notes: Sequence[s
     return buffer.getvalue()
 
 
-def _write(
-    frame: pl.DataFrame | pl.LazyFrame, fmt: str, notes: Sequence[str], title: str, buffer: IO[bytes]
-) -> None:
+def _write(frame: pl.DataFrame | pl.LazyFrame, fmt: str, notes: Sequence[str], title: str, buffer: IO[bytes]) -> None:
     """Write ``frame`` as ``fmt`` straight into ``buffer`` (an open file): a million-row
     result is never held a second time as bytes, and a lazy one is streamed."""
     if isinstance(frame, pl.LazyFrame):
@@ -201,8 +199,7 @@ def _write(
     if fmt == "csv":
         guard_formulas(frame).write_csv(buffer)
     elif fmt == "json":
-        frame.write_json(buffer)
-        buffer.write(b"\n")
+        buffer.write(frame.write_json().encode("utf-8") + b"\n")
     elif fmt == "jsonl":
         frame.write_ndjson(buffer)
     elif fmt == "parquet":

@@ -164,6 +164,19 @@ def test_every_command_on_empty_header_only_and_bad_files(cli, write, args, cont
         ]
 
 
+LOST_ONLY = "account_id,product_id,booked_at,amount,stage\na,A,2024-01-01,10,lost\nb,B,2024-02-01,5,lost\n"
+
+
+@pytest.mark.parametrize("args", COMMANDS)
+def test_every_command_on_a_book_of_lost_deals_only(cli, write, args):
+    # There is an as-of date (closed lines) but no won line: nobody landed.
+    path = write("line_items.csv", LOST_ONLY)
+    result = cli(*args, "--line-items", str(path))
+    assert "Traceback" not in result.output
+    assert result.exit_code == 0, result.output
+    assert "line_items: 2 rows, 2 used, 0 rejected" in result.stderr
+
+
 def test_strict_turns_rejected_rows_into_a_failure(cli, write):
     path = write("line_items.csv", BAD)
     result = cli("attach", "--line-items", str(path), "--strict")

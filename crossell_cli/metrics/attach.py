@@ -203,7 +203,7 @@ def _in_order(pairs: pl.DataFrame, owners: pl.Series) -> pl.DataFrame:
     n_items = owners.len()
     in_base_order = owners.to_frame("o").with_row_index("i").sort(["o", "i"], descending=[True, False])["i"]
     base_rank = in_base_order.arg_sort().cast(pl.UInt64)  # item code -> its place in that order
-    width = int(owners.max() or 0) + 1
+    width = int(owners.to_frame().select(pl.all().max()).item() or 0) + 1
     fraction = pl.col("both_accounts").cast(pl.UInt64) * width + pl.lit(owners).gather(pl.col("i")).cast(pl.UInt64)
     keyed = pairs.lazy().with_columns(
         fraction.alias("__f"),
@@ -218,7 +218,7 @@ def _in_order(pairs: pl.DataFrame, owners: pl.Series) -> pl.DataFrame:
     )
     span = n_items * n_items
     rank = pl.col("__f").replace_strict(fractions["__f"], fractions["__rank"], return_dtype=pl.UInt64)
-    top = int(fractions["__rank"].max() or 0)
+    top = int(fractions.select(pl.col("__rank").max()).item() or 0)
     if (top + 1) * span < 2**63:
         ordered = keyed.sort(rank * span + pl.col("__k"))
     else:  # pragma: no cover - more distinct rates than one key can hold

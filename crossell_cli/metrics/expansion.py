@@ -32,7 +32,7 @@ import polars as pl
 
 from ..model import Model, active_at
 from .periods import Calendar
-from .stats import ratio
+from .stats import money_sum, ratio
 
 Mode = Literal["bookings", "arr"]
 GroupBy = Literal["rep", "segment", "family", "region"]
@@ -94,10 +94,10 @@ def _bookings(model: Model, calendar: Calendar, by: GroupBy | None, pass_through
         )
     keys = ["period_index", *_group_keys(by)]
     return lines.group_by(keys).agg(
-        (pl.col("amount").filter(kind == "new").sum()).alias("new"),
-        (pl.col("amount").filter(kind == "cross_sell").sum()).alias("cross_sell"),
-        (pl.col("amount").filter(kind == "upsell").sum()).alias("upsell"),
-        (pl.col("amount").filter(kind == "cross_sell_pass_through").sum()).alias("cross_sell_pass_through"),
+        money_sum(pl.col("amount").filter(kind == "new")).alias("new"),
+        money_sum(pl.col("amount").filter(kind == "cross_sell")).alias("cross_sell"),
+        money_sum(pl.col("amount").filter(kind == "upsell")).alias("upsell"),
+        money_sum(pl.col("amount").filter(kind == "cross_sell_pass_through")).alias("cross_sell_pass_through"),
     )
 
 
@@ -146,7 +146,7 @@ def arr_changes(model: Model, snapshots: pl.DataFrame) -> pl.LazyFrame:
     )
     items = (
         events.group_by("account_id", "item", "i")
-        .agg(pl.col("amount").sum().alias("delta"))
+        .agg(money_sum(pl.col("amount")).alias("delta"))
         .sort("account_id", "item", "i")
         .with_columns(pl.col("delta").cum_sum().over("account_id", "item").alias("arr_after"))
         .with_columns(
@@ -164,7 +164,7 @@ def arr_changes(model: Model, snapshots: pl.DataFrame) -> pl.LazyFrame:
     )
     accounts = (
         items.group_by("account_id", "i")
-        .agg(pl.col("delta").sum().alias("account_delta"))
+        .agg(money_sum(pl.col("delta")).alias("account_delta"))
         .sort("account_id", "i")
         .with_columns(pl.col("account_delta").cum_sum().over("account_id").alias("total_after"))
         .with_columns(
@@ -224,7 +224,7 @@ def _arr(model: Model, calendar: Calendar, by: GroupBy | None, pass_through: pl.
         moves = _attach_rep(moves, model)
     moves = _with_group(moves, model, by)
     keys = ["period_index", *_group_keys(by)]
-    return moves.group_by(keys).agg([pl.col(m).sum() for m in (*MOVEMENTS, "cross_sell_pass_through")])
+    return moves.group_by(keys).agg([money_sum(pl.col(m)).alias(m) for m in (*MOVEMENTS, "cross_sell_pass_through")])
 
 
 def _attach_rep(moves: pl.LazyFrame, model: Model) -> pl.LazyFrame:
@@ -252,6 +252,8 @@ def _finish(
     last = calendar.index_of(model.as_of)
     start = min(calendar.index_of(first), last) if first is not None else last
     periods = calendar.frame(start, last).lazy()
+    if first is None:  # no won line: no period to report
+        periods = periods.clear()
     keys = ["period_index", *_group_keys(by)]
     names = movements.collect_schema().names()
     if by is not None:
@@ -289,5 +291,5 @@ def arr_on(model: Model, day: dt.date) -> pl.LazyFrame:
     return (
         model.won.filter(active_at(day))
         .group_by("account_id")
-        .agg(pl.col("amount").sum().alias("arr"), pl.col("item").n_unique().alias("items"))
+        .agg(money_sum(pl.col("amount")).alias("arr"), pl.col("item").n_unique().alias("items"))
     )

@@ -33,7 +33,7 @@ import polars as pl
 
 from ..model import Model, active_at
 from .pairs import as_code, item_codes, self_join_pairs
-from .stats import ratio
+from .stats import money_sum, ratio
 
 FLAG_COLUMNS = (
     "flag",
@@ -135,16 +135,13 @@ def forced_bundles(model: Model, *, share: float, min_lines: int) -> pl.DataFram
         .filter((pl.col("b_lines") >= min_lines) & (pl.col("share") >= share))
         .collect()
     )
-    return (
-        found.select(
-            names.gather(found["j"]).alias("base_family"),
-            names.gather(found["i"]).alias("family"),
-            pl.col("b_lines").cast(pl.Int64),
-            pl.col("bundled_lines").cast(pl.Int64),
-            "share",
-        )
-        .sort("base_family", "family")
-    )
+    return found.select(
+        names.gather(found["j"]).alias("base_family"),
+        names.gather(found["i"]).alias("family"),
+        pl.col("b_lines").cast(pl.Int64),
+        pl.col("bundled_lines").cast(pl.Int64),
+        "share",
+    ).sort("base_family", "family")
 
 
 def _line_rows(frame: pl.LazyFrame, flag: str, severity: str, detail: pl.Expr) -> pl.LazyFrame:
@@ -173,22 +170,22 @@ def _money(expr: pl.Expr) -> pl.Expr:
 def pass_through_lines(model: Model, *, discount: float) -> pl.LazyFrame:
     """Cross-sell lines at ≤ (1 − discount) of list, on a deal with another family's line."""
     classified = model.classified().with_columns(deal_key().alias("deal"))
-    deal_items = classified.select("deal", pl.col("item").alias("other")).unique()
+    realized = pl.col("amount") / pl.col("list_amount")
+    # The deep-discount cross-sells first (a handful), then the other families on their deals.
+    candidates = classified.filter(
+        (pl.col("kind") == "cross_sell") & (pl.col("list_amount") > 0) & (realized <= 1 - discount + 1e-12)
+    )
+    deal_items = classified.join(candidates.select("deal").unique(), on="deal", how="semi").select(
+        "deal", pl.col("item").alias("other")
+    )
     others = (
-        classified.select("line_id", "deal", "item")
-        .join(deal_items, on="deal")
+        candidates.select("line_id", "deal", "item")
+        .join(deal_items.unique(), on="deal")
         .filter(pl.col("other") != pl.col("item"))
         .group_by("line_id")
         .agg(pl.col("other").unique().sort().str.join(", ").alias("others"))
     )
-    realized = pl.col("amount") / pl.col("list_amount")
-    return (
-        classified.filter(
-            (pl.col("kind") == "cross_sell") & (pl.col("list_amount") > 0) & (realized <= 1 - discount + 1e-12)
-        )
-        .join(others, on="line_id", how="inner")
-        .with_columns(realized.alias("realized"))
-    )
+    return candidates.join(others, on="line_id", how="inner").with_columns(realized.alias("realized"))
 
 
 def early_churned(model: Model, *, days: int) -> pl.LazyFrame:
@@ -339,7 +336,7 @@ def by_rep(model: Model, settings: FlagSettings) -> pl.DataFrame:
         .agg(
             pl.len().cast(pl.Int64).alias("cross_sells"),
             pl.col("flagged").sum().cast(pl.Int64).alias("flagged"),
-            pl.col("amount").filter(pl.col("flagged")).sum().alias("flagged_value"),
+            money_sum(pl.col("amount").filter(pl.col("flagged"))).alias("flagged_value"),
         )
         .with_columns(ratio(pl.col("flagged"), pl.col("cross_sells")).alias("share_flagged"))
         .select("rep", "cross_sells", "flagged", "share_flagged", "flagged_value")
@@ -360,7 +357,7 @@ def rep_concentration(
     reps = lines.group_by("rep").agg(
         pl.len().alias("cross_sells"),
         pl.col("flagged").sum().alias("flagged"),
-        pl.col("amount").filter(pl.col("flagged")).sum().alias("amount"),
+        money_sum(pl.col("amount").filter(pl.col("flagged"))).alias("amount"),
     )
     return (
         reps.join(book, how="cross")
@@ -398,11 +395,13 @@ def price_erosion(model: Model, s: FlagSettings) -> pl.LazyFrame:
     for index, (lo, hi) in enumerate(halves):
         customers = model.won.filter(active_at(lo)).select("account_id").unique()
         owners = model.won.filter(active_at(lo)).select("account_id", "item").unique()
+        # Customers at lo not owning the item: every owner is a customer at lo, so this is a
+        # subtraction, not a customers × items grid.
+        held = owners.group_by("item").agg(pl.len().alias("held"))
         base = (
-            customers.join(items, how="cross")
-            .join(owners, on=["account_id", "item"], how="anti")
-            .group_by("item")
-            .agg(pl.len().alias("base"))
+            items.join(held, on="item", how="left")
+            .join(customers.select(pl.len().alias("customers")), how="cross")
+            .select("item", (pl.col("customers") - pl.col("held").fill_null(0)).alias("base"))
         )
         buyers = (
             firsts.filter((pl.col("first_date") > pl.lit(lo)) & (pl.col("first_date") <= pl.lit(hi)))
@@ -416,7 +415,7 @@ def price_erosion(model: Model, s: FlagSettings) -> pl.LazyFrame:
             model.won.filter(in_half)
             .group_by("item")
             .agg(
-                (pl.col("amount").sum() / pl.col("list_amount").sum()).alias("price"),
+                (money_sum(pl.col("amount")) / money_sum(pl.col("list_amount"))).alias("price"),
                 pl.len().alias("lines"),
             )
         )

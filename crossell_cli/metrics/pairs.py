@@ -52,7 +52,7 @@ def self_join_pairs(
         .agg(pl.col("i").min().alias("lo"), pl.col("i").max().alias("hi"))
     )
     # One u64 key groups faster than two u32 columns.
-    width = int(right["j"].max() or 0) + 1
+    width = int(right.select(pl.col("j").max()).item() or 0) + 1
     key = (pl.col("i").cast(pl.UInt64) * width + pl.col("j")).alias("__pair")
     parts = [
         left.lazy()

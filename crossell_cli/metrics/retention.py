@@ -14,7 +14,7 @@ import datetime as dt
 import polars as pl
 
 from ..model import Model, active_at
-from .stats import ratio
+from .stats import money_sum, ratio
 
 BUCKETS = ("1", "2", "3+", "all")
 
@@ -24,7 +24,7 @@ def arr_by_account(model: Model, day: dt.date) -> pl.LazyFrame:
     return (
         model.won.filter(active_at(day))
         .group_by("account_id")
-        .agg(pl.col("amount").sum().alias("arr"), pl.col("item").n_unique().alias("items"))
+        .agg(money_sum(pl.col("amount")).alias("arr"), pl.col("item").n_unique().alias("items"))
     )
 
 
@@ -42,10 +42,10 @@ def retention(model: Model, *, window_days: int) -> pl.DataFrame:
     both = pl.concat([cohort, cohort.with_columns(pl.lit("all").alias("bucket"))])
     stats = both.group_by("bucket").agg(
         pl.len().cast(pl.Int64).alias("accounts"),
-        pl.col("arr").sum().alias("start_arr"),
-        pl.col("arr_end").sum().alias("end_arr"),
+        money_sum(pl.col("arr")).alias("start_arr"),
+        money_sum(pl.col("arr_end")).alias("end_arr"),
         (pl.col("arr_end") > 0).sum().alias("__retained"),
-        pl.min_horizontal("arr", "arr_end").sum().alias("__kept"),
+        money_sum(pl.min_horizontal("arr", "arr_end")).alias("__kept"),
     )
     buckets = pl.LazyFrame({"bucket": list(BUCKETS), "__order": list(range(len(BUCKETS)))})
     return (

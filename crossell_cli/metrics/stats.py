@@ -42,6 +42,20 @@ def ratio_to_constant(numerator: pl.Expr, constant: float) -> pl.Expr:
     return value / (value * 0.0 + float(constant))
 
 
+MICRO = 1_000_000
+
+
+def money_sum(amounts: pl.Expr) -> pl.Expr:
+    """Σ money, the same to the last bit whatever order the rows arrive in.
+
+    A float sum depends on the order of its terms, and a parallel group-by does not fix the
+    order: 75956.30000000002 one run, 75956.29999999999 the next. Summed as whole
+    micro-units (Int128, exact), then divided by a column (see ``ratio_to_constant``).
+    """
+    units = (amounts * MICRO).round(0).cast(pl.Int128).sum().cast(pl.Float64)
+    return units / (units * 0.0 + MICRO)
+
+
 def kaplan_meier(durations: pl.LazyFrame, *, group: str, horizons: tuple[int, ...]) -> pl.LazyFrame:
     """Kaplan–Meier estimate per group from rows (group, days, event).
 

@@ -21,6 +21,7 @@ import polars as pl
 from ..model import Model
 from .attach import headline_plan
 from .periods import Calendar
+from .stats import money_sum
 from .timing import timing
 
 GOOD: dict[str, tuple[float, float]] = {
@@ -60,20 +61,22 @@ def summary(
         headline_plan(ownership),
         customers.join(crossed, on="account_id", how="semi").select(pl.len().alias("crossed")),
         won_in_window.select(
-            pl.col("amount").filter(pl.col("kind") == "cross_sell").sum().alias("cross_amount"),
-            pl.col("amount").sum().alias("won_amount"),
+            money_sum(pl.col("amount").filter(pl.col("kind") == "cross_sell")).alias("cross_amount"),
+            money_sum(pl.col("amount")).alias("won_amount"),
             (pl.col("kind") == "cross_sell").sum().alias("won_cross_lines"),
         ),
         _lost_cross_sell_lines(model, in_window),
     ]
     head, crossed_n, revenue, lost = (f.row(0, named=True) for f in pl.collect_all(plans))
-    overall = timing(
+    landed = timing(
         model,
         by=None,
         calendar=Calendar(),
         premature_days=premature_days,
         early_churn_days=early_churn_days,
-    ).row(0, named=True)
+    )
+    # No won line at all (a book of lost deals): nobody landed, nothing to time.
+    overall = landed.row(0, named=True) if landed.height else dict.fromkeys(landed.columns)
 
     rows: list[dict[str, Any]] = []
 
@@ -126,7 +129,9 @@ def summary(
         f"({overall['accounts_cross_sold']:,} cross-sold; median among them "
         f"{overall['median_days'] if overall['median_days'] is not None else '–'} days)"
         if median is not None
-        else "fewer than half of landed accounts have been cross-sold",
+        else "fewer than half of landed accounts have been cross-sold"
+        if overall["accounts_landed"]
+        else "no account has landed",
     )
     if has_stage:
         won_lines = revenue["won_cross_lines"] or 0
