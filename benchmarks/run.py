@@ -37,7 +37,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import polars as pl
+# Importing Polars writes its own allocator settings into os.environ (_RJEM_MALLOC_CONF),
+# which every child would inherit; children get the environment a user's shell would give.
+_USER_MALLOC_CONF = os.environ.get("_RJEM_MALLOC_CONF")
+
+import polars as pl  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = ROOT / "benchmarks" / "data"
@@ -896,7 +900,9 @@ def main(argv: list[str] | None = None) -> int:
     if not have_duckdb:
         print("DuckDB is not installed (pip install -e '.[bench]'): the peer and the check are skipped")
 
-    env = {k: v for k, v in os.environ.items() if k != "XSELL_CONFIG"}
+    env = {k: v for k, v in os.environ.items() if k not in ("XSELL_CONFIG", "_RJEM_MALLOC_CONF")}
+    if _USER_MALLOC_CONF is not None:
+        env["_RJEM_MALLOC_CONF"] = _USER_MALLOC_CONF
     env |= {"POLARS_MAX_THREADS": str(args.threads), "NO_COLOR": "1"}
     folders = {"csv": csv_folder, "parquet": pq_folder}
     limits = Limits(args.timeout, int(args.mem_cap_gb * 2**30), int(args.min_free_gb * 2**30))

@@ -269,7 +269,9 @@ def _guarded(opts: Common, body: Callable[[], Any]) -> Any:
     except KeyboardInterrupt:
         _stderr("Interrupted.")
         raise typer.Exit(130) from None
-    except Exception as exc:
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException as exc:  # a Rust panic in Polars is a BaseException, not an Exception
         if opts.debug:
             traceback.print_exc()
         else:

@@ -34,6 +34,7 @@ from .schema import (
     header_suffix,
     normalize_header,
 )
+from .text import fmt
 
 # Raw stage values (normalised: lower case, letters and digits only) -> outcome.
 DEFAULT_STAGES: dict[str, tuple[str, ...]] = {
@@ -531,52 +532,50 @@ def _parse_plan(
     )
 
 
-def _full_parse(plan: _Plan, frame: pl.DataFrame) -> pl.DataFrame:
-    """Run the full parsers on the cells the fast path left: values, currencies, ``__err_<name>``.
+def _full_parse(plan: _Plan, frame: pl.DataFrame) -> tuple[pl.DataFrame, frozenset[str]]:
+    """Run the full parsers on the cells the fast path left; returns the frame with their
+    values patched in (and ``__err_<name>``, ``__cur_<name>`` for those columns) and the
+    names of the columns that had leftovers. A clean column costs nothing here.
 
     Each parser sees every distinct leftover text once (a column of 'Closed Won' or
-    '$1,200.00' is a handful of calls), and the answers are joined back by text. Adds
-    ``__blank``: every mapped cell empty or spaces, and every other cell too.
+    '$1,200.00' is a handful of calls), and the answers are joined back by text.
     """
     patched: list[pl.Series] = []
-    blank = frame["__others_blank"]
+    dirty: set[str] = set()
     for name, parser in plan.parsers.items():
         leftover = frame[f"__s_{name}"]
-        error = pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias(f"__err_{name}")
-        currency = pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias(f"__cur_{name}")
-        value = frame[name]
-        if leftover.null_count() < frame.height:
-            mask = leftover.is_not_null()
-            texts = leftover.filter(mask)
-            distinct = texts.unique()
-            answers = parser.full(distinct).struct.unnest().with_columns(distinct.alias("__text"))
-            result = texts.to_frame("__text").join(answers, on="__text", how="left", maintain_order="left")
-            value = _patch(value, mask, result["value"].cast(parser.dtype))
-            error = _patch(error, mask, result["error"])
-            if "currency" in result.columns:
-                currency = _patch(currency, mask, result["currency"])
-            blank = blank & (value.is_null() & (leftover.is_null() | (leftover.str.strip_chars() == "")))
-        else:
-            blank = blank & value.is_null()
-        patched += [value.alias(name), error]
-        if plan.table.column(name).kind == "money":
-            patched.append(currency)
-    return frame.with_columns(*patched, blank.alias("__blank"))
+        if leftover.null_count() == frame.height:
+            continue
+        dirty.add(name)
+        mask = leftover.is_not_null()
+        texts = leftover.filter(mask)
+        distinct = texts.unique()
+        answers = parser.full(distinct).struct.unnest().with_columns(distinct.alias("__text"))
+        result = texts.to_frame("__text").join(answers, on="__text", how="left", maintain_order="left")
+        nulls = pl.repeat(None, frame.height, dtype=pl.String, eager=True)
+        patched += [
+            _patch(frame[name], mask, result["value"].cast(parser.dtype)).alias(name),
+            _patch(nulls, mask, result["error"]).alias(f"__err_{name}"),
+        ]
+        if "currency" in result.columns:
+            patched.append(_patch(nulls, mask, result["currency"]).alias(f"__cur_{name}"))
+    return (frame.with_columns(patched) if patched else frame), frozenset(dirty)
 
 
 def _patch(base: pl.Series, mask: pl.Series, values: pl.Series) -> pl.Series:
     return base.scatter(mask.arg_true(), values)
 
 
-def _rules(plan: _Plan) -> tuple[dict[str, pl.Expr], pl.Expr | None]:
-    """Per mapped column, the rule its cell breaks (null when fine); and the line's outcome."""
+def _rules(plan: _Plan, dirty: frozenset[str]) -> tuple[dict[str, pl.Expr], pl.Expr | None]:
+    """Per mapped column, the rule its cell breaks (null when fine); and the line's outcome.
+    ``dirty``: the columns with full-parser errors (the others have none)."""
     mapping, table = plan.mapping, plan.table
 
     def value(name: str) -> pl.Expr:
         return pl.col(name)
 
     def error(name: str) -> pl.Expr:
-        return pl.col(f"__err_{name}")
+        return pl.col(f"__err_{name}") if name in dirty else pl.lit(None, dtype=pl.String)
 
     # The outcome: IsWon / IsClosed flags when the export has them (they are what Salesforce
     # itself trusts; stage names are renamed per org), else the mapped stage text.
@@ -602,9 +601,9 @@ def _rules(plan: _Plan) -> tuple[dict[str, pl.Expr], pl.Expr | None]:
         )
     else:
         needs_values = pl.lit(True)
-    rules: dict[str, pl.Expr] = {}
-    for name in mapping:
-        rules[name] = error(name)
+    # A column without full-parser errors has no rule of its own (a literal null rule would
+    # be dead weight in every filter, and Polars 2.1 mis-sizes a filter on one).
+    rules: dict[str, pl.Expr] = {name: error(name) for name in mapping if name in dirty}
     # A stage column with an empty cell says neither won nor lost: never a purchase by default.
     if "is_won" in mapping:
         rules["is_won"] = pl.coalesce(error("is_won"), pl.when(value("is_won").is_null()).then(pl.lit(parse.MISSING)))
@@ -617,15 +616,21 @@ def _rules(plan: _Plan) -> tuple[dict[str, pl.Expr], pl.Expr | None]:
             continue
         all_missing = pl.all_horizontal([value(n).is_null() & error(n).is_null() for n in present])
         target = present[0]
-        rules[target] = pl.coalesce(rules[target], pl.when(needs_values & all_missing).then(pl.lit(parse.MISSING)))
+        rules[target] = pl.coalesce(
+            rules.get(target, error(target)), pl.when(needs_values & all_missing).then(pl.lit(parse.MISSING))
+        )
     return rules, stage_value
 
 
 def _outcome(plan: _Plan, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
-    """Finish a collected parse: (used rows, rejects and warnings, counts)."""
+    """Finish a collected parse: (used rows, rejects and warnings, counts).
+
+    Over every row only a few flags are computed (blank, footer, ok, any problem,
+    excluded); the rules' texts are spelled out for the flagged rows alone.
+    """
     table = plan.table
-    frame = _full_parse(plan, frame)
-    rules, stage_value = _rules(plan)
+    frame, dirty = _full_parse(plan, frame)
+    rules, stage_value = _rules(plan, dirty)
     # A line item with any bad cell is rejected. An account or product is only rejected for
     # its key: a bad optional cell (sellable "maybe") is ignored with a warning, so the row's
     # lines keep their family and name instead of turning into orphans.
@@ -633,30 +638,57 @@ def _outcome(plan: _Plan, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFra
         fatal = list(rules)
     else:
         fatal = [n for n in rules if table.column(n).required]
-    frame = frame.with_columns([r.alias(f"__e_{n}") for n, r in rules.items()])
 
-    blank = pl.col("__blank")
-    candidate = pl.col("__footer_candidate")
-    # A report footer is a footer-looking row after the last data row.
-    last_data_row = pl.col(ROW).filter(~blank & ~candidate).max()
-    ragged = pl.col("__ragged").is_not_null()
-    fine = [pl.col(f"__e_{n}").is_null() for n in fatal]
-    ok = (pl.all_horizontal(fine) & ~ragged) if fine else ~ragged
-    any_error = pl.any_horizontal([pl.col(f"__e_{n}").is_not_null() for n in rules]) if rules else pl.lit(False)
-    excluded = pl.col("__excluded_reason").is_not_null()
-    frame = frame.with_columns(
-        (candidate & (pl.col(ROW) > last_data_row.fill_null(0))).alias("__footer"),
-        ok.alias("__ok"),
+    # A blank line: every cell empty or spaces (mapped cells that the fast path left hold
+    # their text in __s_; the others were checked in the plan).
+    blank = pl.all_horizontal(
+        [pl.col("__others_blank")]
+        + [
+            pl.col(name).is_null() & (pl.col(f"__s_{name}").is_null() | (pl.col(f"__s_{name}").str.strip_chars() == ""))
+            for name in plan.parsers
+        ]
     )
-    counted_all = ~blank & ~pl.col("__footer")
-    counted = counted_all & ~excluded
-    counts = frame.select(
-        pl.len().alias("records"),
-        blank.sum().alias("blank"),
-        pl.col("__footer").sum().alias("footer"),
-        (counted & ~pl.col("__ok")).sum().alias("rejected"),
-        (counted_all & excluded).sum().alias("excluded"),
-    ).row(0, named=True)
+    candidate = pl.col("__footer_candidate")
+    ragged = pl.col("__ragged").is_not_null()
+    fine = [rules[n].is_null() for n in fatal]
+    ok = (pl.all_horizontal(fine) & ~ragged) if fine else ~ragged
+    any_error = pl.any_horizontal([r.is_not_null() for r in rules.values()]) if rules else pl.lit(False)
+    state = (
+        frame.lazy()
+        .select(
+            pl.col(ROW),
+            blank.alias("blank"),
+            candidate.alias("candidate"),
+            ok.alias("ok"),
+            any_error.alias("problem"),
+            pl.col("__excluded_reason").is_not_null().alias("excluded"),
+        )
+        # A report footer is a footer-looking row after the last data row.
+        .with_columns(
+            (
+                pl.col("candidate")
+                & (pl.col(ROW) > pl.col(ROW).filter(~pl.col("blank") & ~pl.col("candidate")).max().fill_null(0))
+            ).alias("footer")
+        )
+        .select(
+            (~pl.col("blank") & ~pl.col("footer")).alias("counted_all"),
+            "blank",
+            "footer",
+            "ok",
+            "problem",
+            "excluded",
+        )
+        .collect()
+    )
+    counted_all = state["counted_all"]
+    counted = counted_all & ~state["excluded"]
+    counts = {
+        "records": frame.height,
+        "blank": int(state["blank"].sum()),
+        "footer": int(state["footer"].sum()),
+        "rejected": int((counted & ~state["ok"]).sum()),
+        "excluded": int((counted_all & state["excluded"]).sum()),
+    }
 
     used_cols: list[pl.Expr] = [pl.col(ROW)]
     for col in table.columns:
@@ -665,18 +697,24 @@ def _outcome(plan: _Plan, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFra
         elif col.name in plan.mapping:
             used_cols.append(pl.col(col.name))
             if col.kind == "money":
-                used_cols.append(pl.col(f"__cur_{col.name}"))
+                currency = f"__cur_{col.name}"
+                used_cols.append(
+                    pl.col(currency) if col.name in dirty else pl.lit(None, dtype=pl.String).alias(currency)
+                )
         else:
             used_cols.append(pl.lit(None, dtype=_KIND_DTYPE[col.kind]).alias(col.name))
     used_cols += [pl.col(n) for n in plan.extra_columns]
-    used = frame.filter(counted & pl.col("__ok")).select(used_cols)
+    keep = counted & state["ok"]
+    used = frame.select(used_cols) if keep.all() else frame.filter(keep).select(used_cols)
 
-    flagged = frame.filter(counted & (~pl.col("__ok") | any_error)).with_columns(
+    flagged = frame.filter(counted & (~state["ok"] | state["problem"])).with_columns(
+        state.filter(counted & (~state["ok"] | state["problem"]))["ok"].alias("__ok")
+    )
+    flagged = flagged.with_columns(
         pl.when(pl.col("__ok")).then(pl.lit("warning")).otherwise(pl.lit("rejected")).alias("__severity")
     )
     problems = [
-        (name, plan.mapping[name][1].header, pl.col(f"__s_{name}").fill_null(""), pl.col(f"__e_{name}"))
-        for name in rules
+        (name, plan.mapping[name][1].header, pl.col(f"__s_{name}").fill_null(""), rules[name]) for name in rules
     ]  # the value shown is the cell's text ('' when it was empty)
     problems.append(("(row)", None, pl.col("__ragged"), pl.when(ragged).then(pl.lit("ragged_row"))))
     rejects = pl.concat(
@@ -694,17 +732,17 @@ def _outcome(plan: _Plan, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFra
         ],
         how="vertical",
     ).sort(ROW, maintain_order=True)
-    left_out = frame.filter(counted_all & excluded).select(
+    left_out = frame.filter(counted_all & state["excluded"]).select(
         pl.col(ROW),
         pl.lit("excluded").alias("severity"),
         pl.col("__excluded_column").alias("column"),
         pl.col("__excluded_column").alias("header"),
         pl.col("__excluded_value").alias("value"),
         pl.lit("excluded_by_config").alias("rule"),
-        pl.format("excluded by the config: {}", pl.col("__excluded_reason")).alias("message"),
+        fmt("excluded by the config: {}", pl.col("__excluded_reason")).alias("message"),
     )
     rejects = pl.concat([rejects, left_out], how="vertical_relaxed")
-    return used, rejects, {k: int(v) for k, v in counts.items()}
+    return used, rejects, counts
 
 
 # The streaming engine reads a file in batches: the typed columns are kept, the text they
@@ -807,7 +845,7 @@ def with_messages(issues: pl.DataFrame) -> pl.DataFrame:
         )
         .when(is_missing & (pl.col("table") != "line_items"))
         .then(
-            pl.format(
+            fmt(
                 "{} is empty (every row of the {} table needs one); fill it in or drop the row",
                 pl.col("column"),
                 pl.col("table"),
@@ -989,7 +1027,7 @@ def _load_wide(settings: Settings, profile: Mapping[str, Any]) -> tuple[Book, Lo
     parsed, lines = _collect(raw, plan.parsed, owned)
     accounts, rejects, c = _outcome(plan, parsed)
     lines = lines.join(accounts.select(ROW, "account_id"), on=ROW, how="inner").select(
-        pl.format("{}:{}", pl.col(ROW), pl.col("product_id")).alias("line_id"),
+        fmt("{}:{}", pl.col(ROW), pl.col("product_id")).alias("line_id"),
         "account_id",
         "product_id",
         pl.lit(NO_DATE).alias("booked_at"),
@@ -1228,7 +1266,8 @@ def _finish_line_items(
     mapped = {src.canonical: src.header for src in load.mapping}
     late: list[pl.DataFrame] = []
 
-    def reject(mask: pl.Series, column: str, value: pl.Series, rule: str) -> None:
+    def reject(mask: pl.Series, column: str, value: str, rule: str) -> None:
+        """Drop the rows of ``mask``, reporting the text of their ``value`` column."""
         nonlocal lines
         if not mask.any():
             return
@@ -1241,7 +1280,7 @@ def _finish_line_items(
                     "row": bad[ROW].cast(pl.Int64),
                     "column": column,
                     "header": mapped.get(column),
-                    "value": value.filter(mask).cast(pl.String),
+                    "value": bad[value].cast(pl.String),
                     "rule": rule,
                     "severity": "rejected",
                     "message": None,
@@ -1251,24 +1290,32 @@ def _finish_line_items(
         )
         lines = lines.filter(~mask)
 
-    # One lazy pass computes every derived column (each step reads the one before).
-    plan = lines.lazy().with_columns(
-        pl.coalesce("booked_at", "start_date").alias("booked_at"),
-        pl.coalesce("start_date", "booked_at").alias("start_date"),
-        pl.col("quantity").fill_null(1.0),
-        pl.coalesce(pl.col("line_id"), pl.col(ROW).cast(pl.String)).alias("line_id"),
-    )
+    # One lazy pass computes the derived columns (each step reads the one before); a step
+    # with nothing to fill (no empty cell in its column) is left out.
+    def has_gaps(column: str) -> bool:
+        return lines[column].null_count() > 0
+
+    plan = lines.lazy()
+    fills = [
+        pl.coalesce("booked_at", "start_date").alias("booked_at") if has_gaps("booked_at") else None,
+        pl.coalesce("start_date", "booked_at").alias("start_date") if has_gaps("start_date") else None,
+        pl.col("quantity").fill_null(1.0) if has_gaps("quantity") else None,
+        pl.coalesce(pl.col("line_id"), pl.col(ROW).cast(pl.String)).alias("line_id") if has_gaps("line_id") else None,
+    ]
+    if any(f is not None for f in fills):
+        plan = plan.with_columns(f for f in fills if f is not None)
     inclusive = settings.end_date_inclusive or bool(profile.get("end_date_inclusive", False))
     if inclusive:
         plan = plan.with_columns(pl.col("end_date") + pl.duration(days=1))
 
     # Currency of each line: an explicit column, else a code or symbol written in the amount.
     markers = [c for c in ("__cur_amount", "__cur_period_amount", "__cur_unit_price") if c in lines.columns]
-    plan = plan.with_columns(
-        pl.coalesce(pl.col("currency").str.to_uppercase(), *[pl.col(m).replace({"$": "USD"}) for m in markers]).alias(
-            "currency"
+    if any(lines[c].null_count() < lines.height for c in ["currency", *markers]):
+        plan = plan.with_columns(
+            pl.coalesce(
+                pl.col("currency").str.to_uppercase(), *[pl.col(m).replace({"$": "USD"}) for m in markers]
+            ).alias("currency")
         )
-    )
 
     minor = (
         pl.when(pl.col("currency").is_in(sorted(_ZERO_DECIMAL)))
@@ -1278,7 +1325,8 @@ def _finish_line_items(
         .otherwise(100.0)
     )
     # Stripe's unit_amount is in the currency's minor unit (4900 = 49.00 USD, 4900 = ¥4,900).
-    plan = plan.with_columns(pl.coalesce("unit_price", pl.col("unit_price_minor") / minor).alias("unit_price"))
+    if "unit_price_minor" in mapped:
+        plan = plan.with_columns(pl.coalesce("unit_price", pl.col("unit_price_minor") / minor).alias("unit_price"))
 
     # Annual value: the ARR amount, else a per-period amount or unit price annualised by the
     # billing period (× interval count: Stripe's "month" × 3 is quarterly) and divided by the
@@ -1286,46 +1334,47 @@ def _finish_line_items(
     months = pl.col("billing_period") * pl.col("billing_interval_count").fill_null(1.0)
     per_year = (12.0 / months) if "billing_period" in mapped else pl.lit(1.0)
     term = pl.when(pl.col("term_multiplier") > 0).then(pl.col("term_multiplier")).otherwise(1.0)
-    period_needs = pl.col("amount").is_null() & pl.col("period_amount").is_not_null() & months.is_null()
-    plan = plan.with_columns(period_needs.alias("__period_needs")).with_columns(
-        pl.coalesce(
+    if "period_amount" in mapped:
+        period_needs = pl.col("amount").is_null() & pl.col("period_amount").is_not_null() & months.is_null()
+        plan = plan.with_columns(period_needs.alias("__period_needs"))
+    if has_gaps("amount"):
+        amount = pl.coalesce(
             pl.col("amount"),
             pl.col("period_amount") * (12.0 / months),
             pl.col("unit_price") * pl.col("quantity") * per_year / term,
-        ).alias("amount"),
-        pl.coalesce(pl.col("list_amount"), pl.col("list_price") * pl.col("quantity") * per_year).alias("list_amount"),
-    )
-    # With only a net amount and a discount, the list value is implied: net / (1 - discount).
-    plan = plan.with_columns(
-        pl.coalesce(
-            pl.col("list_amount"),
-            pl.when(pl.col("discount").is_between(0, 1, closed="left")).then(
-                pl.col("amount") / (1 - pl.col("discount"))
-            ),
-        ).alias("list_amount")
-    )
+        )
+        plan = plan.with_columns(amount.alias("amount"))
+    if has_gaps("list_amount"):
+        listed = pl.coalesce(pl.col("list_amount"), pl.col("list_price") * pl.col("quantity") * per_year)
+        # With only a net amount and a discount, the list value is implied: net / (1 - discount).
+        implied = pl.when(pl.col("discount").is_between(0, 1, closed="left")).then(
+            pl.col("amount") / (1 - pl.col("discount"))
+        )
+        plan = plan.with_columns(listed.alias("list_amount")).with_columns(
+            pl.coalesce(pl.col("list_amount"), implied).alias("list_amount")
+        )
     units = settings.amount_units if settings.amount_units != "major" else profile.get("amount_units", "major")
     if units == "minor":
         plan = plan.with_columns(pl.col("amount") / minor, pl.col("list_amount") / minor)
     lines = plan.collect()
     if "period_amount" in mapped:
-        reject(lines["__period_needs"], "billing_period", lines["period_amount"], "bad_currency_amount")
-    lines = lines.drop("__period_needs")
+        reject(lines["__period_needs"], "billing_period", "period_amount", "bad_currency_amount")
+        lines = lines.drop("__period_needs")
 
     needs_amount = pl.col("amount").is_null() & (pl.col("stage").is_null() | pl.col("stage").is_in(["won", "lost"]))
     if "stage" not in mapped:
         needs_amount = pl.col("amount").is_null()
     value_col = next(c for c in ("amount", "period_amount", "unit_price", "unit_price_minor") if c in mapped)
-    reject(lines.select(needs_amount).to_series(), value_col, lines[value_col].cast(pl.String), parse.MISSING)
+    reject(lines.select(needs_amount).to_series(), value_col, value_col, parse.MISSING)
 
     lines = _convert_currencies(lines, settings, reject, load.path)
 
     if settings.product_aliases:
         lines = lines.with_columns(pl.col("product_id").replace(dict(settings.product_aliases)))
 
-    if "line_id" in mapped:
+    if "line_id" in mapped and _may_repeat(lines["line_id"]):
         dupes = ~lines["line_id"].is_first_distinct()
-        reject(dupes, "line_id", lines["line_id"], "duplicate_line_id")
+        reject(dupes, "line_id", "line_id", "duplicate_line_id")
 
     keep = (
         list(LINE_ITEM_DTYPES)
@@ -1337,8 +1386,16 @@ def _finish_line_items(
     return lines, late_frame
 
 
+def _may_repeat(ids: pl.Series) -> bool:
+    """False when every id is certainly distinct: as many distinct 64-bit hashes as ids
+    (distinct hashes mean distinct values). Three times cheaper than finding the repeats,
+    which is left for the exports that have some (or a hash collision)."""
+    distinct = ids.to_frame("id").lazy().select(pl.col("id").hash().n_unique()).collect().item()
+    return bool(distinct < ids.len())
+
+
 def _convert_currencies(
-    lines: pl.DataFrame, settings: Settings, reject: Callable[[pl.Series, str, pl.Series, str], None], path: Path
+    lines: pl.DataFrame, settings: Settings, reject: Callable[[pl.Series, str, str, str], None], path: Path
 ) -> pl.DataFrame:
     currencies = [c for c in lines["currency"].unique().to_list() if c is not None]
     if len(currencies) <= 1 and not settings.fx:
@@ -1357,7 +1414,7 @@ def _convert_currencies(
         rates.setdefault(target, 1.0)
     rate = pl.col("currency").replace_strict(rates, default=None, return_dtype=pl.Float64)
     missing = lines.select(pl.col("currency").is_not_null() & rate.is_null()).to_series()
-    reject(missing, "currency", lines["currency"], "no_fx_rate")
+    reject(missing, "currency", "currency", "no_fx_rate")
     lines = lines.filter(~missing) if missing.any() else lines
     factor = pl.coalesce(rate, pl.lit(1.0))
     return lines.with_columns(
@@ -1422,11 +1479,10 @@ def _finish_accounts(accounts: pl.DataFrame | None, lines: pl.DataFrame) -> pl.D
 
 def _with_catalogue_list(lines: pl.DataFrame, products: pl.DataFrame) -> pl.DataFrame:
     """list_amount defaults to the catalogue list_price × quantity (SPEC §1)."""
-    if products["list_price"].is_null().all():
+    priced = products.filter(pl.col("list_price").is_not_null())
+    if priced.is_empty() or lines["list_amount"].null_count() == 0:
         return lines
-    prices = products.select("product_id", pl.col("list_price").alias("__catalogue"))
-    return (
-        lines.join(prices, on="product_id", how="left", maintain_order="left")
-        .with_columns(pl.coalesce("list_amount", pl.col("__catalogue") * pl.col("quantity")).alias("list_amount"))
-        .drop("__catalogue")
+    catalogue = pl.col("product_id").replace_strict(
+        priced["product_id"], priced["list_price"], default=None, return_dtype=pl.Float64
     )
+    return lines.with_columns(pl.coalesce("list_amount", catalogue * pl.col("quantity")).alias("list_amount"))

@@ -170,14 +170,12 @@ class Model:
 
     def first_purchases(self) -> pl.LazyFrame:
         """Per (account, item): first_date and first_contract (smallest contract that day)."""
-        first = self.won.group_by("account_id", "item").agg(pl.col("booked_at").min().alias("first_date"))
-        contracts = (
-            self.won.join(first, on=["account_id", "item"])
-            .filter(pl.col("booked_at") == pl.col("first_date"))
-            .group_by("account_id", "item")
-            .agg(pl.col("contract_id").min().alias("first_contract"))
+        # The first line by (day, contract), nulls last: its contract is the smallest of the
+        # first day's (empty only when none of them has one).
+        first = pl.col("contract_id").sort_by("booked_at", "contract_id", nulls_last=True).first()
+        return self.won.group_by("account_id", "item").agg(
+            pl.col("booked_at").min().alias("first_date"), first.alias("first_contract")
         )
-        return first.join(contracts, on=["account_id", "item"], how="left")
 
     def land(self) -> pl.LazyFrame:
         """Per account: land_date."""

@@ -23,6 +23,7 @@ import polars as pl
 from .errors import ConfigError
 from .read import ROW, RawTable
 from .schema import normalize_header
+from .text import fmt
 
 # Wide exports have no dates: their lines are dated this day and the book is marked dateless.
 NO_DATE = dt.date(1970, 1, 1)
@@ -61,7 +62,7 @@ def owned_lines(raw: RawTable, wide: Wide) -> pl.LazyFrame:
         text = cell.str.strip_chars()
         lower = text.str.to_lowercase()
         owned = ~lower.is_in(no) & ~lower.str.starts_with("no ")
-        product = pl.when(lower.is_in(list(_YES))).then(pl.lit(family)).otherwise(pl.format(f"{family} ({{}})", text))
+        product = pl.when(lower.is_in(list(_YES))).then(pl.lit(family)).otherwise(fmt(f"{family} ({{}})", text))
         parts.append(
             raw.frame.filter(owned).select(
                 pl.col(ROW), account.alias("account_text"), product.alias("product_id"), pl.lit(family).alias("family")

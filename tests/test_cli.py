@@ -208,6 +208,23 @@ def test_usage_errors_exit_2(cli):
     assert result.exit_code == 2 and "segment" in result.stderr  # lists what can be filtered
 
 
+def test_a_panic_inside_polars_is_an_internal_error_not_a_traceback(cli, monkeypatch):
+    # A Rust panic surfaces as pyo3's PanicException, a BaseException: the boundary must
+    # still turn it into exit 70 with a message, and --debug must still show the traceback.
+    from crossell_cli.metrics import flags
+
+    def panics(*args, **kwargs):
+        raise pl.exceptions.PanicException("assertion failed: i < self.len()")
+
+    monkeypatch.setattr(flags, "flags", panics)
+    result = cli("flags", "--data", str(SAMPLE))
+    assert result.exit_code == 70
+    assert "Internal error: PanicException: assertion failed" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    debug = cli("flags", "--data", str(SAMPLE), "--debug")
+    assert debug.exit_code == 70 and "Traceback" in debug.stderr
+
+
 def test_missing_inputs_exit_66(cli, tmp_path):
     assert cli("attach", "--data", str(tmp_path / "nowhere")).exit_code == 66
     assert cli("attach").exit_code == 66  # no input at all: says how to give one

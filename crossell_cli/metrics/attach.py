@@ -23,7 +23,7 @@ from typing import TypeVar
 import polars as pl
 
 from ..model import Model, item_universe
-from .pairs import as_code, item_codes, self_join_pairs
+from .pairs import item_codes, self_join_pairs, with_codes
 from .stats import ratio, ratio_to_constant, wilson
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
@@ -68,13 +68,12 @@ def encode(owned: pl.DataFrame, universe: pl.DataFrame) -> tuple[pl.DataFrame, p
     """(a, i, d, c): account, item, first_date and first_contract as integers; and the item
     codes (i, item) of every item of the universe."""
     codes = item_codes(universe["item"])
-    coded = owned.join(codes, on="item", how="left").select(
-        as_code("account_id").alias("a"),
-        pl.col("i"),
-        pl.col("first_date").cast(pl.Int32).alias("d"),
-        as_code("first_contract").alias("c"),
+    coded = (
+        with_codes(owned.lazy(), {"account_id": "a", "first_contract": "c"})
+        .join(codes.lazy(), on="item", how="left")
+        .select("a", "i", pl.col("first_date").cast(pl.Int32).alias("d"), "c")
     )
-    return coded, codes
+    return coded.collect(), codes
 
 
 def pair_counts(coded: pl.DataFrame, bases: pl.Series | None = None) -> pl.DataFrame:

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from ..model import Model, active_at
-from .pairs import as_code, item_codes, self_join_pairs
+from ..text import fmt
+from .pairs import item_codes, self_join_pairs
 from .stats import money_sum, ratio
 
 FLAG_COLUMNS = (
@@ -108,9 +109,14 @@ def forced_bundles(model: Model, *, share: float, min_lines: int) -> pl.DataFram
         )
     # Distinct (deal, item) with B's line count: a deal with three lines of B is three of
     # B's lines on a deal with A. Every B line counts once (a line is on one deal).
-    deal_items = model.won.group_by(deal_key().alias("deal"), "item").agg(pl.len().alias("n")).collect()
+    deal_items = (
+        model.won.group_by(deal_key().alias("deal"), "item")
+        .agg(pl.len().alias("n"))
+        .with_columns(pl.col("deal").rank("dense").cast(pl.UInt32))  # a deal's text is only its identity
+        .collect()
+    )
     codes = item_codes(deal_items["item"])
-    coded = deal_items.join(codes, on="item").select(as_code("deal").alias("deal"), "i", "n")
+    coded = deal_items.join(codes, on="item").select("deal", "i", "n")
     b_lines = coded.group_by("i").agg(pl.col("n").sum().alias("b_lines"))
     # A deal holding items i and j is counted once, as i < j, for both directions: i's
     # lines on deals with j, and j's lines on deals with i.
@@ -228,12 +234,12 @@ def flags(model: Model, settings: FlagSettings) -> pl.DataFrame:
         passthrough,
         "pass_through",
         "high",
-        pl.format(
+        fmt(
             "{}% off list ({} → {}) on {} with {}",
             pct,
             _money(pl.col("list_amount")),
             _money(pl.col("amount")),
-            pl.coalesce(pl.format("contract {}", pl.col("contract_id")), pl.lit("the same day")),
+            pl.coalesce(fmt("contract {}", pl.col("contract_id")), pl.lit("the same day")),
             pl.col("others"),
         ),
     )
@@ -242,7 +248,7 @@ def flags(model: Model, settings: FlagSettings) -> pl.DataFrame:
         churned,
         "early_churn",
         "medium",
-        pl.format(
+        fmt(
             "{} ended {}, {} days after it started",
             pl.col("item"),
             pl.col("last_end").cast(pl.String),
@@ -254,7 +260,7 @@ def flags(model: Model, settings: FlagSettings) -> pl.DataFrame:
         premature,
         "premature",
         "low",
-        pl.format(
+        fmt(
             "booked {} days after land ({})",
             (pl.col("booked_at") - pl.col("land_date")).dt.total_days().cast(pl.String),
             pl.col("land_date").cast(pl.String),
@@ -264,7 +270,7 @@ def flags(model: Model, settings: FlagSettings) -> pl.DataFrame:
     fb_rows = bundles.lazy().select(
         pl.lit("forced_bundle").alias("flag"),
         pl.lit("medium").alias("severity"),
-        pl.format(
+        fmt(
             "{} sold on a {} deal in {}% of its {} lines: {} → {} attach is bundling, not selling",
             "family",
             "base_family",
@@ -371,7 +377,7 @@ def rep_concentration(
             pl.lit("medium").alias("severity"),
             "rep",
             "amount",
-            pl.format(
+            fmt(
                 "{} of {} cross-sells flagged ({}%) vs {}% for the book",
                 pl.col("flagged").cast(pl.String),
                 pl.col("cross_sells").cast(pl.String),
@@ -439,7 +445,7 @@ def price_erosion(model: Model, s: FlagSettings) -> pl.LazyFrame:
         pl.lit("price_erosion").alias("flag"),
         pl.lit("medium").alias("severity"),
         pl.col("item").alias("family"),
-        pl.format(
+        fmt(
             "attach {}% → {}% while realized price fell {} → {} of list ({}%), {} → {} vs {} → {}",
             (pl.col("attach_0") * 100).round(1).cast(pl.String),
             (pl.col("attach_1") * 100).round(1).cast(pl.String),

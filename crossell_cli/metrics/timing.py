@@ -24,6 +24,7 @@ from typing import Literal
 import polars as pl
 
 from ..model import Model
+from ..text import fmt
 from .periods import Calendar
 from .stats import kaplan_meier, ratio
 
@@ -118,10 +119,10 @@ def timing(
                 on=["account_id", "item"],
                 how="left",
             )
-            .with_columns(pl.format("{} → {}", "base", "item").alias(group))
+            .with_columns(fmt("{} → {}", "base", "item").alias(group))
         )
         pairs = crosses.join(land_items.rename({"item": "base"}), on="account_id").with_columns(
-            pl.format("{} → {}", "base", "item").alias(group)
+            fmt("{} → {}", "base", "item").alias(group)
         )
 
     durations = population.select(

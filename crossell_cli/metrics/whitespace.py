@@ -26,6 +26,7 @@ from typing import Literal, TypeVar
 import polars as pl
 
 from ..model import Model
+from ..text import fmt
 from .pairs import self_join_pairs
 from .stats import money_sum, ratio
 
@@ -113,7 +114,7 @@ def _whitespace_long(
         people = people.join(accounts.lazy().select("account_id"), on="account_id", how="semi")
     names = model.accounts.lazy().select("account_id", "account_name")
     percent = (pl.col("score") * 100).round(0).cast(pl.Int64).cast(pl.String)
-    scope = pl.when(pl.col("scope") == "segment").then(pl.format(" in {}", pl.col("segment"))).otherwise(pl.lit(""))
+    scope = pl.when(pl.col("scope") == "segment").then(fmt(" in {}", pl.col("segment"))).otherwise(pl.lit(""))
     reason = pl.concat_str(
         [
             pl.lit("owns "),
@@ -373,19 +374,18 @@ class _Wide:
             return pl.DataFrame(schema=_ROW_SCHEMA).lazy()
         bit = pl.Series([1 << k for k in range(n)], dtype=pl.UInt64)
         span = self.segments * n
+        cell = pl.col("s").cast(pl.UInt32) * n + pl.col("a")
+        ranks = {b: self.prio.gather(pl.int_range(0, span, eager=True) * n + b) for b in self.targets}
+        # Each ownership row's evidence rank for every target, then the best per customer
+        # (a plain min: a gather inside the aggregation runs row group by row group).
         per_customer = (
             owned.lazy()
+            .with_columns(pl.lit(rank).gather(cell).alias(f"__p{b}") for b, rank in ranks.items())
             .group_by("acode")
             .agg(
                 pl.col("s").first(),
                 pl.lit(bit).gather(pl.col("a")).sum().alias("__mask"),
-                *[
-                    pl.lit(self.prio.gather(pl.int_range(0, span, eager=True) * n + b))
-                    .gather(pl.col("s").cast(pl.UInt32) * n + pl.col("a"))
-                    .min()
-                    .alias(f"__p{b}")
-                    for b in self.targets
-                ],
+                *[pl.col(f"__p{b}").min() for b in self.targets],
             )
         )
         long = pl.concat(
@@ -563,7 +563,7 @@ def _wide_combos(
     base = pl.lit(names).gather(pl.col("a"))
     score = pl.col("rate").fill_null(0.0)
     percent = (score * 100).round(0).cast(pl.Int64).cast(pl.String)
-    scope = pl.when(pl.col("scope") == "segment").then(pl.format(" in {}", pl.col("segment"))).otherwise(pl.lit(""))
+    scope = pl.when(pl.col("scope") == "segment").then(fmt(" in {}", pl.col("segment"))).otherwise(pl.lit(""))
     reason = pl.concat_str(
         [
             pl.lit("owns "),
