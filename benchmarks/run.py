@@ -621,6 +621,7 @@ def check_attach(xsell: str, folder: Path, fmt: str, work: Path, env: dict[str, 
     try:
         con = duckdb.connect()
         con.execute(f"SET threads TO {threads}")
+        con.execute("SET enable_progress_bar = false")
         cursor = con.execute(attach_sql(folder, fmt, min_base=0))
         names = [d[0] for d in cursor.description]
         theirs = pl.DataFrame(cursor.fetchall(), schema=names, orient="row")
