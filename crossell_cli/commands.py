@@ -275,6 +275,18 @@ def _no_model_note() -> str:
     return "no won line with a date on or before the as-of date: nothing to measure"
 
 
+def _nothing_to_measure(run: Any, title: str, columns: tuple[str, ...] = ()) -> int:
+    """No model (no won line by T): an empty result with the columns and why, then the account line."""
+    import polars as pl
+
+    from . import render
+
+    frame = pl.DataFrame(schema={c: pl.String for c in columns})
+    run.emit(render.Output(frame, title, notes=(_no_model_note(),)))
+    run.account()
+    return 0
+
+
 @command()
 def whitespace(
     account: Annotated[
@@ -316,13 +328,7 @@ def whitespace(
     model = run.model(book, apply_where=False)
     settings = run.settings
     if model is None:
-        run.emit(
-            render.Output(
-                pl.DataFrame(schema={c: pl.String for c in ws.COLUMNS}), "Whitespace", notes=(_no_model_note(),)
-            )
-        )
-        run.account()
-        return 0
+        return _nothing_to_measure(run, "Whitespace", ws.COLUMNS)
     listed = apply_where(book, settings.where).accounts if settings.where else None
     forced = flags_metric.forced_bundles(
         model, share=settings.thresholds.forced_bundle_share, min_lines=settings.min_base
@@ -423,9 +429,7 @@ def expansion(
     settings = run.settings
     calendar = Calendar(settings.period, settings.fiscal_year_start_month)
     if model is None:
-        run.emit(render.Output(pl.DataFrame(), "Expansion", notes=(_no_model_note(),)))
-        run.account()
-        return 0
+        return _nothing_to_measure(run, "Expansion")
     if _dateless(model, run, "expansion"):
         return 0
     chosen = settings.mode if settings.mode != "auto" else ("arr" if model.has_end_dates() else "bookings")
@@ -496,7 +500,6 @@ def timing(
         xsell timing --data sample_data --by cohort
         xsell timing --data sample_data --by pair --format csv
     """
-    import polars as pl
 
     from . import render
     from .metrics import timing as timing_metric
@@ -508,9 +511,7 @@ def timing(
     model = run.model(book)
     settings = run.settings
     if model is None:
-        run.emit(render.Output(pl.DataFrame(), "Time to cross-sell", notes=(_no_model_note(),)))
-        run.account()
-        return 0
+        return _nothing_to_measure(run, "Time to cross-sell")
     if _dateless(model, run, "timing"):
         return 0
     frame = timing_metric.timing(
@@ -622,7 +623,6 @@ def summary(
         xsell summary --data sample_data
         xsell summary --data sample_data --window 90d --where region=EMEA
     """
-    import polars as pl
 
     from . import render
     from .metrics import summary as summary_metric
@@ -632,15 +632,7 @@ def summary(
     model = run.model(book)
     settings = run.settings
     if model is None:
-        run.emit(
-            render.Output(
-                pl.DataFrame(schema={c: pl.String for c in summary_metric.COLUMNS}),
-                "Summary",
-                notes=(_no_model_note(),),
-            )
-        )
-        run.account()
-        return 0
+        return _nothing_to_measure(run, "Summary", summary_metric.COLUMNS)
     frame = summary_metric.summary(
         model,
         window_days=settings.window_days,
@@ -744,7 +736,6 @@ def flags(
         xsell flags --data sample_data --flag pass_through --by rep
         xsell flags --data exports/ --fail-on high -q -o reports/flags-{as_of}.csv
     """
-    import polars as pl
 
     from . import render
     from .metrics import flags as flags_metric
@@ -767,15 +758,7 @@ def flags(
     model = run.model(book)
     settings = run.settings
     if model is None:
-        run.emit(
-            render.Output(
-                pl.DataFrame(schema={c: pl.String for c in flags_metric.FLAG_COLUMNS}),
-                "Flags",
-                notes=(_no_model_note(),),
-            )
-        )
-        run.account()
-        return 0
+        return _nothing_to_measure(run, "Flags", flags_metric.FLAG_COLUMNS)
     if _dateless(model, run, "flags"):
         return 0
     t = settings.thresholds
