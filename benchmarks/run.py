@@ -77,6 +77,7 @@ import sys
 import duckdb
 con = duckdb.connect()
 con.execute(f"SET threads TO {int(sys.argv[1])}")
+con.execute("SET enable_progress_bar = false")
 con.execute(open(sys.argv[2], encoding="utf-8").read())
 print(duckdb.__version__)
 """
