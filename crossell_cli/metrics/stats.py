@@ -56,6 +56,20 @@ def money_sum(amounts: pl.Expr) -> pl.Expr:
     return units / (units * 0.0 + MICRO)
 
 
+_FRACTION_UNITS = 2**60
+
+
+def fraction_mean(values: pl.Expr) -> pl.Expr:
+    """Mean of values in [0, 1], the same to the last bit whatever order the rows arrive in.
+
+    Like ``money_sum``: summed as whole 2⁻⁶⁰ units (Int128, exact), so a parallel group-by
+    cannot change the last digits (``mean()`` did, about one run in eight).
+    """
+    units = (values * _FRACTION_UNITS).round(0).cast(pl.Int128)
+    total = units.sum().cast(pl.Float64) / _FRACTION_UNITS
+    return total / units.count().cast(pl.Float64)
+
+
 def kaplan_meier(durations: pl.LazyFrame, *, group: str, horizons: tuple[int, ...]) -> pl.LazyFrame:
     """Kaplan–Meier estimate per group from rows (group, days, event).
 

@@ -28,7 +28,7 @@ import polars as pl
 from ..model import Model
 from ..text import fmt
 from .pairs import self_join_pairs
-from .stats import money_sum, ratio
+from .stats import fraction_mean, money_sum, ratio
 
 Order = Literal["account", "value"]
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
@@ -287,7 +287,7 @@ def by_family(rows: Frame) -> Frame:
         .agg(
             pl.len().cast(pl.Int64).alias("non_owners"),
             money_sum(pl.col("expected_value")).alias("whitespace_value"),
-            pl.col("score").mean().alias("mean_score"),
+            fraction_mean(pl.col("score")).alias("mean_score"),
         )
         .sort(["whitespace_value", "family"], descending=[True, False])
     )
