@@ -1,0 +1,59 @@
+"""Write the golden outputs: ``python -m tests.golden.capture [DATASET ...]``.
+
+Runs every case of ``cases.py`` in-process (like ``tests/test_golden.py``) and writes its
+stdout to ``tests/golden/<dataset>/<name>.csv`` (or, past MAX_INLINE bytes, a digest and
+the first lines) and its exit code to ``exit_codes.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+
+from typer.testing import CliRunner
+
+from crossell_cli.cli import app
+
+from .cases import GOLDEN, HEAD_LINES, MAX_INLINE, cases, digest_path, golden_path, head_path
+
+CODES = GOLDEN / "exit_codes.json"
+
+
+def run_case(argv: list[str]) -> tuple[int, bytes]:
+    result = CliRunner().invoke(app, [*argv, "--format", "csv"], env={"XSELL_CONFIG": ""}, catch_exceptions=False)
+    return result.exit_code, result.stdout_bytes
+
+
+def digest(data: bytes) -> str:
+    lines = data.count(b"\n")
+    return f"{hashlib.sha256(data).hexdigest()} {len(data)} bytes {lines} lines\n"
+
+
+def head(data: bytes) -> bytes:
+    return b"".join(data.splitlines(keepends=True)[:HEAD_LINES])
+
+
+def main(only: list[str]) -> int:
+    codes: dict[str, int] = json.loads(CODES.read_text()) if CODES.exists() else {}
+    for dataset, name, argv in cases():
+        if only and dataset not in only:
+            continue
+        code, stdout = run_case(argv)
+        for path in (golden_path(dataset, name), digest_path(dataset, name), head_path(dataset, name)):
+            path.unlink(missing_ok=True)
+        path = golden_path(dataset, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if len(stdout) > MAX_INLINE:
+            digest_path(dataset, name).write_text(digest(stdout))
+            head_path(dataset, name).write_bytes(head(stdout))
+        else:
+            path.write_bytes(stdout)
+        codes[f"{dataset}/{name}"] = code
+        print(f"{dataset}/{name}: exit {code}, {len(stdout):,} bytes", file=sys.stderr)
+    CODES.write_text(json.dumps(dict(sorted(codes.items())), indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,43 @@
+"""Golden outputs: every command's CSV on sample_data/ and the example configs, byte for byte.
+
+A redesign must reproduce these exactly; a commit that changes a number on purpose
+regenerates the affected files (``python -m tests.golden.capture``) and says why.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .golden.capture import CODES, digest, head, run_case
+from .golden.cases import REALDATA, cases, digest_path, golden_path, head_path
+
+CASES = cases()
+
+
+def _first_difference(got: bytes, want: bytes) -> str:
+    a, b = got.decode("utf-8").splitlines(), want.decode("utf-8").splitlines()
+    i = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    return (
+        f"at line {i + 1} ({len(a)} lines here, {len(b)} in the golden file):\n"
+        f"  got:    {a[i] if i < len(a) else '<end>'}\n  golden: {b[i] if i < len(b) else '<end>'}"
+    )
+
+
+@pytest.mark.parametrize(("dataset", "name", "argv"), CASES, ids=[f"{d}/{n}" for d, n, _ in CASES])
+def test_golden(dataset: str, name: str, argv: list[str]) -> None:
+    if dataset != "sample" and not (REALDATA / dataset).exists():
+        pytest.skip(f"{REALDATA / dataset} is not present")
+    code, stdout = run_case(argv)
+    assert code == json.loads(CODES.read_text())[f"{dataset}/{name}"], f"{dataset}/{name}: exit code"
+    if golden_path(dataset, name).exists():
+        expected = golden_path(dataset, name).read_bytes()
+        if stdout != expected:
+            pytest.fail(f"{dataset}/{name} differs from its golden file " + _first_difference(stdout, expected))
+        return
+    if digest(stdout) != digest_path(dataset, name).read_text():
+        pytest.fail(
+            f"{dataset}/{name} differs from its golden digest "
+            + _first_difference(head(stdout), head_path(dataset, name).read_bytes())
+        )
