@@ -15,14 +15,15 @@ from typer.testing import CliRunner
 
 from crossell_cli.cli import app
 
-from .cases import GOLDEN, HEAD_LINES, MAX_INLINE, cases, digest_path, golden_path, head_path
+from .cases import GOLDEN, HEAD_LINES, MAX_INLINE, REPO, cases, digest_path, golden_path, head_path
 
 CODES = GOLDEN / "exit_codes.json"
 
 
 def run_case(argv: list[str]) -> tuple[int, bytes]:
+    """Exit code and stdout; the checkout's own path (validate lists input files) becomes <repo>."""
     result = CliRunner().invoke(app, [*argv, "--format", "csv"], env={"XSELL_CONFIG": ""}, catch_exceptions=False)
-    return result.exit_code, result.stdout_bytes
+    return result.exit_code, result.stdout_bytes.replace(str(REPO).encode(), b"<repo>")
 
 
 def digest(data: bytes) -> str:
