@@ -1,12 +1,15 @@
-"""The Typer app: parse options, call the library, hand frames to render, map errors to exit codes.
+"""The Typer app: options, the error boundary (exit codes), and one short function per command.
 
-Heavy modules (Polars, the metrics) are imported inside the commands so that
-``xsell --help`` starts as fast as Typer itself.
+Each command parses its options, asks the library for an Answer (``commands/``) and hands
+it to ``_show``, which collects it once, renders it and prints the one-line row account.
+Polars and the library are imported inside the functions, so ``xsell --help`` starts as
+fast as Typer itself.
 """
 
 # No ``from __future__ import annotations`` here: Typer reads these annotations at runtime.
 
 import datetime as dt
+import errno
 import functools
 import inspect
 import os
@@ -15,11 +18,15 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .errors import ExitCode, XsellError
+from . import __version__
+from .errors import ExitCode, UsageError, XsellError
+
+if TYPE_CHECKING:
+    from .commands import Answer, Session
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok · 1 --fail-on findings · 2 usage error · 65 bad input data · "
@@ -46,11 +53,7 @@ app = typer.Typer(
 # ---------------------------------------------------------------------------------------
 # Options every command accepts, before or after the command name (declared once)
 
-INPUT = "Input"
-ANALYSIS = "Analysis"
-OUTPUT = "Output"
-
-_FORMAT_HELP = "table | csv | json | jsonl | parquet | xlsx (default: table on a terminal, csv in a pipe)"
+INPUT, ANALYSIS, OUTPUT = "Input", "Analysis", "Output"
 
 
 @dataclass(frozen=True)
@@ -72,102 +75,132 @@ class Common:
     debug: bool = False
 
 
+def _option(*names: str, help: str, panel: str, **kwargs: Any) -> Any:
+    return typer.Option(*names, help=help, rich_help_panel=panel, **kwargs)
+
+
 _COMMON_OPTIONS: dict[str, Any] = {
     "data": Annotated[
         Path | None,
-        typer.Option("--data", "-d", help="Folder with line_items / accounts / products files.", rich_help_panel=INPUT),
+        _option("--data", "-d", help="Folder with line_items / accounts / products files.", panel=INPUT, metavar="DIR"),
     ],
     "line_items": Annotated[
-        Path | None,
-        typer.Option("--line-items", help="Line items file (CSV, Parquet, XLSX).", rich_help_panel=INPUT),
+        Path | None, _option("--line-items", help="Line items file (CSV, Parquet, XLSX).", panel=INPUT, metavar="FILE")
     ],
-    "accounts": Annotated[Path | None, typer.Option("--accounts", help="Accounts file.", rich_help_panel=INPUT)],
-    "products": Annotated[Path | None, typer.Option("--products", help="Products file.", rich_help_panel=INPUT)],
+    "accounts": Annotated[Path | None, _option("--accounts", help="Accounts file.", panel=INPUT, metavar="FILE")],
+    "products": Annotated[Path | None, _option("--products", help="Products file.", panel=INPUT, metavar="FILE")],
     "config": Annotated[
         Path | None,
-        typer.Option(
+        _option(
             "--config",
             "-c",
             help="Config file (default ./xsell.yaml, then $XSELL_CONFIG).",
-            rich_help_panel=INPUT,
+            panel=INPUT,
+            metavar="FILE",
         ),
     ],
     "profile": Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--profile",
             help="Export profile: salesforce, hubspot, stripe or a .yaml path.",
-            rich_help_panel=INPUT,
+            panel=INPUT,
+            metavar="NAME",
         ),
     ],
     "encoding": Annotated[
         str | None,
-        typer.Option("--encoding", help="Text encoding of CSV inputs (e.g. cp1252, utf-16).", rich_help_panel=INPUT),
+        _option("--encoding", help="Text encoding of CSV inputs (e.g. cp1252, utf-16).", panel=INPUT, metavar="NAME"),
     ],
     "as_of": Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--as-of",
             help="Measure as of this date (YYYY-MM-DD); default: the latest date in the data.",
-            rich_help_panel=ANALYSIS,
+            panel=ANALYSIS,
+            metavar="DATE",
         ),
     ],
     "where": Annotated[
         list[str] | None,
-        typer.Option(
+        _option(
             "--where",
             "-w",
             help="Keep accounts with column=value (repeatable; same column = any of).",
-            rich_help_panel=ANALYSIS,
+            panel=ANALYSIS,
+            metavar="COLUMN=VALUE",
         ),
     ],
     "level": Annotated[
-        str | None,
-        typer.Option("--level", help="family (default) or product.", rich_help_panel=ANALYSIS),
+        str | None, _option("--level", help="family (default) or product.", panel=ANALYSIS, metavar="LEVEL")
     ],
-    "format": Annotated[str | None, typer.Option("--format", "-f", help=_FORMAT_HELP, rich_help_panel=OUTPUT)],
+    "format": Annotated[
+        str | None,
+        _option(
+            "--format",
+            "-f",
+            help="table | csv | json | jsonl | parquet | xlsx (default: table on a terminal, csv in a pipe)",
+            panel=OUTPUT,
+            metavar="FORMAT",
+        ),
+    ],
     "output": Annotated[
         str | None,
-        typer.Option(
+        _option(
             "--output",
             "-o",
             help="Write to PATH ('-' = stdout); {as_of} and {today} are filled in.",
-            rich_help_panel=OUTPUT,
+            panel=OUTPUT,
+            metavar="PATH",
         ),
     ],
     "strict": Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help="Fail (exit 65) if any input row is rejected.",
-            rich_help_panel=INPUT,
-            show_default=False,
-        ),
+        bool, _option("--strict", help="Fail (exit 65) if any input row is rejected.", panel=INPUT, show_default=False)
     ],
     "quiet": Annotated[
         bool,
-        typer.Option(
-            "--quiet",
-            "-q",
-            help="Print nothing on stderr unless something is wrong.",
-            rich_help_panel=OUTPUT,
-            show_default=False,
+        _option(
+            "--quiet", "-q", help="Print nothing on stderr unless something is wrong.", panel=OUTPUT, show_default=False
         ),
     ],
     "debug": Annotated[
-        bool,
-        typer.Option(
-            "--debug",
-            help="Show Python tracebacks (for bug reports).",
-            rich_help_panel=OUTPUT,
-            show_default=False,
-        ),
+        bool, _option("--debug", help="Show Python tracebacks (for bug reports).", panel=OUTPUT, show_default=False)
     ],
 }
 _COMMON_NAMES = tuple(f.name for f in fields(Common))
-
-
 _FLAGS = ("strict", "quiet", "debug")
+
+# Options of several commands (declared once, used as annotations).
+MinBase = Annotated[
+    int | None,
+    typer.Option(
+        "--min-base", min=1, metavar="N", help="A base needs this many customers (config min_base, default 10)."
+    ),
+]
+Window = Annotated[
+    str | None,
+    typer.Option(
+        "--window", metavar="DAYS", help="Look-back from the as-of date, e.g. 365d, 26w, 12m, 1y (default 365d)."
+    ),
+]
+PrematureDays = Annotated[
+    int | None,
+    typer.Option(
+        "--premature-days",
+        min=0,
+        metavar="DAYS",
+        help="A cross-sell this soon after land is premature (config premature_days, default 90).",
+    ),
+]
+EarlyChurnDays = Annotated[
+    int | None,
+    typer.Option(
+        "--early-churn-days",
+        min=1,
+        metavar="DAYS",
+        help="A cross-sold family gone this soon churned early (default 180).",
+    ),
+]
 
 
 def _common_parameters(names: tuple[str, ...] = _COMMON_NAMES) -> list[inspect.Parameter]:
@@ -195,11 +228,14 @@ def _merge(global_opts: Common | None, local: dict[str, Any]) -> Common:
     return Common(**values)
 
 
+def _version(value: bool) -> None:
+    if value:
+        print(f"xsell {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _global(
-    ctx: typer.Context,
-    **kwargs: Any,
-) -> None:
+def _global(ctx: typer.Context, **kwargs: Any) -> None:
     values: dict[str, Any] = {k: kwargs.get(k) for k in _COMMON_NAMES}
     values.update({flag: bool(values[flag]) for flag in _FLAGS})
     ctx.obj = Common(**values)
@@ -208,6 +244,15 @@ def _global(
 _global.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
     [
         inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+        inspect.Parameter(
+            "version",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=False,
+            annotation=Annotated[
+                bool,
+                typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
+            ],
+        ),
         *_common_parameters(),
     ]
 )
@@ -219,12 +264,6 @@ _global.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def _report_error(err: XsellError) -> None:
-    _stderr(f"Error: {err.message}")
-    if err.hint:
-        _stderr(f"  fix: {err.hint}")
 
 
 def command(
@@ -253,17 +292,26 @@ def command(
     return decorate
 
 
+def _broken_pipe(exc: BaseException) -> bool:
+    """The reader went away (`xsell attach | head -1`): Python's BrokenPipeError, or the plain
+    OSError (errno EPIPE) that Polars' writers raise."""
+    return (
+        isinstance(exc, BrokenPipeError)
+        or (isinstance(exc, OSError) and exc.errno == errno.EPIPE)
+        or ("Broken pipe" in str(exc) and not isinstance(exc, XsellError))
+    )
+
+
 def _guarded(opts: Common, body: Callable[[], Any]) -> Any:
     try:
         code = body()
     except XsellError as err:
         if opts.debug:
             traceback.print_exc()
-        _report_error(err)
+        _stderr(f"Error: {err.message}")
+        if err.hint:
+            _stderr(f"  fix: {err.hint}")
         raise typer.Exit(int(err.exit_code)) from None
-    except BrokenPipeError:
-        _silence_stdout()
-        raise typer.Exit(0) from None
     except (typer.Exit, typer.Abort):
         raise
     except KeyboardInterrupt:
@@ -272,6 +320,9 @@ def _guarded(opts: Common, body: Callable[[], Any]) -> Any:
     except (SystemExit, GeneratorExit):
         raise
     except BaseException as exc:  # a Rust panic in Polars is a BaseException, not an Exception
+        if _broken_pipe(exc):
+            _silence_stdout()
+            raise typer.Exit(0) from None
         if opts.debug:
             traceback.print_exc()
         else:
@@ -284,7 +335,7 @@ def _guarded(opts: Common, body: Callable[[], Any]) -> Any:
 
 
 def _silence_stdout() -> None:
-    """After a broken pipe (`xsell attach | head -1`), stop Python from writing to it at exit."""
+    """After a broken pipe, stop Python from writing to it at exit."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -293,10 +344,14 @@ def _silence_stdout() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# Shared steps of the commands
+# The shared steps: open the session, collect the answer once, render it, account for rows
 
 
-def _cli_values(opts: Common, **extra: Any) -> dict[str, Any]:
+def _session(opts: Common, **overrides: Any) -> "Session":
+    from .commands import open_session
+
+    if opts.level is not None and opts.level not in ("family", "product"):
+        raise UsageError(f"--level {opts.level}: choose family or product")
     values: dict[str, Any] = {
         "data": opts.data,
         "line_items": opts.line_items,
@@ -308,58 +363,421 @@ def _cli_values(opts: Common, **extra: Any) -> dict[str, Any]:
         "where": opts.where,
         "level": opts.level,
         "strict": opts.strict,
+        **overrides,
     }
-    values.update(extra)
-    return values
+    return open_session(values, config=opts.config)
 
 
-class Run:
-    """The steps every analysis command takes, with the one-line account at the end."""
+def _show(opts: Common, session: "Session", answer: "Answer") -> int:
+    """Collect ``answer`` once (its long table streaming into the output when it can), render it,
+    and print the row account on stderr."""
+    from . import render
+    from .commands import account_line, collect, strict_failure
 
-    def __init__(self, opts: Common, **cli_extra: Any) -> None:
-        from . import session
-        from .errors import UsageError
+    tty = sys.stdout.isatty()
+    path = opts.output
+    plan = answer.plan
+    if plan.ingested is not None and session.settings.strict:
+        # The book is read: fail before anything is computed or written.
+        failure = strict_failure(plan.ingested.counts)
+        if failure is not None:
+            _stderr(account_line(plan.ingested.counts))
+            raise failure
+    streamed = answer.streamable and plan.main is not None and render.streams(opts.format, _placeholder(path), tty)
+    sink = None
+    if streamed:
+        # {as_of} in the path needs T, which the collect computes: stream into today's name
+        # only when the path has no placeholder for it.
+        if path is not None and "{as_of}" in path:
+            streamed = False
+        else:
+            target = render.expand_path(path, as_of=None, today=dt.date.today()) if path else None
+            sink = render.sink(plan.main, fmt=opts.format, path=target, inputs=session.inputs)  # type: ignore[arg-type]
+    try:
+        collected = collect(session, plan, sink=sink.plan if sink else None)
+        shown = answer.finish(collected)
+    except BaseException:
+        if sink is not None:
+            sink.abandon()
+        raise
+    account = account_line(collected.counts)
+    failure = strict_failure(collected.counts) if session.settings.strict else None
+    if failure is not None:
+        if sink is not None:
+            sink.abandon()
+        _stderr(account)
+        raise failure
+    written = None
+    if shown.message is not None:
+        if sink is not None:
+            sink.abandon()
+        _stderr(shown.message)
+    elif sink is not None and shown.frame is None:
+        written = sink.finish()
+    else:
+        if sink is not None:
+            sink.abandon()
+        frame = shown.frame if shown.frame is not None else collected.main
+        if frame is None:  # pragma: no cover - a command with a table always has a main frame or a shown one
+            raise AssertionError("nothing to show")
+        output = render.Output(
+            frame,
+            shown.title or answer.title,
+            notes=shown.notes,
+            kinds=shown.kinds if shown.kinds is not None else answer.kinds,
+            table_columns=shown.table_columns if shown.table_columns is not None else answer.table_columns,
+            row_kinds=answer.row_kinds,
+        )
+        target = render.expand_path(path, as_of=collected.as_of, today=dt.date.today()) if path else None
+        written = render.emit(output, fmt=opts.format, path=target, inputs=session.inputs)
+    if written and not opts.quiet:
+        _stderr(f"wrote {written}")
+    if shown.alert and opts.quiet:
+        _stderr(shown.alert)
+    if not opts.quiet or collected.rejected:
+        _stderr(account)
+    return shown.code
 
-        if opts.level is not None and opts.level not in ("family", "product"):
-            raise UsageError(f"--level {opts.level}: choose family or product")
-        self.opts = opts
-        self.session = session.open_session(_cli_values(opts, **cli_extra), config=opts.config)
-        self.settings = self.session.settings
-        self.report: Any = None
 
-    def load(self) -> Any:
-        from . import session
+def _placeholder(path: str | None) -> str | None:
+    return path.replace("{as_of}", "x").replace("{today}", "x") if path else path
 
-        book, report = session.load(self.session)
-        self.report = report
-        if self.settings.strict and report.rejected:
-            self.account()
-            raise session.strict_failure(report)
-        return book
 
-    def model(self, book: Any, *, apply_where: bool = True) -> Any:
-        from . import session
+def _choice(value: str | None, option: str, choices: tuple[str, ...]) -> str | None:
+    if value is not None and value not in choices:
+        raise UsageError(f"{option} {value}: choose one of {', '.join(choices)}")
+    return value
 
-        return session.model(self.session, book, apply_where=apply_where)
 
-    def emit(self, output: Any, *, as_of: dt.date | None = None) -> None:
-        from . import render
+# ---------------------------------------------------------------------------------------
+# The commands
 
-        path = self.opts.output
-        if path is not None:
-            path = render.expand_path(path, as_of=as_of, today=dt.date.today())
-        written = render.emit(output, fmt=self.opts.format, path=path, inputs=self.session.inputs)
-        if written and not self.opts.quiet:
-            _stderr(f"wrote {written}")
 
-    def account(self) -> None:
-        from . import session
+@command()
+def validate(*, opts: Common) -> int:
+    """List every rejected row and warning, with the reason and the fix.
 
-        if self.report is None:
-            return
-        if self.opts.quiet and not self.report.rejected:
-            return
-        _stderr(session.account_line(self.report))
+    One row per problem: table, file, row, column, header, value, rule, severity (rejected or warning) and a message saying how to fix it. Exits 65 when any row is rejected, else 0. Row numbers count data rows: row 1 is the first row under the header (spreadsheet row 2).
+
+    Example:
+
+        xsell validate --data exports/ -o rejects.csv
+    """
+    from .commands import validate as build
+
+    session = _session(opts)
+    return _show(opts, session, build(session))
+
+
+@command()
+def attach(
+    base: Annotated[
+        str | None,
+        typer.Option("--base", metavar="FAMILY", help="Only pairs with this base family: one row per target."),
+    ] = None,
+    matrix: Annotated[bool, typer.Option("--matrix", help="A × B grid of attach rates.")] = False,
+    show_all: Annotated[bool, typer.Option("--all", help="Show pairs below min_base too.")] = False,
+    min_base: MinBase = None,
+    exclude_bundles: Annotated[bool, typer.Option("--exclude-bundles", help="Drop forced-bundle pairs.")] = False,
+    *,
+    opts: Common,
+) -> int:
+    """Attach rates: of the customers who own family A, the share who also own B.
+
+    One row per ordered pair (A, B) at the as-of date: base_accounts, both_accounts, attach_rate with a 95% Wilson interval, target_rate, lift, and how the both-owners got there (co_booked, cross_sold_after, before; cross_sell_attach = cross_sold_after / base). Pairs whose base has fewer than min_base customers are hidden unless --all.
+
+    Example:
+
+        xsell attach --data sample_data
+        xsell attach --data sample_data --base Core --where segment=Enterprise
+        xsell attach --data sample_data --matrix -o attach.xlsx
+    """
+    from .commands import attach as build
+
+    session = _session(opts, min_base=min_base)
+    answer = build(session, base=base, matrix=matrix, show_all=show_all, exclude_bundles=exclude_bundles)
+    return _show(opts, session, answer)
+
+
+@command()
+def summary(
+    window: Annotated[
+        str | None, typer.Option("--window", metavar="DAYS", help="Window for the rates, e.g. 365d (default), 90d, 1y.")
+    ] = None,
+    *,
+    opts: Common,
+) -> int:
+    """Summary: the cross-sell KPIs next to published good ranges, with the settings that produced them.
+
+    cross_sell_rate (customers with a cross-sell in the window / customers; good 15–30%), multi_product_rate (customers owning 2+ families; 40–60%), cross_sell_revenue_share (cross-sell / all won revenue booked in the window; 20–40%), median_days_to_cross_sell (Kaplan–Meier median; 180–365 days), cross_sell_win_rate (won / (won + lost) cross-sell lines closed in the window, needs a stage column; 30–50%).
+
+    Example:
+
+        xsell summary --data sample_data
+        xsell summary --data sample_data --window 90d --where region=EMEA
+    """
+    from .commands import summary as build
+
+    session = _session(opts, window=window)
+    return _show(opts, session, build(session))
+
+
+@command()
+def whitespace(
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account", "-a", metavar="ID_OR_NAME", help="One account: its account_id or an unambiguous account_name."
+        ),
+    ] = None,
+    top: Annotated[
+        int | None, typer.Option("--top", "-n", min=1, metavar="N", help="Only the N most valuable rows.")
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option("--by", metavar="family", help="family: one row per family (non-owners, whitespace value)."),
+    ] = None,
+    min_base: MinBase = None,
+    *,
+    opts: Common,
+) -> int:
+    """Whitespace: the families each customer does not own yet, scored, valued and explained.
+
+    score = the highest attach rate into the family from a family the account owns (in its segment when that base has min_base customers, else across the book); expected_value = score × the family's typical ARR (median won line in the segment, else overall, else list price); reason says which evidence won; rank 1 is the account's most valuable next product. Forced-bundle pairs are never evidence; unsellable families never appear. --where chooses which accounts are listed; the evidence always comes from the whole book.
+
+    Example:
+
+        xsell whitespace --data sample_data --account A-000042
+        xsell whitespace --data sample_data --where segment=Enterprise --top 20
+        xsell whitespace --data sample_data --by family
+    """
+    from .commands import whitespace as build
+
+    _choice(by, "--by", ("family",))
+    session = _session(opts, min_base=min_base)
+    return _show(opts, session, build(session, account=account, top=top, by=by))
+
+
+@command()
+def expansion(
+    period: Annotated[
+        str | None, typer.Option("--period", "-p", metavar="PERIOD", help="month, quarter (default) or year.")
+    ] = None,
+    by: Annotated[str | None, typer.Option("--by", metavar="GROUP", help="rep, segment, family or region.")] = None,
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            "--mode", metavar="MODE", help="auto (default: arr when the export has end dates), bookings or arr."
+        ),
+    ] = None,
+    *,
+    opts: Common,
+) -> int:
+    """Expansion: won revenue per period split into new, cross-sell and upsell (and, with end dates, reactivation, contraction and churn).
+
+    Bookings mode (no end dates): each won line is new (land bundle), cross_sell (booked on the day of the account's first purchase of that family) or upsell. ARR mode (end dates): ARR snapshots on each period's last day (the last period ends on the as-of date); between snapshots an account goes 0 → >0 (new, or reactivation if it had ARR before), >0 → 0 (churn), or per family: new family (cross_sell), re-bought or grown (upsell), shrunk (contraction). ARR_end − ARR_start = the sum of the movements, for every account and period. expansion = cross_sell + upsell; cross_sell_share = cross_sell / expansion.
+
+    Example:
+
+        xsell expansion --data sample_data
+        xsell expansion --data sample_data --period year --by segment
+        xsell expansion --data sample_data --mode bookings -o expansion.csv
+    """
+    from .commands import expansion as build
+
+    _choice(period, "--period", ("month", "quarter", "year"))
+    _choice(by, "--by", ("rep", "segment", "family", "region"))
+    _choice(mode, "--mode", ("auto", "bookings", "arr"))
+    session = _session(opts, period=period, mode=mode)
+    return _show(opts, session, build(session, by=by))
+
+
+@command()
+def timing(
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by", metavar="GROUP", help="land_family, cross_family, pair, segment or cohort (land quarter)."
+        ),
+    ] = None,
+    premature_days: PrematureDays = None,
+    early_churn_days: EarlyChurnDays = None,
+    *,
+    opts: Common,
+) -> int:
+    """Time to cross-sell: days from land to the first cross-sell, with Kaplan–Meier shares that count the accounts still waiting.
+
+    Columns: accounts_landed, accounts_cross_sold, median / p25 / p75 / p90 days among the cross-sold (linear interpolation), within_90d / 180d / 365d and km_median_days from a Kaplan–Meier estimate in which accounts not yet cross-sold are censored at the as-of date, and premature_cross_sells (within premature_days of land) with their early-churn rate next to the other cross-sells'. "Within N days" means ≤ N days.
+
+    Example:
+
+        xsell timing --data sample_data
+        xsell timing --data sample_data --by cohort
+        xsell timing --data sample_data --by pair --format csv
+    """
+    from .commands import timing as build
+
+    _choice(by, "--by", ("land_family", "cross_family", "pair", "segment", "cohort"))
+    session = _session(opts, premature_days=premature_days, early_churn_days=early_churn_days)
+    return _show(opts, session, build(session, by=by))
+
+
+@command()
+def retention(window: Window = None, *, opts: Common) -> int:
+    """Retention by number of families owned: do multi-product customers stay (and grow) more?
+
+    Cohort: accounts with ARR on the window start S = as-of − window, grouped by the families they owned on S (1, 2, 3+, all): accounts, start_arr, end_arr (same accounts on the as-of date), logo_retention (share still paying), grr = Σ min(ARR_T, ARR_S) / Σ ARR_S, nrr = end_arr / start_arr. Needs end dates (a subscription or billing export); without them it says so and exits 0.
+
+    Example:
+
+        xsell retention --data sample_data
+        xsell retention --data sample_data --window 2y --where segment=SMB
+    """
+    from .commands import retention as build
+
+    session = _session(opts, window=window)
+    return _show(opts, session, build(session))
+
+
+@command()
+def flags(
+    flag: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--flag",
+            metavar="NAME",
+            help="Only this flag (repeatable): pass_through, forced_bundle, "
+            "early_churn, premature, rep_concentration, price_erosion.",
+        ),
+    ] = None,
+    severity: Annotated[
+        str | None, typer.Option("--severity", metavar="LEVEL", help="Only findings at or above: high, medium or low.")
+    ] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by", metavar="rep", help="rep: per rep, cross-sells, flagged, share flagged and flagged value."
+        ),
+    ] = None,
+    fail_on: Annotated[
+        str | None,
+        typer.Option(
+            "--fail-on",
+            metavar="LEVEL",
+            help="Exit 1 when a finding at or above this severity (high, medium, low) is shown: for cron alerts.",
+        ),
+    ] = None,
+    pass_through_discount: Annotated[
+        float | None,
+        typer.Option(
+            "--pass-through-discount",
+            min=0.0,
+            max=1.0,
+            metavar="SHARE",
+            help="A cross-sell this far below list is a pass-through (config, default 0.9).",
+        ),
+    ] = None,
+    forced_bundle_share: Annotated[
+        float | None,
+        typer.Option(
+            "--forced-bundle-share",
+            min=0.0,
+            max=1.0,
+            metavar="SHARE",
+            help="Share of B's lines on A's deals that makes a forced bundle (default 0.95).",
+        ),
+    ] = None,
+    early_churn_days: EarlyChurnDays = None,
+    premature_days: PrematureDays = None,
+    min_base: MinBase = None,
+    window: Window = None,
+    *,
+    opts: Common,
+) -> int:
+    """Flags: the cross-sells that are not what they seem — pass-through discounts, forced bundles, early churn, premature pitches, rep concentration, price erosion.
+
+    One row per finding: flag, severity, line_id, account_id, family, base_family, product_id, rep, contract_id, booked_at, amount, list_amount, discount, detail; sorted by severity, then amount. pass_through (high): a cross-sell priced at ≤ 10% of list on the same deal as another family. forced_bundle (medium): family B sold on A's deals in ≥ 95% of its lines. early_churn (medium): a cross-sold family gone within 180 days. premature (low): a cross-sell within 90 days of land. rep_concentration (medium): a rep whose share of flagged cross-sells is ≥ 2× the book's (≥ 3 lines). price_erosion (medium): attach up while realized price fell ≥ 20% across the window's halves. Findings never change the exit code unless --fail-on is given: then exit 1 when a shown finding is at or above that severity.
+
+    Example:
+
+        xsell flags --data sample_data
+        xsell flags --data sample_data --flag pass_through --by rep
+        xsell flags --data exports/ --fail-on high -q -o reports/flags-{as_of}.csv
+    """
+    from .commands import flags as build
+    from .metrics.flags import FLAGS, SEVERITY
+
+    for name in flag or []:
+        _choice(name, "--flag", FLAGS)
+    for value, option in ((severity, "--severity"), (fail_on, "--fail-on")):
+        _choice(value, option, tuple(SEVERITY))
+    _choice(by, "--by", ("rep",))
+    session = _session(
+        opts,
+        pass_through_discount=pass_through_discount,
+        forced_bundle_share=forced_bundle_share,
+        early_churn_days=early_churn_days,
+        premature_days=premature_days,
+        min_base=min_base,
+        window=window,
+    )
+    return _show(opts, session, build(session, names=flag, severity=severity, by=by, fail_on=fail_on))
+
+
+@command(options=("format", "output", "quiet", "debug"))
+def profiles(*, opts: Common) -> int:
+    """List the built-in export profiles: the header names and value conventions of a CRM or billing system.
+
+    A profile maps a system's own export headers (Opportunity.AccountId, hs_arr, price.unit_amount…), stage values and units onto xsell's columns with no hand work. Use one with --profile NAME (or profile: in xsell.yaml); the config's columns: mapping still wins. Profiles are YAML files: copy one, edit it, and pass its path to --profile.
+
+    Example:
+
+        xsell profiles
+        xsell --profile salesforce attach --data ~/Downloads/export/
+    """
+    import polars as pl
+
+    from . import render
+    from .ingest import available_profiles, load_profile
+
+    rows = [
+        {"profile": name, "description": load_profile(name).get("description", ""), "file": str(path)}
+        for name, path in available_profiles().items()
+    ]
+    frame = pl.DataFrame(rows, schema={"profile": pl.String, "description": pl.String, "file": pl.String})
+    written = render.emit(render.Output(frame, "Export profiles"), fmt=opts.format, path=opts.output, inputs=[])
+    if written and not opts.quiet:
+        _stderr(f"wrote {written}")
+    return 0
+
+
+@command(options=("output", "quiet", "debug"))
+def sample(
+    accounts_n: Annotated[int, typer.Option("--accounts", "-n", min=1, metavar="N", help="Number of accounts.")] = 4000,
+    seed: Annotated[int, typer.Option("--seed", "-s", metavar="N", help="Random seed: same seed, same bytes.")] = 7,
+    families: Annotated[
+        int,
+        typer.Option("--families", min=8, max=200, metavar="N", help="Number of product families (benchmarks use 40)."),
+    ] = 10,
+    *,
+    opts: Common,
+) -> int:
+    """Write a realistic synthetic book (the one in sample_data/) into the -o folder.
+
+    accounts.csv, products.csv and line_items.csv in the canonical columns, plus planted.csv listing the gaming patterns planted in it. Segments, regions, reps, tiered families, multi-line contracts, churn, contraction, discounts, lost deals: every command has something true to show. Same seed, same bytes.
+
+    Example:
+
+        xsell sample --accounts 2000 --seed 7 -o sample_data
+    """
+    from .sample import SampleSpec, write_sample
+
+    if not opts.output or opts.output == "-":
+        raise UsageError("give the target folder with -o DIR", hint="xsell sample -o sample_data")
+    written = write_sample(Path(opts.output), SampleSpec(accounts=accounts_n, seed=seed, families=families))
+    if not opts.quiet:
+        _stderr(f"wrote {', '.join(str(p) for p in written)}")
+    return 0
 
 
 # Polars allocates through jemalloc, which by default keeps freed pages for ten seconds
@@ -378,7 +796,3 @@ def main() -> None:
     except BrokenPipeError:  # pragma: no cover - raised while flushing at exit
         _silence_stdout()
         sys.exit(0)
-
-
-# The commands register themselves on ``app`` when their module is imported.
-from . import commands  # noqa: E402,F401

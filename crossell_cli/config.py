@@ -13,7 +13,7 @@ import difflib
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +39,29 @@ class Lookup:
 
 
 @dataclass(frozen=True)
+class Wide:
+    """A wide "who owns what" export: one row per account, one yes/no column per product
+    (or one multi-select column); see ingest/wide.py."""
+
+    account: str  # header of the account id column
+    columns: Mapping[str, str] = field(default_factory=dict)  # header -> product (family) name
+    select: str | None = None  # header of a multi-select column
+    separator: str = ";"
+    no_values: tuple[str, ...] = ()
+
+
+def wide_spec(value: Mapping[str, Any]) -> Wide:
+    columns = value.get("columns", {})
+    return Wide(
+        account=str(value["account"]),
+        columns=dict(columns) if isinstance(columns, dict) else {},
+        select=str(value["select"]) if value.get("select") else None,
+        separator=str(value.get("separator", ";")),
+        no_values=tuple(str(v) for v in value.get("no_values", ()) or ()),
+    )
+
+
+@dataclass(frozen=True)
 class SourceOptions:
     """Where one table comes from and how to read it."""
 
@@ -47,7 +70,7 @@ class SourceOptions:
     encoding: str | None = None
     delimiter: str | None = None
     lookup: Lookup | None = None
-    wide: Any = None  # wide.Wide: one row per account, one yes/no column per product
+    wide: Wide | None = None  # one row per account, one yes/no column per product
 
 
 @dataclass(frozen=True)
@@ -101,9 +124,6 @@ class Settings:
     where: tuple[tuple[str, str], ...] = ()
     strict: bool = False
     exclude: tuple[ExcludeRule, ...] = ()
-
-    def with_overrides(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
 
 
 # ---------------------------------------------------------------------------------------
@@ -784,11 +804,7 @@ def _resolve_sources(
                         key=spec.get("key", spec["match"]),
                         columns=tuple(spec.get("columns", ())),
                     )
-                wide = None
-                if entry.get("wide"):
-                    from .wide import wide_spec
-
-                    wide = wide_spec(entry["wide"])
+                wide = wide_spec(entry["wide"]) if entry.get("wide") else None
                 sources[table] = SourceOptions(
                     path=path,
                     sheet=entry.get("sheet"),

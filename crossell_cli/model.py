@@ -1,29 +1,40 @@
-"""Derived facts every metric shares (SPEC §2), as lazy Polars plans.
+"""The facts every metric shares (SPEC §2), built once per run as lazy frames.
 
-- the as-of date T (default: the latest booked_at/start_date of a closed line)
-- ``item``: the product's family (default) or the product itself (``--level product``)
-- won lines: stage won (or no stage column), booked on or before T
-- active at T: start_date <= T < end_date (an empty end_date never ends)
-- ownership at T: distinct (account, item) with an active won line
-- land: the account's first won booking; the land bundle is everything booked on that
-  day or on a contract booked that day
-- each won line's kind: ``new`` (land bundle), ``cross_sell`` (booked on the day of the
-  account's first-ever purchase of that item, outside the land bundle) or ``upsell``
+- the as-of date T: given, or the latest booked_at / start_date of a closed (won or lost)
+  line of the whole book; it rides on every line as the column ``as_of`` (a plan cannot
+  hold a value it has not computed yet, and a column costs nothing on a constant);
+- ``item``: the product's family (default) or the product itself (``--level product``);
+- ``lines``: the used lines booked on or before T (``--where`` applied), any stage;
+- ``won``: those with stage won (or no stage column);
+- ``ownership``: distinct (account, item) with a won line active at T
+  (start_date <= T < end_date, an empty end_date never ends);
+- ``first_purchases``: per (account, item), the first booking day and its contract;
+- ``land``: the account's first won booking; the land bundle is everything booked that
+  day or on a contract booked that day;
+- ``classified``: each won line's kind: ``new`` (land bundle), ``cross_sell`` (booked on
+  the day of the account's first-ever purchase of that item, outside the land bundle) or
+  ``upsell``.
+
+Each fact is a LazyFrame built once (``cached_property``) and shared by every metric that
+needs it; a command collects everything it shows in one ``collect_all``, where the shared
+scan and facts are computed once. Nothing here collects.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
+from functools import cached_property
 
 import polars as pl
 
 from .config import Level
-from .errors import UsageError
-from .load import Book
+from .ingest import Book, accounts_from_lines
+from .ingest.read import ROW
 
 WON = "won"
+AS_OF = "as_of"
 
 
 def is_won() -> pl.Expr:
@@ -34,15 +45,18 @@ def is_closed() -> pl.Expr:
     return pl.col("stage").is_null() | pl.col("stage").is_in([WON, "lost"])
 
 
-def default_as_of(line_items: pl.DataFrame) -> dt.date | None:
+def as_of() -> pl.Expr:
+    """T, as carried by every fact."""
+    return pl.col(AS_OF)
+
+
+def latest_closed_date() -> pl.Expr:
     """The latest booked_at or start_date among closed (won or lost) lines.
 
     Open pipeline rows carry expected close dates in the future, so they never move T.
     """
-    closed = line_items.lazy().filter(is_closed())
-    value = closed.select(pl.max_horizontal(pl.col("booked_at").max(), pl.col("start_date").max())).collect()
-    result = value.item()
-    return result if isinstance(result, dt.date) else None
+    closed = is_closed()
+    return pl.max_horizontal(pl.col("booked_at").filter(closed).max(), pl.col("start_date").filter(closed).max())
 
 
 def active_at(at: dt.date | pl.Expr) -> pl.Expr:
@@ -50,124 +64,66 @@ def active_at(at: dt.date | pl.Expr) -> pl.Expr:
     return (pl.col("start_date") <= when) & (pl.col("end_date").is_null() | (when < pl.col("end_date")))
 
 
-def apply_where(book: Book, where: Sequence[tuple[str, str]]) -> Book:
-    """Keep the accounts matching every --where column (any of the values given for one column)."""
-    if not where:
-        return book
-    accounts = book.accounts
+def where_condition(where: Sequence[tuple[str, str]]) -> pl.Expr:
+    """Accounts matching every --where column (any of the values given for one column), any case."""
     by_column: dict[str, list[str]] = {}
     for column, value in where:
-        by_column.setdefault(column, []).append(value)
+        by_column.setdefault(column, []).append(value.lower())
     condition = pl.lit(True)
     for column, values in by_column.items():
-        if column not in accounts.columns:
-            usable = ", ".join(c for c in accounts.columns if accounts[c].null_count() < accounts.height)
-            raise UsageError(
-                f"--where {column}=…: accounts have no column '{column}'",
-                hint=f"columns you can filter on: {usable}",
-            )
-        if accounts.height and accounts[column].null_count() == accounts.height:
-            raise UsageError(
-                f"--where {column}=…: no account has a {column}",
-                hint="give an accounts table with that column, or map it with columns.accounts",
-            )
-        wanted = [v.lower() for v in values]
-        condition = condition & pl.col(column).cast(pl.String).str.to_lowercase().is_in(wanted)
-    kept = accounts.filter(condition)
-    lines = book.line_items.join(kept.select("account_id"), on="account_id", how="semi", maintain_order="left")
-    return replace(book, accounts=kept, line_items=lines)
-
-
-def with_items(line_items: pl.DataFrame, products: pl.DataFrame, level: Level) -> pl.DataFrame:
-    """Add ``item``: the family of the line's product, or the product itself.
-
-    A bundle component (CPQ's SBQQ__Bundled__c) takes the item of the line it belongs to:
-    it was sold as part of that product, so it never shows up as a family of its own (and
-    never as a cross-sell). Only the new column is computed; the others are shared.
-    """
-    if level == "product":
-        item = line_items["product_id"]
-    else:
-        item = line_items.select(
-            pl.col("product_id").replace_strict(
-                products["product_id"], products["family"], default=pl.col("product_id")
-            )
-        ).to_series()
-    lines = line_items.with_columns(item.alias("item"))
-    if not lines["bundled"].fill_null(False).any():
-        return lines
-    parents = lines.select(pl.col("line_id").alias("parent_line_id"), pl.col("item").alias("__parent_item"))
-    parent_item = lines.select("parent_line_id").join(parents, on="parent_line_id", how="left", maintain_order="left")
-    return lines.with_columns(
-        pl.when(pl.col("bundled").fill_null(False) & parent_item["__parent_item"].is_not_null())
-        .then(parent_item["__parent_item"])
-        .otherwise(pl.col("item"))
-        .alias("item")
-    )
-
-
-def item_universe(won: pl.LazyFrame, products: pl.DataFrame | None, level: Level) -> pl.LazyFrame:
-    """Every item bought (on or before T) plus every item of the catalogue, if one was given."""
-    if products is None:
-        return won.select("item").unique()
-    catalogue = products.lazy().select(pl.col("product_id" if level == "product" else "family").alias("item"))
-    return pl.concat([won.select("item"), catalogue]).unique()
+        condition = condition & pl.col(column).cast(pl.String).str.to_lowercase().is_in(values)
+    return condition
 
 
 @dataclass(frozen=True)
 class Model:
-    """The shared facts. Build with ``build_model``.
+    """The shared facts at T; build with ``build_model``. See the module docstring."""
 
-    ``frame`` is the book's line items with ``item``, shared with the book, not copied;
-    ``lines`` and ``won`` are lazy filters of it, so each metric's plan reads only the
-    columns it needs. What several metrics need (ownership at T, each line's kind) is
-    computed once per run and kept.
-    """
-
-    as_of: dt.date
     level: Level
-    frame: pl.DataFrame  # every line of the book (any date, any stage), with item
-    products: pl.DataFrame
-    accounts: pl.DataFrame
-    catalogue: pl.DataFrame | None  # the products table when the user gave one
+    all_lines: pl.LazyFrame  # every used line of the book, any date and stage, with item and as_of
+    accounts: pl.LazyFrame  # every account (attributes read off the lines when there is no accounts file)
+    products: pl.LazyFrame
+    catalogue: pl.LazyFrame | None  # the products table when the user gave one
+    listed: pl.LazyFrame  # account_id of the accounts --where keeps (all accounts without --where)
+    where: tuple[tuple[str, str], ...] = ()
     dateless: bool = False  # a wide export: ownership without dates, deals or amounts
-    _cache: dict[str, pl.DataFrame] = field(default_factory=dict, compare=False, repr=False)
+    has_stage: bool = False  # the export says won / lost / open
+    known_as_of: dt.date | None = None  # T when it is already known (a model over collected lines)
 
-    @property
+    @cached_property
+    def as_of_frame(self) -> pl.LazyFrame:
+        """One row: as_of (null when the book has no dated closed line: nothing to measure)."""
+        if self.known_as_of is not None:
+            return pl.LazyFrame({AS_OF: [self.known_as_of]}, schema={AS_OF: pl.Date})
+        return self.all_lines.select(pl.col(AS_OF).first())
+
+    @cached_property
+    def book_lines(self) -> pl.LazyFrame:
+        """Every line (any stage) of the --where accounts, any date, with item and as_of."""
+        if not self.where:
+            return self.all_lines
+        return self.all_lines.join(self.listed, on="account_id", how="semi")
+
+    @cached_property
     def lines(self) -> pl.LazyFrame:
-        """Every line (any stage) booked on or before T, with item."""
-        return self.frame.lazy().filter(pl.col("booked_at") <= self.as_of)
+        """Every line (any stage) of the --where accounts booked on or before T."""
+        return self.book_lines.filter(pl.col("booked_at") <= as_of())
 
-    @property
+    @cached_property
     def won(self) -> pl.LazyFrame:
-        """Won lines booked on or before T, with item."""
+        """Won lines booked on or before T."""
         return self.lines.filter(is_won())
 
-    def items(self) -> pl.DataFrame:
-        """item, owners (customers owning it at T): every item bought on or before T or in the catalogue."""
-        owners = self.ownership().group_by("item").agg(pl.len().alias("owners"))
-        return (
-            item_universe(self.won, self.catalogue, self.level)
-            .join(owners, on="item", how="left")
-            .with_columns(pl.col("owners").fill_null(0))
-            .sort("item")
-            .collect()
-        )
+    @cached_property
+    def ownership(self) -> pl.LazyFrame:
+        """Distinct (account_id, item) owned at T."""
+        return self.won.filter(active_at(as_of())).select("account_id", "item").unique()
 
-    def has_end_dates(self) -> bool:
-        """True when some won line (booked on or before T) has an end date: ARR mode's data."""
-        return bool(self.won.select(pl.col("end_date").is_not_null().any()).collect().item())
+    def ownership_at(self, day: pl.Expr) -> pl.LazyFrame:
+        """Distinct (account_id, item) owned on ``day`` (an expression over the won lines)."""
+        return self.won.filter(active_at(day)).select("account_id", "item").unique()
 
-    def ownership(self, at: dt.date | None = None) -> pl.LazyFrame:
-        """Distinct (account_id, item) owned at ``at`` (default T)."""
-        when = at or self.as_of
-        plan = self.won.filter(active_at(when)).select("account_id", "item").unique()
-        if when != self.as_of:
-            return plan
-        if "ownership" not in self._cache:
-            self._cache["ownership"] = plan.collect()
-        return self._cache["ownership"].lazy()
-
+    @cached_property
     def first_purchases(self) -> pl.LazyFrame:
         """Per (account, item): first_date and first_contract (smallest contract that day)."""
         # The first line by (day, contract), nulls last: its contract is the smallest of the
@@ -177,29 +133,36 @@ class Model:
             pl.col("booked_at").min().alias("first_date"), first.alias("first_contract")
         )
 
+    @cached_property
     def land(self) -> pl.LazyFrame:
-        """Per account: land_date."""
-        return self.won.group_by("account_id").agg(pl.col("booked_at").min().alias("land_date"))
+        """Per account: land_date and as_of."""
+        return self.won.group_by("account_id").agg(pl.col("booked_at").min().alias("land_date"), pl.col(AS_OF).first())
 
+    @cached_property
     def classified(self) -> pl.LazyFrame:
-        """Won lines with land_date, in_land_bundle, first_date (of the item) and kind.
+        """Won lines with land_date, in_land_bundle, first_date (of the item) and kind."""
+        return _classify(self.won)
 
-        The four columns are computed once per run for every line of the book (empty on
-        lines that are not won by T) and set beside the shared columns, so a metric that
-        filters the classified lines copies only what it reads.
-        """
-        if "classified" not in self._cache:
-            positions = self.frame.lazy().with_row_index("__pos").filter(pl.col("booked_at") <= self.as_of)
-            derived = _classify(positions.filter(is_won())).select("__pos", *_DERIVED).collect()
-            full = self.frame.select(
-                pl.repeat(None, self.frame.height, dtype=derived.schema[c]).alias(c) for c in _DERIVED
-            )
-            index = derived["__pos"]
-            self._cache["classified"] = self.frame.with_columns(full[c].scatter(index, derived[c]) for c in _DERIVED)
-        return self._cache["classified"].lazy().filter((pl.col("booked_at") <= self.as_of) & is_won())
+    @cached_property
+    def items(self) -> pl.LazyFrame:
+        """item, owners (customers owning it at T): every item bought by T, or in the catalogue."""
+        owners = self.ownership.group_by("item").agg(pl.len().alias("owners"))
+        return (
+            item_universe(self.won, self.catalogue, self.level)
+            .join(owners, on="item", how="left")
+            .with_columns(pl.col("owners").fill_null(0))
+            .sort("item")
+        )
 
+    @cached_property
+    def has_end_dates(self) -> pl.LazyFrame:
+        """One row: end_dates, true when some won line (booked by T) has an end date (ARR mode's data)."""
+        return self.won.select(pl.col("end_date").is_not_null().any().alias("end_dates"))
 
-_DERIVED = ("land_date", "in_land_bundle", "first_date", "kind")
+    @cached_property
+    def customers(self) -> pl.LazyFrame:
+        """account_id of the customers at T (owning at least one item)."""
+        return self.ownership.select("account_id").unique()
 
 
 def _classify(won: pl.LazyFrame) -> pl.LazyFrame:
@@ -242,24 +205,95 @@ def _classify(won: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def build_model(
-    book: Book, *, as_of: dt.date | None, level: Level, where: Sequence[tuple[str, str]] = ()
-) -> Model | None:
-    """The model at T, or None when the book has no dated closed line to take T from.
+def item_universe(won: pl.LazyFrame, catalogue: pl.LazyFrame | None, level: Level) -> pl.LazyFrame:
+    """Every item bought (on or before T) plus every item of the catalogue, if one was given."""
+    if catalogue is None:
+        return won.select("item").unique()
+    items = catalogue.select(pl.col("product_id" if level == "product" else "family").alias("item"))
+    return pl.concat([won.select("item"), items]).unique()
 
-    T defaults to the whole export's latest date, before any --where filter, so that
-    a filtered run answers "as of" the same day as the unfiltered one.
+
+def with_items(lines: pl.LazyFrame, products: pl.LazyFrame, level: Level, *, bundled: bool) -> pl.LazyFrame:
+    """Add ``item``: the family of the line's product, or the product itself.
+
+    A bundle component (CPQ's SBQQ__Bundled__c) takes the item of the line it belongs to:
+    it was sold as part of that product, so it never shows up as a family of its own (and
+    never as a cross-sell).
     """
-    when = as_of or default_as_of(book.line_items)
-    if when is None:
-        return None
-    book = apply_where(book, where)
-    return Model(
-        as_of=when,
-        level=level,
-        frame=with_items(book.line_items, book.products, level),
-        products=book.products,
-        accounts=book.accounts,
-        catalogue=book.products if "products" in book.given else None,
-        dateless=book.dateless,
+    if level == "product":
+        lines = lines.with_columns(pl.col("product_id").alias("item"))
+    else:
+        families = products.select("product_id", pl.col("family").alias("__family"))
+        lines = (
+            lines.join(families, on="product_id", how="left", maintain_order="left")
+            .with_columns(pl.coalesce("__family", "product_id").alias("item"))
+            .drop("__family")
+        )
+    if not bundled:
+        return lines
+    parents = lines.select(pl.col("line_id").alias("parent_line_id"), pl.col("item").alias("__parent_item"))
+    return (
+        lines.join(parents, on="parent_line_id", how="left", maintain_order="left")
+        .with_columns(
+            pl.when(pl.col("bundled").fill_null(False) & pl.col("__parent_item").is_not_null())
+            .then(pl.col("__parent_item"))
+            .otherwise(pl.col("item"))
+            .alias("item")
+        )
+        .drop("__parent_item")
     )
+
+
+def build_model(book: Book, *, as_of: dt.date | None, level: Level, where: Sequence[tuple[str, str]] = ()) -> Model:
+    """The shared facts at T (given, or the book's latest closed date, before any --where filter,
+    so that a filtered run answers "as of" the same day as the unfiltered one)."""
+    t = pl.lit(as_of, dtype=pl.Date) if as_of is not None else latest_closed_date()
+    lines = with_items(book.line_items, book.products, level, bundled="bundled" in book.present)
+    lines = lines.with_columns(t.alias(AS_OF))
+    accounts = book.accounts if book.accounts is not None else accounts_from_lines(book.line_items)
+    listed = accounts.filter(where_condition(where)).select("account_id") if where else accounts.select("account_id")
+    return Model(
+        level=level,
+        all_lines=lines,
+        accounts=accounts,
+        products=book.products,
+        catalogue=book.products if "products" in book.given else None,
+        listed=listed,
+        where=tuple(where),
+        dateless=book.dateless,
+        has_stage="stage" in book.present,
+    )
+
+
+# The line columns each kind of work reads (what a command collects from the scan).
+CORE_COLUMNS = ("account_id", "item", "booked_at", "start_date", "end_date", "contract_id", "stage", AS_OF)
+MONEY_COLUMNS = (*CORE_COLUMNS, "amount")
+ALL_COLUMNS = (
+    *MONEY_COLUMNS,
+    "line_id",
+    "product_id",
+    "list_amount",
+    "discount",
+    "quantity",
+    "rep",
+    ROW,
+)
+
+
+__all__ = [
+    "ALL_COLUMNS",
+    "AS_OF",
+    "CORE_COLUMNS",
+    "MONEY_COLUMNS",
+    "ROW",
+    "Model",
+    "active_at",
+    "as_of",
+    "build_model",
+    "is_closed",
+    "is_won",
+    "item_universe",
+    "latest_closed_date",
+    "where_condition",
+    "with_items",
+]

@@ -406,3 +406,84 @@ def write_atomic(target: Path, data: bytes | Callable[[IO[bytes]], None]) -> Non
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+# ---------------------------------------------------------------------------------------
+# streaming a long result into its destination, inside the command's one collect
+
+
+def streams(fmt: str | None, path: str | None, stdout_is_tty: bool) -> bool:
+    """True when the output goes to a file or a pipe in a format Polars can write as it computes."""
+    return resolve_format(fmt, path, stdout_is_tty) in ("csv", "parquet", "jsonl")
+
+
+@dataclass
+class Sink:
+    """A lazy sink of the main table (collected with everything else) and how to finish it."""
+
+    plan: pl.LazyFrame
+    finish: Callable[[], str | None]  # after the collect: move the file into place; the path written
+    abandon: Callable[[], None]  # when a check fails after the collect: leave no partial file
+
+
+def sink(
+    frame: pl.LazyFrame,
+    *,
+    fmt: str | None,
+    path: str | None,
+    inputs: Iterable[Path],
+    stdout: IO[str] | None = None,
+    stdout_is_tty: bool | None = None,
+) -> Sink:
+    """The main table as a lazy sink into ``path`` (atomically: a temporary file in the same
+    folder, renamed when the collect is done) or into stdout."""
+    out = stdout or sys.stdout
+    tty = out.isatty() if stdout_is_tty is None else stdout_is_tty
+    chosen = resolve_format(fmt, path, tty)
+    if chosen == "csv":
+        frame = guard_formulas(frame)
+    if path is None or path == "-":
+        binary = getattr(out, "buffer", None)
+        if chosen == "parquet" and tty:
+            raise UsageError(f"{chosen} is a binary format; write it to a file with -o report.{chosen}")
+        if binary is None:
+            raise UsageError(f"{chosen} output needs a real stdout or a file: use -o FILE")
+        out.flush()
+        return Sink(_sink_plan(frame, chosen, binary), lambda: _flush(out, binary), lambda: None)
+    target = Path(path)
+    check_not_input(target, inputs)
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write {target}: the folder {folder} does not exist")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror}") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+
+    def finish() -> str:
+        try:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; match a normal file
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise OutputError(f"cannot write {target}: {exc.strerror}") from None
+        return str(target)
+
+    return Sink(_sink_plan(frame, chosen, tmp), finish, lambda: tmp.unlink(missing_ok=True))
+
+
+def _sink_plan(frame: pl.LazyFrame, fmt: str, target: Path | IO[bytes]) -> pl.LazyFrame:
+    if fmt == "csv":
+        return frame.sink_csv(target, lazy=True)
+    if fmt == "parquet":
+        return frame.sink_parquet(target, lazy=True)
+    return frame.sink_ndjson(target, lazy=True)
+
+
+def _flush(out: IO[str], binary: IO[bytes]) -> None:
+    binary.flush()
+    out.flush()

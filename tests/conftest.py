@@ -13,7 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from crossell_cli.cli import app
-from crossell_cli.load import ACCOUNT_DTYPES, LINE_ITEM_DTYPES, PRODUCT_DTYPES, Book
+from crossell_cli.commands.session import configure_polars
+from crossell_cli.ingest import ACCOUNT_DTYPES, COUNTS_SCHEMA, ISSUE_SCHEMA, LINE_ITEM_DTYPES, PRODUCT_DTYPES, Book
+
+configure_polars()
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_data"
@@ -66,12 +69,32 @@ def book_from_rows(
     accounts_frame = pl.DataFrame([{n: a.get(n) for n in ACCOUNT_DTYPES} for a in account_rows], schema=ACCOUNT_DTYPES)
     cols = set(present) or {k for line in lines for k in line}
     given = {"line_items"} | ({"products"} if products else set()) | ({"accounts"} if accounts else set())
+    counts = pl.DataFrame(
+        [
+            {
+                "table": "line_items",
+                "rows": len(rows),
+                "used": len(rows),
+                "rejected": 0,
+                "excluded": 0,
+                "blank_lines": 0,
+                "footer_lines": 0,
+                "header_lines": 0,
+                "open": 0,
+            }
+        ],
+        schema=COUNTS_SCHEMA,
+    )
     return Book(
-        line_items=line_items,
-        accounts=accounts_frame,
-        products=products_frame,
+        line_items=line_items.lazy(),
+        accounts=accounts_frame.lazy(),
+        products=products_frame.lazy(),
+        issues=pl.LazyFrame(schema=ISSUE_SCHEMA),
+        counts=counts.lazy(),
+        sources={},
         present=frozenset(cols),
         given=frozenset(given),
+        account_columns=tuple(ACCOUNT_DTYPES),
     )
 
 

@@ -14,27 +14,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crossell_cli.config import resolve_settings, validate_config
-from crossell_cli.load import Book, load_book
-from crossell_cli.metrics.expansion import expansion
-from crossell_cli.metrics.flags import forced_bundles
+from crossell_cli.ingest import Book
+from crossell_cli.ingest import load as load_lazy
 from crossell_cli.metrics.periods import Calendar
-from crossell_cli.metrics.retention import retention
-from crossell_cli.metrics.summary import summary
-from crossell_cli.metrics.timing import timing
-from crossell_cli.metrics.whitespace import whitespace
 from crossell_cli.model import build_model
 
 from .conftest import REPO, SAMPLE, book_from_rows, realdata
+from .helpers import as_of as model_as_of
+from .helpers import eager, expansion, forced_bundles, has_end_dates, retention, summary, timing, whitespace
 from .oracle import metrics_oracle as oracle
 
 
 def oracle_input(book: Book) -> tuple[list[dict], list[dict], list[dict]]:
     """The loaded book as the oracle's typed dicts (the oracle checks metrics, not parsing)."""
-    lines = book.line_items.drop("_row").to_dicts()
+    frames = eager(book)
+    lines = frames.line_items.drop("_row").to_dicts()
     if "stage" not in book.present:
         for line in lines:
             line["stage"] = None
-    return lines, book.products.to_dicts(), book.accounts.to_dicts()
+    return lines, frames.products.to_dicts(), frames.accounts.to_dicts()
 
 
 def same(got: Any, want: Any) -> bool:
@@ -61,17 +59,15 @@ def assert_same_rows(frame: pl.DataFrame, expected: list[dict], *, skip: tuple[s
 def load(folder: Path | None = None, **config: Any) -> Book:
     values = validate_config(config) if config else {}
     cli = {"data": folder} if folder is not None else {}
-    book, _ = load_book(resolve_settings(file_values=values, config_dir=REPO, cli=cli))
-    return book
+    return load_lazy(resolve_settings(file_values=values, config_dir=REPO, cli=cli))
 
 
 def compare_everything(book: Book, *, as_of: dt.date | None = None, level: str = "family", label: str = "") -> None:
     lines, products, accounts = oracle_input(book)
     model = build_model(book, as_of=as_of, level=level)  # type: ignore[arg-type]
-    assert model is not None
-    T = model.as_of
+    T = model_as_of(model)
     kw = {"as_of": T, "level": level}
-    mode = "arr" if model.has_end_dates() else "bookings"
+    mode = "arr" if has_end_dates(model) else "bookings"
 
     for period, fiscal, by in (
         ("quarter", 1, None),

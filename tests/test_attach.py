@@ -8,10 +8,11 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from crossell_cli.metrics.attach import attach, matrix, visible_pairs
+from crossell_cli.metrics.attach import matrix, visible_pairs
 from crossell_cli.model import build_model
 
 from .conftest import book_from_rows, d
+from .helpers import as_of, attach
 
 
 def pairs_of(lines, products=(), *, as_of=None, level="family", where=(), accounts=(), bases=None):
@@ -174,7 +175,7 @@ def test_where_restricts_population_but_not_as_of():
     accounts = [{"account_id": "e1", "segment": "Enterprise"}, {"account_id": "s1", "segment": "SMB"}]
     book = book_from_rows(lines, accounts=accounts)
     model = build_model(book, as_of=None, level="family", where=[("segment", "enterprise")])
-    assert model is not None and model.as_of == d("2024-09-01")
+    assert as_of(model) == d("2024-09-01")
     pairs, head = attach(model)
     assert head.customers == 1
     assert row(pairs, "A", "B")["attach_rate"] == 1.0
@@ -194,7 +195,7 @@ def test_sort_order_and_min_base_filter():
     shown = visible_pairs(pairs, min_base=10, show_all=False)
     assert set(shown["base_family"]) == {"A"}  # B has 6 customers, C has 3
     assert visible_pairs(pairs, min_base=10, show_all=True).height == pairs.height
-    only_b = visible_pairs(pairs, min_base=10, show_all=True, base="B")
+    only_b = visible_pairs(pairs, min_base=10, show_all=True).filter(pl.col("base_family") == "B")
     assert set(only_b["target_family"]) == {"A"}  # nobody owns B and C together
     from_b, _ = pairs_of(lines, bases=["B"])
     assert from_b.select("target_family", "attach_rate").rows() == [("A", 1.0), ("C", 0.0)]

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossell_cli.metrics.attach import attach
 from crossell_cli.model import build_model
 
 from .conftest import SAMPLE, book_from_rows
+from .helpers import as_of, attach
 from .oracle import attach_oracle
 
 PRODUCTS = [
@@ -158,13 +158,13 @@ def test_sample_data_matches_the_oracle_cell_by_cell():
     line_items, products, _accounts = attach_oracle.load_canonical_csv(SAMPLE)
     expected = attach_oracle.attach(line_items, products)
     from crossell_cli.config import resolve_settings
-    from crossell_cli.load import load_book
+    from crossell_cli.ingest import load
 
     settings_ = resolve_settings(file_values={}, config_dir=None, cli={"data": SAMPLE})
-    book, report = load_book(settings_)
-    assert report.rejected == 0
+    book = load(settings_)
+    assert book.counts.collect()["rejected"].sum() == 0
     model = build_model(book, as_of=None, level="family")
-    assert model is not None and model.as_of == expected["as_of"]
+    assert as_of(model) == expected["as_of"]
     pairs, head = attach(model)
     assert head.customers == expected["customers"]
     co_owned = [r for r in expected["pairs"] if r["both_accounts"] > 0]

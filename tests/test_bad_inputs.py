@@ -40,7 +40,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner, Result
 
 from crossell_cli.cli import app
-from crossell_cli.load import _MESSAGES
+from crossell_cli.ingest.rules import fix_for
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 
@@ -702,7 +702,7 @@ def _check_listing(case: Case, stdout: str, shown: str) -> None:
         if issue.value is not None:
             assert hit["value"] == issue.value, f"{issue}: value {hit['value']!r}\n{shown}"
         assert Path(hit["file"]).is_file(), f"{issue}: file {hit['file']!r}\n{shown}"
-        _what, fix = _MESSAGES.get(issue.rule, ("", ""))
+        fix = fix_for(issue.rule)
         assert hit["message"], f"{issue}: no message\n{shown}"
         assert fix.replace("{c}", issue.column).replace("{v}", hit["value"]) in hit["message"], (
             f"{issue}: the message does not say how to fix it\n{shown}"
@@ -777,11 +777,13 @@ def test_fix_works(name: str, extra: list[str], rows: int) -> None:
 
 
 def _loaded(line_items: Path, **cli: object) -> dict[str, dict[str, object]]:
-    from crossell_cli import session
+    from crossell_cli.commands.session import open_session
+
+    from .helpers import session_load
 
     config = cli.pop("config", None)
-    opened = session.open_session({"line_items": line_items, **cli}, config=config, cwd=_EMPTY_CWD)  # type: ignore[arg-type]
-    book, _report = session.load(opened)
+    opened = open_session({"line_items": line_items, **cli}, config=config, cwd=_EMPTY_CWD)  # type: ignore[arg-type]
+    book, _report = session_load(opened)
     return {row["line_id"]: row for row in book.line_items.iter_rows(named=True)}
 
 

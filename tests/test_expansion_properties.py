@@ -9,11 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossell_cli.metrics.expansion import MOVEMENTS, expansion
+from crossell_cli.metrics.expansion import MOVEMENTS
 from crossell_cli.metrics.periods import Calendar
 from crossell_cli.model import build_model
 
 from .conftest import book_from_rows
+from .helpers import expansion
 
 PRODUCTS = [
     {"product_id": "basic", "family": "Plan"},

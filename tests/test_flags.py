@@ -7,12 +7,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from crossell_cli.metrics.expansion import expansion
-from crossell_cli.metrics.flags import FlagSettings, by_rep, fails, filter_findings, flags, forced_bundles
+from crossell_cli.metrics.flags import FlagSettings, fails
 from crossell_cli.metrics.periods import Calendar
 from crossell_cli.model import build_model
 
 from .conftest import SAMPLE, book_from_rows, d
+from .helpers import by_rep, expansion, filter_findings, flags, forced_bundles
 
 
 def run_flags(lines, products=(), *, as_of="2024-12-31", **settings):
@@ -208,12 +208,10 @@ def planted_keys(frame: pl.DataFrame) -> set[tuple]:
 
 def sample_findings(folder: Path) -> pl.DataFrame:
     from crossell_cli.config import resolve_settings
-    from crossell_cli.load import load_book
+    from crossell_cli.ingest import load
 
-    book, _ = load_book(resolve_settings(file_values={}, config_dir=None, cli={"data": folder}))
-    model = build_model(book, as_of=None, level="family")
-    assert model is not None
-    return flags(model, FlagSettings())
+    book = load(resolve_settings(file_values={}, config_dir=None, cli={"data": folder}))
+    return flags(build_model(book, as_of=None, level="family"), FlagSettings())
 
 
 def test_every_planted_pattern_is_found_and_nothing_else():

@@ -7,10 +7,11 @@ import datetime as dt
 import polars as pl
 import pytest
 
+from crossell_cli.commands.session import account_line
 from crossell_cli.config import resolve_settings, validate_config
 from crossell_cli.errors import ConfigError, DataError, InputMissingError
-from crossell_cli.load import load_book
-from crossell_cli.session import account_line
+
+from .helpers import load_with_report as load_book
 
 
 def load(tmp_path, files: dict[str, str | bytes], **config):
@@ -97,7 +98,7 @@ def test_bad_rows_rejected_with_row_column_value_rule(tmp_path):
     ]
     assert report.rejects["message"].null_count() == 0
     assert all("file" not in m or True for m in report.rejects["message"])
-    assert "see 'xsell validate'" in account_line(report)
+    assert "see 'xsell validate'" in account_line(report.counts)
 
 
 def test_blank_lines_and_salesforce_footer_are_dropped_and_counted(tmp_path):
@@ -117,7 +118,7 @@ def test_blank_lines_and_salesforce_footer_are_dropped_and_counted(tmp_path):
     assert table.blank_lines == 2
     assert table.footer_lines == 3
     assert book.line_items["amount"].to_list() == [1000.0, 2000.0]
-    assert "2 blank and 3 report-footer lines dropped" in account_line(report)
+    assert "2 blank and 3 report-footer lines dropped" in account_line(report.counts)
 
 
 @pytest.mark.parametrize(

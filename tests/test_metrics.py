@@ -7,15 +7,11 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from crossell_cli.metrics.expansion import expansion
 from crossell_cli.metrics.periods import Calendar
-from crossell_cli.metrics.retention import retention
-from crossell_cli.metrics.summary import summary
-from crossell_cli.metrics.timing import timing
-from crossell_cli.metrics.whitespace import by_family, whitespace
 from crossell_cli.model import build_model
 
 from .conftest import book_from_rows, d
+from .helpers import by_family, expansion, retention, summary, timing, whitespace
 
 
 def model_of(lines, products=(), accounts=(), *, as_of=None, level="family"):

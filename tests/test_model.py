@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 
-from crossell_cli.model import build_model, default_as_of
+from crossell_cli.model import build_model, latest_closed_date
 
 from .conftest import book_from_rows, d
 from .oracle import attach_oracle
@@ -13,7 +15,7 @@ from .oracle import attach_oracle
 def kinds(lines, products=(), as_of=None, level="family"):
     model = build_model(book_from_rows(lines, products), as_of=d(as_of) if as_of else None, level=level)
     assert model is not None
-    frame = model.classified().collect().sort("line_id")
+    frame = model.classified.collect().sort("line_id")
     return dict(zip(frame["line_id"], frame["kind"], strict=True))
 
 
@@ -118,8 +120,8 @@ def test_default_as_of_ignores_open_pipeline_dates():
             {"account_id": "a", "product_id": "C", "booked_at": "2026-12-01", "stage": "open"},
         ]
     )
-    assert default_as_of(book.line_items) == d("2024-02-01")
-    assert default_as_of(book_from_rows([]).line_items) is None
+    assert book.line_items.select(latest_closed_date()).collect().item() == d("2024-02-01")
+    assert book_from_rows([]).line_items.select(latest_closed_date()).collect().item() is None
 
 
 def test_ownership_uses_active_lines_only():
@@ -132,24 +134,24 @@ def test_ownership_uses_active_lines_only():
     )
     model = build_model(book, as_of=d("2024-06-01"), level="family")
     assert model is not None
-    owned = model.ownership().collect()
+    owned = model.ownership.collect()
     assert owned["account_id"].to_list() == ["c"]  # a ended, b not started; end is exclusive
-    at_end = model.ownership(d("2024-06-02")).collect()
+    at_end = model.ownership_at(pl.lit(dt.date(2024, 6, 2))).collect()
     assert at_end.is_empty()
 
 
 def test_classification_matches_the_oracle_on_the_sample():
     from crossell_cli.config import resolve_settings
-    from crossell_cli.load import load_book
+    from crossell_cli.ingest import load
 
     from .conftest import SAMPLE
 
     line_items, products, _ = attach_oracle.load_canonical_csv(SAMPLE)
     expected = {row["line_id"]: row["kind"] for row in attach_oracle.classify_lines(line_items, products)}
-    book, _ = load_book(resolve_settings(file_values={}, config_dir=None, cli={"data": SAMPLE}))
+    book = load(resolve_settings(file_values={}, config_dir=None, cli={"data": SAMPLE}))
     model = build_model(book, as_of=None, level="family")
     assert model is not None
-    got = model.classified().select("line_id", "kind").collect()
+    got = model.classified.select("line_id", "kind").collect()
     assert dict(got.iter_rows()) == expected
     counts = got.group_by("kind").len()
     assert set(counts["kind"]) == {"new", "cross_sell", "upsell"}

@@ -7,12 +7,29 @@ import datetime as dt
 import polars as pl
 import pytest
 
-from crossell_cli import parse
+from crossell_cli.ingest import parsers as parse
 
 
-def run(parser, values):
-    out = parser(pl.Series(values, dtype=pl.String)).struct.unnest()
-    return out["value"].to_list(), out["error"].to_list()
+def run(full, values):
+    """A full parser over text values: (values, errors)."""
+    got, errors, _currency = parse.run_full(full, values)
+    return got, errors
+
+
+def number(mark):
+    return lambda e, s: parse.full_number(e, mark, s)
+
+
+def fraction(mark, scale):
+    return lambda e, s: parse.full_fraction(e, mark, scale, s)
+
+
+def dates(formats):
+    return lambda e, s: parse.full_date(e, formats, s)
+
+
+def stages(mapping):
+    return lambda e, s: parse.full_stage(e, mapping, s)
 
 
 @pytest.mark.parametrize(
@@ -34,35 +51,35 @@ def run(parser, values):
     ],
 )
 def test_money_strings(text, value, currency):
-    parser = parse.number_parser(parse.NumberFormat("."), with_currency=True)
-    out = parser(pl.Series([text])).struct.unnest().row(0, named=True)
-    assert out["value"] == pytest.approx(value)
-    assert out["error"] is None
-    assert (out["currency"] if out["currency"] != "$" else "USD") == currency
+    values, errors, currencies = parse.run_full(number("."), [text])
+    assert values[0] == pytest.approx(value)
+    assert errors[0] is None
+    assert currencies is not None
+    assert (currencies[0] if currencies[0] != "$" else "USD") == currency
 
 
 def test_money_with_a_decimal_comma():
-    values, errors = run(parse.number_parser(parse.NumberFormat(",")), ["1.200,50 €", "1,5", "1200", "1 200,50", "1.5"])
+    values, errors = run(number(","), ["1.200,50 €", "1,5", "1200", "1 200,50", "1.5"])
     assert values[:4] == [1200.5, 1.5, 1200.0, 1200.5]
     # '1.5' under a decimal comma is not fifteen and not one and a half: it is refused.
     assert values[4] is None and errors[4] == parse.DECIMAL_MARK
 
 
 def test_money_errors_name_the_rule():
-    values, errors = run(parse.number_parser(parse.NumberFormat(".")), ["abc", "1.200,50", "", None, "inf", "(5"])
+    values, errors = run(number("."), ["abc", "1.200,50", "", None, "inf", "(5"])
     assert values == [None] * 6
     assert errors == [parse.BAD_NUMBER, parse.DECIMAL_MARK, None, None, parse.BAD_NUMBER, parse.BAD_NUMBER]
 
 
 def test_discounts_fractions_and_percentages():
-    auto = parse.fraction_parser(parse.NumberFormat("."), "auto")
+    auto = fraction(".", "auto")
     assert run(auto, ["0.25", "25", "25%", "1", "0"])[0] == [0.25, 0.25, 0.25, 1.0, 0.0]
-    percent = parse.fraction_parser(parse.NumberFormat("."), "percent")
+    percent = fraction(".", "percent")
     assert run(percent, ["0.5", "25", "25%"])[0] == [0.005, 0.25, 0.25]
 
 
 def test_dates_iso_datetimes_and_locale():
-    parser = parse.date_parser(("%m/%d/%Y",))
+    parser = dates(("%m/%d/%Y",))
     values, errors = run(
         parser,
         [
@@ -105,9 +122,7 @@ def _sf18(id15: str) -> str:
 
 def test_ids():
     id15 = "0015g00000AbCdE"
-    values, errors = run(
-        parse.parse_id, [_sf18(id15), id15, " 00123 ", "1.23E+11", "17850.0", "", "ACME-18-CHARACTERS"]
-    )
+    values, errors = run(parse.full_id, [_sf18(id15), id15, " 00123 ", "1.23E+11", "17850.0", "", "ACME-18-CHARACTERS"])
     # 18-character Salesforce ids with a valid checksum equal their 15-character form
     assert values[0] == id15 and values[1] == id15
     assert values[2] == "00123"  # leading zeros kept: ids are text
@@ -117,22 +132,22 @@ def test_ids():
     assert values[6] == "ACME-18-CHARACTERS"
     # an 18-character value whose checksum does not match is left alone
     wrong = id15 + "ZZZ"
-    assert run(parse.parse_id, [wrong])[0] == [wrong]
+    assert run(parse.full_id, [wrong])[0] == [wrong]
 
 
 def test_booleans_and_periods():
-    assert run(parse.parse_bool, ["Yes", "no", "X", "", "TRUE", "0", "maybe"]) == (
+    assert run(parse.full_bool, ["Yes", "no", "X", "", "TRUE", "0", "maybe"]) == (
         [True, False, True, None, True, False, None],
         [None, None, None, None, None, None, parse.BAD_BOOL],
     )
-    months, errors = run(parse.parse_period, ["P12M", "monthly", "P3M", "year", "annually", "P1Y", "zz"])
+    months, errors = run(parse.full_period, ["P12M", "monthly", "P3M", "year", "annually", "P1Y", "zz"])
     assert months == [12.0, 1.0, 3.0, 12.0, 12.0, 12.0, None]
     assert errors[-1] == parse.BAD_PERIOD
 
 
 def test_stages():
     mapping = {"closedwon": "won", "closedlost": "lost", "prospecting": "open"}
-    assert run(parse.stage_parser(mapping), ["Closed Won", "closed-lost", "Prospecting", "Pending"]) == (
+    assert run(stages(mapping), ["Closed Won", "closed-lost", "Prospecting", "Pending"]) == (
         ["won", "lost", "open", None],
         [None, None, None, parse.UNKNOWN_STAGE],
     )
@@ -160,8 +175,8 @@ def _agree(fast, full, values):
     """Where the fast expression gives a value, the full parser gives the same value and no error."""
     series = pl.Series("t", values, dtype=pl.String)
     quick = pl.DataFrame({"t": series}).select(fast(pl.col("t")).alias("v"))["v"]
-    slow = full(series).struct.unnest()
-    for text, q, s, err in zip(values, quick, slow["value"], slow["error"], strict=True):
+    slow_values, slow_errors, _ = parse.run_full(full, values)
+    for text, q, s, err in zip(values, quick, slow_values, slow_errors, strict=True):
         if q is None:
             continue
         assert err is None, (text, q, err)
@@ -171,39 +186,37 @@ def _agree(fast, full, values):
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_NUMBERISH, min_size=1, max_size=20), st.sampled_from([".", ","]))
 def test_fast_numbers_agree_with_the_full_parser(values, mark):
-    fmt = parse.NumberFormat(mark)
-    _agree(lambda e: parse.fast_number(e, fmt), parse.number_parser(fmt, with_currency=True), values)
+    _agree(lambda e: parse.fast_number(e, mark), number(mark), values)
     for scale in ("auto", "fraction", "percent"):
-        _agree(lambda e, s=scale: parse.fast_fraction(e, fmt, s), parse.fraction_parser(fmt, scale), values)
+        _agree(lambda e, sc=scale: parse.fast_fraction(e, mark, sc), fraction(mark, scale), values)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_DATEISH, min_size=1, max_size=20))
 def test_fast_dates_agree_with_the_full_parser(values):
-    _agree(parse.fast_date, parse.date_parser(()), values)
-    _agree(parse.fast_date, parse.date_parser(("%m/%d/%Y",)), values)
+    _agree(parse.fast_date, dates(()), values)
+    _agree(lambda e: parse.fast_date(e, ("%m/%d/%Y",)), dates(("%m/%d/%Y",)), values)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_IDISH, min_size=1, max_size=20))
 def test_fast_ids_and_text_agree_with_the_full_parser(values):
-    _agree(parse.fast_id, parse.parse_id, values)
-    _agree(parse.fast_text, parse.parse_text, values)
+    _agree(parse.fast_id, parse.full_id, values)
+    _agree(parse.fast_text, parse.full_text, values)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_WORDS, min_size=1, max_size=20))
 def test_fast_words_agree_with_the_full_parser(values):
-    stages = {"won": "won", "closedwon": "won", "lost": "lost", "open": "open"}
-    _agree(parse.fast_bool, parse.parse_bool, values)
-    _agree(parse.fast_period, parse.parse_period, values)
-    _agree(lambda e: parse.fast_stage(e, stages), parse.stage_parser(stages), values)
+    mapping = {"won": "won", "closedwon": "won", "lost": "lost", "open": "open"}
+    _agree(parse.fast_bool, parse.full_bool, values)
+    _agree(parse.fast_period, parse.full_period, values)
+    _agree(lambda e: parse.fast_stage(e, mapping), stages(mapping), values)
 
 
 def test_percentages_divide_exactly():
     # Polars multiplies by 1/100 when dividing by a scalar: 57 * 0.01 = 0.5700000000000001.
-    fmt = parse.NumberFormat(".")
-    values, _ = run(parse.fraction_parser(fmt, "auto"), ["57", "57%", "0.57"])
+    values, _ = run(fraction(".", "auto"), ["57", "57%", "0.57"])
     assert values == [0.57, 0.57, 0.57]
-    quick = pl.DataFrame({"t": ["57", "29"]}).select(parse.fast_fraction(pl.col("t"), fmt, "auto"))["t"]
+    quick = pl.DataFrame({"t": ["57", "29"]}).select(parse.fast_fraction(pl.col("t"), ".", "auto"))["t"]
     assert quick.to_list() == [0.57, 0.29]

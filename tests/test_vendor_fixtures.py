@@ -19,10 +19,11 @@ from typing import Any
 import polars as pl
 import pytest
 
-from crossell_cli.session import load, open_session
-from crossell_cli.session import model as build_model
+from crossell_cli.commands.session import open_session
 
 from .conftest import Invocation
+from .helpers import as_of as model_as_of
+from .helpers import session_load
 
 VENDORS = Path(__file__).resolve().parent / "fixtures" / "vendors"
 
@@ -159,8 +160,8 @@ def lib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
 
     def run(inputs: Mapping[str, Any], config: Path | None = None, **cli: Any) -> Any:
         session = open_session({**inputs, **cli}, config=config, cwd=tmp_path)
-        book, report = load(session)
-        return book, report, build_model(session, book)
+        book, report = session_load(session)
+        return book, report, session.model()
 
     return run
 
@@ -177,17 +178,17 @@ def column(book: Any, name: str, key: Callable[[str], str] = str) -> dict[str, A
 
 def kinds(model: Any, key: Callable[[str], str] = str) -> dict[str, str]:
     """line_id -> new / cross_sell / upsell for every won line booked on or before T."""
-    classified = model.classified().collect()
+    classified = model.classified.collect()
     return {key(i): k for i, k in zip(classified["line_id"], classified["kind"], strict=True)}
 
 
 def land_dates(model: Any) -> dict[str, dt.date]:
-    land = model.land().collect()
+    land = model.land.collect()
     return dict(zip(land["account_id"], land["land_date"], strict=True))
 
 
 def days_to_first_cross_sell(model: Any) -> dict[str, int]:
-    classified = model.classified().filter(pl.col("kind") == "cross_sell").collect()
+    classified = model.classified.filter(pl.col("kind") == "cross_sell").collect()
     first = classified.group_by("account_id").agg(
         (pl.col("booked_at").min() - pl.col("land_date").first()).dt.total_days().alias("days")
     )
@@ -201,7 +202,7 @@ def won_lines_per_account(model: Any) -> dict[str, int]:
 
 def arr_at(model: Any, when: dt.date | None = None) -> dict[str, float]:
     """Σ amount of active won lines per account at ``when`` (default T)."""
-    when = when or model.as_of
+    when = when or model_as_of(model)
     active = (
         model.won.filter(
             (pl.col("booked_at") <= when)
@@ -423,7 +424,7 @@ def test_dataloader_as_of_follows_the_readme(lib):
     # ("the result is the same"). README "As-of date": the latest date of a closed line, so open
     # pipeline never moves T -> 2024-05-02.
     _, _, model = lib(VARIANTS["salesforce_dataloader"])
-    assert model.as_of == d("2024-05-02")
+    assert model_as_of(model) == d("2024-05-02")
 
 
 def test_dataloader_expansion_bookings(cli):
@@ -703,10 +704,10 @@ def test_cpq_bundle_component_takes_its_parents_family(lib):
     book, _, model = lib(VARIANTS["salesforce_cpq"])
     s7 = book.line_items.filter(pl.col("line_id").str.starts_with("a1X8c00000Qc1Mo")).row(0, named=True)
     assert s7["bundled"] is True and sf15(s7["parent_line_id"]) == "a1X8c00000Qc1Mn"
-    items = model.classified().collect()
+    items = model.classified.collect()
     s7_item = items.filter(pl.col("line_id").str.starts_with("a1X8c00000Qc1Mo"))["item"].item()
     assert s7_item == "Core Platform"
-    owned = model.ownership().filter(pl.col("account_id").str.starts_with(sf15(BOREALIS_SF))).collect()
+    owned = model.ownership.filter(pl.col("account_id").str.starts_with(sf15(BOREALIS_SF))).collect()
     assert sorted(owned["item"]) == ["Analytics", "Core Platform"]
 
 
@@ -755,7 +756,7 @@ def test_cpq_attach_core_platform_to_analytics(cli, lib):
     # EXPECTED.md "Family attach and ARR": T = 2024-03-01; customers Acme, Borealis, Evergreen;
     # Core Platform -> Analytics base 3, both 2, 0.6667, Wilson [0.2077, 0.9385].
     _, _, model = lib(VARIANTS["salesforce_cpq"])
-    assert model.as_of == d("2024-03-01")
+    assert model_as_of(model) == d("2024-03-01")
     table = frame(cli("attach", *args_of(VARIANTS["salesforce_cpq"]), "--all", "--format", "csv"))
     pair = row_where(table, base_family="Core Platform", target_family="Analytics")
     assert (int(pair["base_accounts"]), int(pair["both_accounts"])) == (3, 2)
@@ -782,9 +783,9 @@ def test_cpq_arr_at_the_as_of_date(lib, cli):
 def test_cpq_inclusive_end_keeps_acme_active_on_its_last_day(lib):
     # EXPECTED.md "Inclusive-end check": --as-of 2024-02-29 -> Acme active through S1 + S2 (ARR 84,000).
     _, _, model = lib(VARIANTS["salesforce_cpq"], as_of="2024-02-29")
-    assert model.as_of == d("2024-02-29")
+    assert model_as_of(model) == d("2024-02-29")
     assert {sf15(a): v for a, v in arr_at(model).items()}[sf15(ACME_SF)] == 84000.0
-    owned = model.ownership().filter(pl.col("account_id").str.starts_with(sf15(ACME_SF))).collect()
+    owned = model.ownership.filter(pl.col("account_id").str.starts_with(sf15(ACME_SF))).collect()
     assert sorted(owned["item"]) == ["Analytics", "Core Platform"]
 
 
@@ -910,7 +911,7 @@ def test_deals_land_dates_cross_sells_and_timing(lib, cli):
     }
     assert days_to_first_cross_sell(model) == {ACME_HS: 217, BOREALIS_HS: 285, EVERGREEN_HS: 203}
     # Northwind Advisory (a partner, non-primary on the Evergreen Security deal) is a company, not a customer
-    assert NORTHWIND_HS in model.accounts["account_id"].to_list()
+    assert NORTHWIND_HS in model.accounts.collect()["account_id"].to_list()
     assert NORTHWIND_HS not in land_dates(model)
     timing = row_where(frame(cli("timing", *args_of(VARIANTS["hubspot_deals"]), "--format", "csv")), group="all")
     assert (int(timing["accounts_landed"]), int(timing["accounts_cross_sold"])) == (6, 3)
@@ -1266,7 +1267,7 @@ def test_subscriptions_as_of_follows_the_readme(lib):
     # EXPECTED.md: T = 2024-06-20 (latest start: the open trial) or 2024-05-03 on won rows, "same
     # ownership". README "As-of date": closed lines only, so the trial never moves T -> 2024-05-03.
     _, _, model = lib(VARIANTS["stripe_subscriptions"])
-    assert model.as_of == d("2024-05-03")
+    assert model_as_of(model) == d("2024-05-03")
 
 
 def test_subscriptions_land_dates_and_cross_sells(lib, cli):
@@ -1395,7 +1396,7 @@ def test_items_attach_and_arr_at_the_as_of_date(lib, cli):
     # EXPECTED.md "Family attach (ARR mode)": T = 2024-05-03; customers 5; Core Platform -> Analytics
     # base 5, both 2, 0.4, co_booked 1, after 1; ARR at T as in stripe_subscriptions, total 555,600.
     _, _, model = lib(VARIANTS["stripe_subscription_items"])
-    assert model.as_of == d("2024-05-03")
+    assert model_as_of(model) == d("2024-05-03")
     assert arr_at(model) == ARR_AT_T
     base = args_of(VARIANTS["stripe_subscription_items"])
     pair = row_where(

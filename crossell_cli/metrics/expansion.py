@@ -25,20 +25,28 @@ period (and group), every period from the first to the one holding T.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal
 
 import polars as pl
 
-from ..model import Model, active_at
+from ..model import Model, as_of
 from .periods import Calendar
 from .stats import money_sum, ratio
 
 Mode = Literal["bookings", "arr"]
 GroupBy = Literal["rep", "segment", "family", "region"]
 MOVEMENTS = ("new", "reactivation", "cross_sell", "upsell", "contraction", "churn")
+COLUMNS = (
+    "period",
+    "period_start",
+    *MOVEMENTS,
+    "expansion",
+    "cross_sell_share",
+    "cross_sell_pass_through",
+)
 # ARR below this is float residue of adding and removing the same amounts, not revenue.
 _EPS = 1e-6
+NO_GROUP = "(none)"
 
 
 def expansion(
@@ -47,9 +55,9 @@ def expansion(
     mode: Mode,
     calendar: Calendar,
     by: GroupBy | None = None,
-    pass_through_lines: pl.DataFrame | None = None,
-) -> pl.DataFrame:
-    """Movements per period (and group); see the module docstring for the definitions.
+    pass_through_lines: pl.LazyFrame | None = None,
+) -> pl.LazyFrame:
+    """Movements per period (and group); see the module docstring.
 
     ``pass_through_lines`` (line_id, account_id, item): cross-sell lines flagged as
     pass-through; their cross-sell moves to ``cross_sell_pass_through``.
@@ -65,13 +73,10 @@ def _group_keys(by: GroupBy | None) -> list[str]:
     return [] if by is None else [by]
 
 
-NO_GROUP = "(none)"
-
-
 def _with_group(frame: pl.LazyFrame, model: Model, by: GroupBy | None) -> pl.LazyFrame:
     """Add the --by column; a missing value becomes '(none)' so its revenue is not lost."""
     if by in ("segment", "region"):
-        attrs = model.accounts.lazy().select("account_id", by)
+        attrs = model.accounts.select("account_id", by)
         frame = frame.join(attrs, on="account_id", how="left")
     elif by == "family":
         frame = frame.with_columns(pl.col("item").alias("family"))
@@ -80,12 +85,12 @@ def _with_group(frame: pl.LazyFrame, model: Model, by: GroupBy | None) -> pl.Laz
     return frame.with_columns(pl.col(by).fill_null(NO_GROUP))
 
 
-def _bookings(model: Model, calendar: Calendar, by: GroupBy | None, pass_through: pl.DataFrame | None) -> pl.LazyFrame:
-    lines = model.classified().with_columns(calendar.index_expr(pl.col("booked_at")).alias("period_index"))
+def _bookings(model: Model, calendar: Calendar, by: GroupBy | None, pass_through: pl.LazyFrame | None) -> pl.LazyFrame:
+    lines = model.classified.with_columns(calendar.index_expr(pl.col("booked_at")).alias("period_index"))
     lines = _with_group(lines, model, by)
     kind = pl.col("kind")
-    if pass_through is not None and not pass_through.is_empty():
-        flagged = pass_through.lazy().select("line_id").unique().with_columns(pl.lit(True).alias("__pt"))
+    if pass_through is not None:
+        flagged = pass_through.select("line_id").unique().with_columns(pl.lit(True).alias("__pt"))
         lines = lines.join(flagged, on="line_id", how="left").with_columns(
             pl.when((kind == "cross_sell") & pl.col("__pt").fill_null(False))
             .then(pl.lit("cross_sell_pass_through"))
@@ -101,53 +106,44 @@ def _bookings(model: Model, calendar: Calendar, by: GroupBy | None, pass_through
     )
 
 
-def snapshot_days(model: Model, calendar: Calendar) -> pl.DataFrame:
-    """Closing day of every period (index 0 = the day before the first period starts)."""
-    first_start = model.won.select(pl.col("start_date").min()).collect().item()
-    if first_start is None:
-        return pl.DataFrame(schema={"i": pl.Int64, "period_index": pl.Int64, "day": pl.Date})
-    first = min(calendar.index_of(first_start), calendar.index_of(model.as_of))
-    last = calendar.index_of(model.as_of)
-    days = [calendar.start(first) - dt.timedelta(days=1)]
-    days += [min(calendar.end(i), model.as_of) for i in range(first, last + 1)]
-    return pl.DataFrame(
-        {"i": list(range(len(days))), "period_index": list(range(first - 1, last + 1)), "day": days},
-        schema={"i": pl.Int64, "period_index": pl.Int64, "day": pl.Date},
-    )
+def closing_day(calendar: Calendar, period: pl.Expr) -> pl.Expr:
+    """The snapshot day of a period: its last day, or T for the period holding it."""
+    return pl.min_horizontal(calendar.end_expr(period), as_of())
 
 
-def arr_changes(model: Model, snapshots: pl.DataFrame) -> pl.LazyFrame:
-    """Per (account, item, snapshot i) where the item's ARR changes: delta, arr_before, arr_after,
-    and whether the item / the account had ARR at any earlier snapshot.
+def arr_changes(model: Model, calendar: Calendar) -> pl.LazyFrame:
+    """Per (account, item, snapshot period) where the item's ARR changes: delta, arr_before,
+    arr_after, whether the item / the account had ARR at any earlier snapshot, and the
+    account's totals before and after.
 
-    A line is active at snapshot day d when start_date <= d < end_date, so it adds its amount
-    at the first snapshot on or after its start and removes it at the first on or after its
-    end: two events per line, whatever the number of periods.
+    A line is active at a snapshot day d when start_date <= d < end_date, so it adds its
+    amount at the snapshot of the period holding its start (when that is on or before T) and
+    removes it at the snapshot of the period holding its end: two events per line, whatever
+    the number of periods. (The snapshot before the first period holds no line.)
     """
-    days = pl.lit(snapshots["day"])
+    on = calendar.index_expr(pl.col("start_date"))
+    off = calendar.index_expr(pl.col("end_date"))
     lines = model.won.select(
         "account_id",
         "item",
         "amount",
-        days.search_sorted(pl.col("start_date"), side="left").alias("on"),
-        pl.when(pl.col("end_date").is_not_null())
-        .then(days.search_sorted(pl.col("end_date"), side="left"))
-        .otherwise(None)
-        .alias("off"),
-    ).filter(pl.col("off").is_null() | (pl.col("on") < pl.col("off")))
-    n = snapshots.height
-    events = pl.concat(
+        "as_of",
+        pl.when(pl.col("start_date") <= as_of()).then(on).alias("on"),
+        pl.when(pl.col("end_date") <= as_of()).then(off).alias("off"),
+    ).filter(pl.col("on").is_not_null() & (pl.col("off").is_null() | (pl.col("on") < pl.col("off"))))
+    events = pl.union(
         [
-            lines.filter(pl.col("on") < n).select("account_id", "item", pl.col("on").alias("i"), "amount"),
-            lines.filter(pl.col("off").is_not_null() & (pl.col("off") < n)).select(
-                "account_id", "item", pl.col("off").alias("i"), (-pl.col("amount")).alias("amount")
+            lines.select("account_id", "item", "as_of", pl.col("on").alias("period_index"), "amount"),
+            lines.filter(pl.col("off").is_not_null()).select(
+                "account_id", "item", "as_of", pl.col("off").alias("period_index"), (-pl.col("amount")).alias("amount")
             ),
-        ]
+        ],
+        how="vertical",
     )
     items = (
-        events.group_by("account_id", "item", "i")
-        .agg(money_sum(pl.col("amount")).alias("delta"))
-        .sort("account_id", "item", "i")
+        events.group_by("account_id", "item", "period_index")
+        .agg(money_sum(pl.col("amount")).alias("delta"), pl.col("as_of").first())
+        .sort("account_id", "item", "period_index")
         .with_columns(pl.col("delta").cum_sum().over("account_id", "item").alias("arr_after"))
         .with_columns(
             _clean(pl.col("arr_after")).alias("arr_after"),
@@ -163,9 +159,9 @@ def arr_changes(model: Model, snapshots: pl.DataFrame) -> pl.LazyFrame:
         )
     )
     accounts = (
-        items.group_by("account_id", "i")
+        items.group_by("account_id", "period_index")
         .agg(money_sum(pl.col("delta")).alias("account_delta"))
-        .sort("account_id", "i")
+        .sort("account_id", "period_index")
         .with_columns(pl.col("account_delta").cum_sum().over("account_id").alias("total_after"))
         .with_columns(
             _clean(pl.col("total_after")).alias("total_after"),
@@ -175,18 +171,17 @@ def arr_changes(model: Model, snapshots: pl.DataFrame) -> pl.LazyFrame:
             (pl.col("total_after") > 0).shift(1).fill_null(False).cum_max().over("account_id").alias("account_had_arr")
         )
     )
-    return items.join(accounts, on=["account_id", "i"], how="left")
+    return items.join(accounts, on=["account_id", "period_index"], how="left").with_columns(
+        closing_day(calendar, pl.col("period_index")).alias("day")
+    )
 
 
 def _clean(value: pl.Expr) -> pl.Expr:
     return pl.when(value.abs() < _EPS).then(0.0).otherwise(value)
 
 
-def _arr(model: Model, calendar: Calendar, by: GroupBy | None, pass_through: pl.DataFrame | None) -> pl.LazyFrame:
-    snapshots = snapshot_days(model, calendar)
-    changes = arr_changes(model, snapshots).join(
-        snapshots.lazy().select("i", "period_index", "day"), on="i", how="left"
-    )
+def _arr(model: Model, calendar: Calendar, by: GroupBy | None, pass_through: pl.LazyFrame | None) -> pl.LazyFrame:
+    changes = arr_changes(model, calendar)
     before, after = pl.col("arr_before"), pl.col("arr_after")
     opened = (pl.col("total_before") <= 0) & (pl.col("total_after") > 0)
     closed = (pl.col("total_before") > 0) & (pl.col("total_after") <= 0)
@@ -207,8 +202,8 @@ def _arr(model: Model, calendar: Calendar, by: GroupBy | None, pass_through: pl.
         pl.when(going & (after < before)).then(after - before).otherwise(zero).alias("contraction"),
     )
     moves = moves.with_columns(pl.lit(0.0).alias("cross_sell_pass_through"))
-    if pass_through is not None and not pass_through.is_empty():
-        flagged = pass_through.lazy().select("account_id", "item").unique().with_columns(pl.lit(True).alias("__pt"))
+    if pass_through is not None:
+        flagged = pass_through.select("account_id", "item").unique().with_columns(pl.lit(True).alias("__pt"))
         moves = (
             moves.join(flagged, on=["account_id", "item"], how="left")
             .with_columns(
@@ -247,27 +242,26 @@ def _finish(
     calendar: Calendar,
     by: GroupBy | None,
     mode: Mode,
-) -> pl.DataFrame:
-    first = model.won.select(pl.col("booked_at" if mode == "bookings" else "start_date").min()).collect().item()
-    last = calendar.index_of(model.as_of)
-    start = min(calendar.index_of(first), last) if first is not None else last
-    periods = calendar.frame(start, last).lazy()
-    if first is None:  # no won line: no period to report
-        periods = periods.clear()
+) -> pl.LazyFrame:
+    first_date = pl.col("booked_at" if mode == "bookings" else "start_date").min()
+    last = calendar.index_expr(as_of().first())
+    bounds = model.won.select(
+        pl.min_horizontal(calendar.index_expr(first_date), last).alias("first"), last.alias("last")
+    )
+    periods = calendar.periods(bounds)
     keys = ["period_index", *_group_keys(by)]
-    names = movements.collect_schema().names()
+    names = (*MOVEMENTS, "cross_sell_pass_through")
     if by is not None:
         # Groups that move at least once (a group whose lines are all 0 says nothing).
-        moved = pl.any_horizontal(
-            [pl.col(c).fill_null(0.0) != 0 for c in (*MOVEMENTS, "cross_sell_pass_through") if c in names]
-        )
+        present = [c for c in names if c in movements.collect_schema().names()]
+        moved = pl.any_horizontal([pl.col(c).fill_null(0.0) != 0 for c in present])
         groups = movements.filter(moved).select(by).unique()
         grid = periods.join(groups, how="cross")
     else:
         grid = periods
     table = grid.join(movements, on=keys, how="left")
-    amount_cols = [c for c in (*MOVEMENTS, "cross_sell_pass_through") if c in names]
-    table = table.with_columns([pl.col(c).fill_null(0.0) for c in amount_cols])
+    amounts = [c for c in names if c in movements.collect_schema().names()]
+    table = table.with_columns([pl.col(c).fill_null(0.0) for c in amounts])
     if mode == "bookings":
         table = table.with_columns(
             [pl.lit(None, dtype=pl.Float64).alias(c) for c in ("reactivation", "contraction", "churn")]
@@ -280,16 +274,6 @@ def _finish(
         *MOVEMENTS,
         expansion_.alias("expansion"),
         ratio(pl.col("cross_sell"), expansion_).alias("cross_sell_share"),
+        "cross_sell_pass_through",
     ]
-    columns.append("cross_sell_pass_through")
-    sort_keys = ["period_start", *_group_keys(by)]
-    return table.select(columns).sort(sort_keys, nulls_last=True).collect()
-
-
-def arr_on(model: Model, day: dt.date) -> pl.LazyFrame:
-    """ARR per account on ``day``: the sum of the amounts of its won lines active then."""
-    return (
-        model.won.filter(active_at(day))
-        .group_by("account_id")
-        .agg(money_sum(pl.col("amount")).alias("arr"), pl.col("item").n_unique().alias("items"))
-    )
+    return table.select(columns).sort(["period_start", *_group_keys(by)], nulls_last=True)

@@ -26,14 +26,13 @@ A deal is the line's contract, or (account, day) when the export has no contract
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import polars as pl
 
-from ..model import Model, active_at
+from ..model import Model, active_at, as_of
 from ..text import fmt
-from .pairs import item_codes, self_join_pairs
+from .pairs import deal_pairs
 from .stats import money_sum, ratio
 
 FLAG_COLUMNS = (
@@ -91,63 +90,41 @@ def deal_key() -> pl.Expr:
     return pl.coalesce(pl.col("contract_id"), day)
 
 
-def forced_bundles(model: Model, *, share: float, min_lines: int) -> pl.DataFrame:
+FORCED_SCHEMA = {
+    "base_family": pl.String,
+    "family": pl.String,
+    "b_lines": pl.Int64,
+    "bundled_lines": pl.Int64,
+    "share": pl.Float64,
+}
+
+
+def forced_bundles(model: Model, *, share: float, min_lines: int) -> pl.LazyFrame:
     """Pairs (A, B) where B was sold on the same deal as A in >= ``share`` of B's won lines.
 
     Columns: base_family (A), family (B), b_lines (B's won lines), bundled_lines (of those,
     on a deal that also has an A line), share. Only B with at least ``min_lines`` lines.
     """
     if model.dateless:  # a wide export has no deals: every line would share one
-        return pl.DataFrame(
-            schema={
-                "base_family": pl.String,
-                "family": pl.String,
-                "b_lines": pl.Int64,
-                "bundled_lines": pl.Int64,
-                "share": pl.Float64,
-            }
-        )
+        return pl.LazyFrame(schema=FORCED_SCHEMA)
     # Distinct (deal, item) with B's line count: a deal with three lines of B is three of
     # B's lines on a deal with A. Every B line counts once (a line is on one deal).
-    deal_items = (
-        model.won.group_by(deal_key().alias("deal"), "item")
-        .agg(pl.len().alias("n"))
-        .with_columns(pl.col("deal").rank("dense").cast(pl.UInt32))  # a deal's text is only its identity
-        .collect()
-    )
-    codes = item_codes(deal_items["item"])
-    coded = deal_items.join(codes, on="item").select("deal", "i", "n")
-    b_lines = coded.group_by("i").agg(pl.col("n").sum().alias("b_lines"))
-    # A deal holding items i and j is counted once, as i < j, for both directions: i's
-    # lines on deals with j, and j's lines on deals with i.
-    shared = self_join_pairs(
-        coded,
-        coded.select("deal", pl.col("i").alias("j"), pl.col("n").alias("n_j")),
-        group="deal",
-        keep=pl.col("i") < pl.col("j"),
-        aggregations=[pl.col("n").sum().alias("lines_i"), pl.col("n_j").sum().alias("lines_j")],
-    )
-    together = pl.concat(
-        [
-            shared.select("i", "j", pl.col("lines_i").alias("bundled_lines")),
-            shared.select(pl.col("j").alias("i"), pl.col("i").alias("j"), pl.col("lines_j").alias("bundled_lines")),
-        ]
-    )
-    names = codes["item"]
-    found = (
-        together.lazy()
-        .join(b_lines.lazy(), on="i")
-        .with_columns((pl.col("bundled_lines") / pl.col("b_lines")).alias("share"))
+    deal_items = model.won.group_by(deal_key().alias("deal"), "item").agg(pl.len().alias("n"))
+    b_lines = deal_items.group_by("item").agg(pl.col("n").sum().alias("b_lines"))
+    return (
+        deal_pairs(deal_items)
+        .join(b_lines.rename({"item": "target"}), on="target")
+        .with_columns((pl.col("shared") / pl.col("b_lines")).alias("share"))
         .filter((pl.col("b_lines") >= min_lines) & (pl.col("share") >= share))
-        .collect()
+        .select(
+            pl.col("base").alias("base_family"),
+            pl.col("target").alias("family"),
+            pl.col("b_lines").cast(pl.Int64),
+            pl.col("shared").cast(pl.Int64).alias("bundled_lines"),
+            "share",
+        )
+        .sort("base_family", "family")
     )
-    return found.select(
-        names.gather(found["j"]).alias("base_family"),
-        names.gather(found["i"]).alias("family"),
-        pl.col("b_lines").cast(pl.Int64),
-        pl.col("bundled_lines").cast(pl.Int64),
-        "share",
-    ).sort("base_family", "family")
 
 
 def _line_rows(frame: pl.LazyFrame, flag: str, severity: str, detail: pl.Expr) -> pl.LazyFrame:
@@ -175,7 +152,7 @@ def _money(expr: pl.Expr) -> pl.Expr:
 
 def pass_through_lines(model: Model, *, discount: float) -> pl.LazyFrame:
     """Cross-sell lines at ≤ (1 − discount) of list, on a deal with another family's line."""
-    classified = model.classified().with_columns(deal_key().alias("deal"))
+    classified = model.classified.with_columns(deal_key().alias("deal"))
     realized = pl.col("amount") / pl.col("list_amount")
     # The deep-discount cross-sells first (a handful), then the other families on their deals.
     candidates = classified.filter(
@@ -197,8 +174,9 @@ def pass_through_lines(model: Model, *, discount: float) -> pl.LazyFrame:
 def early_churned(model: Model, *, days: int) -> pl.LazyFrame:
     """Cross-sold (account, family) whose lines all ended on or before T within ``days`` of the first start,
     with the first cross-sell line's fields."""
-    classified = model.classified()
+    classified = model.classified
     per_item = classified.group_by("account_id", "item").agg(
+        pl.col("as_of").first(),
         pl.col("in_land_bundle").any().alias("landed_with"),
         pl.col("start_date").min().alias("first_start"),
         pl.col("end_date").max().alias("last_end"),
@@ -207,7 +185,7 @@ def early_churned(model: Model, *, days: int) -> pl.LazyFrame:
     gone = per_item.filter(
         ~pl.col("landed_with")
         & pl.col("all_ended")
-        & (pl.col("last_end") <= pl.lit(model.as_of))
+        & (pl.col("last_end") <= pl.col("as_of"))
         & ((pl.col("last_end") - pl.col("first_start")).dt.total_days() <= days)
     )
     first_line = (
@@ -220,12 +198,12 @@ def early_churned(model: Model, *, days: int) -> pl.LazyFrame:
 
 
 def premature_lines(model: Model, *, days: int) -> pl.LazyFrame:
-    return model.classified().filter(
+    return model.classified.filter(
         (pl.col("kind") == "cross_sell") & ((pl.col("booked_at") - pl.col("land_date")).dt.total_days() <= days)
     )
 
 
-def flags(model: Model, settings: FlagSettings) -> pl.DataFrame:
+def flags(model: Model, settings: FlagSettings) -> pl.LazyFrame:
     """Every finding, sorted by severity, then amount (largest first)."""
     s = settings
     passthrough = pass_through_lines(model, discount=s.pass_through_discount)
@@ -267,7 +245,7 @@ def flags(model: Model, settings: FlagSettings) -> pl.DataFrame:
         ),
     )
     bundles = forced_bundles(model, share=s.forced_bundle_share, min_lines=s.min_base)
-    fb_rows = bundles.lazy().select(
+    fb_rows = bundles.select(
         pl.lit("forced_bundle").alias("flag"),
         pl.lit("medium").alias("severity"),
         fmt(
@@ -285,14 +263,17 @@ def flags(model: Model, settings: FlagSettings) -> pl.DataFrame:
     concentration = rep_concentration(model, passthrough, premature, churned, s)
     erosion = price_erosion(model, s)
     parts = [pt_rows, fb_rows, ec_rows, pm_rows, concentration, erosion]
-    frames = pl.collect_all(parts)
-    combined = pl.concat(
+    combined = pl.union(
         [
             f.select(
-                [pl.col(c).cast(t) if c in f.columns else pl.lit(None, dtype=t).alias(c) for c, t in _SCHEMA.items()]
+                [
+                    pl.col(c).cast(t) if c in f.collect_schema().names() else pl.lit(None, dtype=t).alias(c)
+                    for c, t in _SCHEMA.items()
+                ]
             )
-            for f in frames
-        ]
+            for f in parts
+        ],
+        how="vertical",
     )
     order = pl.col("severity").replace_strict(SEVERITY, return_dtype=pl.Int8)
     return (
@@ -311,7 +292,7 @@ def flagged_cross_sell_lines(
     model: Model, passthrough: pl.LazyFrame, premature: pl.LazyFrame, churned: pl.LazyFrame
 ) -> pl.LazyFrame:
     """Every cross-sell line with ``flagged``: pass-through, premature, or of an early-churned family."""
-    cross = model.classified().filter(pl.col("kind") == "cross_sell")
+    cross = model.classified.filter(pl.col("kind") == "cross_sell")
     marked = (
         pl.concat(
             [
@@ -328,7 +309,7 @@ def flagged_cross_sell_lines(
     return cross.join(marked, on="line_id", how="left").with_columns(pl.col("flagged").fill_null(False))
 
 
-def by_rep(model: Model, settings: FlagSettings) -> pl.DataFrame:
+def by_rep(model: Model, settings: FlagSettings) -> pl.LazyFrame:
     """Per rep: cross_sells, flagged, share_flagged, flagged_value (Σ amount of flagged lines)."""
     s = settings
     lines = flagged_cross_sell_lines(
@@ -347,7 +328,6 @@ def by_rep(model: Model, settings: FlagSettings) -> pl.DataFrame:
         .with_columns(ratio(pl.col("flagged"), pl.col("cross_sells")).alias("share_flagged"))
         .select("rep", "cross_sells", "flagged", "share_flagged", "flagged_value")
         .sort(["share_flagged", "flagged", "rep"], descending=[True, True, False], nulls_last=True)
-        .collect()
     )
 
 
@@ -390,17 +370,19 @@ def rep_concentration(
 
 def price_erosion(model: Model, s: FlagSettings) -> pl.LazyFrame:
     """Families whose attach rose between the window's halves while realized price fell ≥ 20%."""
-    end = model.as_of
-    start = end - dt.timedelta(days=s.window_days)
-    middle = start + dt.timedelta(days=s.window_days // 2)
+    end = as_of()
+    start = end - pl.duration(days=s.window_days)
+    middle = start + pl.duration(days=s.window_days // 2)
     halves = [(start, middle), (middle, end)]
-    classified = model.classified()
-    firsts = classified.group_by("account_id", "item").agg(pl.col("booked_at").min().alias("first_date"))
+    classified = model.classified
+    firsts = classified.group_by("account_id", "item").agg(
+        pl.col("booked_at").min().alias("first_date"), pl.col("as_of").first()
+    )
     items = classified.select("item").unique()
     per_half = []
     for index, (lo, hi) in enumerate(halves):
         customers = model.won.filter(active_at(lo)).select("account_id").unique()
-        owners = model.won.filter(active_at(lo)).select("account_id", "item").unique()
+        owners = model.ownership_at(lo)
         # Customers at lo not owning the item: every owner is a customer at lo, so this is a
         # subtraction, not a customers × items grid.
         held = owners.group_by("item").agg(pl.len().alias("held"))
@@ -410,13 +392,13 @@ def price_erosion(model: Model, s: FlagSettings) -> pl.LazyFrame:
             .select("item", (pl.col("customers") - pl.col("held").fill_null(0)).alias("base"))
         )
         buyers = (
-            firsts.filter((pl.col("first_date") > pl.lit(lo)) & (pl.col("first_date") <= pl.lit(hi)))
+            firsts.filter((pl.col("first_date") > lo) & (pl.col("first_date") <= hi))
             .join(customers, on="account_id", how="semi")
             .join(owners, on=["account_id", "item"], how="anti")
             .group_by("item")
             .agg(pl.len().alias("buyers"))
         )
-        in_half = (pl.col("booked_at") > pl.lit(lo)) & (pl.col("booked_at") <= pl.lit(hi)) & (pl.col("list_amount") > 0)
+        in_half = (pl.col("booked_at") > lo) & (pl.col("booked_at") <= hi) & (pl.col("list_amount") > 0)
         price = (
             model.won.filter(in_half)
             .group_by("item")
@@ -435,7 +417,12 @@ def price_erosion(model: Model, s: FlagSettings) -> pl.LazyFrame:
                 pl.col("lines").fill_null(0).alias(f"lines_{index}"),
             )
         )
-    both = per_half[0].join(per_half[1], on="item", how="inner")
+    dates = model.as_of_frame.select(
+        start.cast(pl.String).alias("__start"),
+        middle.cast(pl.String).alias("__middle"),
+        end.cast(pl.String).alias("__end"),
+    )
+    both = per_half[0].join(per_half[1], on="item", how="inner").join(dates, how="cross")
     return both.filter(
         (pl.col("lines_0") >= s.min_base)
         & (pl.col("lines_1") >= s.min_base)
@@ -452,15 +439,15 @@ def price_erosion(model: Model, s: FlagSettings) -> pl.LazyFrame:
             pl.col("price_0").round(2).cast(pl.String),
             pl.col("price_1").round(2).cast(pl.String),
             ((pl.col("price_1") / pl.col("price_0") - 1) * 100).round(0).cast(pl.Int64).cast(pl.String),
-            pl.lit(start.isoformat()),
-            pl.lit(middle.isoformat()),
-            pl.lit(middle.isoformat()),
-            pl.lit(end.isoformat()),
+            pl.col("__start"),
+            pl.col("__middle"),
+            pl.col("__middle"),
+            pl.col("__end"),
         ).alias("detail"),
     )
 
 
-def filter_findings(findings: pl.DataFrame, *, names: list[str] | None, severity: str | None) -> pl.DataFrame:
+def filter_findings(findings: pl.LazyFrame, *, names: list[str] | None, severity: str | None) -> pl.LazyFrame:
     out = findings
     if names:
         out = out.filter(pl.col("flag").is_in(names))

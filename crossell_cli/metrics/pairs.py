@@ -1,82 +1,87 @@
 """Sparse co-occurrence: pairs of items that share a group (an account, a deal).
 
 A group holding k items contributes k² pairs; nothing ever builds a groups × pairs grid.
-The self-join runs on integer codes, one chunk of left-hand items at a time, with the
-streaming engine, so memory stays flat however wide the book is (the UCI Online Retail
-book has 48 million (customer, product, product) triples and 8.3 million distinct pairs).
+The counts are symmetric, so a pair of two base items is joined once, as (a < b), and
+mirrored; the join and the group-by stream, so memory stays near the number of distinct
+pairs however wide the book is (the UCI Online Retail book has 48 million (customer,
+product, product) triples and 8.3 million distinct pairs).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import polars as pl
 
-# Joined rows one chunk may produce (a few integers each).
-BUDGET = 16_000_000
 
+def co_owned_pairs(owned: pl.LazyFrame, *, bases: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """base, target, both_accounts, co_booked, cross_sold_after, before for every ordered pair of
+    items (base != target) at least one account owns together.
 
-def item_codes(items: pl.Series) -> pl.DataFrame:
-    """(i, item) for the distinct items, numbered in sorted order: sorting codes sorts names."""
-    return items.unique().sort().drop_nulls().to_frame("item").with_row_index("i")
-
-
-def with_codes(frame: pl.LazyFrame, columns: dict[str, str]) -> pl.LazyFrame:
-    """``frame`` with a u32 code per text column (``columns``: column -> code name); equal
-    text, equal code; null stays null.
-
-    A dictionary of each column's distinct values joined back: cheaper than a Categorical
-    cast when the values are millions of account or contract ids.
+    ``owned``: account_id, item, first_date, first_contract (one row per account and item).
+    ``bases`` (a frame of ``item``) limits the base items. co_booked: the target's first line was
+    booked the same day or on the same contract as the base's first; cross_sold_after: later;
+    before: earlier.
     """
-    for column, code in columns.items():
-        values = frame.select(pl.col(column).unique().drop_nulls()).with_row_index(code)
-        frame = frame.join(values, on=column, how="left", maintain_order="left")
-    return frame
-
-
-def self_join_pairs(
-    left: pl.DataFrame,
-    right: pl.DataFrame,
-    *,
-    group: str,
-    keep: pl.Expr,
-    aggregations: Sequence[pl.Expr],
-    budget: int = BUDGET,
-) -> pl.DataFrame:
-    """``left ⋈ right`` on ``group``, filtered by ``keep``, grouped by (i, j) and aggregated.
-
-    ``left`` has ``i`` (the left item code), ``right`` has ``j``; both have ``group``. The
-    left items are taken in chunks of about ``budget`` joined rows, each collected with the
-    streaming engine; chunks never share an i, so their results are simply stacked.
-    """
-    sizes = right.group_by(group).agg(pl.len().alias("__k"))
-    work = (
-        left.join(sizes, on=group)
-        .group_by("i")
-        .agg(pl.col("__k").sum().alias("__w"))
-        .sort("i")
-        .with_columns((pl.col("__w").cum_sum() // budget).alias("__chunk"))
-        .group_by("__chunk", maintain_order=True)
-        .agg(pl.col("i").min().alias("lo"), pl.col("i").max().alias("hi"))
+    right = owned.select(
+        "account_id",
+        pl.col("item").alias("target"),
+        pl.col("first_date").alias("d_b"),
+        pl.col("first_contract").alias("c_b"),
     )
-    # One u64 key groups faster than two u32 columns.
-    width = int(right.select(pl.col("j").max()).item() or 0) + 1
-    key = (pl.col("i").cast(pl.UInt64) * width + pl.col("j")).alias("__pair")
-    parts = [
-        left.lazy()
-        .filter(pl.col("i").is_between(lo, hi))
-        .join(right.lazy(), on=group)
+    left = owned.select(
+        "account_id", pl.col("item").alias("base"), pl.col("first_date").alias("d"), pl.col("first_contract").alias("c")
+    )
+    if bases is None:
+        keep = pl.col("base") < pl.col("target")
+        right = right.with_columns(pl.lit(True).alias("__target_is_base"))
+    else:
+        marked = bases.select(pl.col("item").alias("target"), pl.lit(True).alias("__target_is_base"))
+        left = left.join(bases.select(pl.col("item").alias("base")), on="base", how="semi")
+        right = right.join(marked, on="target", how="left").with_columns(pl.col("__target_is_base").fill_null(False))
+        keep = (pl.col("base") < pl.col("target")) | (
+            (pl.col("base") != pl.col("target")) & ~pl.col("__target_is_base")
+        )
+    # fill_null: a missing contract on either side means "not the same contract", not unknown.
+    same = (pl.col("d") == pl.col("d_b")) | (pl.col("c") == pl.col("c_b")).fill_null(False)
+    half = (
+        left.join(right, on="account_id")
         .filter(keep)
-        .group_by(key)
-        .agg(*aggregations)
-        .collect(engine="streaming")
-        for lo, hi in work.select("lo", "hi").iter_rows()
-    ]
-    if not parts:
-        return left.lazy().join(right.lazy(), on=group).group_by("i", "j").agg(*aggregations).collect()
-    pairs = pl.concat(parts, rechunk=True)
-    return pairs.select(
-        (pl.col("__pair") // width).cast(pl.UInt32).alias("i"),
-        (pl.col("__pair") % width).cast(pl.UInt32).alias("j"),
-        pl.exclude("__pair"),
+        .group_by("base", "target")
+        .agg(
+            pl.len().cast(pl.Int64).alias("both_accounts"),
+            same.sum().cast(pl.Int64).alias("co_booked"),
+            (~same & (pl.col("d_b") > pl.col("d"))).sum().cast(pl.Int64).alias("cross_sold_after"),
+            pl.col("__target_is_base").first(),
+        )
+        .with_columns((pl.col("both_accounts") - pl.col("co_booked") - pl.col("cross_sold_after")).alias("before"))
+    )
+    columns = ("base", "target", "both_accounts", "co_booked", "cross_sold_after", "before")
+    mirror = half.filter(pl.col("__target_is_base")).select(
+        pl.col("target").alias("base"),
+        pl.col("base").alias("target"),
+        "both_accounts",
+        "co_booked",
+        pl.col("before").alias("cross_sold_after"),
+        pl.col("cross_sold_after").alias("before"),
+    )
+    return pl.union([half.select(columns), mirror], how="vertical")
+
+
+def deal_pairs(deal_items: pl.LazyFrame) -> pl.LazyFrame:
+    """base, target, lines_on_shared: for items sharing a deal, how many of the target's lines sit
+    on a deal that also holds the base. ``deal_items``: deal, item, n (the item's lines on it)."""
+    left = deal_items.select("deal", pl.col("item").alias("a"), pl.col("n").alias("n_a"))
+    right = deal_items.select("deal", pl.col("item").alias("b"), pl.col("n").alias("n_b"))
+    # A deal holding items a and b is joined once, as a < b, for both directions.
+    shared = (
+        left.join(right, on="deal")
+        .filter(pl.col("a") < pl.col("b"))
+        .group_by("a", "b")
+        .agg(pl.col("n_a").sum().alias("lines_a"), pl.col("n_b").sum().alias("lines_b"))
+    )
+    return pl.union(
+        [
+            shared.select(pl.col("b").alias("base"), pl.col("a").alias("target"), pl.col("lines_a").alias("shared")),
+            shared.select(pl.col("a").alias("base"), pl.col("b").alias("target"), pl.col("lines_b").alias("shared")),
+        ],
+        how="vertical",
     )

@@ -57,6 +57,41 @@ class Calendar:
         quarter = ((first.month - 1 - self.shift) % 12) // 3 + 1
         return f"{fiscal_year}-Q{quarter}"
 
+    # The same, as expressions over a period index column (for plans that only know T later).
+
+    def start_expr(self, index: pl.Expr) -> pl.Expr:
+        month_index = index * self.months + self.shift
+        return pl.date(month_index // 12, month_index % 12 + 1, 1)
+
+    def end_expr(self, index: pl.Expr) -> pl.Expr:
+        return self.start_expr(index + 1) - pl.duration(days=1)
+
+    def label_expr(self, index: pl.Expr) -> pl.Expr:
+        month_index = index * self.months + self.shift
+        year, month = month_index // 12, month_index % 12 + 1
+        if self.period == "month":
+            return pl.concat_str([year.cast(pl.String), pl.lit("-"), month.cast(pl.String).str.zfill(2)])
+        # A fiscal year is named after the calendar year it ends in.
+        fiscal_year = (year + ((month > self.shift) & (self.shift > 0)).cast(pl.Int64)).cast(pl.String)
+        if self.period == "year":
+            return fiscal_year
+        quarter = ((month - 1 - self.shift) % 12) // 3 + 1
+        return pl.concat_str([fiscal_year, pl.lit("-Q"), quarter.cast(pl.String)])
+
+    def periods(self, bounds: pl.LazyFrame) -> pl.LazyFrame:
+        """period_index, period, period_start for every period from ``first`` to ``last`` of the
+        one-row ``bounds`` (none when first is null)."""
+        return (
+            bounds.filter(pl.col("first").is_not_null())
+            .select(pl.int_ranges(pl.col("first"), pl.col("last") + 1, dtype=pl.Int64).alias("period_index"))
+            .explode("period_index")
+            .filter(pl.col("period_index").is_not_null())
+            .with_columns(
+                self.label_expr(pl.col("period_index")).alias("period"),
+                self.start_expr(pl.col("period_index")).alias("period_start"),
+            )
+        )
+
     def frame(self, first: int, last: int) -> pl.DataFrame:
         """period_index, period, period_start for every period from first to last."""
         indexes = list(range(first, last + 1))

@@ -9,18 +9,18 @@ end_arr / start_arr. ARR on a day is the sum of the amounts of the won lines act
 
 from __future__ import annotations
 
-import datetime as dt
-
 import polars as pl
 
-from ..model import Model, active_at
+from ..model import Model, active_at, as_of
 from .stats import money_sum, ratio
 
 BUCKETS = ("1", "2", "3+", "all")
 
 
-def arr_by_account(model: Model, day: dt.date) -> pl.LazyFrame:
-    """account_id, arr (Σ amount of won lines active on ``day``), items (families owned then)."""
+def arr_by_account(model: Model, day: pl.Expr) -> pl.LazyFrame:
+    """account_id, arr (Σ amount of won lines active on ``day``), items (families owned then).
+
+    ``day`` is an expression over the won lines (T, or T − window)."""
     return (
         model.won.filter(active_at(day))
         .group_by("account_id")
@@ -28,10 +28,10 @@ def arr_by_account(model: Model, day: dt.date) -> pl.LazyFrame:
     )
 
 
-def retention(model: Model, *, window_days: int) -> pl.DataFrame:
-    start = model.as_of - dt.timedelta(days=window_days)
+def retention(model: Model, *, window_days: int) -> pl.LazyFrame:
+    start = as_of() - pl.duration(days=window_days)
     at_start = arr_by_account(model, start).filter(pl.col("arr") > 0)
-    at_end = arr_by_account(model, model.as_of).select("account_id", pl.col("arr").alias("arr_end"))
+    at_end = arr_by_account(model, as_of()).select("account_id", pl.col("arr").alias("arr_end"))
     cohort = (
         at_start.join(at_end, on="account_id", how="left")
         .with_columns(pl.col("arr_end").fill_null(0.0))
@@ -67,5 +67,4 @@ def retention(model: Model, *, window_days: int) -> pl.DataFrame:
         )
         .sort("__order")
         .drop("__order")
-        .collect()
     )

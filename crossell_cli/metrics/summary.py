@@ -13,13 +13,12 @@ bought that family before. Grain: one row per KPI with value, good_low, good_hig
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import polars as pl
 
-from ..model import Model
-from .attach import headline_plan
+from ..model import Model, as_of
+from .attach import headline
 from .periods import Calendar
 from .stats import money_sum
 from .timing import timing
@@ -42,39 +41,49 @@ _SCHEMA = {
 }
 
 
-def summary(
+def summary_parts(
     model: Model,
     *,
     window_days: int,
-    has_stage: bool,
     premature_days: int,
     early_churn_days: int,
-) -> pl.DataFrame:
-    since = model.as_of - dt.timedelta(days=window_days)
-    in_window = (pl.col("booked_at") > pl.lit(since)) & (pl.col("booked_at") <= pl.lit(model.as_of))
-    classified = model.classified()
-    ownership = model.ownership()
-    customers = ownership.select("account_id").unique()
+) -> dict[str, pl.LazyFrame]:
+    """The small frames the KPIs are read from, to collect together (``summary`` assembles them)."""
+    since = as_of() - pl.duration(days=window_days)
+    in_window = (pl.col("booked_at") > since) & (pl.col("booked_at") <= as_of())
+    classified = model.classified
     crossed = classified.filter(in_window & (pl.col("kind") == "cross_sell")).select("account_id").unique()
     won_in_window = classified.filter(in_window)
-    plans = [
-        headline_plan(ownership),
-        customers.join(crossed, on="account_id", how="semi").select(pl.len().alias("crossed")),
-        won_in_window.select(
-            money_sum(pl.col("amount").filter(pl.col("kind") == "cross_sell")).alias("cross_amount"),
-            money_sum(pl.col("amount")).alias("won_amount"),
-            (pl.col("kind") == "cross_sell").sum().alias("won_cross_lines"),
-        ),
-        _lost_cross_sell_lines(model, in_window),
-    ]
-    head, crossed_n, revenue, lost = (f.row(0, named=True) for f in pl.collect_all(plans))
-    landed = timing(
+    overall = timing(
         model,
         by=None,
         calendar=Calendar(),
         premature_days=premature_days,
         early_churn_days=early_churn_days,
     )
+    return {
+        "head": headline(model.ownership),
+        "crossed": model.customers.join(crossed, on="account_id", how="semi").select(pl.len().alias("crossed")),
+        "revenue": won_in_window.select(
+            money_sum(pl.col("amount").filter(pl.col("kind") == "cross_sell")).alias("cross_amount"),
+            money_sum(pl.col("amount")).alias("won_amount"),
+            (pl.col("kind") == "cross_sell").sum().alias("won_cross_lines"),
+        ),
+        "lost": _lost_cross_sell_lines(model, in_window),
+        "timing": overall,
+    }
+
+
+def summary(
+    parts: dict[str, pl.DataFrame],
+    *,
+    window_days: int,
+    has_stage: bool,
+    dateless: bool,
+) -> pl.DataFrame:
+    """One row per KPI (COLUMNS) from the collected ``summary_parts``."""
+    head, crossed_n, revenue, lost = (parts[k].row(0, named=True) for k in ("head", "crossed", "revenue", "lost"))
+    landed = parts["timing"]
     # No won line at all (a book of lost deals): nobody landed, nothing to time.
     overall = landed.row(0, named=True) if landed.height else dict.fromkeys(landed.columns)
 
@@ -95,7 +104,7 @@ def summary(
         )
 
     n_customers = head["customers"] or 0
-    if model.dateless:  # a wide export: who owns what, nothing about when or how much
+    if dateless:  # a wide export: who owns what, nothing about when or how much
         add("cross_sell_rate", None, "needs dates")
         add(
             "multi_product_rate",
@@ -150,7 +159,7 @@ def summary(
 def _lost_cross_sell_lines(model: Model, in_window: pl.Expr) -> pl.LazyFrame:
     """Lost lines closed in the window for a family the account, already landed, had not bought."""
     lost = model.lines.filter((pl.col("stage") == "lost") & in_window)
-    land = model.land()
+    land = model.land.drop("as_of")
     firsts = model.won.group_by("account_id", "item").agg(pl.col("booked_at").min().alias("first_date"))
     attempts = (
         lost.join(land, on="account_id", how="inner")

@@ -34,8 +34,9 @@ HORIZONS = (90, 180, 365)
 
 def cross_sold_families(model: Model, *, early_churn_days: int) -> pl.LazyFrame:
     """Per (account, family) first bought as a cross-sell: first_date, land_date, early_churned."""
-    classified = model.classified()
+    classified = model.classified
     per_item = classified.group_by("account_id", "item").agg(
+        pl.col("as_of").first(),
         pl.col("booked_at").min().alias("first_date"),
         pl.col("start_date").min().alias("first_start"),
         pl.col("land_date").first(),
@@ -45,7 +46,7 @@ def cross_sold_families(model: Model, *, early_churn_days: int) -> pl.LazyFrame:
     )
     early = (
         pl.col("all_ended")
-        & (pl.col("last_end") <= pl.lit(model.as_of))
+        & (pl.col("last_end") <= pl.col("as_of"))
         & ((pl.col("last_end") - pl.col("first_start")).dt.total_days() <= early_churn_days)
     )
     return per_item.filter(~pl.col("landed_with")).select(
@@ -66,11 +67,10 @@ def timing(
     calendar: Calendar,
     premature_days: int,
     early_churn_days: int,
-) -> pl.DataFrame:
+) -> pl.LazyFrame:
     """One row per group; see the module docstring."""
-    as_of = pl.lit(model.as_of)
-    classified = model.classified()
-    land = model.land()
+    classified = model.classified
+    land = model.land
     land_items = classified.filter(pl.col("in_land_bundle")).select("account_id", "item").unique()
     crosses = cross_sold_families(model, early_churn_days=early_churn_days).with_columns(
         ((pl.col("first_date") - pl.col("land_date")).dt.total_days() <= premature_days).alias("premature")
@@ -127,7 +127,7 @@ def timing(
 
     durations = population.select(
         group,
-        pl.coalesce(pl.col("cross_date"), as_of).sub(pl.col("land_date")).dt.total_days().alias("days"),
+        pl.coalesce(pl.col("cross_date"), pl.col("as_of")).sub(pl.col("land_date")).dt.total_days().alias("days"),
         pl.col("cross_date").is_not_null().alias("event"),
     )
     counts = durations.group_by(group).agg(
@@ -169,7 +169,7 @@ def timing(
         )
         .sort(group, nulls_last=True)
     )
-    return result.collect()
+    return result
 
 
 def _grouped(
@@ -178,22 +178,10 @@ def _grouped(
     if by is None:
         return frame.with_columns(pl.lit("all").alias("group"))
     if by == "segment":
-        segments = model.accounts.lazy().select("account_id", pl.col("segment").fill_null("(none)"))
+        segments = model.accounts.select("account_id", pl.col("segment").fill_null("(none)"))
         return frame.join(segments, on="account_id", how="left").with_columns(pl.col("segment").fill_null("(none)"))
     if by == "cohort":
-        cohort = Calendar("quarter", calendar.fiscal_year_start_month)
-        labels = _labels(frame.select("land_date"), cohort)
-        return frame.with_columns(cohort.index_expr(pl.col("land_date")).alias("__q")).join(
-            labels, on="__q", how="left"
-        )
+        quarters = Calendar("quarter", calendar.fiscal_year_start_month)
+        return frame.with_columns(quarters.label_expr(quarters.index_expr(pl.col("land_date"))).alias("cohort"))
     # land_family: one row per family of the land bundle
     return frame.join(land_items.rename({"item": "land_family"}), on="account_id")
-
-
-def _labels(dates: pl.LazyFrame, calendar: Calendar) -> pl.LazyFrame:
-    bounds = dates.select(pl.col("land_date").min().alias("lo"), pl.col("land_date").max().alias("hi")).collect()
-    lo, hi = bounds.row(0)
-    if lo is None:
-        return pl.LazyFrame(schema={"__q": pl.Int64, "cohort": pl.String})
-    frame = calendar.frame(calendar.index_of(lo), calendar.index_of(hi))
-    return frame.lazy().select(pl.col("period_index").alias("__q"), pl.col("period").alias("cohort"))

@@ -11,9 +11,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .config import _bool, _choice, _section, _stages, _str, _str_list, _unknown
-from .errors import ConfigError, InputMissingError
-from .schema import SCHEMA, TABLES
+from ..config import _bool, _choice, _section, _stages, _str, _str_list, _unknown
+from ..errors import ConfigError, InputMissingError
+from ..schema import SCHEMA, TABLES
 
 
 def _profile_columns(value: Any, path: str) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -50,7 +50,7 @@ def _profile_lookups(value: Any, path: str) -> dict[str, dict[str, Any]]:
 
 
 def _profile_date_formats(value: Any, path: str) -> tuple[str, ...]:
-    from .config import date_format_problem
+    from ..config import date_format_problem
 
     formats = _str_list(value, path)
     for fmt in formats:

@@ -1,11 +1,13 @@
-"""File -> raw text table: every cell as text, every data row numbered.
+"""Readers, one per format: a file -> a LazyFrame of its cells, every data row numbered.
 
 This is the only module that opens input files. It settles the encoding (BOMs,
 a configured encoding, never a silent lossy decode), the delimiter and the header,
 and returns a LazyFrame whose columns are the file's columns by position (``c0``,
-``c1``, …) as text, plus ``_row`` (1-based data row number: the header is row 0, so
+``c1``, …), plus ``_row`` (1-based data row number: the header is row 0, so
 spreadsheet row = _row + 1) and ``_extra`` (text found beyond the header's last
-column: a ragged row).
+column: a ragged row). CSV and XLSX cells are text. Parquet columns keep their own
+type (``RawTable.dtypes``): a column that already has the type its canonical column
+needs skips the text parse (the typed fast path); the others are cast to text.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from pathlib import Path
 
 import polars as pl
 
-from .config import check_encoding
-from .errors import DataError, InputMissingError
+from ..config import check_encoding
+from ..errors import DataError, InputMissingError
 
 ROW = "_row"
 EXTRA = "_extra"
@@ -46,9 +48,19 @@ class RawTable:
     delimiter: str | None
     source_kind: str  # csv / parquet / xlsx
     header_lines: int = 0  # rows above the header (a formatted report's title block), dropped
+    # Each column's type in ``frame``: String for CSV and XLSX; Parquet's own types.
+    dtypes: tuple[pl.DataType, ...] = ()
 
     def column(self, index: int) -> str:
         return f"c{index}"
+
+    def dtype(self, index: int) -> pl.DataType:
+        return self.dtypes[index] if self.dtypes else pl.String()
+
+    def text(self, index: int) -> pl.Expr:
+        """Column ``index`` as text (a typed Parquet column cast; nulls stay null)."""
+        column = pl.col(self.column(index))
+        return column if self.dtype(index) == pl.String else column.cast(pl.String)
 
 
 _tempdir: Path | None = None
@@ -297,11 +309,11 @@ def _read_parquet(path: Path) -> RawTable:
     headers = tuple(schema.names())
     frame = (
         pl.scan_parquet(path)
-        .select([pl.col(name).cast(pl.String).alias(f"c{i}") for i, name in enumerate(headers)])
+        .select([pl.col(name).alias(f"c{i}") for i, name in enumerate(headers)])
         .with_columns(pl.lit(None, dtype=pl.String).alias(EXTRA))
         .with_row_index(ROW, offset=1)
     )
-    return RawTable(path, headers, frame, "parquet", None, "parquet")
+    return RawTable(path, headers, frame, "parquet", None, "parquet", dtypes=tuple(schema.dtypes()))
 
 
 def _xlsx_header_row(sheet: pl.DataFrame) -> int:

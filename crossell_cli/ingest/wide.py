@@ -15,29 +15,19 @@ value names a tier of it ("Fiber optic" -> product "Internet (Fiber optic)", fam
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 import polars as pl
 
-from .errors import ConfigError
+from ..config import Wide
+from ..errors import ConfigError
+from ..schema import normalize_header
+from ..text import fmt
 from .read import ROW, RawTable
-from .schema import normalize_header
-from .text import fmt
 
 # Wide exports have no dates: their lines are dated this day and the book is marked dateless.
 NO_DATE = dt.date(1970, 1, 1)
 _NO = ("", "no", "n", "false", "f", "0", "none", "null", "nan", "-", "unchecked", "off")
 _YES = ("yes", "y", "true", "t", "1", "x", "checked", "on")
-
-
-@dataclass(frozen=True)
-class Wide:
-    account: str  # header of the account id column
-    columns: Mapping[str, str] = field(default_factory=dict)  # header -> product (family) name
-    select: str | None = None  # header of a multi-select column
-    separator: str = ";"
-    no_values: tuple[str, ...] = ()
 
 
 def _index(raw: RawTable, header: str, key: str) -> int:
@@ -83,14 +73,3 @@ def owned_lines(raw: RawTable, wide: Wide) -> pl.LazyFrame:
             hint="list them under columns: {Header: Product} or name a multi-select column with select:",
         )
     return pl.concat(parts, how="vertical").unique(maintain_order=True)
-
-
-def wide_spec(value: Mapping[str, object], products: Sequence[str] = ()) -> Wide:
-    columns = value.get("columns", {})
-    return Wide(
-        account=str(value["account"]),
-        columns=dict(columns) if isinstance(columns, dict) else {str(c): str(c) for c in products},
-        select=str(value["select"]) if value.get("select") else None,
-        separator=str(value.get("separator", ";")),
-        no_values=tuple(str(v) for v in value.get("no_values", ()) or ()),  # type: ignore[attr-defined]
-    )

@@ -1,0 +1,38 @@
+"""The library behind each command: options in, an Answer (a plan to collect once) out.
+
+session.py   settings, the lazy book, the shared model, the one collect and its checks
+answer.py    Answer (what a command hands the CLI) and Shown (what it shows after the collect)
+attach.py, whitespace.py, expansion.py, timing.py, retention.py, flags.py, summary.py,
+validate.py  one command each: which metric plans, which notes
+"""
+
+from .answer import Answer, Shown
+from .attach import attach
+from .expansion import expansion
+from .flags import flags
+from .retention import retention
+from .session import Collected, Plan, Session, account_line, collect, open_session, strict_failure
+from .summary import summary
+from .timing import timing
+from .validate import validate
+from .whitespace import whitespace
+
+__all__ = [
+    "Answer",
+    "Collected",
+    "Plan",
+    "Session",
+    "Shown",
+    "account_line",
+    "attach",
+    "collect",
+    "expansion",
+    "flags",
+    "open_session",
+    "retention",
+    "strict_failure",
+    "summary",
+    "timing",
+    "validate",
+    "whitespace",
+]

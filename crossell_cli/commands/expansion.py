@@ -1,0 +1,74 @@
+"""xsell expansion: won revenue per period, new / cross-sell / upsell (and the ARR movements)."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import polars as pl
+
+from ..metrics import expansion as metric
+from ..metrics.flags import pass_through_lines
+from ..metrics.periods import Calendar
+from ..model import ALL_COLUMNS
+from .answer import Answer, Shown, dateless_message, empty, settings_line
+from .session import Collected, Plan, Session
+
+
+def expansion(session: Session, *, by: str | None = None) -> Answer:
+    settings = session.settings
+    model, ingested = session.facts(ALL_COLUMNS)
+    if model.dateless:
+        return Answer(
+            "", Plan(model=model, ingested=ingested), lambda _got: Shown(message=dateless_message("expansion"))
+        )
+    calendar = Calendar(settings.period, settings.fiscal_year_start_month)
+    t = settings.thresholds
+    pass_through = pass_through_lines(model, discount=t.pass_through_discount).select("line_id", "account_id", "item")
+    modes: tuple[metric.Mode, ...] = ("bookings", "arr") if settings.mode == "auto" else (settings.mode,)
+    group = cast("metric.GroupBy | None", by)
+    plans = {
+        mode: metric.expansion(model, mode=mode, calendar=calendar, by=group, pass_through_lines=pass_through)
+        for mode in modes
+    }
+    sides = {f"mode_{mode}": plan for mode, plan in plans.items()}
+    sides["end_dates"] = model.has_end_dates
+    sides["pass_through"] = pass_through.select(pl.len())
+
+    def finish(got: Collected) -> Shown:
+        if got.as_of is None:
+            return Shown(("no won line with a date on or before the as-of date: nothing to measure",), frame=empty(()))
+        chosen = settings.mode if settings.mode != "auto" else ("arr" if got.scalar("end_dates") else "bookings")
+        frame = got[f"mode_{chosen}"]
+        fiscal = (
+            f" (fiscal year starts in month {settings.fiscal_year_start_month})"
+            if settings.fiscal_year_start_month != 1
+            else ""
+        )
+        notes = [
+            settings_line(
+                settings,
+                got.as_of,
+                dateless=model.dateless,
+                level=model.level,
+                extra=f"mode {chosen} · period {settings.period}{fiscal}",
+            )
+        ]
+        revenue = ("new", "cross_sell", "upsell", "reactivation", "cross_sell_pass_through")
+        won = frame.select(pl.sum_horizontal([pl.col(c).fill_null(0).sum() for c in revenue])).item()
+        cross = frame["cross_sell"].sum()
+        if won:
+            notes.append(
+                f"cross-sell is {cross / won:.1%} of all won revenue ({cross:,.0f} of {won:,.0f}) over these periods"
+            )
+        if chosen == "bookings":
+            notes.append("bookings mode: amounts are won lines booked in each period (no end dates, so no churn)")
+        flagged = got.scalar("pass_through") or 0
+        if flagged:
+            notes.append(
+                f"{flagged} pass-through cross-sell line(s) (≥ {t.pass_through_discount:.0%} off list) are in "
+                "cross_sell_pass_through, not cross_sell — see 'xsell flags'"
+            )
+        return Shown(tuple(notes), frame=frame)
+
+    title = f"Expansion by {settings.period}" + (f" and {by}" if by else "")
+    return Answer(title, Plan(sides=sides, model=model, ingested=ingested), finish, streamable=False)

@@ -1,0 +1,69 @@
+"""xsell flags: the cross-sells that are not what they seem."""
+
+from __future__ import annotations
+
+from ..errors import ExitCode
+from ..metrics import flags as metric
+from ..model import ALL_COLUMNS
+from .answer import Answer, Shown, dateless_message, empty, settings_line
+from .session import Collected, Plan, Session
+
+VIEW = ("flag", "severity", "account_id", "family", "rep", "booked_at", "amount", "detail")
+
+
+def flags(
+    session: Session,
+    *,
+    names: list[str] | None = None,
+    severity: str | None = None,
+    by: str | None = None,
+    fail_on: str | None = None,
+) -> Answer:
+    settings = session.settings
+    model, ingested = session.facts(ALL_COLUMNS)
+    if model.dateless:
+        return Answer("", Plan(model=model, ingested=ingested), lambda _got: Shown(message=dateless_message("flags")))
+    t = settings.thresholds
+    flag_settings = metric.FlagSettings(
+        pass_through_discount=t.pass_through_discount,
+        forced_bundle_share=t.forced_bundle_share,
+        early_churn_days=t.early_churn_days,
+        premature_days=t.premature_days,
+        min_base=settings.min_base,
+        window_days=settings.window_days,
+    )
+    findings = metric.filter_findings(metric.flags(model, flag_settings), names=names, severity=severity)
+    sides = {"counts": findings.group_by("flag").len().sort("flag"), "severities": findings.select("severity").unique()}
+    main = metric.by_rep(model, flag_settings) if by == "rep" else findings
+
+    def finish(got: Collected) -> Shown:
+        if got.as_of is None:
+            return Shown(
+                ("no won line with a date on or before the as-of date: nothing to measure",),
+                frame=empty(metric.FLAG_COLUMNS),
+            )
+        extra = (
+            f"pass-through ≥ {t.pass_through_discount:.0%} off · forced bundle ≥ {t.forced_bundle_share:.0%} · "
+            f"early churn ≤ {t.early_churn_days} days · premature ≤ {t.premature_days} days · "
+            f"min_base {settings.min_base} · window {settings.window_days} days"
+        )
+        notes = [settings_line(settings, got.as_of, dateless=model.dateless, level=model.level, extra=extra)]
+        counts = got["counts"]
+        total = int(counts["len"].sum()) if counts.height else 0
+        if total:
+            notes.append("findings: " + ", ".join(f"{n} {f}" for f, n in counts.iter_rows()))
+        failed = fail_on is not None and any(
+            metric.SEVERITY[s] <= metric.SEVERITY[fail_on] for s in got["severities"]["severity"].to_list()
+        )
+        if failed:
+            return Shown(
+                tuple(notes),
+                code=int(ExitCode.FINDINGS),
+                alert=f"{total} finding(s); --fail-on {fail_on} matched",
+            )
+        return Shown(tuple(notes))
+
+    title = "Flagged cross-sells by rep" if by == "rep" else "Flags"
+    return Answer(
+        title, Plan(main=main, sides=sides, model=model, ingested=ingested), finish, table_columns=() if by else VIEW
+    )

@@ -1,0 +1,290 @@
+"""One run: settings resolved once (CLI > config file > profile > default), the lazy book,
+the shared model, and the one collect that computes everything a command shows.
+
+Nothing here prints or exits; problems are exceptions (errors.py) for the CLI to report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..config import Settings, find_config, read_config, resolve_settings
+from ..errors import DataError, UsageError, XsellError
+from ..ingest import Book, explain, load, load_profile, with_profile_lookups
+from ..model import Model, build_model
+
+# A shared fact feeds several parts of one plan: nested common-subplan caching computes it
+# once. Off by default in Polars 2.1; without it the scan runs once per consumer (8× on
+# `xsell validate`).
+_ENGINE_ENV: dict[str, str] = {}
+
+
+def configure_polars() -> None:
+    """Polars settings every collect of xsell relies on (idempotent)."""
+    pl.Config.load(json.dumps({"environment": _ENGINE_ENV}))
+
+
+@dataclass(frozen=True)
+class Session:
+    settings: Settings
+    profile: Mapping[str, Any]
+    config_path: Path | None
+    book: Book
+
+    @property
+    def inputs(self) -> list[Path]:
+        paths = [s.path for s in self.settings.sources.values()]
+        return paths + ([self.config_path] if self.config_path else [])
+
+    def model(self, *, apply_where: bool = True) -> Model:
+        """The shared facts at T as lazy plans over the scan; ``apply_where=False`` keeps the
+        whole book (whitespace evidence)."""
+        settings = self.settings
+        if settings.where:
+            check_where_columns(settings.where, self.book.account_columns)
+        return build_model(
+            self.book, as_of=settings.as_of, level=settings.level, where=settings.where if apply_where else ()
+        )
+
+    def facts(self, columns: Sequence[str], *, apply_where: bool = True) -> tuple[Model, Ingested]:
+        """Read the book once: the used lines booked on or before T (only ``columns``), the
+        accounts and products, T and the row counts, in one streaming collect; and the model
+        over them, whose facts and metrics are then lazy plans over memory.
+
+        Why two steps rather than one plan from file to answer: every fact is shared by several
+        parts of a command's plan (classified lines feed five flags), and Polars 2.1 plans such
+        a graph slowly (seconds, growing with every shared reference, because each reference
+        carries the whole scan and parse beneath it) and its caching of nested shared plans
+        can panic. Reading into memory once cuts the graph at its widest point: the plans
+        above it are small and fast to plan, and nothing is read or parsed twice.
+        """
+        model = self.model(apply_where=apply_where)
+        wanted = [c for c in columns if c in model.all_lines.collect_schema().names()]
+        named: dict[str, pl.LazyFrame] = {
+            "lines": model.lines.select(wanted),
+            "accounts": model.accounts,
+            "products": model.products,
+            "listed": model.listed,
+            "as_of": model.as_of_frame,
+        }
+        got = _collect_checked(self, named)
+        value = got["as_of"].item() if got["as_of"].height else None
+        ingested = Ingested(counts=got["__counts"], as_of=value if isinstance(value, dt.date) else None)
+        catalogue = got["products"].lazy() if model.catalogue is not None else None
+        return (
+            Model(
+                level=model.level,
+                all_lines=got["lines"].lazy(),
+                accounts=got["accounts"].lazy(),
+                products=got["products"].lazy(),
+                catalogue=catalogue,
+                listed=got["listed"].lazy(),
+                where=(),
+                dateless=model.dateless,
+                has_stage=model.has_stage,
+                known_as_of=ingested.as_of,
+            ),
+            ingested,
+        )
+
+
+def open_session(cli: Mapping[str, Any], *, config: Path | None, cwd: Path | None = None) -> Session:
+    """Settings from the command line, the config file and the profile; the book as lazy frames."""
+    config_path = find_config(config, cwd)
+    file_values = read_config(config_path) if config_path else {}
+    profile_name = cli.get("profile") or file_values.get("profile")
+    profile = load_profile(profile_name) if profile_name else {}
+    settings = resolve_settings(
+        file_values=file_values,
+        config_dir=config_path.parent if config_path else None,
+        cli=cli,
+        profile_values=profile,
+    )
+    settings = with_profile_lookups(settings, profile)
+    configure_polars()
+    return Session(settings=settings, profile=profile, config_path=config_path, book=load(settings, profile))
+
+
+def check_where_columns(where: Sequence[tuple[str, str]], columns: Sequence[str]) -> None:
+    for column, _value in where:
+        if column not in columns:
+            raise UsageError(
+                f"--where {column}=…: accounts have no column '{column}'",
+                hint=f"columns you can filter on: {', '.join(columns)}",
+            )
+
+
+# ---------------------------------------------------------------------------------------
+# the one collect
+
+
+@dataclass(frozen=True)
+class Collected:
+    """What one collect returned: the named frames, the row counts and T."""
+
+    frames: Mapping[str, pl.DataFrame]
+    counts: pl.DataFrame
+    as_of: dt.date | None
+    main: pl.DataFrame | None = None  # the main table, unless it was streamed to a file
+
+    def __getitem__(self, name: str) -> pl.DataFrame:
+        return self.frames[name]
+
+    def scalar(self, name: str) -> Any:
+        frame = self.frames[name]
+        return frame.item() if frame.height else None
+
+    @property
+    def rejected(self) -> int:
+        return int(self.counts["rejected"].sum())
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What reading the book told: the row counts per table and T."""
+
+    counts: pl.DataFrame
+    as_of: dt.date | None
+
+
+@dataclass
+class Plan:
+    """Everything a command will collect: its main table (``main``, collected or sunk into a
+    file) and the small frames its notes and checks read (``sides``), over ``model`` (the
+    facts read by ``Session.facts``, whose ``ingested`` counts and T come along)."""
+
+    main: pl.LazyFrame | None = None
+    sides: dict[str, pl.LazyFrame] = field(default_factory=dict)
+    model: Model | None = None
+    ingested: Ingested | None = None
+
+
+def _collect_checked(
+    session: Session, named: Mapping[str, pl.LazyFrame], head: Sequence[pl.LazyFrame] = ()
+) -> dict[str, pl.DataFrame]:
+    """One ``collect_all`` of ``head`` (returned under "__head…") and ``named`` frames, with the
+    row counts and the book's guards when they are still to be read; then the checks only the
+    data can tell: mixed currencies, --where values."""
+    book = session.book
+    frames: dict[str, pl.LazyFrame] = dict(named)
+    frames["__counts"] = book.counts
+    for i, guard in enumerate(book.guards):
+        frames[f"__guard{i}"] = guard.frame
+    where = session.settings.where
+    if where and "accounts" in named:
+        for column in sorted({c for c, _ in where}):
+            frames[f"__where_{column}"] = named["accounts"].select(pl.col(column).cast(pl.String).drop_nulls().unique())
+    try:
+        results = pl.collect_all([*head, *frames.values()], engine="streaming")
+    except XsellError:
+        raise
+    except pl.exceptions.PolarsError as exc:
+        raise _explain_failure(session, exc) from None
+    got = {f"__head{i}": frame for i, frame in enumerate(results[: len(head)])}
+    got.update(zip(frames, results[len(head) :], strict=True))
+    for i, guard in enumerate(book.guards):
+        guard.check(got[f"__guard{i}"])
+    if where and "accounts" in named:
+        _check_where_values(where, {c.removeprefix("__where_"): f for c, f in got.items() if c.startswith("__where_")})
+    return got
+
+
+def collect(session: Session, plan: Plan, *, sink: pl.LazyFrame | None = None) -> Collected:
+    """Collect the plan in one ``collect_all``: the main table (or its file ``sink``) and the
+    side frames. Over facts already read (``plan.ingested``) nothing is read again; otherwise
+    (validate) the row counts and the book's checks come in the same collect."""
+    head = [sink] if sink is not None else [plan.main] if plan.main is not None else []
+    if plan.ingested is not None:
+        try:
+            results = pl.collect_all([*head, *plan.sides.values()], engine="streaming")
+        except pl.exceptions.PolarsError as exc:
+            raise _explain_failure(session, exc) from None
+        got = {f"__head{i}": frame for i, frame in enumerate(results[: len(head)])}
+        got.update(zip(plan.sides, results[len(head) :], strict=True))
+        counts, as_of = plan.ingested.counts, plan.ingested.as_of
+    else:
+        got = _collect_checked(session, plan.sides, head)
+        counts, as_of = got["__counts"], None
+    main = got.get("__head0") if head and sink is None else None
+    return Collected(
+        frames={k: v for k, v in got.items() if not k.startswith("__")},
+        counts=counts,
+        as_of=as_of,
+        main=main,
+    )
+
+
+def _explain_failure(session: Session, exc: BaseException) -> XsellError:
+    """A Polars error while reading the inputs, as a message about the file it came from."""
+    text = str(exc)
+    for source in session.settings.sources.values():
+        if str(source.path) in text or source.path.name in text:
+            return explain(source.path, source.delimiter or session.settings.delimiter, exc)
+    line_items = session.settings.sources["line_items"]
+    return explain(line_items.path, line_items.delimiter or session.settings.delimiter, exc)
+
+
+def _check_where_values(where: Sequence[tuple[str, str]], values: Mapping[str, pl.DataFrame]) -> None:
+    for column, frame in values.items():
+        known = sorted(frame.to_series().to_list())
+        if not known:
+            raise UsageError(
+                f"--where {column}=…: no account has a {column}",
+                hint="give an accounts table with that column, or map it with columns.accounts",
+            )
+        lowered = {k.lower() for k in known}
+        for wanted_column, value in where:
+            if wanted_column != column or value.lower() in lowered:
+                continue
+            close = difflib.get_close_matches(value, known, n=1, cutoff=0.6)
+            listing = ", ".join(known[:12]) + (f" and {len(known) - 12} more" if len(known) > 12 else "")
+            raise UsageError(
+                f"no account has {column} = '{value}'; values: {listing}"
+                + (f" (did you mean {close[0]}?)" if close else "")
+            )
+
+
+def strict_failure(counts: pl.DataFrame) -> DataError | None:
+    rejected = int(counts["rejected"].sum())
+    if not rejected:
+        return None
+    return DataError(
+        f"{rejected:,} row(s) rejected and --strict is on",
+        hint="run 'xsell validate' to list them with the reason and the fix",
+    )
+
+
+def account_line(counts: pl.DataFrame) -> str:
+    """'line_items: 120 431 rows, 120 427 used, 4 rejected — see 'xsell validate'' (SPEC §1)."""
+
+    def n(value: int) -> str:
+        return f"{value:,}".replace(",", " ")
+
+    parts = []
+    for row in counts.iter_rows(named=True):
+        text = f"{row['table']}: {n(row['rows'])} rows, {n(row['used'])} used, {n(row['rejected'])} rejected"
+        if row["excluded"]:
+            text += f", {n(row['excluded'])} excluded by the config"
+        dropped = []
+        if row.get("header_lines"):
+            dropped.append(f"{n(row['header_lines'])} report-title")
+        if row["blank_lines"]:
+            dropped.append(f"{n(row['blank_lines'])} blank")
+        if row["footer_lines"]:
+            dropped.append(f"{n(row['footer_lines'])} report-footer")
+        if dropped:
+            listed = dropped[0] if len(dropped) == 1 else ", ".join(dropped[:-1]) + " and " + dropped[-1]
+            text += f" ({listed} lines dropped)"
+        parts.append(text)
+    line = "; ".join(parts)
+    if int(counts["rejected"].sum()):
+        line += " — see 'xsell validate'"
+    return line

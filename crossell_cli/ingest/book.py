@@ -1,0 +1,966 @@
+"""The exports -> the canonical book, as lazy frames over one scan of each file.
+
+Per table: read (``read.py``) -> map headers (``headers.py``) -> cell rules (``table.py``).
+Then, for line items, the ``line`` stage: defaults, annual amounts, currencies, and the
+line rules; and the ``set`` stage (a repeated line_id). Accounts and products are finished
+with their own files, or read off the line items when no file was given. The ``check`` stage
+adds warnings over the used tables. Nothing is collected here except what must be known
+before the plan can be built: the headers, and a sample of each date column to choose its
+format.
+
+Every row of every file ends in exactly one place: used, rejected (with a reason), excluded
+by the config, or counted as a blank line or a report footer (``Book.counts``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..config import Settings, SourceOptions
+from ..errors import ConfigError, DataError
+from ..schema import ACCOUNTS, LINE_ITEMS, PRODUCTS, SCHEMA, TableName, normalize_header
+from . import parsers as p
+from .headers import GENERIC_HEADERS, ColumnSource, find_header, map_columns, missing_column_error
+from .read import ROW, RawTable, diagnose_csv, diagnose_utf8, read_raw
+from .rules import rules_for, template
+from .table import COUNT_SCHEMA, ISSUE_SCHEMA, Checked, TableSource, attribute_name, check_table, empty_issues
+
+LINE_ITEM_DTYPES: dict[str, pl.DataType] = {
+    "line_id": pl.String(),
+    "account_id": pl.String(),
+    "product_id": pl.String(),
+    "booked_at": pl.Date(),
+    "amount": pl.Float64(),
+    "start_date": pl.Date(),
+    "end_date": pl.Date(),
+    "list_amount": pl.Float64(),
+    "discount": pl.Float64(),
+    "quantity": pl.Float64(),
+    "contract_id": pl.String(),
+    "rep": pl.String(),
+    "stage": pl.String(),
+    "currency": pl.String(),
+    "bundled": pl.Boolean(),
+    "parent_line_id": pl.String(),
+}
+ACCOUNT_DTYPES: dict[str, pl.DataType] = {
+    "account_id": pl.String(),
+    "account_name": pl.String(),
+    "segment": pl.String(),
+    "industry": pl.String(),
+    "region": pl.String(),
+    "owner": pl.String(),
+    "created_at": pl.Date(),
+}
+PRODUCT_DTYPES: dict[str, pl.DataType] = {
+    "product_id": pl.String(),
+    "product_name": pl.String(),
+    "family": pl.String(),
+    "list_price": pl.Float64(),
+    "sellable": pl.Boolean(),
+}
+# Account attributes read off the line items when no accounts file is given.
+LINE_ATTRIBUTES = tuple(n for n in ACCOUNTS.names if n not in ("account_id", "created_at"))
+
+# Minor units per ISO currency (Stripe's list of zero- and three-decimal currencies).
+_ZERO_DECIMAL = (
+    "BIF",
+    "CLP",
+    "DJF",
+    "GNF",
+    "JPY",
+    "KMF",
+    "KRW",
+    "MGA",
+    "PYG",
+    "RWF",
+    "UGX",
+    "VND",
+    "VUV",
+    "XAF",
+    "XOF",
+    "XPF",
+)
+_THREE_DECIMAL = ("BHD", "JOD", "KWD", "OMR", "TND")
+
+COUNTS_SCHEMA: dict[str, pl.DataType] = {
+    "table": pl.String(),
+    "rows": pl.Int64(),
+    "used": pl.Int64(),
+    "rejected": pl.Int64(),
+    "excluded": pl.Int64(),
+    "blank_lines": pl.Int64(),
+    "footer_lines": pl.Int64(),
+    "header_lines": pl.Int64(),
+    "open": pl.Int64(),
+}
+
+
+@dataclass(frozen=True)
+class Guard:
+    """A fact about the data that can stop the run (amounts in several currencies): a small
+    lazy frame collected with the answer, and the check that raises on it."""
+
+    frame: pl.LazyFrame
+    check: Callable[[pl.DataFrame], None]
+
+
+@dataclass(frozen=True)
+class Book:
+    """The canonical tables as lazy frames over one scan of each file.
+
+    ``line_items``: the used lines, LINE_ITEM_DTYPES plus ``_row`` and, when account or
+    product attributes ride on the line export, ``__acct_<name>`` / ``__prod_<name>``.
+    ``accounts``: the accounts file's used rows (None when there is none: the model reads
+    the accounts off the line items as of T). ``products``: the catalogue (or the products
+    seen, each its own family). ``issues``: every rejected, excluded or warned row.
+    ``counts``: one row per table (COUNTS_SCHEMA).
+    """
+
+    line_items: pl.LazyFrame
+    accounts: pl.LazyFrame | None
+    products: pl.LazyFrame
+    issues: pl.LazyFrame
+    counts: pl.LazyFrame
+    sources: Mapping[TableName, TableSource]
+    present: frozenset[str] = field(default_factory=frozenset)  # canonical line columns the export has
+    given: frozenset[str] = field(default_factory=frozenset)  # tables that came from a file
+    dateless: bool = False  # a wide "who owns what" export: ownership without dates or amounts
+    account_columns: tuple[str, ...] = ()  # columns of the accounts table (for --where)
+    guards: tuple[Guard, ...] = ()
+    profile: str | None = None
+
+
+# ---------------------------------------------------------------------------------------
+# reading a table
+
+
+def read_source(source: SourceOptions, settings: Settings) -> RawTable:
+    raw = read_raw(
+        source.path,
+        encoding=source.encoding or settings.encoding,
+        delimiter=source.delimiter or settings.delimiter,
+        sheet=source.sheet,
+    )
+    if source.lookup is None:
+        return raw
+    other = read_raw(source.lookup.path, encoding=settings.encoding, delimiter=settings.delimiter)
+    return with_lookup(raw, other, source.lookup.match, source.lookup.key, source.lookup.columns)
+
+
+def with_lookup(raw: RawTable, other: RawTable, match: str, key: str, columns: Sequence[str]) -> RawTable:
+    """``raw`` with columns of ``other`` added where other[key] == raw[match] (first match wins).
+
+    The added columns keep their headers, so the usual header mapping finds them (a deal's
+    close date and company for HubSpot line items). Rows without a match get empty cells and
+    are then rejected like any row missing a required value.
+    """
+
+    def index(table: RawTable, header: str, what: str) -> int:
+        found = find_header([normalize_header(h) for h in table.headers], header)
+        if found is None:
+            raise ConfigError(
+                f"lookup: {table.path.name} has no column '{header}' ({what})",
+                hint="headers found: " + ", ".join(table.headers),
+            )
+        return found
+
+    on_index = index(raw, match, "the column to match")
+    key_index = index(other, key, "the lookup key")
+    wanted = (
+        [index(other, c, "a lookup column") for c in columns]
+        if columns
+        else [i for i in range(len(other.headers)) if i != key_index]
+    )
+    start = len(raw.headers)
+    lookup = (
+        other.frame.select(
+            other.text(key_index).str.strip_chars().alias("__lookup_key"),
+            *[other.text(i).alias(f"c{start + n}") for n, i in enumerate(wanted)],
+        )
+        .filter(pl.col("__lookup_key") != "")
+        .unique("__lookup_key", keep="first", maintain_order=True)
+    )
+    frame = (
+        raw.frame.with_columns(raw.text(on_index).str.strip_chars().alias("__lookup_key"))
+        .join(lookup, on="__lookup_key", how="left", maintain_order="left")
+        .drop("__lookup_key")
+    )
+    headers = (*raw.headers, *(other.headers[i] for i in wanted))
+    dtypes = (*(raw.dtype(i) for i in range(len(raw.headers))), *(pl.String() for _ in wanted))
+    return replace(raw, headers=headers, frame=frame, dtypes=dtypes)
+
+
+def _date_formats(
+    raw: RawTable, columns: Mapping[str, tuple[int, str]], settings: Settings, profile: Mapping[str, Any]
+) -> dict[str, tuple[str, ...]]:
+    """The locale formats of each text date column (name -> (index, header)): configured, or
+    detected from the first 50 000 values (all of them when those are ambiguous)."""
+    configured = tuple(settings.date_formats) + tuple(profile.get("date_formats", ()))
+    if configured or not columns:
+        return {name: configured for name in columns}
+    sample = collect_checked(
+        raw, raw.frame.select([raw.text(i).alias(n) for n, (i, _) in columns.items()]).head(50_000)
+    )
+    found: dict[str, tuple[str, ...]] = {}
+    for name, (index, header) in columns.items():
+        formats, problem = p.detect_date_formats(sample[name], ())
+        if problem:
+            full = collect_checked(raw, raw.frame.select(raw.text(index).alias(name)))
+            formats, problem = p.detect_date_formats(full[name], ())
+        if problem:
+            raise DataError(
+                f"{raw.path}: column '{header}' has ambiguous dates: {problem}",
+                hint="say which it is with date_formats: ['%m/%d/%Y'] (month first) or "
+                "['%d/%m/%Y'] (day first) in xsell.yaml",
+            )
+        found[name] = formats
+    return found
+
+
+def collect_checked(raw: RawTable, frame: pl.LazyFrame) -> pl.DataFrame:
+    """Collect a small structural frame of one file, Polars errors turned into messages about it."""
+    try:
+        return frame.collect(engine="streaming")
+    except Exception as exc:
+        raise explain(raw.path, raw.delimiter, exc) from None
+
+
+def explain(path: Path, delimiter: str | None, exc: BaseException) -> DataError:
+    """A Polars error while reading ``path`` as a message about the file."""
+    text = str(exc)
+    if isinstance(exc, pl.exceptions.ComputeError):
+        if "utf-8" in text.lower() or "utf8" in text.lower():
+            return diagnose_utf8(path)
+        return diagnose_csv(path, delimiter, text)
+    return DataError(f"{path}: could not be read: {text.splitlines()[0] if text else type(exc).__name__}")
+
+
+def _mapping_for(
+    raw: RawTable, table_name: TableName, settings: Settings, profile: Mapping[str, Any]
+) -> dict[str, tuple[int, ColumnSource]]:
+    table = SCHEMA[table_name]
+    profile_cols: Mapping[str, Mapping[str, Sequence[str]]] = profile.get("columns", {})
+    mapping = dict(
+        map_columns(
+            raw.headers,
+            table,
+            explicit=settings.columns.get(table_name, {}),
+            profile_columns=profile_cols.get(table_name, {}),
+            path=raw.path,
+        )
+    )
+    if "is_won" in mapping and "stage" in mapping:
+        mapping.pop("stage")  # IsWon decides; custom stage names then cannot reject rows
+    return mapping
+
+
+def _require(table_name: TableName, mapping: Mapping[str, Any], raw: RawTable, profile: Mapping[str, Any]) -> None:
+    table = SCHEMA[table_name]
+    try:
+        for col in table.columns:
+            if col.required and col.name not in mapping:
+                raise missing_column_error(table, [col.name], raw.headers, raw.path)
+        for group in table.one_of:
+            if not any(n in mapping for n in group):
+                raise missing_column_error(table, list(group), raw.headers, raw.path)
+    except DataError as err:
+        lookup = profile.get("lookups", {}).get(table_name)
+        if lookup and lookup.get("when_missing") in err.message:
+            err.hint = (
+                f"this export keeps {lookup['when_missing']} in another file: put the "
+                f"{lookup['file']} export beside it (xsell joins it on '{lookup['match']}'), or name it "
+                f"in xsell.yaml under data.{table_name}.lookup"
+            )
+        raise
+
+
+def missing_columns(
+    headers: Sequence[str], table_name: TableName, settings: Settings, profile: Mapping[str, Any]
+) -> set[str]:
+    """Canonical columns of ``table_name`` that ``headers`` cannot fill (mapping as load does)."""
+    table = SCHEMA[table_name]
+    profile_cols: Mapping[str, Mapping[str, Sequence[str]]] = profile.get("columns", {})
+    mapping = map_columns(
+        headers,
+        table,
+        explicit=settings.columns.get(table_name, {}),
+        profile_columns=profile_cols.get(table_name, {}),
+        path=Path("."),
+    )
+    return {c.name for c in table.columns if c.name not in mapping}
+
+
+def _check(
+    raw: RawTable,
+    table_name: TableName,
+    mapping: dict[str, tuple[int, ColumnSource]],
+    settings: Settings,
+    profile: Mapping[str, Any],
+    options: p.Options,
+    extra_text: Mapping[str, int] | None = None,
+) -> Checked:
+    table = SCHEMA[table_name]
+    dates = {
+        n: (i, src.header or n)
+        for n, (i, src) in mapping.items()
+        if table.column(n).kind == "date" and raw.dtype(i) == pl.String
+    }
+    checked = check_table(
+        raw,
+        table,
+        mapping,
+        options=options,
+        date_formats=_date_formats(raw, dates, settings, profile),
+        exclude=settings.exclude,
+        extra_text=extra_text,
+    )
+    used = {i for i, _ in mapping.values()} | set((extra_text or {}).values())
+    ignored = tuple(h for i, h in enumerate(raw.headers) if i not in used)
+    return replace(checked, source=replace(checked.source, ignored_headers=ignored))
+
+
+# ---------------------------------------------------------------------------------------
+# the whole book
+
+
+def load(settings: Settings, profile: Mapping[str, Any] | None = None) -> Book:
+    """The book as lazy frames; raises for what stops a run before any row is read
+    (a missing file or column, an unreadable header, ambiguous dates, a bad config key)."""
+    profile = profile or {}
+    options = p.Options(
+        decimal_mark=settings.decimal_mark,
+        discount_scale=settings.discount_scale
+        if settings.discount_scale != "auto"
+        else profile.get("discount_scale", "auto"),
+        stages=p.stage_map(profile.get("stages", {}), settings.stages),
+    )
+    if settings.sources["line_items"].wide is not None:
+        return _load_wide(settings, profile, options)
+    checked: dict[TableName, Checked] = {}
+    account_attrs: dict[str, int] = {}
+    product_attrs: dict[str, int] = {}
+    account_extra: dict[str, int] = {}
+    for table_name, source in settings.sources.items():
+        raw = read_source(source, settings)
+        mapping = _mapping_for(raw, table_name, settings, profile)
+        _require(table_name, mapping, raw, profile)
+        extra_text: dict[str, int] = {}
+        if table_name == "accounts":
+            # Every other column of the accounts file can be filtered on (--where plan=Pro).
+            used_idx = {i for i, _ in mapping.values()}
+            for i, header in enumerate(raw.headers):
+                name = attribute_name(header)
+                if i not in used_idx and name and name not in ACCOUNTS.names and name not in account_extra:
+                    account_extra[name] = i
+            extra_text = dict(account_extra)
+        if table_name == "line_items":
+            # Account and product attributes often ride on the line items export (segment,
+            # industry, product family…); they are used when no such table is given. Only
+            # specific headers count: on a line export "Name" is the deal's or line's name,
+            # and the profile's account headers describe a companies export.
+            line_idx = {i for i, _ in mapping.values()}
+            if "accounts" not in settings.sources:
+                attrs = map_columns(
+                    raw.headers,
+                    ACCOUNTS,
+                    explicit=settings.columns.get("accounts", {}),
+                    profile_columns={},
+                    path=raw.path,
+                    only=list(LINE_ATTRIBUTES),
+                    skip_synonyms=GENERIC_HEADERS,
+                )
+                account_attrs = {n: i for n, (i, _) in attrs.items() if i not in line_idx}
+            if "products" not in settings.sources:
+                attrs = map_columns(
+                    raw.headers,
+                    PRODUCTS,
+                    explicit=settings.columns.get("products", {}),
+                    profile_columns={},
+                    path=raw.path,
+                    only=["product_name", "family"],
+                    skip_synonyms=GENERIC_HEADERS,
+                )
+                product_attrs = {n: i for n, (i, _) in attrs.items() if i not in line_idx}
+            extra_text = {f"__acct_{n}": i for n, i in account_attrs.items()}
+            extra_text.update({f"__prod_{n}": i for n, i in product_attrs.items()})
+        checked[table_name] = _check(raw, table_name, mapping, settings, profile, options, extra_text)
+
+    lines_checked = checked["line_items"]
+    lines, late_issues, late_counts, guards = _finish_line_items(lines_checked, settings, profile)
+    products = _finish_products(checked.get("products"), lines, settings)
+    accounts = _finish_accounts(checked.get("accounts"), tuple(account_extra))
+    lines = _with_catalogue_list(lines, products, "products" in settings.sources)
+    mapped = {src.canonical for src in lines_checked.source.mapping}
+    present = frozenset(mapped | ({"stage"} if "is_won" in mapped else set()))
+    warnings = _warnings(lines, accounts, products if "products" in settings.sources else None, checked)
+    issues = pl.union([*(c.issues for c in checked.values()), late_issues, warnings], how="vertical")
+    counts = _counts(checked, late_counts, lines)
+    account_columns = (
+        tuple(ACCOUNT_DTYPES) + tuple(account_extra) if "accounts" in settings.sources else tuple(ACCOUNT_DTYPES)
+    )
+    return Book(
+        line_items=lines,
+        accounts=accounts,
+        products=products,
+        issues=issues,
+        counts=counts,
+        sources={t: c.source for t, c in checked.items()},
+        present=present,
+        given=frozenset(settings.sources),
+        account_columns=account_columns,
+        guards=guards,
+        profile=profile.get("name"),
+    )
+
+
+def _late_issue(
+    frame: pl.LazyFrame, rule_name: str, column: str, value: pl.Expr, header: str | None, file: str
+) -> pl.LazyFrame:
+    rule = next(r for r in (*rules_for("line_items", "line"), *rules_for("line_items", "set")) if r.name == rule_name)
+    whole = f"{rule.message}; {rule.fix}" if rule.fix else rule.message
+    return frame.select(
+        pl.lit("line_items").alias("table"),
+        pl.lit(file).alias("file"),
+        pl.col(ROW).cast(pl.Int64).alias("row"),
+        pl.lit(column).alias("column"),
+        pl.lit(header, dtype=pl.String).alias("header"),
+        value.cast(pl.String).alias("value"),
+        pl.lit(rule.name).alias("rule"),
+        pl.lit("rejected").alias("severity"),
+        template(whole, value=value.cast(pl.String), column=pl.lit(column), table="line_items").alias("message"),
+    )
+
+
+def _finish_line_items(
+    checked: Checked, settings: Settings, profile: Mapping[str, Any]
+) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, tuple[Guard, ...]]:
+    """The line stage (defaults, annual amounts, currencies, line rules) and the set stage
+    (repeated line ids): (used lines, their issues, a one-row count, guards)."""
+    source = checked.source
+    file = str(source.path)
+    headers = {src.canonical: src.header for src in source.mapping}
+    lines = checked.kept
+    names = lines.collect_schema().names()
+    # Every canonical column exists from here on (empty when the export has none).
+    lines = lines.with_columns(
+        pl.lit(None, dtype=t).alias(c)
+        for c in (*LINE_ITEMS.names,)
+        if c not in names
+        for t in (p.KIND_DTYPE[LINE_ITEMS.column(c).kind],)
+    )
+    lines = lines.with_columns(
+        pl.coalesce("booked_at", "start_date").alias("booked_at"),
+        pl.coalesce("start_date", "booked_at").alias("start_date"),
+        pl.col("quantity").fill_null(1.0),
+        pl.coalesce(pl.col("line_id"), pl.col(ROW).cast(pl.String)).alias("line_id"),
+    )
+    if settings.end_date_inclusive or bool(profile.get("end_date_inclusive", False)):
+        lines = lines.with_columns(pl.col("end_date") + pl.duration(days=1))
+    # Currency of each line: an explicit column, else a code or symbol written in the amount.
+    markers = [f"__cur_{c}" for c in ("amount", "period_amount", "unit_price") if f"__cur_{c}" in names]
+    lines = lines.with_columns(
+        pl.coalesce(pl.col("currency").str.to_uppercase(), *[pl.col(m).replace({"$": "USD"}) for m in markers]).alias(
+            "currency"
+        )
+    )
+    minor = (
+        pl.when(pl.col("currency").is_in(_ZERO_DECIMAL))
+        .then(1.0)
+        .when(pl.col("currency").is_in(_THREE_DECIMAL))
+        .then(1000.0)
+        .otherwise(100.0)
+    )
+    # Stripe's unit_amount is in the currency's minor unit (4900 = 49.00 USD, 4900 = ¥4,900).
+    if "unit_price_minor" in headers:
+        lines = lines.with_columns(pl.coalesce("unit_price", pl.col("unit_price_minor") / minor).alias("unit_price"))
+    # Annual value: the ARR amount, else a per-period amount or unit price annualised by the
+    # billing period (× interval count: Stripe's "month" × 3 is quarterly) and divided by the
+    # number of years a term price covers (CPQ's prorate multiplier).
+    months = pl.col("billing_period") * pl.col("billing_interval_count").fill_null(1.0)
+    per_year = (12.0 / months) if "billing_period" in headers else pl.lit(1.0)
+    term = pl.when(pl.col("term_multiplier") > 0).then(pl.col("term_multiplier")).otherwise(1.0)
+    period_needs = pl.lit(False)
+    if "period_amount" in headers:
+        period_needs = pl.col("amount").is_null() & pl.col("period_amount").is_not_null() & months.is_null()
+    lines = lines.with_columns(
+        period_needs.alias("__period_needs"),
+        pl.coalesce(
+            pl.col("amount"),
+            pl.col("period_amount") * (12.0 / months),
+            pl.col("unit_price") * pl.col("quantity") * per_year / term,
+        ).alias("amount"),
+    )
+    listed = pl.coalesce(pl.col("list_amount"), pl.col("list_price") * pl.col("quantity") * per_year)
+    # With only a net amount and a discount, the list value is implied: net / (1 - discount).
+    implied = pl.when(pl.col("discount").is_between(0, 1, closed="left")).then(
+        pl.col("amount") / (1 - pl.col("discount"))
+    )
+    lines = lines.with_columns(listed.alias("list_amount")).with_columns(
+        pl.coalesce(pl.col("list_amount"), implied).alias("list_amount")
+    )
+    units = settings.amount_units if settings.amount_units != "major" else profile.get("amount_units", "major")
+    if units == "minor":
+        lines = lines.with_columns(pl.col("amount") / minor, pl.col("list_amount") / minor)
+
+    value_col = next(c for c in ("amount", "period_amount", "unit_price", "unit_price_minor") if c in headers)
+    needs_amount = pl.col("amount").is_null()
+    if "stage" in headers:  # (with IsWon the stage column is dropped: every line needs an amount)
+        needs_amount = needs_amount & (pl.col("stage").is_null() | pl.col("stage").is_in(["won", "lost"]))
+    fx = _fx_rate(settings)
+    no_rate = (pl.col("currency").is_not_null() & fx.is_null()) if settings.fx else pl.lit(False)
+    lines = lines.with_columns(
+        (needs_amount & ~pl.col("__period_needs")).alias("__amount_missing"),
+        (no_rate & ~pl.col("__period_needs") & ~needs_amount).alias("__no_fx_rate"),
+    )
+    lines = lines.cache()
+    broken = pl.col("__period_needs") | pl.col("__amount_missing") | pl.col("__no_fx_rate")
+    late = [
+        _late_issue(
+            lines.filter(pl.col("__period_needs")),
+            "bad_currency_amount",
+            "billing_period",
+            pl.col("period_amount"),
+            headers.get("billing_period"),
+            file,
+        ),
+        _late_issue(
+            lines.filter(pl.col("__amount_missing")),
+            "missing_value",
+            value_col,
+            pl.col(value_col),
+            headers.get(value_col),
+            file,
+        ),
+        _late_issue(
+            lines.filter(pl.col("__no_fx_rate")),
+            "no_fx_rate",
+            "currency",
+            pl.col("currency"),
+            headers.get("currency"),
+            file,
+        ),
+    ]
+    rejected = lines.select(broken.sum().cast(pl.Int64).alias("late"))
+    lines = lines.filter(~broken)
+    guards: tuple[Guard, ...] = ()
+    if settings.fx:
+        factor = pl.coalesce(fx, pl.lit(1.0))
+        target = (settings.currency or "").upper() or None
+        lines = lines.with_columns(
+            pl.col("amount") * factor,
+            pl.col("list_amount") * factor,
+            pl.lit(target, dtype=pl.String).alias("currency"),
+        )
+    else:
+        guards = (Guard(lines.group_by("currency").agg(pl.len()), _one_currency(source.path)),)
+    if settings.product_aliases:
+        lines = lines.with_columns(pl.col("product_id").replace(dict(settings.product_aliases)))
+
+    keep = [*LINE_ITEM_DTYPES, ROW, *(n for n in names if n.startswith(("__acct_", "__prod_")))]
+    lines = lines.select([pl.col(c).cast(LINE_ITEM_DTYPES[c]) if c in LINE_ITEM_DTYPES else pl.col(c) for c in keep])
+    if "line_id" in headers:
+        # The set stage: a line_id seen on an earlier kept row is a duplicate (first row wins).
+        dup = pl.col(ROW) != pl.col(ROW).min().over("line_id")
+        lines = lines.with_columns(dup.alias("__dup")).cache()
+        late.append(
+            _late_issue(
+                lines.filter(pl.col("__dup")),
+                "duplicate_line_id",
+                "line_id",
+                pl.col("line_id"),
+                headers.get("line_id"),
+                file,
+            )
+        )
+        rejected = rejected.join(lines.select(pl.col("__dup").sum().cast(pl.Int64).alias("dup")), how="cross").select(
+            (pl.col("late") + pl.col("dup")).alias("late")
+        )
+        lines = lines.filter(~pl.col("__dup")).drop("__dup")
+    return lines, pl.union(late, how="vertical"), rejected, guards
+
+
+def _fx_rate(settings: Settings) -> pl.Expr:
+    target = (settings.currency or "").upper()
+    rates = {k.upper(): v for k, v in settings.fx.items()}
+    if target:
+        rates.setdefault(target, 1.0)
+    return pl.col("currency").replace_strict(rates, default=None, return_dtype=pl.Float64)
+
+
+def _one_currency(path: Path) -> Callable[[pl.DataFrame], None]:
+    def check(counts: pl.DataFrame) -> None:
+        known = counts.filter(pl.col("currency").is_not_null())
+        if known.height <= 1:
+            return
+        ordered = counts.sort(["len", "currency"], descending=[True, False], nulls_last=True)
+        listing = ", ".join(f"{c or 'none given'}: {n:,} lines" for c, n in ordered.iter_rows())
+        raise DataError(
+            f"{path}: amounts are in several currencies ({listing}); adding them up would be wrong",
+            hint="add an fx: table to xsell.yaml giving each currency's value in the reporting "
+            "currency, e.g. currency: USD and fx: {EUR: 1.08, GBP: 1.27}",
+        )
+
+    return check
+
+
+def _finish_products(checked: Checked | None, lines: pl.LazyFrame, settings: Settings) -> pl.LazyFrame:
+    if checked is None:
+        # No catalogue: every product seen is its own family unless the export named one.
+        extra = {c.removeprefix("__prod_"): c for c in lines.collect_schema().names() if c.startswith("__prod_")}
+        aggs = [pl.col(col).sort_by(ROW).drop_nulls().last().alias(name) for name, col in extra.items()]
+        products = lines.group_by("product_id").agg(aggs) if aggs else lines.select("product_id").unique()
+        names = products.collect_schema().names()
+        products = products.with_columns(
+            pl.lit(None, dtype=t).alias(n) for n, t in PRODUCT_DTYPES.items() if n not in names
+        )
+    else:
+        products = checked.kept
+        names = products.collect_schema().names()
+        products = products.with_columns(
+            pl.lit(None, dtype=t).alias(n) for n, t in PRODUCT_DTYPES.items() if n not in names
+        )
+        if settings.product_aliases:
+            products = products.with_columns(pl.col("product_id").replace(dict(settings.product_aliases)))
+        products = products.filter(pl.col(ROW) == pl.col(ROW).min().over("product_id"))
+    products = products.with_columns(
+        pl.coalesce("family", "product_id").alias("family"),
+        pl.col("sellable").fill_null(True),
+    )
+    if settings.families:
+        families = dict(settings.families)
+        products = products.with_columns(
+            pl.col("product_id").replace_strict(families, default=pl.col("family")).alias("family")
+        )
+        config_only = pl.LazyFrame(
+            {"product_id": list(families), "family": list(families.values())},
+            schema={"product_id": pl.String, "family": pl.String},
+        ).join(products.select("product_id"), on="product_id", how="anti")
+        products = pl.concat(
+            [
+                products.select(list(PRODUCT_DTYPES)),
+                config_only.with_columns(
+                    pl.col("product_id").alias("product_name"),
+                    pl.lit(None, dtype=pl.Float64).alias("list_price"),
+                    pl.lit(True).alias("sellable"),
+                ).select(list(PRODUCT_DTYPES)),
+            ],
+            how="vertical_relaxed",
+        )
+    return products.select([pl.col(n).cast(t) for n, t in PRODUCT_DTYPES.items()]).sort("product_id")
+
+
+def _finish_accounts(checked: Checked | None, extras: Sequence[str]) -> pl.LazyFrame | None:
+    """The accounts file's rows, the first row of each account_id (None without a file)."""
+    if checked is None:
+        return None
+    accounts = checked.kept
+    names = accounts.collect_schema().names()
+    accounts = accounts.with_columns(
+        pl.lit(None, dtype=t).alias(n) for n, t in ACCOUNT_DTYPES.items() if n not in names
+    )
+    accounts = accounts.filter(pl.col(ROW) == pl.col(ROW).min().over("account_id"))
+    return accounts.select([*ACCOUNT_DTYPES, *extras]).sort("account_id")
+
+
+def accounts_from_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """Accounts read off line items: each attribute from the account's latest line that has it
+    (by booked_at, then file order)."""
+    extra = {c.removeprefix("__acct_"): c for c in lines.collect_schema().names() if c.startswith("__acct_")}
+    latest = [
+        pl.col(col).sort_by("booked_at", ROW, nulls_last=False).drop_nulls().last().alias(name)
+        for name, col in extra.items()
+    ]
+    accounts = (lines.group_by("account_id").agg(latest) if latest else lines.select("account_id").unique()).filter(
+        pl.col("account_id").is_not_null()
+    )
+    names = accounts.collect_schema().names()
+    accounts = accounts.with_columns(
+        pl.lit(None, dtype=t).alias(n) for n, t in ACCOUNT_DTYPES.items() if n not in names
+    )
+    return accounts.select(list(ACCOUNT_DTYPES)).sort("account_id")
+
+
+def _with_catalogue_list(lines: pl.LazyFrame, products: pl.LazyFrame, catalogue: bool) -> pl.LazyFrame:
+    """list_amount defaults to the catalogue list_price × quantity (SPEC §1)."""
+    if not catalogue:
+        return lines
+    priced = products.filter(pl.col("list_price").is_not_null()).select(
+        "product_id", pl.col("list_price").alias("__lp")
+    )
+    return (
+        lines.join(priced, on="product_id", how="left", maintain_order="left")
+        .with_columns(pl.coalesce("list_amount", pl.col("__lp") * pl.col("quantity")).alias("list_amount"))
+        .drop("__lp")
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# warnings and counts
+
+
+def _warnings(
+    lines: pl.LazyFrame,
+    accounts: pl.LazyFrame | None,
+    products: pl.LazyFrame | None,
+    checked: Mapping[TableName, Checked],
+) -> pl.LazyFrame:
+    """The check stage: rows that are used but deserve a look."""
+    parts: list[pl.LazyFrame] = []
+    file = str(checked["line_items"].source.path)
+    frame = lines
+    orphan_account = pl.lit(False)
+    orphan_product = pl.lit(False)
+    if accounts is not None:
+        known = accounts.select("account_id").unique().with_columns(pl.lit(True).alias("__known_account"))
+        frame = frame.join(known, on="account_id", how="left")
+        orphan_account = pl.col("account_id").is_not_null() & pl.col("__known_account").is_null()
+    if products is not None:
+        known = products.select("product_id").unique().with_columns(pl.lit(True).alias("__known_product"))
+        frame = frame.join(known, on="product_id", how="left")
+        orphan_product = pl.col("product_id").is_not_null() & pl.col("__known_product").is_null()
+    frame = frame.with_columns(orphan_account.alias("__orphan_account"), orphan_product.alias("__orphan_product"))
+    for rule in rules_for("line_items", "check"):
+        parts.append(
+            _warning_rows(
+                frame.filter(rule.check(rule.column).fill_null(False)),
+                rule.name,
+                rule.column,
+                rule.message,
+                "line_items",
+                file,
+            )
+        )
+    dimensions: tuple[tuple[TableName, str], ...] = (("accounts", "account_id"), ("products", "product_id"))
+    for table, key in dimensions:
+        if table not in checked:
+            continue
+        rows = checked[table].kept.sort(ROW)
+        path = str(checked[table].source.path)
+        for rule in rules_for(table, "check"):
+            check = rule.check(key).fill_null(False)
+            parts.append(_warning_rows(rows.filter(check), rule.name, key, rule.message, table, path))
+    return pl.union(parts, how="vertical") if parts else empty_issues()
+
+
+def _warning_rows(frame: pl.LazyFrame, rule: str, column: str, message: str, table: str, file: str) -> pl.LazyFrame:
+    value = pl.col(column).cast(pl.String)
+    return frame.select(
+        pl.lit(table).alias("table"),
+        pl.lit(file).alias("file"),
+        pl.col(ROW).cast(pl.Int64).alias("row"),
+        pl.lit(column).alias("column"),
+        pl.lit(None, dtype=pl.String).alias("header"),
+        value.alias("value"),
+        pl.lit(rule).alias("rule"),
+        pl.lit("warning").alias("severity"),
+        template(message, value=value, column=pl.lit(column), table=table).alias("message"),
+    )
+
+
+def _counts(checked: Mapping[TableName, Checked], late: pl.LazyFrame, lines: pl.LazyFrame) -> pl.LazyFrame:
+    """One row per table: rows (data rows: not blank, not a footer), used, rejected, excluded,
+    blank and footer lines, and open (used line items with an open stage: no metric uses them)."""
+    parts = []
+    for table, c in checked.items():
+        counts = c.counts
+        if table == "line_items":
+            open_rows = lines.select((pl.col("stage") == "open").sum().cast(pl.Int64).alias("open"))
+            counts = counts.join(late, how="cross").with_columns(pl.col("rejected") + pl.col("late")).drop("late")
+            counts = counts.join(open_rows, how="cross")
+        else:
+            counts = counts.with_columns(pl.lit(0, dtype=pl.Int64).alias("open"))
+        rows = pl.col("records") - pl.col("blank") - pl.col("footer")
+        parts.append(
+            counts.select(
+                pl.lit(table).alias("table"),
+                rows.alias("rows"),
+                (rows - pl.col("rejected") - pl.col("excluded")).alias("used"),
+                "rejected",
+                "excluded",
+                pl.col("blank").alias("blank_lines"),
+                pl.col("footer").alias("footer_lines"),
+                pl.lit(c.source.header_lines, dtype=pl.Int64).alias("header_lines"),
+                "open",
+            )
+        )
+    return pl.concat(parts, how="vertical")
+
+
+# ---------------------------------------------------------------------------------------
+# wide exports
+
+
+def _load_wide(settings: Settings, profile: Mapping[str, Any], options: p.Options) -> Book:
+    """A wide export: its rows are the accounts, its owned cells the line items (no dates)."""
+    from .wide import NO_DATE, owned_lines
+
+    source = settings.sources["line_items"]
+    wide = source.wide
+    assert wide is not None
+    raw = read_source(source, settings)
+    mapping = dict(
+        map_columns(
+            raw.headers,
+            ACCOUNTS,
+            explicit={**settings.columns.get("accounts", {}), "account_id": wide.account},
+            profile_columns={},
+            path=raw.path,
+        )
+    )
+    used_idx = {i for i, _ in mapping.values()} | {
+        i for i, h in enumerate(raw.headers) if h in wide.columns or h == wide.select
+    }
+    extra: dict[str, int] = {}
+    for i, header in enumerate(raw.headers):
+        name = attribute_name(header)
+        if i not in used_idx and name and name not in ACCOUNTS.names and name not in extra:
+            extra[name] = i
+    checked = _check(raw, "accounts", mapping, settings, profile, options, extra)
+    accounts = checked.kept
+    lines = (
+        owned_lines(raw, wide)
+        .join(accounts.select(ROW, "account_id"), on=ROW, how="inner")
+        .select(
+            pl.concat_str([pl.col(ROW).cast(pl.String), pl.lit(":"), pl.col("product_id")]).alias("line_id"),
+            "account_id",
+            "product_id",
+            pl.lit(NO_DATE).alias("booked_at"),
+            pl.lit(None, dtype=pl.Float64).alias("amount"),
+            pl.lit(NO_DATE).alias("start_date"),
+            pl.lit(None, dtype=pl.Date).alias("end_date"),
+            pl.lit(None, dtype=pl.Float64).alias("list_amount"),
+            pl.lit(None, dtype=pl.Float64).alias("discount"),
+            pl.lit(1.0).alias("quantity"),
+            pl.lit(None, dtype=pl.String).alias("contract_id"),
+            pl.lit(None, dtype=pl.String).alias("rep"),
+            pl.lit(None, dtype=pl.String).alias("stage"),
+            pl.lit(None, dtype=pl.String).alias("currency"),
+            pl.lit(None, dtype=pl.Boolean).alias("bundled"),
+            pl.lit(None, dtype=pl.String).alias("parent_line_id"),
+            pl.col(ROW),
+            pl.col("family").alias("__prod_family"),
+        )
+    )
+    if "products" in settings.sources:
+        catalogue = settings.sources["products"]
+        praw = read_source(catalogue, settings)
+        pmapping = _mapping_for(praw, "products", settings, profile)
+        _require("products", pmapping, praw, profile)
+        products = _finish_products(_check(praw, "products", pmapping, settings, profile, options), lines, settings)
+    else:
+        products = _finish_products(None, lines, settings)
+    lines = lines.drop("__prod_family")
+    wide_source = replace(
+        checked.source,
+        table="line_items",
+        mapping=tuple(
+            [ColumnSource("account_id", wide.account, "config")]
+            + [ColumnSource("product_id", h, "wide") for h in wide.columns]
+            + ([ColumnSource("product_id", wide.select, "wide")] if wide.select else [])
+        ),
+        ignored_headers=(),
+    )
+    issues = checked.issues.with_columns(pl.lit("line_items").alias("table"))
+    counts = checked.counts.select(
+        pl.lit("line_items").alias("table"),
+        (pl.col("records") - pl.col("blank") - pl.col("footer")).alias("rows"),
+        (pl.col("records") - pl.col("blank") - pl.col("footer") - pl.col("rejected")).alias("used"),
+        "rejected",
+        pl.lit(0, dtype=pl.Int64).alias("excluded"),
+        pl.col("blank").alias("blank_lines"),
+        pl.col("footer").alias("footer_lines"),
+        pl.lit(raw.header_lines, dtype=pl.Int64).alias("header_lines"),
+        pl.lit(0, dtype=pl.Int64).alias("open"),
+    )
+    accounts_table = (
+        accounts.with_columns(
+            pl.lit(None, dtype=t).alias(n)
+            for n, t in ACCOUNT_DTYPES.items()
+            if n not in accounts.collect_schema().names()
+        )
+        .select([*ACCOUNT_DTYPES, *extra])
+        .sort("account_id")
+    )
+    return Book(
+        line_items=lines,
+        accounts=accounts_table,
+        products=products,
+        issues=issues,
+        counts=counts,
+        sources={"line_items": wide_source},
+        present=frozenset({"account_id", "product_id"}),
+        given=frozenset(settings.sources) | {"accounts"},
+        dateless=True,
+        account_columns=tuple(ACCOUNT_DTYPES) + tuple(extra),
+        profile=profile.get("name"),
+    )
+
+
+__all__ = [
+    "ACCOUNT_DTYPES",
+    "COUNTS_SCHEMA",
+    "COUNT_SCHEMA",
+    "ISSUE_SCHEMA",
+    "LINE_ITEM_DTYPES",
+    "PRODUCT_DTYPES",
+    "Book",
+    "Guard",
+    "accounts_from_lines",
+    "explain",
+    "load",
+    "missing_columns",
+]
+
+
+def with_profile_lookups(settings: Settings, profile: Mapping[str, Any]) -> Settings:
+    """Apply a profile's lookups: HubSpot line items carry no company or close date, their deals
+    do; when the line items file lacks the column and a deals file sits beside it, join them."""
+    import re
+
+    from ..config import Lookup
+    from ..errors import UsageError
+
+    lookups: Mapping[str, Mapping[str, Any]] = profile.get("lookups", {})
+    if not lookups:
+        return settings
+
+    def word(text: str) -> str:
+        return re.sub(r"[^0-9a-z]+", "_", text.lower())
+
+    sources = dict(settings.sources)
+    for table, spec in lookups.items():
+        source = sources.get(table)  # type: ignore[call-overload]
+        if source is None or source.lookup is not None:
+            continue
+        raw = read_raw(source.path, encoding=source.encoding or settings.encoding)
+        if spec.get("when_missing") not in missing_columns(raw.headers, table, settings, profile):  # type: ignore[arg-type]
+            continue
+        pattern = word(spec["file"])
+        candidates = [
+            path
+            for path in sorted(source.path.parent.iterdir())
+            if path != source.path and path.is_file() and pattern in word(path.stem)
+        ]
+        if len(candidates) > 1:
+            listing = ", ".join(path.name for path in candidates)
+            raise UsageError(
+                f"{source.path.name} needs {spec['when_missing']} from another file, and several could hold it "
+                f"({listing})",
+                hint=f"name the file in xsell.yaml: data: {{{table}: {{path: ..., lookup: {{path: ..., "
+                f"match: '{spec['match']}', key: '{spec.get('key', spec['match'])}'}}}}}}",
+            )
+        if len(candidates) == 1:
+            lookup = Lookup(
+                path=candidates[0],
+                match=spec["match"],
+                key=spec.get("key", spec["match"]),
+                columns=tuple(spec.get("columns", ())),
+            )
+            sources[table] = replace(source, lookup=lookup)  # type: ignore[index]
+    return replace(settings, sources=sources)

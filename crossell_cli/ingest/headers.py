@@ -1,0 +1,163 @@
+"""Header mapping: an export's headers -> the canonical columns of SCHEMA.
+
+Order of precedence, per canonical column: the config's ``columns:`` (always wins), the
+profile's candidates (which replace the built-in synonyms for that column), the canonical
+name itself, the built-in synonyms; a header's field name after 'Object.' or 'Object: '
+last. A header the config or the profile gives to one column is not also guessed for
+another (Stripe's "Amount" is a unit price, not also an ARR amount).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ConfigError, DataError
+from ..schema import Table, header_suffix, normalize_header
+
+# Headers that mean the row's own record on a line export, so they never name its account
+# or product: "Name" is the opportunity's or line item's name there.
+GENERIC_HEADERS = ("Name", "Id", "Record ID", "hs_object_id", "Description", "Title", "Owner", "OwnerId", "Product")
+
+
+@dataclass(frozen=True)
+class ColumnSource:
+    canonical: str
+    header: str | None
+    how: str  # config / profile / name / synonym / derived / default / wide
+
+
+Mapping_ = dict[str, tuple[int, ColumnSource]]
+
+
+def map_columns(
+    headers: Sequence[str],
+    table: Table,
+    *,
+    explicit: Mapping[str, str],
+    profile_columns: Mapping[str, Sequence[str]],
+    path: Path,
+    only: Sequence[str] | None = None,
+    skip_synonyms: Sequence[str] = (),
+) -> Mapping_:
+    """Canonical column -> (header index, how it was matched); see the module docstring.
+
+    ``skip_synonyms`` leaves out generic synonyms ("Name") where they mean something else.
+    """
+    normalized = [normalize_header(h) for h in headers]
+    suffixes = [header_suffix(h) for h in headers]
+    found: Mapping_ = {}
+    skipped = {normalize_header(s) for s in skip_synonyms}
+    by_config: set[int] = set()
+    claimed: set[int] = set()
+    for col in table.columns:
+        if only is not None and col.name not in only:
+            continue
+        if col.name in explicit:
+            index = find_header(normalized, explicit[col.name])
+            if index is not None:
+                by_config.add(index)
+    for col in table.columns:
+        if (only is None or col.name in only) and col.name not in explicit and col.name in profile_columns:
+            match = _match([(c, "profile") for c in profile_columns[col.name]], normalized, suffixes, avoid=by_config)
+            if match is not None:
+                claimed.add(match[0])
+    claimed |= by_config
+    for col in table.columns:
+        if only is not None and col.name not in only:
+            continue
+        if col.name in explicit:
+            wanted = explicit[col.name]
+            index = find_header(normalized, wanted)
+            if index is None:
+                close = difflib.get_close_matches(wanted, list(headers), n=1, cutoff=0.5)
+                raise ConfigError(
+                    f"config columns.{table.name}.{col.name} names the header '{wanted}', "
+                    f"which {path.name} does not have",
+                    hint=(f"did you mean '{close[0]}'? " if close else "") + "headers found: " + ", ".join(headers),
+                )
+            found[col.name] = (index, ColumnSource(col.name, headers[index], "config"))
+            continue
+        if col.name in profile_columns:
+            # The profile's headers replace the generic synonyms (a system's "Amount" may be a
+            # monthly price), but xsell's own canonical name is never ambiguous.
+            listed = profile_columns[col.name]
+            candidates: list[tuple[str, str]] = [(c, "profile") for c in listed]
+            if listed:
+                candidates.append((col.name, "name"))
+        else:
+            candidates = [(col.name, "name")] + [
+                (s, "synonym") for s in col.synonyms if normalize_header(s) not in skipped
+            ]
+        match = _match(candidates, normalized, suffixes)
+        if match is not None and match[0] in (by_config if match[1] == "profile" else claimed):
+            match = _match(candidates, normalized, suffixes, avoid=by_config if match[1] == "profile" else claimed)
+        if match is not None:
+            index, how = match
+            found[col.name] = (index, ColumnSource(col.name, headers[index], how))
+    for name, (index, _source) in found.items():
+        dupes = [i for i, n in enumerate(normalized) if n == normalized[index]]
+        if len(dupes) > 1:
+            cols = " and ".join(str(i + 1) for i in dupes)
+            raise DataError(
+                f"{path}: the header '{headers[index]}' appears in columns {cols}, so the {name} column is ambiguous",
+                hint=f"rename one of them in the file, or map {name} to another header with "
+                f"columns.{table.name}.{name} in xsell.yaml",
+            )
+    return found
+
+
+def find_header(normalized: Sequence[str], wanted: str) -> int | None:
+    target = normalize_header(wanted)
+    return next((i for i, n in enumerate(normalized) if n == target), None)
+
+
+def _match(
+    candidates: Sequence[tuple[str, str]],
+    normalized: Sequence[str],
+    suffixes: Sequence[str | None],
+    avoid: set[int] | None = None,
+) -> tuple[int, str] | None:
+    avoid = avoid or set()
+    for candidate, how in candidates:
+        target = normalize_header(candidate)
+        for i, name in enumerate(normalized):
+            if name == target and i not in avoid:
+                return i, how
+    for candidate, how in candidates:
+        target = normalize_header(candidate)
+        for i, suffix in enumerate(suffixes):
+            if suffix == target and i not in avoid:
+                return i, how
+    return None
+
+
+def missing_column_error(table: Table, names: Sequence[str], headers: Sequence[str], path: Path) -> DataError:
+    wanted = " or ".join(names)
+    pool = {normalize_header(h): h for h in headers}
+    guesses: list[str] = []
+    for name in names:
+        col = table.column(name)
+        for synonym in (name, *col.synonyms):
+            guesses += difflib.get_close_matches(normalize_header(synonym), list(pool), n=1, cutoff=0.75)
+    closest = pool[guesses[0]] if guesses else None
+    hint = f"map it in xsell.yaml: columns: {{{table.name}: {{{names[0]}: '{closest or 'Your Header'}'}}}}"
+    if closest:
+        hint = f"the closest header is '{closest}'; " + hint
+    return DataError(
+        f"{path}: no column for {wanted} (the {table.name} table needs it). "
+        f"Headers found: {', '.join(headers) or '(none)'}",
+        hint=hint,
+    )
+
+
+def require(table: Table, mapping: Mapping[str, object], headers: Sequence[str], path: Path) -> None:
+    """Every required column (and one of each one_of group) is mapped, or a DataError says which."""
+    for col in table.columns:
+        if col.required and col.name not in mapping:
+            raise missing_column_error(table, [col.name], headers, path)
+    for group in table.one_of:
+        if not any(n in mapping for n in group):
+            raise missing_column_error(table, list(group), headers, path)

@@ -1,0 +1,636 @@
+"""Value parsers as Polars expressions: the text of a cell -> its canonical type, or a rule name.
+
+Each column kind has two parsers over a text column:
+
+- ``fast``: one cheap cast for clean values (``2024-01-15``, ``1200.5``, ``won``); null
+  where it cannot tell;
+- ``full``: the forgiving parse (currency symbols, thousands separators, locale dates,
+  Excel-mangled ids…) returning ``Parsed(value, error, currency)``; ``error`` names the
+  rule a non-empty cell breaks (``bad_date``…), null when the cell reads or is empty.
+  A full parse is a few steps, each a named scratch column (``Scratch``): one expression
+  tree that repeated its inputs grew to 26 000 characters and ran 15× slower.
+
+The loader runs ``fast`` on every cell and ``full`` only on the rows where some cell needs
+it (see ``table.py``), so a clean export costs one vectorised cast per cell and no regex.
+No Python function ever sees a row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import polars as pl
+
+from ..schema import Kind
+
+# Rule names a parser can give; the rule table (rules.py) says what each means.
+MISSING = "missing_value"
+BAD_DATE = "bad_date"
+BAD_NUMBER = "bad_number"
+DECIMAL_MARK = "wrong_decimal_mark"
+BAD_BOOL = "bad_boolean"
+BAD_PERIOD = "bad_billing_period"
+EXCEL_ID = "excel_mangled_id"
+UNKNOWN_STAGE = "unknown_stage"
+
+MIN_DATE = dt.date(1900, 1, 1)
+_ISO_DATETIME_FORMATS = (
+    "%Y-%m-%dT%H:%M:%S%.f%#z",
+    "%Y-%m-%dT%H:%M:%S%.fZ",
+    "%Y-%m-%dT%H:%M:%S%.f",
+    "%Y-%m-%d %H:%M:%S%.f",
+    "%Y-%m-%dT%H:%M%#z",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%dT%H:%M",
+)
+# Day-first and month-first can only be told apart by the data; see ``detect_date_formats``.
+LOCALE_DATE_FORMATS = (
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%d.%m.%Y",
+    "%Y/%m/%d",
+    "%d-%m-%Y",
+    "%m-%d-%Y",
+    "%d-%b-%Y",
+    "%d %b %Y",
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%d %B %Y",
+    "%Y%m%d",
+)
+# A trailing time of day ("12/1/2010 8:26", "1/15/2024 10:32 AM") is dropped before a
+# locale format is applied: the canonical model holds dates.
+TRAILING_TIME = r"[ T]+\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([AaPp][Mm])?\s*(Z|UTC|GMT|[+-]\d{2}:?\d{2})?$"
+
+# Raw stage values (normalised: lower case, letters and digits only) -> outcome.
+DEFAULT_STAGES: dict[str, tuple[str, ...]] = {
+    "won": ("won", "closed won", "closedwon", "closed/won", "win", "booked", "signed", "true", "yes", "1", "y"),
+    "lost": (
+        "lost",
+        "closed lost",
+        "closedlost",
+        "closed/lost",
+        "loss",
+        "dead",
+        "disqualified",
+        "false",
+        "no",
+        "0",
+        "n",
+    ),
+    "open": (
+        "open",
+        "prospecting",
+        "engaging",
+        "qualification",
+        "qualify",
+        "qualified",
+        "needs analysis",
+        "value proposition",
+        "id. decision makers",
+        "perception analysis",
+        "proposal/price quote",
+        "negotiation/review",
+        "negotiation",
+        "proposal",
+        "discovery",
+        "demo",
+        "pipeline",
+        "commit",
+        "best case",
+        "appointmentscheduled",
+        "qualifiedtobuy",
+        "presentationscheduled",
+        "decisionmakerboughtin",
+        "contractsent",
+    ),
+}
+
+TRUE_WORDS = ("true", "t", "yes", "y", "1", "x", "checked", "on", "1.0")
+FALSE_WORDS = ("false", "f", "no", "n", "0", "off", "unchecked", "0.0", "-")
+
+# months per billing period; the canonical amount is annual
+PERIOD_MONTHS = {
+    "month": 1.0,
+    "monthly": 1.0,
+    "mo": 1.0,
+    "m": 1.0,
+    "p1m": 1.0,
+    "quarter": 3.0,
+    "quarterly": 3.0,
+    "q": 3.0,
+    "p3m": 3.0,
+    "halfyear": 6.0,
+    "semiannual": 6.0,
+    "semiannually": 6.0,
+    "p6m": 6.0,
+    "year": 12.0,
+    "yearly": 12.0,
+    "annual": 12.0,
+    "annually": 12.0,
+    "y": 12.0,
+    "p1y": 12.0,
+    "p12m": 12.0,
+    "week": 12.0 / 52.0,
+    "weekly": 12.0 / 52.0,
+    "p1w": 12.0 / 52.0,
+    "day": 12.0 / 365.0,
+    "daily": 12.0 / 365.0,
+    "p1d": 12.0 / 365.0,
+    "p24m": 24.0,
+    "p2y": 24.0,
+    "p36m": 36.0,
+    "p3y": 36.0,
+    # HubSpot's recurringbillingfrequency values
+    "persixmonths": 6.0,
+    "pertwoyears": 24.0,
+    "perthreeyears": 36.0,
+    "perfouryears": 48.0,
+    "perfiveyears": 60.0,
+    "biannually": 6.0,
+    "biennial": 24.0,
+}
+
+DiscountScale = Literal["auto", "percent", "fraction"]
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The full parse of one column: typed value, rule name (or null), currency marker (money).
+
+    ``steps``: scratch columns to add, in order (each a ``with_columns``), before the three
+    expressions can be evaluated.
+    """
+
+    value: pl.Expr
+    error: pl.Expr
+    currency: pl.Expr | None = None
+    steps: tuple[tuple[pl.Expr, ...], ...] = ()
+
+
+class Scratch:
+    """Named intermediate columns of one full parse (``prefix`` keeps columns apart)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.steps: list[tuple[pl.Expr, ...]] = []
+
+    def let(self, **named: pl.Expr) -> None:
+        self.steps.append(tuple(e.alias(self.prefix + n) for n, e in named.items()))
+
+    def __getitem__(self, name: str) -> pl.Expr:
+        return pl.col(self.prefix + name)
+
+    def parsed(self, value: pl.Expr, error: pl.Expr, currency: pl.Expr | None = None) -> Parsed:
+        return Parsed(value, error, currency, tuple(self.steps))
+
+
+@dataclass(frozen=True)
+class Parser:
+    """How one column kind is read: a fast expression for clean text and a full one for the rest."""
+
+    fast: Callable[[pl.Expr], pl.Expr]
+    full: Callable[[pl.Expr, Scratch], Parsed]
+    dtype: pl.DataType
+    # For a Parquet column that already has a usable type: its value, and the rule it breaks.
+    typed: Callable[[pl.Expr], Parsed] | None = None
+
+
+@dataclass(frozen=True)
+class Options:
+    """The value conventions of one export (from the config and the profile)."""
+
+    decimal_mark: str = "."
+    discount_scale: DiscountScale = "auto"
+    stages: Mapping[str, str] | None = None  # normalised stage text -> won / lost / open
+
+
+def _null(dtype: pl.DataType | type[pl.DataType] = pl.String) -> pl.Expr:
+    return pl.lit(None, dtype=dtype)
+
+
+def _blank(text: pl.Expr) -> pl.Expr:
+    return text.is_null() | (text.str.strip_chars() == "")
+
+
+def _error_where(text: pl.Expr, value: pl.Expr, rule: str) -> pl.Expr:
+    """``rule`` where a non-blank cell gave no value."""
+    return pl.when(value.is_null() & ~_blank(text)).then(pl.lit(rule))
+
+
+def per_hundred(value: pl.Expr) -> pl.Expr:
+    """value / 100, rounded as IEEE division rounds it.
+
+    Polars divides by a scalar by multiplying with its reciprocal, one ulp off for many
+    values (57 / 100 comes out as 0.5700000000000001); a divisor column of the same
+    length is divided element by element.
+    """
+    return value / (value * 0.0 + 100.0)
+
+
+# ---------------------------------------------------------------------------------------
+# text and ids
+
+
+def full_text(text: pl.Expr, s: Scratch) -> Parsed:
+    s.let(v=text.str.strip_chars())
+    return s.parsed(pl.when(s["v"] != "").then(s["v"]), _null())
+
+
+def fast_text(text: pl.Expr) -> pl.Expr:
+    value = text.str.strip_chars()
+    return pl.when(value != "").then(value)
+
+
+_SF_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def salesforce_15(ids: pl.Expr) -> pl.Expr:
+    """18-character Salesforce ids whose checksum is valid -> their 15-character form.
+
+    The last three characters of an 18-character id encode which of the first fifteen
+    are upper case (5 bits per 5 characters), so a report's 15-character id and the
+    API's 18-character id of one record compare equal after this. Other values pass
+    through unchanged.
+    """
+    candidate = (ids.str.len_bytes() == 18) & ids.str.contains(r"^[0-9A-Za-z]{18}$")
+    alphabet = {i: ch for i, ch in enumerate(_SF_ALPHABET)}
+    ok = pl.lit(True)
+    for chunk in range(3):
+        bits = pl.sum_horizontal(
+            [
+                ids.str.slice(chunk * 5 + pos, 1).is_between(pl.lit("A"), pl.lit("Z")).cast(pl.Int32) * (1 << pos)
+                for pos in range(5)
+            ]
+        )
+        ok = ok & (ids.str.slice(15 + chunk, 1) == bits.replace_strict(alphabet, return_dtype=pl.String))
+    return pl.when(candidate & ok).then(ids.str.slice(0, 15)).otherwise(ids)
+
+
+def full_id(text: pl.Expr, s: Scratch) -> Parsed:
+    """Trim; reject Excel's scientific notation; '17850.0' -> '17850'; Salesforce 18 -> 15."""
+    s.let(v=text.str.strip_chars())
+    s.let(v=pl.when(s["v"] != "").then(s["v"]))
+    s.let(mangled=s["v"].str.contains(r"^\d+(\.\d+)?[eE]\+\d+$").fill_null(False))
+    s.let(v=pl.when(~s["mangled"]).then(s["v"]))
+    s.let(v=pl.when(s["v"].str.contains(r"^\d+\.0+$")).then(s["v"].str.replace(r"\.0+$", "")).otherwise(s["v"]))
+    return s.parsed(salesforce_15(s["v"]), pl.when(s["mangled"]).then(pl.lit(EXCEL_ID)))
+
+
+def fast_id(text: pl.Expr) -> pl.Expr:
+    """Plain ids; padded ones, anything that may be Excel-mangled, a float id or an
+    18-character Salesforce id is left to ``full_id``."""
+    suspect = text.str.contains(r"^\s|\s$|[eE]\+|\.0+$") | (text.str.len_bytes() == 18)
+    return pl.when((text != "") & ~suspect).then(text)
+
+
+def normalize_id(text: str) -> str:
+    """The same normalisation for one id typed on the command line (--account)."""
+    value = run_full(full_id, [text])[0][0]
+    return value if isinstance(value, str) else text.strip()
+
+
+# ---------------------------------------------------------------------------------------
+# numbers and money
+
+_MONEY = (
+    r"^\s*(?<neg1>\()?\s*(?<cur1>[A-Za-z]{3}|[$€£¥])?\s*(?<sign>[-+])?\s*(?<cur3>[$€£¥])?\s*"
+    r"(?<num>[0-9][0-9.,' \u00a0]*?)\s*(?<trail>-)?\s*(?<cur2>[A-Za-z]{3}|[$€£¥])?\s*(?<neg2>\))?\s*$"
+)
+_GROUPED = {
+    ".": r"^(\d{1,3}([,' \u00a0]\d{3})+|\d+)(\.\d+)?$",
+    ",": r"^(\d{1,3}([.' \u00a0]\d{3})+|\d+)(,\d+)?$",
+}
+SYMBOL_CURRENCY = {"€": "EUR", "£": "GBP", "¥": "JPY", "$": "$"}
+
+
+def fast_number(text: pl.Expr, decimal_mark: str) -> pl.Expr:
+    value = text.cast(pl.Float64, strict=False)
+    ok = value.is_finite()
+    if decimal_mark == ",":
+        # '1.5' is one and a half to a cast but fifteen hundred… to nobody; '1.500' is
+        # ambiguous, so with a decimal comma every value with a '.' takes the full parse.
+        ok = ok & ~text.str.contains(".", literal=True)
+    return pl.when(ok).then(value)
+
+
+def full_number(text: pl.Expr, decimal_mark: str, s: Scratch) -> Parsed:
+    """Forgiving parse: '$1,200.50', 'USD 1,200.50', '1.200,50 €', '(1,200.00)', '1200-', '25%'."""
+    s.let(t=text.str.strip_chars())
+    s.let(quick=fast_number(s["t"], decimal_mark), percent=s["t"].str.ends_with("%").fill_null(False))
+    s.let(body=pl.when(s["percent"]).then(s["t"].str.strip_chars_end("%")).otherwise(s["t"]))
+    s.let(parts=s["body"].str.extract_groups(_MONEY))
+    parts = s["parts"].struct
+    s.let(
+        num=parts.field("num").str.strip_chars(),
+        neg1=parts.field("neg1").is_not_null(),
+        neg2=parts.field("neg2").is_not_null(),
+        minus=(parts.field("sign") == "-").fill_null(False) | parts.field("trail").is_not_null(),
+        currency=pl.coalesce(parts.field("cur1"), parts.field("cur3"), parts.field("cur2"))
+        .replace(SYMBOL_CURRENCY)
+        .str.to_uppercase(),
+    )
+    other_mark = "," if decimal_mark == "." else "."
+    if decimal_mark == ".":
+        digits = s["num"].str.replace_all(r"[,' \u00a0]", "")
+    else:
+        digits = s["num"].str.replace_all(r"[.' \u00a0]", "").str.replace(",", ".", literal=True)
+    s.let(
+        grouped=s["num"].str.contains(_GROUPED[decimal_mark]).fill_null(False),
+        other=s["num"].str.contains(_GROUPED[other_mark]).fill_null(False),
+        magnitude=digits.cast(pl.Float64, strict=False),
+        negative=(s["neg1"] & s["neg2"]) | s["minus"],
+    )
+    s.let(slow=pl.when(~s["grouped"]).then(None).when(s["negative"]).then(-s["magnitude"]).otherwise(s["magnitude"]))
+    s.let(slow=pl.when(s["percent"]).then(per_hundred(s["slow"])).otherwise(s["slow"]))
+    s.let(
+        bad=s["slow"].is_null() | (s["neg1"] != s["neg2"]),
+        needed=s["quick"].is_null() & ~_blank(text),
+    )
+    rule = (
+        pl.when(~s["bad"])
+        .then(None)
+        .when(~s["grouped"] & s["other"])
+        .then(pl.lit(DECIMAL_MARK))
+        .otherwise(pl.lit(BAD_NUMBER))
+    )
+    value = pl.when(s["quick"].is_not_null()).then(s["quick"]).when(s["needed"] & ~s["bad"]).then(s["slow"])
+    return s.parsed(
+        value.cast(pl.Float64),
+        pl.when(s["needed"]).then(rule),
+        pl.when(s["needed"]).then(s["currency"]),
+    )
+
+
+def typed_number(column: pl.Expr) -> Parsed:
+    """A numeric Parquet column: finite values as Float64; inf and NaN are bad numbers."""
+    value = column.cast(pl.Float64)
+    return Parsed(pl.when(value.is_finite()).then(value), pl.when(~value.is_finite()).then(pl.lit(BAD_NUMBER)))
+
+
+def _scaled(value: pl.Expr, had_percent: pl.Expr, scale: DiscountScale) -> pl.Expr:
+    """A discount as a 0–1 fraction: '25%' and (scale auto) 25 -> 0.25."""
+    if scale == "percent":
+        return pl.when(had_percent).then(value).otherwise(per_hundred(value))
+    if scale == "auto":
+        return pl.when(~had_percent & (value > 1)).then(per_hundred(value)).otherwise(value)
+    return value
+
+
+def full_fraction(text: pl.Expr, decimal_mark: str, scale: DiscountScale, s: Scratch) -> Parsed:
+    parsed = full_number(text, decimal_mark, s)
+    return s.parsed(_scaled(parsed.value, s["percent"], scale), parsed.error)
+
+
+def fast_fraction(text: pl.Expr, decimal_mark: str, scale: DiscountScale) -> pl.Expr:
+    """A plain number (a '25%' takes the full parser): scaled as ``full_fraction`` does."""
+    return _scaled(fast_number(text, decimal_mark), pl.lit(False), scale)
+
+
+# ---------------------------------------------------------------------------------------
+# dates
+
+
+def _first_date(text: pl.Expr, formats: Sequence[str]) -> pl.Expr:
+    """The first of ``formats`` that reads ``text`` (a datetime format gives its date)."""
+    attempts = [
+        text.str.to_datetime(f, strict=False).dt.date() if "%H" in f else text.str.to_date(f, strict=False)
+        for f in formats
+    ]
+    return pl.coalesce(attempts) if attempts else _null(pl.Date)
+
+
+def _epoch(text: pl.Expr) -> pl.Expr:
+    """Unix timestamps (Stripe and HubSpot APIs): 9–10 digits are seconds, 12–13 milliseconds."""
+    digits = text.str.contains(r"^\d{9,10}$|^\d{12,13}$").fill_null(False)
+    number = text.cast(pl.Int64, strict=False)
+    seconds = pl.when(number > 10**11).then(number // 1000).otherwise(number)
+    return pl.when(digits).then(pl.from_epoch(seconds, time_unit="s").dt.date())
+
+
+def fast_date(text: pl.Expr, locale_formats: Sequence[str] = ()) -> pl.Expr:
+    """ISO dates; with a detected locale format, that one too (a whole column of 1/15/2024)."""
+    value = text.str.to_date("%Y-%m-%d", strict=False)
+    if locale_formats:
+        value = pl.coalesce(value, _first_date(text.str.replace(TRAILING_TIME, ""), locale_formats[:1]))
+    return pl.when(value >= MIN_DATE).then(value)
+
+
+def full_date(text: pl.Expr, locale_formats: Sequence[str], s: Scratch) -> Parsed:
+    """ISO dates and datetimes always, Unix timestamps; then the locale formats chosen for this column."""
+    s.let(t=text.str.strip_chars())
+    s.let(
+        iso=s["t"].str.to_date("%Y-%m-%d", strict=False),
+        epoch=_epoch(s["t"]),
+        datetime=_first_date(s["t"], _ISO_DATETIME_FORMATS),
+        day=s["t"].str.replace(TRAILING_TIME, ""),
+    )
+    s.let(d=pl.coalesce(s["iso"], s["epoch"], s["datetime"], _first_date(s["day"], locale_formats)))
+    # '1/5/24' read with %Y is the year 24: not a date anyone booked a deal on.
+    s.let(d=pl.when(s["d"] >= MIN_DATE).then(s["d"]))
+    return s.parsed(s["d"], _error_where(text, s["d"], BAD_DATE))
+
+
+def typed_date(column: pl.Expr, dtype: pl.DataType) -> Parsed:
+    """A Parquet Date or Datetime column; a date before 1900 is a bad date, as in text."""
+    value = column.dt.date() if isinstance(dtype, pl.Datetime) else column
+    return Parsed(pl.when(value >= MIN_DATE).then(value), pl.when(value < MIN_DATE).then(pl.lit(BAD_DATE)))
+
+
+def detect_date_formats(sample: pl.Series, configured: Sequence[str]) -> tuple[tuple[str, ...], str | None]:
+    """Choose the locale formats for one column from a sample of its values.
+
+    Returns (formats, problem). Configured formats are used as given. Otherwise every
+    candidate is tried on the values that are not ISO; a candidate is kept if it reads
+    at least one of them. When both month-first and day-first read every value and
+    disagree on some, the column is ambiguous (e.g. only dates up to the 12th) and the
+    problem names the formats to choose from.
+    """
+    if configured:
+        return tuple(configured), None
+    frame = (
+        sample.cast(pl.String).str.strip_chars().to_frame("t").filter(pl.col("t").is_not_null() & (pl.col("t") != ""))
+    )
+    non_iso = frame.filter(
+        pl.col("t").str.to_date("%Y-%m-%d", strict=False).is_null()
+        & _first_date(pl.col("t"), _ISO_DATETIME_FORMATS).is_null()
+    ).select(pl.col("t").str.replace(TRAILING_TIME, "").alias("d"))
+    if non_iso.is_empty():
+        return (), None
+    parsed = non_iso.select(
+        [
+            pl.when(_first_date(pl.col("d"), [f]) >= MIN_DATE).then(_first_date(pl.col("d"), [f])).alias(f)
+            for f in LOCALE_DATE_FORMATS
+        ]
+    )
+    scores = {f: parsed[f].is_not_null().sum() for f in LOCALE_DATE_FORMATS}
+    best = max(scores.values())
+    if best == 0:
+        return (), None
+    for a, b in (("%m/%d/%Y", "%d/%m/%Y"), ("%m-%d-%Y", "%d-%m-%Y")):
+        if scores[a] == scores[b] == best and (parsed[a] != parsed[b]).fill_null(False).any():
+            return (), f"dates like '{non_iso['d'][0]}' read both as {a} and as {b}"
+    ranked = sorted((f for f in LOCALE_DATE_FORMATS if scores[f]), key=lambda f: -scores[f])
+    # Keep the winner and any format that does not contradict it (not its mirror image).
+    mirror = {"%m/%d/%Y": "%d/%m/%Y", "%d/%m/%Y": "%m/%d/%Y", "%m-%d-%Y": "%d-%m-%Y", "%d-%m-%Y": "%m-%d-%Y"}
+    chosen = [ranked[0]]
+    for fmt in ranked[1:]:
+        if mirror.get(fmt) not in chosen and mirror.get(chosen[0]) != fmt:
+            chosen.append(fmt)
+    return tuple(chosen), None
+
+
+# ---------------------------------------------------------------------------------------
+# booleans, billing periods, stages
+
+
+def full_bool(text: pl.Expr, s: Scratch) -> Parsed:
+    s.let(word=text.str.strip_chars().str.to_lowercase())
+    s.let(b=pl.when(s["word"].is_in(TRUE_WORDS)).then(True).when(s["word"].is_in(FALSE_WORDS)).then(False))
+    return s.parsed(s["b"], _error_where(text, s["b"], BAD_BOOL))
+
+
+_EXACT_BOOL: dict[str, bool] = {w: True for w in TRUE_WORDS} | {w: False for w in FALSE_WORDS}
+_EXACT_BOOL |= {w.upper(): v for w, v in _EXACT_BOOL.items()} | {w.title(): v for w, v in _EXACT_BOOL.items()}
+
+
+def fast_bool(text: pl.Expr) -> pl.Expr:
+    return text.replace_strict(_EXACT_BOOL, default=None, return_dtype=pl.Boolean)
+
+
+def full_period(text: pl.Expr, s: Scratch) -> Parsed:
+    """Billing period -> months per period ('P12M' -> 12, 'month' -> 1)."""
+    s.let(key=text.str.strip_chars().str.to_lowercase().str.replace_all(r"[^0-9a-z]", ""))
+    s.let(generic=s["key"].str.extract_groups(r"^p(?<n>\d+)(?<u>[dwmy])$"))
+    unit_months = (
+        s["generic"]
+        .struct.field("u")
+        .replace_strict(
+            {"d": 12.0 / 365.0, "w": 12.0 / 52.0, "m": 1.0, "y": 12.0}, default=None, return_dtype=pl.Float64
+        )
+    )
+    iso = s["generic"].struct.field("n").cast(pl.Float64, strict=False) * unit_months
+    named = s["key"].replace_strict(PERIOD_MONTHS, default=None, return_dtype=pl.Float64)
+    s.let(months=pl.coalesce(named, iso))
+    return s.parsed(s["months"], _error_where(text, s["months"], BAD_PERIOD))
+
+
+def fast_period(text: pl.Expr) -> pl.Expr:
+    return text.replace_strict(PERIOD_MONTHS, default=None, return_dtype=pl.Float64)
+
+
+def normalize_stage(value: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", value.lower())
+
+
+def stage_map(*layers: Mapping[str, Sequence[str]]) -> dict[str, str]:
+    """Normalised stage text -> won / lost / open: the defaults, then each layer on top."""
+    mapping: dict[str, str] = {}
+    for layer in (DEFAULT_STAGES, *layers):
+        for outcome, values in layer.items():
+            for value in values:
+                mapping[normalize_stage(value)] = outcome
+    return mapping
+
+
+def full_stage(text: pl.Expr, mapping: Mapping[str, str], s: Scratch) -> Parsed:
+    """Raw stage text -> 'won' / 'lost' / 'open' via the normalised stage map."""
+    key = text.str.to_lowercase().str.replace_all(r"[^0-9a-z]", "")
+    s.let(stage=key.replace_strict(dict(mapping), default=None, return_dtype=pl.String))
+    return s.parsed(s["stage"], _error_where(text, s["stage"], UNKNOWN_STAGE))
+
+
+def fast_stage(text: pl.Expr, mapping: Mapping[str, str]) -> pl.Expr:
+    """Exact matches of the normalised stage keys; 'Closed Won' and friends take ``full_stage``."""
+    return text.replace_strict(dict(mapping), default=None, return_dtype=pl.String)
+
+
+# ---------------------------------------------------------------------------------------
+# one parser per column kind
+
+KIND_DTYPE: dict[str, pl.DataType] = {
+    "id": pl.String(),
+    "text": pl.String(),
+    "stage": pl.String(),
+    "date": pl.Date(),
+    "money": pl.Float64(),
+    "number": pl.Float64(),
+    "fraction": pl.Float64(),
+    "period": pl.Float64(),
+    "bool": pl.Boolean(),
+}
+
+
+def parser_for(kind: Kind, options: Options, date_formats: Sequence[str] = ()) -> Parser:
+    mark, scale = options.decimal_mark, options.discount_scale
+    dtype = KIND_DTYPE[kind]
+    if kind == "id":
+        return Parser(fast_id, full_id, dtype)
+    if kind == "text":
+        return Parser(fast_text, full_text, dtype)
+    if kind == "date":
+        return Parser(
+            lambda e: fast_date(e, date_formats),
+            lambda e, s: full_date(e, date_formats, s),
+            dtype,
+        )
+    if kind in ("money", "number"):
+        return Parser(lambda e: fast_number(e, mark), lambda e, s: full_number(e, mark, s), dtype, typed_number)
+    if kind == "fraction":
+
+        def typed_fraction(column: pl.Expr) -> Parsed:
+            parsed = typed_number(column)
+            return Parsed(_scaled(parsed.value, pl.lit(False), scale), parsed.error)
+
+        return Parser(
+            lambda e: fast_fraction(e, mark, scale),
+            lambda e, s: full_fraction(e, mark, scale, s),
+            dtype,
+            typed_fraction,
+        )
+    if kind == "bool":
+        return Parser(fast_bool, full_bool, dtype, lambda c: Parsed(c, _null()))
+    if kind == "period":
+        return Parser(fast_period, full_period, dtype)
+    if kind == "stage":
+        stages = dict(options.stages or stage_map())
+        return Parser(lambda e: fast_stage(e, stages), lambda e, s: full_stage(e, stages, s), dtype)
+    raise AssertionError(kind)  # pragma: no cover - Kind is a closed Literal
+
+
+def typed_path(parser: Parser, kind: Kind, dtype: pl.DataType) -> Callable[[pl.Expr], Parsed] | None:
+    """How a Parquet column of ``dtype`` is read without text, for a column of ``kind`` (None: as text)."""
+    if kind == "date" and isinstance(dtype, pl.Date | pl.Datetime):
+        return lambda column: typed_date(column, dtype)
+    if kind in ("money", "number", "fraction") and dtype.is_numeric():
+        return parser.typed
+    if kind == "bool" and dtype == pl.Boolean:
+        return parser.typed
+    return None
+
+
+def evaluate(expression: pl.Expr, values: Sequence[Any]) -> list[Any]:
+    """``expression`` over ``pl.col("t")`` = ``values`` (text): for tests and one-off values."""
+    return pl.DataFrame({"t": pl.Series(values, dtype=pl.String)}).select(expression.alias("r"))["r"].to_list()
+
+
+def run_full(
+    full: Callable[[pl.Expr, Scratch], Parsed], values: Sequence[Any]
+) -> tuple[list[Any], list[Any], list[Any] | None]:
+    """A full parser over ``values`` (text): (values, errors, currencies or None)."""
+    scratch = Scratch("__s_")
+    parsed = full(pl.col("t"), scratch)
+    frame = pl.DataFrame({"t": pl.Series(values, dtype=pl.String)}).lazy()
+    for step in parsed.steps:
+        frame = frame.with_columns(step)
+    out = frame.select(
+        parsed.value.alias("value"),
+        parsed.error.alias("error"),
+        (parsed.currency if parsed.currency is not None else _null()).alias("currency"),
+    ).collect()
+    currency = out["currency"].to_list() if parsed.currency is not None else None
+    return out["value"].to_list(), out["error"].to_list(), currency

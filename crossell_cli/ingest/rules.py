@@ -1,0 +1,339 @@
+"""The rule table: every check an input row goes through, one record per rule.
+
+A rule names what it checks (``name``), where (``tables``, ``column``), what a broken rule
+does to the row (``severity``: ``rejected`` rows are not used; a ``warning`` row is used and
+listed by ``xsell validate``; an ``excluded`` row is left out on purpose by the config), the
+check itself as a Polars expression that is true on the rows breaking it, and the message
+and fix ``xsell validate`` prints. ``column`` is a canonical column, ``kind:<kind>`` for
+every mapped column of that kind, ``required`` for each required column (and the first
+mapped column of each group of alternatives, such as amount / period_amount / unit_price),
+or ``(row)`` for the row as a whole.
+
+Rules run in stages, all inside one lazy plan over one scan (``table.py``):
+
+- ``cell``: the cells of one row as parsed (``parse_error`` reads the rule name a parser
+  gave, see parsers.py), plus missing values and ragged rows;
+- ``line``: a line item's derived values (annual amount, currency), on the rows the cell
+  rules kept; the first rule a row breaks is the one reported;
+- ``set``: rules over the kept rows as a set (a repeated line_id);
+- ``check``: warnings over the used tables (orphans, odd values, repeated keys).
+
+Adding a rule is one record here (its check reads columns the stage provides) and one
+parametrised case in tests/test_rules.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+from ..schema import TableName
+from . import parsers as p
+
+Severity = Literal["rejected", "warning", "excluded"]
+Stage = Literal["cell", "line", "set", "check"]
+
+LINES: tuple[TableName, ...] = ("line_items",)
+DIMENSIONS: tuple[TableName, ...] = ("accounts", "products")
+ALL: tuple[TableName, ...] = ("line_items", "accounts", "products")
+
+# Columns every stage provides for a mapped canonical column ``c``: ``c`` (typed value),
+# ``__e_c`` (the rule name its parser gave, or null) and ``__t_c`` (the cell's text).
+
+
+def error_of(column: str) -> str:
+    return f"__e_{column}"
+
+
+def text_of(column: str) -> str:
+    return f"__t_{column}"
+
+
+# Columns the cell stage adds for its rules: ``__needs`` (the row is a won or lost line, or
+# a row of a table without stages: it must be complete), ``__missing_<c>`` (true when the
+# row lacks every column of the group ``c`` leads) and ``__ragged`` (text beyond the header).
+NEEDS = "__needs"
+RAGGED = "__ragged"
+
+
+def missing_of(column: str) -> str:
+    return f"__missing_{column}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    tables: tuple[TableName, ...]
+    column: str
+    severity: Severity
+    stage: Stage
+    check: Callable[[str], pl.Expr]  # column -> true where the row breaks the rule
+    message: str  # '{v}' is the cell's value, '{c}' the column, '{t}' the table
+    fix: str = ""
+    # Only for columns that are (True) or are not (False) required; None: every column.
+    required: bool | None = None
+
+    @property
+    def text(self) -> str:
+        """The message as ``xsell validate`` prints it."""
+        whole = f"{self.message}; {self.fix}" if self.fix else self.message
+        if self.severity == "warning" and self.stage == "cell":
+            whole += " (this cell is ignored; the row is used)"
+        return whole
+
+
+def parse_error(rule: str) -> Callable[[str], pl.Expr]:
+    return lambda column: pl.col(error_of(column)) == rule
+
+
+def _missing(column: str) -> pl.Expr:
+    return pl.col(missing_of(column))
+
+
+def _ragged(_column: str) -> pl.Expr:
+    return pl.col(RAGGED).is_not_null()
+
+
+_DATE = ("'{v}' is not a date", "write dates as YYYY-MM-DD, or list the file's format in date_formats: in xsell.yaml")
+_NUMBER = ("'{v}' is not a number", "amounts may look like 1200.50, $1,200.50, USD 1,200.50 or (1,200.00)")
+_MARK = ("'{v}' uses the other decimal mark", "set decimal_mark: ',' (or '.') in xsell.yaml to match the export")
+_BOOL = ("'{v}' is not a yes/no value", "use true/false, yes/no, 1/0 or x")
+_PERIOD = ("'{v}' is not a billing period", "use month, quarter, year or an ISO 8601 duration such as P1M or P12M")
+_EXCEL = (
+    "'{v}' is an ID that Excel turned into scientific notation; the real ID is lost",
+    "export again without opening the file in Excel, or format the column as Text",
+)
+
+
+def _cell_rules(tables: tuple[TableName, ...], severity: Severity, required: bool | None) -> tuple[Rule, ...]:
+    """The parse rules, at one severity, for the columns of ``tables`` (``required`` as in Rule)."""
+    kinds: tuple[tuple[str, str, tuple[str, str]], ...] = (
+        (p.BAD_DATE, "kind:date", _DATE),
+        (p.BAD_NUMBER, "kind:money", _NUMBER),
+        (p.BAD_NUMBER, "kind:number", _NUMBER),
+        (p.BAD_NUMBER, "kind:fraction", _NUMBER),
+        (p.DECIMAL_MARK, "kind:money", _MARK),
+        (p.DECIMAL_MARK, "kind:number", _MARK),
+        (p.DECIMAL_MARK, "kind:fraction", _MARK),
+        (p.BAD_BOOL, "kind:bool", _BOOL),
+        (p.BAD_PERIOD, "kind:period", _PERIOD),
+        (p.EXCEL_ID, "kind:id", _EXCEL),
+    )
+    return tuple(
+        Rule(name, tables, column, severity, "cell", parse_error(name), what, fix, required)
+        for name, column, (what, fix) in kinds
+    )
+
+
+RULES: tuple[Rule, ...] = (
+    # -- cell: a line item with any bad cell is rejected -----------------------------------
+    *_cell_rules(LINES, "rejected", None),
+    Rule(
+        p.UNKNOWN_STAGE,
+        LINES,
+        "stage",
+        "rejected",
+        "cell",
+        parse_error(p.UNKNOWN_STAGE),
+        "stage '{v}' is not mapped to won, lost or open",
+        "add it under stages: won/lost/open in xsell.yaml",
+    ),
+    Rule(
+        p.MISSING,
+        LINES,
+        "stage",
+        "rejected",
+        "cell",
+        _missing,
+        "stage is empty, so the line is neither won nor lost; fill it in or drop the row (won, lost or open)",
+    ),
+    Rule(
+        p.MISSING,
+        LINES,
+        "is_won",
+        "rejected",
+        "cell",
+        _missing,
+        "{c} is empty (every won or lost line needs it)",
+        "fill it in or drop the row",
+    ),
+    # A required column (or every column of a one_of group) empty on a won or lost line:
+    # open pipeline rows often lack an account, a date or an amount, and no metric uses them.
+    Rule(
+        p.MISSING,
+        LINES,
+        "required",
+        "rejected",
+        "cell",
+        _missing,
+        "{c} is empty (every won or lost line needs it)",
+        "fill it in or drop the row",
+    ),
+    Rule(
+        "ragged_row",
+        ALL,
+        "(row)",
+        "rejected",
+        "cell",
+        _ragged,
+        "the row has more values than the header ('{v}' is extra)",
+        "a value probably contains an unquoted delimiter; quote it or fix the export",
+    ),
+    # -- cell: an account or product is only rejected for its key --------------------------
+    # A bad optional cell (sellable "maybe") is ignored with a warning, so the row's lines
+    # keep their family and name instead of turning into orphans.
+    *_cell_rules(DIMENSIONS, "rejected", True),
+    *_cell_rules(DIMENSIONS, "warning", False),
+    Rule(
+        p.MISSING,
+        DIMENSIONS,
+        "required",
+        "rejected",
+        "cell",
+        _missing,
+        "{c} is empty (every row of the {t} table needs one)",
+        "fill it in or drop the row",
+        required=True,
+    ),
+    # -- line: derived values of a line item (first broken rule wins) ----------------------
+    Rule(
+        "bad_currency_amount",
+        LINES,
+        "billing_period",
+        "rejected",
+        "line",
+        lambda _c: pl.col("__period_needs"),
+        "'{v}' needs a billing period to be annualised",
+        "map billing_period, or give the annual amount",
+    ),
+    Rule(
+        p.MISSING,
+        LINES,
+        "amount",  # reported on the value column the export has (amount, period_amount, unit_price…)
+        "rejected",
+        "line",
+        lambda _c: pl.col("__amount_missing"),
+        "{c} is empty (every won or lost line needs it)",
+        "fill it in or drop the row",
+    ),
+    Rule(
+        "no_fx_rate",
+        LINES,
+        "currency",
+        "rejected",
+        "line",
+        lambda _c: pl.col("__no_fx_rate"),
+        "no fx rate for currency '{v}'",
+        "add it to fx: in xsell.yaml (units of the reporting currency per 1 unit)",
+    ),
+    # -- set: the kept rows as a set -------------------------------------------------------
+    Rule(
+        "duplicate_line_id",
+        LINES,
+        "line_id",
+        "rejected",
+        "set",
+        lambda _c: pl.col("line_id").is_not_null() & ~pl.col("line_id").is_first_distinct(),
+        "line_id '{v}' already appeared on an earlier row; this copy is not counted",
+        "remove the duplicate, or map line_id to a column that is unique",
+    ),
+    # -- check: warnings over the used tables ----------------------------------------------
+    Rule(
+        "orphan_account",
+        LINES,
+        "account_id",
+        "warning",
+        "check",
+        lambda _c: pl.col("__orphan_account"),
+        "account '{v}' is not in the accounts table; it is used without name or segment",
+    ),
+    Rule(
+        "orphan_product",
+        LINES,
+        "product_id",
+        "warning",
+        "check",
+        lambda _c: pl.col("__orphan_product"),
+        "product '{v}' is not in the products table; it is its own family with no list price",
+    ),
+    Rule(
+        "negative_amount",
+        LINES,
+        "amount",
+        "warning",
+        "check",
+        lambda _c: pl.col("amount") < 0,
+        "amount {v} is negative (a credit or refund?); it is counted as is",
+    ),
+    Rule(
+        "end_before_start",
+        LINES,
+        "end_date",
+        "warning",
+        "check",
+        lambda _c: pl.col("end_date") < pl.col("start_date"),
+        "end_date {v} is before start_date; the line is never active",
+    ),
+    Rule(
+        "discount_out_of_range",
+        LINES,
+        "discount",
+        "warning",
+        "check",
+        lambda _c: (pl.col("discount") < 0) | (pl.col("discount") > 1),
+        "discount {v} is outside 0–1 after reading percentages; check the column",
+    ),
+    Rule(
+        "duplicate_account",
+        ("accounts",),
+        "account_id",
+        "warning",
+        "check",
+        lambda _c: pl.col("account_id").is_not_null() & ~pl.col("account_id").is_first_distinct(),
+        "account '{v}' appears again; the first row is used",
+    ),
+    Rule(
+        "duplicate_product",
+        ("products",),
+        "product_id",
+        "warning",
+        "check",
+        lambda _c: pl.col("product_id").is_not_null() & ~pl.col("product_id").is_first_distinct(),
+        "product '{v}' appears again; the first row is used",
+    ),
+)
+
+EXCLUDED = "excluded_by_config"  # rows an exclude: rule of the config leaves out (severity excluded)
+
+
+def rules_for(table: TableName, stage: Stage) -> tuple[Rule, ...]:
+    return tuple(r for r in RULES if table in r.tables and r.stage == stage)
+
+
+def template(text: str, *, value: pl.Expr, column: pl.Expr, table: str) -> pl.Expr:
+    """A rule's text with '{v}', '{c}' and '{t}' filled from expressions (an empty value is '')."""
+    pieces: list[pl.Expr] = []
+    for part in _split(text):
+        if part == "{v}":
+            pieces.append(value.fill_null(""))
+        elif part == "{c}":
+            pieces.append(column)
+        elif part == "{t}":
+            pieces.append(pl.lit(table))
+        elif part:
+            pieces.append(pl.lit(part))
+    return pl.concat_str(pieces)
+
+
+def _split(text: str) -> list[str]:
+    import re
+
+    return re.split(r"(\{[vct]\})", text)
+
+
+def fix_for(name: str) -> str:
+    """How to fix a broken rule, by name ('' when the rule has no fix: a warning)."""
+    return next((r.fix for r in RULES if r.name == name and r.fix), "")
