@@ -1,7 +1,7 @@
 """The only place a frame becomes a Rich table, CSV, JSON, JSONL, Parquet or XLSX.
 
 Machine formats carry raw numbers (rates as 0–1 fractions, money unrounded, ISO
-dates, empty cells for nulls); the table formats them for people.
+dates, empty cells for nulls); the table and the spreadsheet format them for people.
 Text cells that a spreadsheet would run as a formula get a leading apostrophe (OWASP
 CSV injection) in the formats a spreadsheet opens: csv, xlsx and the table. Files are
 written atomically: a temporary file in the target folder, then a rename.
@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Literal, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
 import polars as pl
 
@@ -246,15 +246,123 @@ def _write(output: Output, fmt: str, buffer: IO[bytes]) -> None:
         raise AssertionError(fmt)
 
 
+# ---------------------------------------------------------------------------------------
+# xlsx: the same numbers, in the formats a spreadsheet person expects
+
+# The last row Excel has, less the header.
+_XLSX_MAX_ROWS = 1_048_575
+_XLSX_TEXT_WIDTH = 60  # characters; a longer text column wraps off screen anyway
+_XLSX_DATE = "yyyy-mm-dd"
+
+
+def _xlsx_format(kind: str, values: pl.Series) -> str | None:
+    """The Excel number format of a column of this kind (None: Excel's default)."""
+    if kind == "rate":
+        return "0.0%"
+    if kind == "ratio":
+        return "0.00"
+    if kind == "money":
+        return "#,##0.00" if _series_wants_cents(values) else "#,##0"
+    if kind == "days":
+        return "0.0" if _series_fractional(values) else "0"
+    if kind == "count":
+        return "0"
+    if kind == "number":
+        return "0.00"
+    if kind == "date":
+        return _XLSX_DATE
+    return None
+
+
+def _numeric(values: pl.Series) -> pl.Series:
+    if not values.dtype.is_numeric():
+        return pl.Series(values.name, [], pl.Float64)
+    floats = values.cast(pl.Float64).drop_nulls()
+    return floats.filter(floats.is_finite())
+
+
+def _series_wants_cents(values: pl.Series) -> bool:
+    floats = _numeric(values)
+    if floats.is_empty():
+        return False
+    biggest = floats.abs().max()
+    return isinstance(biggest, float) and biggest < _CENTS_BELOW and bool((floats.round(2) != floats.round(0)).any())
+
+
+def _series_fractional(values: pl.Series) -> bool:
+    floats = _numeric(values)
+    return bool((floats != floats.round(0)).any()) if not floats.is_empty() else False
+
+
+def _xlsx_width(name: str, kind: str, values: pl.Series) -> int:
+    """Column width in characters: the header or the widest value shown, within reason."""
+    header = len(name) + 3  # room for the filter button
+    if kind == "text":
+        longest = values.cast(pl.String).str.len_chars().max() if values.len() else 0
+        body = min(int(longest) if isinstance(longest, int) else 0, _XLSX_TEXT_WIDTH)
+    elif kind == "date":
+        body = 10
+    else:
+        floats = _numeric(values)
+        biggest = floats.abs().max() if not floats.is_empty() else 0.0
+        body = len(_human(float(biggest) if isinstance(biggest, float) else 0.0, kind, cents=True)) + 2
+    return max(8, header, body)
+
+
 def _write_xlsx(frame: pl.DataFrame, output: Output, target: IO[bytes]) -> None:
     import xlsxwriter
 
-    with xlsxwriter.Workbook(target, {"in_memory": True}) as workbook:
-        frame.write_excel(workbook, worksheet="data", autofit=True, float_precision=6)
+    if frame.height > _XLSX_MAX_ROWS:
+        raise OutputError(
+            f"an xlsx sheet holds at most {_XLSX_MAX_ROWS:,} rows and this result has {frame.height:,}",
+            hint="write csv or parquet instead (-o result.parquet), or narrow it with --where or --top",
+        )
+    kinds = {name: column_kind(name, dtype, output.kinds) for name, dtype in frame.schema.items()}
+    formats: dict[str, str] = {}
+    widths: dict[str, int] = {}
+    for name in frame.columns:
+        fmt = _xlsx_format(kinds[name], frame[name])
+        if fmt is not None:
+            formats[name] = fmt
+        widths[name] = _xlsx_width(name, kinds[name], frame[name]) * 7 + 5  # characters -> pixels
+    # A string is never a formula or a link: the apostrophe guard is the visible marker and
+    # xlsxwriter must not turn "'=..." back into anything but text.
+    options = {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
+    with xlsxwriter.Workbook(target, options) as workbook:
+        frame.write_excel(
+            workbook,
+            worksheet="data",
+            column_formats=formats,  # type: ignore[arg-type]
+            column_widths=widths,  # type: ignore[arg-type]
+            freeze_panes=(1, 0),
+            autofit=False,
+        )
+        if output.row_kinds and frame.width and frame.height:
+            _xlsx_row_kinds(workbook, frame, output)
         about = workbook.add_worksheet("about")
-        about.write(0, 0, output.title)
-        for i, note in enumerate(output.notes, start=1):
-            about.write_string(i, 0, note)
+        about.set_column(0, 0, 100)
+        about.write_string(0, 0, output.title, workbook.add_format({"bold": True}))
+        lines = [*(output.header.splitlines() if output.header else []), *output.notes]
+        for i, line in enumerate(lines, start=1):
+            about.write_string(i, 0, line)
+
+
+def _xlsx_row_kinds(workbook: Any, frame: pl.DataFrame, output: Output) -> None:
+    """Rows named in ``row_kinds`` get that kind's number format in the ``kinds`` columns
+    (summary's median_days_to_cross_sell row is days in a column of rates)."""
+    sheet = workbook.get_worksheet_by_name("data")
+    keys = frame[frame.columns[0]].cast(pl.String)
+    formats: dict[str, Any] = {}
+    for name in (c for c in frame.columns if c in output.kinds):
+        for key, kind in output.row_kinds.items():
+            rows = (keys == key).arg_true().to_list()
+            fmt = _xlsx_format(kind, frame[name].gather(rows)) or "General"
+            if fmt not in formats:
+                formats[fmt] = workbook.add_format({"num_format": fmt, "valign": "vcenter"})
+            for row in rows:
+                value = frame[name][row]
+                if _is_number(value):
+                    sheet.write_number(row + 1, frame.get_column_index(name), value, formats[fmt])
 
 
 # ---------------------------------------------------------------------------------------
