@@ -9,6 +9,7 @@ from typing import Any
 
 import openpyxl
 import polars as pl
+import pytest
 
 from crossell_cli import render
 
@@ -134,3 +135,14 @@ def test_an_empty_result_still_writes_its_header(tmp_path):
     render.emit(output, fmt=None, path=str(target), inputs=[])
     sheet = openpyxl.load_workbook(target)["data"]
     assert [c.value for c in sheet[1]] == ["kpi", "value"]
+
+
+def test_more_rows_than_a_sheet_holds_is_an_output_error(tmp_path):
+    from crossell_cli.errors import OutputError
+
+    frame = pl.DataFrame({"n": range(1_048_576)})
+    target = tmp_path / "big.xlsx"
+    with pytest.raises(OutputError, match="1,048,575 rows") as caught:
+        render.emit(render.Output(frame, "Big"), fmt=None, path=str(target), inputs=[])
+    assert caught.value.exit_code == 73
+    assert not target.exists() and not list(tmp_path.iterdir())  # the temporary file is gone too
