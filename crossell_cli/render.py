@@ -670,10 +670,11 @@ def _print_table(console: Console, output: Output, *, limit: int | None = None, 
     terminal = console.width
     console.width = max(terminal, fit.width)
     try:
-        print_(table, crop=False)
+        if fit.shown:  # a result with no columns at all ("nothing to measure") has no table
+            print_(table, crop=False)
+            print_()
     finally:
         console.width = terminal
-    print_()
     if frame.is_empty():
         print_("(no rows)")
     for note in output.notes:

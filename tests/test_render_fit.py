@@ -248,3 +248,8 @@ def test_machine_formats_ignore_the_view(fmt):
     )
     assert plain == dressed
     assert b"family" in plain and b"0.25" in plain and b"87.8" in plain
+
+
+def test_a_result_without_columns_prints_its_title_and_why():
+    output = Output(pl.DataFrame(), "Expansion", notes=("nothing to measure",))
+    assert table_text(output) == "Expansion\n\n(no rows)\nnothing to measure\n"
