@@ -22,6 +22,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -468,11 +469,11 @@ class _Column:
     def numeric(self) -> bool:
         return self.kind not in ("text", "date", "bool")
 
-    @property
+    @cached_property
     def longest(self) -> int:
         return max((_cell_len(c) for c in self.cells), default=0)
 
-    @property
+    @cached_property
     def min_width(self) -> int:
         # A header wraps between words, never inside one.
         word = max((_cell_len(w) for w in self.label.split()), default=0)
@@ -483,7 +484,7 @@ class _Column:
         tokens = max((_cell_len(c) for c in self.cells if " " not in c and _cell_len(c) <= _TOKEN_MAX), default=0)
         return max(word, min(self.longest, max(_TEXT_FLOOR, tokens)))
 
-    @property
+    @cached_property
     def natural(self) -> int:
         return max(_cell_len(self.label), self.longest)
 
