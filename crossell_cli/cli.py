@@ -73,6 +73,7 @@ class Common:
     strict: bool = False
     quiet: bool = False
     debug: bool = False
+    wide: bool = False
 
 
 def _option(*names: str, help: str, panel: str, **kwargs: Any) -> Any:
@@ -163,12 +164,21 @@ _COMMON_OPTIONS: dict[str, Any] = {
             "--quiet", "-q", help="Print nothing on stderr unless something is wrong.", panel=OUTPUT, show_default=False
         ),
     ],
+    "wide": Annotated[
+        bool,
+        _option(
+            "--wide",
+            help="Tables: show every column at full width, even past the terminal's edge.",
+            panel=OUTPUT,
+            show_default=False,
+        ),
+    ],
     "debug": Annotated[
         bool, _option("--debug", help="Show Python tracebacks (for bug reports).", panel=OUTPUT, show_default=False)
     ],
 }
 _COMMON_NAMES = tuple(f.name for f in fields(Common))
-_FLAGS = ("strict", "quiet", "debug")
+_FLAGS = ("strict", "quiet", "debug", "wide")
 
 # Options of several commands (declared once, used as annotations).
 MinBase = Annotated[
@@ -427,9 +437,12 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
             kinds=shown.kinds if shown.kinds is not None else answer.kinds,
             table_columns=shown.table_columns if shown.table_columns is not None else answer.table_columns,
             row_kinds=answer.row_kinds,
+            header=shown.header,
+            header_columns=shown.header_columns,
+            level=answer.level,
         )
         target = render.expand_path(path, as_of=collected.as_of, today=dt.date.today()) if path else None
-        written = render.emit(output, fmt=opts.format, path=target, inputs=session.inputs)
+        written = render.emit(output, fmt=opts.format, path=target, inputs=session.inputs, wide=opts.wide)
     if written and not opts.quiet:
         _stderr(f"wrote {written}")
     if shown.alert and opts.quiet:
@@ -724,7 +737,7 @@ def flags(
     return _show(opts, session, build(session, names=flag, severity=severity, by=by, fail_on=fail_on))
 
 
-@command(options=("format", "output", "quiet", "debug"))
+@command(options=("format", "output", "quiet", "debug", "wide"))
 def profiles(*, opts: Common) -> int:
     """List the built-in export profiles: the header names and value conventions of a CRM or billing system.
 
@@ -745,7 +758,8 @@ def profiles(*, opts: Common) -> int:
         for name, path in available_profiles().items()
     ]
     frame = pl.DataFrame(rows, schema={"profile": pl.String, "description": pl.String, "file": pl.String})
-    written = render.emit(render.Output(frame, "Export profiles"), fmt=opts.format, path=opts.output, inputs=[])
+    output = render.Output(frame, "Export profiles")
+    written = render.emit(output, fmt=opts.format, path=opts.output, inputs=[], wide=opts.wide)
     if written and not opts.quiet:
         _stderr(f"wrote {written}")
     return 0

@@ -28,6 +28,8 @@ class Shown:
     table_columns: tuple[str, ...] | None = None  # replaces Answer.table_columns
     kinds: Mapping[str, str] | None = None  # replaces Answer.kinds
     alert: str | None = None  # said on stderr under -q too (a matched --fail-on)
+    header: str | None = None  # one line above the table (the account whitespace --account shows)
+    header_columns: tuple[str, ...] = ()  # columns the header stands for (left out of the table)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Answer:
     row_kinds: Mapping[str, str] = field(default_factory=dict)
     # The main table may stream into a file (a long list); False when finish reshapes it.
     streamable: bool = True
+    level: str = "family"  # product: table headers say product where they say family
 
 
 def settings_line(settings: Settings, as_of: dt.date | None, *, dateless: bool, level: str, extra: str = "") -> str:

@@ -13,16 +13,18 @@ from ..model import CORE_COLUMNS
 from .answer import NOTHING, Answer, Shown, empty, settings_line
 from .session import Collected, Plan, Session
 
+# What a person sees first on a narrow terminal: the pair, its base, the rate, the part a
+# sales team can claim, then the interval and lift (the rest is named as not shown).
 VIEW = (
     "base_family",
     "target_family",
     "base_accounts",
     "both_accounts",
     "attach_rate",
+    "cross_sell_attach",
     "ci_low",
     "ci_high",
     "lift",
-    "cross_sell_attach",
     "flag",
 )
 
@@ -98,7 +100,8 @@ def attach(
         return Shown(tuple(notes), title=title, table_columns=view)
 
     title = "Attach rate matrix (row = base, column = target)" if matrix else "Attach rates"
-    return Answer(title, Plan(main=shown, sides=sides, model=model, ingested=ingested), finish, streamable=not matrix)
+    plan = Plan(main=shown, sides=sides, model=model, ingested=ingested)
+    return Answer(title, plan, finish, streamable=not matrix, level=model.level)
 
 
 def headline_line(head: pl.DataFrame, noun: str) -> str:

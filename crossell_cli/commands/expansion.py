@@ -71,4 +71,17 @@ def expansion(session: Session, *, by: str | None = None) -> Answer:
         return Shown(tuple(notes), frame=frame)
 
     title = f"Expansion by {settings.period}" + (f" and {by}" if by else "")
-    return Answer(title, Plan(sides=sides, model=model, ingested=ingested), finish, streamable=False)
+    view = (
+        "period",
+        *((by,) if by else ()),
+        "new",
+        "cross_sell",
+        "upsell",
+        "expansion",
+        "cross_sell_share",
+        "contraction",
+        "churn",
+        "reactivation",
+    )
+    plan = Plan(sides=sides, model=model, ingested=ingested)
+    return Answer(title, plan, finish, streamable=False, level=model.level, table_columns=view)

@@ -8,7 +8,7 @@ from ..model import ALL_COLUMNS
 from .answer import Answer, Shown, dateless_message, empty, settings_line
 from .session import Collected, Plan, Session
 
-VIEW = ("flag", "severity", "account_id", "family", "rep", "booked_at", "amount", "detail")
+VIEW = ("flag", "severity", "account_id", "family", "amount", "detail", "rep", "booked_at")
 
 
 def flags(
@@ -64,6 +64,5 @@ def flags(
         return Shown(tuple(notes))
 
     title = "Flagged cross-sells by rep" if by == "rep" else "Flags"
-    return Answer(
-        title, Plan(main=main, sides=sides, model=model, ingested=ingested), finish, table_columns=() if by else VIEW
-    )
+    plan = Plan(main=main, sides=sides, model=model, ingested=ingested)
+    return Answer(title, plan, finish, table_columns=() if by else VIEW, level=model.level)

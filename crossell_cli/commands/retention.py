@@ -32,4 +32,5 @@ def retention(session: Session) -> Answer:
         return Shown((settings_line(settings, got.as_of, dateless=model.dateless, level=model.level, extra=extra),))
 
     plan = Plan(main=frame, sides={"end_dates": model.has_end_dates}, model=model, ingested=ingested)
-    return Answer("Retention by families owned", plan, finish, streamable=False)
+    title = "Retention by families owned" if model.level == "family" else "Retention by products owned"
+    return Answer(title, plan, finish, streamable=False, level=model.level)

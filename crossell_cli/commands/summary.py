@@ -42,4 +42,5 @@ def summary(session: Session) -> Answer:
         kinds=kinds,
         row_kinds={"median_days_to_cross_sell": "days"},
         streamable=False,
+        level=model.level,
     )

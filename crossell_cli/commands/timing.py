@@ -59,4 +59,5 @@ def timing(session: Session, *, by: str | None = None) -> Answer:
         return Shown(notes)
 
     title = "Time to cross-sell" + (f" by {by}" if by else "")
-    return Answer(title, Plan(main=frame, model=model, ingested=ingested), finish, table_columns=VIEW, streamable=False)
+    plan = Plan(main=frame, model=model, ingested=ingested)
+    return Answer(title, plan, finish, table_columns=VIEW, streamable=False, level=model.level)

@@ -39,4 +39,6 @@ def validate(session: Session) -> Answer:
                 notes.append(f"{source.table} ignored: {', '.join(source.ignored_headers)}")
         return Shown(tuple(notes), code=int(ExitCode.DATA) if got.rejected else 0)
 
-    return Answer("Rejected rows and warnings", Plan(main=issues, sides={"warned": warned}), finish)
+    # The file repeats a long path on every row, and the notes name each file: it goes last.
+    view = ("table", "row", "column", "value", "rule", "message", "severity", "header", "file")
+    return Answer("Rejected rows and warnings", Plan(main=issues, sides={"warned": warned}), finish, table_columns=view)

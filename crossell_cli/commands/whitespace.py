@@ -25,10 +25,16 @@ def whitespace(
     forced = forced_bundles(model, share=settings.thresholds.forced_bundle_share, min_lines=settings.min_base)
     sides: dict[str, pl.LazyFrame] = {"forced": forced.select("base_family", "family")}
     title = "Whitespace"
+    noun = "family" if model.level == "family" else "product"
     if account is not None:
         matches = _matches(model.accounts, account)
-        sides["matches"] = matches
+        sides["matches"] = matches.join(model.accounts.select("account_id", "segment"), on="account_id", how="left")
         chosen = matches.select("account_id")
+        sides["owned"] = (
+            model.ownership.join(chosen, on="account_id", how="semi")
+            .group_by("account_id")
+            .agg(pl.col("item").sort().alias("owned"))
+        )
         listed = chosen if listed is None else listed.join(chosen, on="account_id", how="semi")
         rows = metric.whitespace(model, min_base=settings.min_base, forced=forced, accounts=listed)
     elif by == "family":
@@ -62,12 +68,29 @@ def whitespace(
         account_id = resolve_account(account, got["matches"], session)
         frame = got.main.filter(pl.col("account_id") == account_id) if got.main is not None else None
         if frame is not None and frame.is_empty():
-            notes.append(f"{account_id} owns no family at {got.as_of}, or already owns every sellable one")
-        return Shown(tuple(notes), frame=frame, title=f"Whitespace for {account_id}")
+            notes.append(f"{account_id} owns no {noun} at {got.as_of}, or already owns every sellable one")
+        return Shown(
+            tuple(notes),
+            frame=frame,
+            title=f"Whitespace for {account_id}",
+            header=account_header(account_id, got["matches"], got["owned"]),
+            header_columns=("account_id", "account_name"),
+            table_columns=("family", "score", "expected_value", "rank", "reason"),
+        )
 
-    return Answer(
-        title, Plan(main=rows, sides=sides, model=model, ingested=ingested), finish, streamable=account is None
-    )
+    view = ("account_id", "account_name", "family", "score", "expected_value", "rank", "reason")
+    plan = Plan(main=rows, sides=sides, model=model, ingested=ingested)
+    return Answer(title, plan, finish, streamable=account is None, level=model.level, table_columns=() if by else view)
+
+
+def account_header(account_id: str, matches: pl.DataFrame, owned: pl.DataFrame, most: int = 8) -> str:
+    """'A-000042 · Lumen Motors 00042 · Mid-Market · owns Core, Payments' (the first few owned)."""
+    row = matches.filter(pl.col("account_id") == account_id).row(0, named=True)
+    items = owned.filter(pl.col("account_id") == account_id)["owned"]
+    names = list(items[0]) if items.len() else []
+    listed = ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+    parts = [account_id, row.get("account_name"), row.get("segment"), f"owns {listed}" if names else "owns nothing"]
+    return " · ".join(str(p) for p in parts if p)
 
 
 def _where(where: tuple[tuple[str, str], ...]) -> pl.Expr:
