@@ -433,7 +433,7 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
         output = render.Output(
             frame,
             shown.title or answer.title,
-            notes=shown.notes,
+            notes=(*shown.notes, *shown.announce),
             kinds=shown.kinds if shown.kinds is not None else answer.kinds,
             table_columns=shown.table_columns if shown.table_columns is not None else answer.table_columns,
             row_kinds=answer.row_kinds,
@@ -443,6 +443,10 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
         )
         target = render.expand_path(path, as_of=collected.as_of, today=dt.date.today()) if path else None
         written = render.emit(output, fmt=opts.format, path=target, inputs=session.inputs, wide=opts.wide)
+    notes_shown = render.resolve_format(opts.format, path, tty) in ("table", "xlsx")
+    if shown.message is None and shown.announce and not notes_shown and not opts.quiet:
+        for line in shown.announce:
+            _stderr(line)
     if written and not opts.quiet:
         _stderr(f"wrote {written}")
     if shown.alert and opts.quiet:
@@ -450,6 +454,13 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
     if not opts.quiet or collected.rejected:
         _stderr(account)
     return shown.code
+
+
+def _with_notes(opts: Common) -> bool:
+    """True when the output carries notes: a table, or an xlsx sheet (csv, json, parquet do not)."""
+    from . import render
+
+    return render.resolve_format(opts.format, opts.output, sys.stdout.isatty()) in ("table", "xlsx")
 
 
 def _placeholder(path: str | None) -> str | None:
@@ -602,7 +613,7 @@ def expansion(
     _choice(by, "--by", ("rep", "segment", "family", "region"))
     _choice(mode, "--mode", ("auto", "bookings", "arr"))
     session = _session(opts, period=period, mode=mode)
-    return _show(opts, session, build(session, by=by))
+    return _show(opts, session, build(session, by=by, with_notes=_with_notes(opts)))
 
 
 @command()
@@ -704,17 +715,22 @@ def flags(
     premature_days: PrematureDays = None,
     min_base: MinBase = None,
     window: Window = None,
+    all_findings: Annotated[
+        bool,
+        typer.Option("--all-findings", help="List every finding (by default the first 200 by severity, then amount)."),
+    ] = False,
     *,
     opts: Common,
 ) -> int:
     """Flags: the cross-sells that are not what they seem — pass-through discounts, forced bundles, early churn, premature pitches, rep concentration, price erosion.
 
-    One row per finding: flag, severity, line_id, account_id, family, base_family, product_id, rep, contract_id, booked_at, amount, list_amount, discount, detail; sorted by severity, then amount. pass_through (high): a cross-sell priced at ≤ 10% of list on the same deal as another family. forced_bundle (medium): family B sold on A's deals in ≥ 95% of its lines. early_churn (medium): a cross-sold family gone within 180 days. premature (low): a cross-sell within 90 days of land. rep_concentration (medium): a rep whose share of flagged cross-sells is ≥ 2× the book's (≥ 3 lines). price_erosion (medium): attach up while realized price fell ≥ 20% across the window's halves. Findings never change the exit code unless --fail-on is given: then exit 1 when a shown finding is at or above that severity.
+    One row per finding: flag, severity, line_id, account_id, family, base_family, product_id, rep, contract_id, booked_at, amount, list_amount, discount, detail; sorted by severity, then amount. pass_through (high): a cross-sell priced at ≤ 10% of list on the same deal as another family. forced_bundle (medium): family B sold on A's deals in ≥ 95% of its lines. early_churn (medium): a cross-sold family gone within 180 days. premature (low): a cross-sell within 90 days of land; when the book's own median time to cross-sell is under that, one book-level finding with the counts instead (a finding that fires on most of the book is not a finding). rep_concentration (medium): a rep whose share of flagged cross-sells is ≥ 2× the book's (≥ 3 lines); when over half of the book's cross-sells are flagged, one book-level finding says no rep can stand out. price_erosion (medium): attach up while realized price fell ≥ 20% across the window's halves. Findings never change the exit code unless --fail-on is given: then exit 1 when a finding (listed or not) is at or above that severity. The list stops at the first 200 findings (the most severe, then the largest); a note says how many more there are, and --all-findings lists them all.
 
     Example:
 
         xsell flags --data sample_data
         xsell flags --data sample_data --flag pass_through --by rep
+        xsell flags --data sample_data --all-findings -o flags.csv
         xsell flags --data exports/ --fail-on high -q -o reports/flags-{as_of}.csv
     """
     from .commands import flags as build
@@ -734,7 +750,8 @@ def flags(
         min_base=min_base,
         window=window,
     )
-    return _show(opts, session, build(session, names=flag, severity=severity, by=by, fail_on=fail_on))
+    answer = build(session, names=flag, severity=severity, by=by, fail_on=fail_on, all_findings=all_findings)
+    return _show(opts, session, answer)
 
 
 @command(options=("format", "output", "quiet", "debug", "wide"))

@@ -114,6 +114,13 @@ def expansion(model: Model, **kwargs: Any) -> pl.DataFrame:
     return collect(plan(model, pass_through_lines=pass_through, **kwargs))
 
 
+def arr_added(model: Model, **kwargs: Any) -> tuple[float, float]:
+    from crossell_cli.metrics.expansion import arr_added as plan
+
+    cross, added = collect(plan(model, **kwargs)).row(0)
+    return float(cross or 0.0), float(added or 0.0)
+
+
 def timing(model: Model, **kwargs: Any) -> pl.DataFrame:
     from crossell_cli.metrics.timing import timing as plan
 
@@ -156,7 +163,7 @@ def summary(
         model, window_days=window_days, premature_days=premature_days, early_churn_days=early_churn_days
     )
     collected = dict(zip(parts, pl.collect_all(list(parts.values()), engine="streaming"), strict=True))
-    return assemble(collected, window_days=window_days, has_stage=has_stage, dateless=model.dateless)
+    return assemble(collected, window_days=window_days, has_stage=has_stage, dateless=model.dateless, level=model.level)
 
 
 def forced_bundles(model: Model, **kwargs: Any) -> pl.DataFrame:

@@ -414,3 +414,58 @@ def test_flags_by_rep(cli):
     frame = pl.read_csv(cli("flags", "--data", str(SAMPLE), "--by", "rep").stdout.encode())
     assert frame.columns == ["rep", "cross_sells", "flagged", "share_flagged", "flagged_value"]
     assert set(frame["rep"][:2]) == {"Dana Whitfield", "Priya Raman"}
+
+
+def test_flags_lists_the_first_200_findings_unless_all_findings(cli, write):
+    # 250 accounts, each with a 95%-off Addon on its Core expansion deal: 250 pass-through
+    # findings (high), amounts 1 … 250. Premature is book-level here (all cross-sell on day 31).
+    rows = ["account_id,product_id,booked_at,amount,list_amount,contract_id"]
+    for i in range(1, 251):
+        rows += [
+            f"a{i},Core,2024-01-01,1000,,L{i}",
+            f"a{i},Core,2024-02-01,500,,X{i}",
+            f"a{i},Addon,2024-02-01,{i},{i * 20},X{i}",
+        ]
+    path = write("line_items.csv", "\n".join(rows) + "\n")
+    default = cli("flags", "--line-items", str(path), "--flag", "pass_through", "--format", "csv")
+    listed = pl.read_csv(default.stdout.encode())
+    assert listed.height == 200 and listed["amount"].to_list() == [float(i) for i in range(250, 50, -1)]
+    assert "showing the first 200 of 250 findings (by severity, then amount); 50 more with --all-findings" in (
+        default.stderr
+    )
+    every = cli("flags", "--line-items", str(path), "--flag", "pass_through", "--all-findings", "--format", "csv")
+    assert pl.read_csv(every.stdout.encode()).height == 250 and "more with --all-findings" not in every.stderr
+    table = cli("flags", "--line-items", str(path), "--format", "table")
+    # + the forced bundle Core → Addon and the book-level premature row: a note under the table
+    assert "showing the first 200 of 252 findings" in table.stdout and "52 more with --all-findings" in table.stdout
+    assert "more with --all-findings" not in table.stderr
+    # --fail-on looks at every finding, listed or not
+    assert cli("flags", "--line-items", str(path), "--fail-on", "high", "-q").exit_code == 1
+
+
+BRIDGE_CSV = """account_id,product_id,booked_at,end_date,amount
+a,Core,2024-01-15,,100
+a,Addon,2024-05-01,2024-08-01,50
+b,Core,2024-02-01,2024-07-01,200
+c,Core,2024-08-15,,80
+"""
+
+
+def test_expansion_arr_notes_one_denominator_and_a_silent_group_said_out_loud(cli, write):
+    path = write("subs.csv", BRIDGE_CSV)
+    shares = set()
+    for period in ("month", "quarter", "year"):
+        out = cli("expansion", "--line-items", str(path), "--period", period, "--format", "table").stdout
+        shares.add(next(line for line in out.splitlines() if line.startswith("cross-sell is")))
+    # new 100 + 200 + 80 and cross-sell 50, counted day by day: 50 of 430 whatever the period
+    assert len(shares) == 1 and shares.pop().startswith("cross-sell is 11.6% of ARR added (50 of 430 added")
+    table = cli("expansion", "--line-items", str(path), "--by", "segment", "--format", "table").stdout
+    assert "no account has a segment: every row is the '(none)' group" in table
+    header = next(line for line in table.splitlines() if "opening" in line).split()
+    assert header.index("opening") < header.index("new") < header.index("closing")  # reads as a bridge
+    rows = pl.read_csv(cli("expansion", "--line-items", str(path)).stdout.encode())
+    assert rows.select("period", "opening_arr", "closing_arr").rows() == [
+        ("2024-Q1", 0.0, 300.0),
+        ("2024-Q2", 300.0, 350.0),
+        ("2024-Q3", 350.0, 180.0),
+    ]

@@ -12,7 +12,7 @@ from crossell_cli.metrics.periods import Calendar
 from crossell_cli.model import build_model
 
 from .conftest import SAMPLE, book_from_rows, d
-from .helpers import by_rep, expansion, filter_findings, flags, forced_bundles
+from .helpers import by_rep, collect, expansion, filter_findings, flags, forced_bundles
 
 
 def run_flags(lines, products=(), *, as_of="2024-12-31", **settings):
@@ -59,6 +59,24 @@ def test_pass_through_needs_the_discount_and_another_family_on_the_deal():
     assert row["detail"].startswith("95% off list") and "with Core" in row["detail"]
     assert findings.filter(pl.col("line_id") == "x2").is_empty()
     assert findings.filter(pl.col("line_id") == "x3").is_empty()
+
+
+def test_pass_through_detail_shows_money_as_people_read_it():
+    lines = [
+        line("a", "Core", "2024-01-01", contract_id="k1"),
+        line("a", "Core", "2024-06-01", 50.0, contract_id="k2"),
+        line("a", "Payroll", "2024-06-01", 3032.0, list_amount=75800.0, contract_id="k2", line_id="x1"),
+        line("b", "Core", "2024-01-01", contract_id="m1"),
+        line("b", "Core", "2024-06-01", 50.0, contract_id="m2"),
+        line("b", "Payroll", "2024-06-01", 24691.35, list_amount=1234567.5, contract_id="m2", line_id="x2"),
+    ]
+    findings, _ = run_flags(lines, premature_days=0)
+    details = dict(findings.filter(pl.col("flag") == "pass_through").select("line_id", "detail").iter_rows())
+    # 3032 / 75800 = 0.04 of list: 96% off; whole units with thousands separators, not 75800.0
+    assert details["x1"] == "96% off list (75,800 → 3,032) on contract k2 with Core"
+    # 24 691.35 / 1 234 567.5 = 0.02; 1 234 567.5 rounds half to even, like f"{x:,.0f}"
+    assert details["x2"] == f"98% off list ({1234567.5:,.0f} → {24691.35:,.0f}) on contract m2 with Core"
+    assert details["x2"] == "98% off list (1,234,568 → 24,691) on contract m2 with Core"
 
 
 def test_pass_through_without_contract_ids_uses_the_same_day():
@@ -139,6 +157,100 @@ def test_rep_concentration():
     # book share 6/100; R0 4/10 = 40% ≥ 12% and ≥ 3 lines; R1 2/10 has too few lines
     assert concentrated["rep"].to_list() == ["R0"]
     assert "4 of 10" in concentrated["detail"][0]
+
+
+def fast_book():
+    """Three accounts land with Core on 2024-01-01; each buys Addon on day 10 (rep R0), then Extra
+    on day 200 and Payroll on day 210 (rep R1). First cross-sells: days 10, 10, 10."""
+    lines = []
+    for a in ("a1", "a2", "a3"):
+        lines.append(line(a, "Core", "2024-01-01", contract_id=f"{a}-l"))
+        lines.append(line(a, "Addon", "2024-01-11", 50.0, rep="R0", contract_id=f"{a}-1", line_id=f"{a}-addon"))
+        lines.append(line(a, "Extra", "2024-07-19", rep="R1", contract_id=f"{a}-2"))
+        lines.append(line(a, "Payroll", "2024-07-29", rep="R1", contract_id=f"{a}-3"))
+    return lines
+
+
+def test_premature_is_one_book_level_finding_when_the_book_cross_sells_that_fast():
+    findings, model = run_flags(fast_book())
+    # The book's median time to (first) cross-sell is 10 days < premature_days 90: coming within
+    # 90 days is how this book behaves. One row with the counts: 3 of the 9 cross-sell lines.
+    premature = findings.filter(pl.col("flag") == "premature")
+    assert premature.height == 1
+    row = premature.row(0, named=True)
+    assert (row["severity"], row["line_id"], row["account_id"], row["rep"]) == ("low", None, None, None)
+    assert row["amount"] == 150.0  # the three Addon lines
+    assert row["detail"] == (
+        "the book's median time to cross-sell is 10 days (first cross-sell of its 3 cross-sold accounts), "
+        "under premature_days 90: 3 of 9 cross-sell lines came within 90 days of land; premature is not a signal here"
+    )
+    # Those lines are not flagged for rep concentration either: without this rule R0 (3 of 3
+    # flagged) was "concentrated" against a book share of 3/9.
+    assert findings.filter(pl.col("flag") == "rep_concentration").is_empty()
+    reps = {r["rep"]: r for r in by_rep(model, FlagSettings()).iter_rows(named=True)}
+    assert (reps["R0"]["cross_sells"], reps["R0"]["flagged"]) == (3, 0)
+    # Four more accounts whose first cross-sell comes on day 180: the median is 180 now, premature
+    # is a signal again and each premature line is its own row.
+    slow = fast_book()
+    for a in ("b1", "b2", "b3", "b4"):
+        slow.append(line(a, "Core", "2024-01-01", contract_id=f"{a}-l"))
+        slow.append(line(a, "Addon", "2024-06-29", rep="R2", contract_id=f"{a}-x"))
+    findings, _ = run_flags(slow)
+    premature = findings.filter(pl.col("flag") == "premature")
+    assert premature["line_id"].sort().to_list() == ["a1-addon", "a2-addon", "a3-addon"]
+
+
+def test_book_median_is_timing_median_among_the_cross_sold():
+    from crossell_cli.config import resolve_settings
+    from crossell_cli.ingest import load
+    from crossell_cli.metrics.timing import median_days_to_cross_sell
+
+    from .helpers import timing
+
+    model = build_model(
+        load(resolve_settings(file_values={}, config_dir=None, cli={"data": SAMPLE})), as_of=None, level="family"
+    )
+    overall = timing(model, by=None, calendar=Calendar(), premature_days=90, early_churn_days=180).row(0, named=True)
+    median = collect(median_days_to_cross_sell(model)).row(0)
+    assert median == (overall["median_days"], overall["accounts_cross_sold"])
+    assert median == (175.0, 2744)  # over 90: premature stays a signal in the sample
+
+
+def churn_book(churned: int) -> list[dict]:
+    """Ten accounts land with Core on 2023-01-01 and buy Addon on day 200 (R1 sells to a0-a5,
+    R2 to a6-a9); the first ``churned`` of them drop Addon 60 days later (early churn)."""
+    lines = []
+    for i in range(10):
+        lines.append(line(f"a{i}", "Core", "2023-01-01", contract_id=f"a{i}-l"))
+        end = "2023-09-18" if i < churned else None
+        lines.append(
+            line(f"a{i}", "Addon", "2023-07-20", rep="R1" if i < 6 else "R2", contract_id=f"a{i}-x", end_date=end)
+        )
+    return lines
+
+
+def test_rep_concentration_says_once_when_the_book_share_is_out_of_reach():
+    findings, _ = run_flags(churn_book(6))
+    assert findings.filter(pl.col("flag") == "early_churn").height == 6
+    rows = findings.filter(pl.col("flag") == "rep_concentration")
+    # 6 of 10 flagged: 2 × 60% = 120%, no rep can be there. One book-level row says so (R1 at
+    # 100% is the book's flags, not a rep standing out), instead of silence.
+    assert rows.height == 1
+    row = rows.row(0, named=True)
+    assert (row["severity"], row["rep"], row["amount"]) == ("medium", None, 600.0)
+    assert row["detail"] == (
+        "6 of 10 cross-sell lines with a rep are flagged (60.0%): no rep can be at 2× the book's share, "
+        "so none is singled out; the flags themselves are the finding"
+    )
+    # At exactly half, 2× is 100%: still reachable, so the rule compares reps: R1 has 5 of 6.
+    findings, _ = run_flags(churn_book(5))
+    rows = findings.filter(pl.col("flag") == "rep_concentration")
+    assert rows.height == 0  # R1 5/6 = 83% < 100%
+    half = churn_book(5)
+    half = [dict(x, rep="R2") if x["account_id"] == "a5" and x["product_id"] == "Addon" else x for x in half]
+    findings, _ = run_flags(half)
+    rows = findings.filter(pl.col("flag") == "rep_concentration")
+    assert rows["rep"].to_list() == ["R1"] and "5 of 5 cross-sells flagged (100.0%) vs 50.0%" in rows["detail"][0]
 
 
 def test_price_erosion():

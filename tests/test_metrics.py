@@ -11,7 +11,7 @@ from crossell_cli.metrics.periods import Calendar
 from crossell_cli.model import build_model
 
 from .conftest import book_from_rows, d
-from .helpers import by_family, expansion, retention, summary, timing, whitespace
+from .helpers import arr_added, as_of, by_family, expansion, retention, summary, timing, whitespace
 
 
 def model_of(lines, products=(), accounts=(), *, as_of=None, level="family"):
@@ -162,6 +162,61 @@ def test_arr_by_family_and_by_segment_add_up_to_the_total():
     assert q3["Addon"]["contraction"] == -100.0 and q3["Core"]["reactivation"] == 300.0
 
 
+BRIDGE_BOOK = [
+    # a: Core 100 from Jan 15; Addon 50 from May 1 until Aug 1 (a cross-sell, then gone)
+    {"account_id": "a", "product_id": "Core", "booked_at": "2024-01-15", "amount": 100.0},
+    {"account_id": "a", "product_id": "Addon", "booked_at": "2024-05-01", "end_date": "2024-08-01", "amount": 50.0},
+    # b: Core 200 from Feb 1 until Jul 1 (churns in Q3)
+    {"account_id": "b", "product_id": "Core", "booked_at": "2024-02-01", "end_date": "2024-07-01", "amount": 200.0},
+    # c: Core 80 from Aug 15 (new in Q3)
+    {"account_id": "c", "product_id": "Core", "booked_at": "2024-08-15", "amount": 80.0},
+]
+
+
+def test_arr_bridge_opening_plus_movements_is_closing_by_hand():
+    model = model_of(
+        BRIDGE_BOOK, accounts=[{"account_id": "a", "segment": "SMB"}, {"account_id": "b", "segment": "SMB"}]
+    )
+    assert as_of(model) == d("2024-08-15")
+    frame = expansion(model, mode="arr", calendar=Calendar("quarter"))
+    bridge = [(r["period"], r["opening_arr"], r["closing_arr"]) for r in frame.iter_rows(named=True)]
+    # Q1: 0 + new 100 + 200 = 300; Q2: 300 + cross-sell 50 = 350;
+    # Q3 (closes on T = Aug 15): 350 − 50 (Addon gone: contraction) − 200 (b churned) + 80 (c new) = 180
+    assert bridge == [("2024-Q1", 0.0, 300.0), ("2024-Q2", 300.0, 350.0), ("2024-Q3", 350.0, 180.0)]
+    q3 = rows_by(frame, "period")["2024-Q3"]
+    assert (q3["contraction"], q3["churn"], q3["new"]) == (-50.0, -200.0, 80.0)
+    by_segment = expansion(model, mode="arr", calendar=Calendar("quarter"), by="segment")
+    got = {(r["period"], r["segment"]): (r["opening_arr"], r["closing_arr"]) for r in by_segment.iter_rows(named=True)}
+    assert got == {
+        ("2024-Q1", "(none)"): (0.0, 0.0),
+        ("2024-Q1", "SMB"): (0.0, 300.0),
+        ("2024-Q2", "(none)"): (0.0, 0.0),
+        ("2024-Q2", "SMB"): (300.0, 350.0),
+        ("2024-Q3", "(none)"): (0.0, 80.0),
+        ("2024-Q3", "SMB"): (350.0, 100.0),
+    }
+    # by rep, and in bookings mode, there is no bridge: both columns empty
+    for frame in (
+        expansion(model, mode="arr", calendar=Calendar("quarter"), by="rep"),
+        expansion(model, mode="bookings", calendar=Calendar("quarter")),
+    ):
+        assert frame["opening_arr"].is_null().all() and frame["closing_arr"].is_null().all()
+
+
+def test_arr_added_is_counted_day_by_day_whatever_the_period():
+    lines = [
+        {"account_id": "a", "product_id": "Core", "booked_at": "2024-01-01", "amount": 100.0},
+        # on from Apr 10 to May 20: inside Q2, so quarterly snapshots never see it; monthly ones do
+        {"account_id": "a", "product_id": "Extra", "booked_at": "2024-04-10", "end_date": "2024-05-20", "amount": 40.0},
+    ]
+    model = model_of(lines, as_of="2024-09-30")
+    quarterly = expansion(model, mode="arr", calendar=Calendar("quarter"))
+    monthly = expansion(model, mode="arr", calendar=Calendar("month"))
+    assert (quarterly["cross_sell"].sum(), monthly["cross_sell"].sum()) == (0.0, 40.0)  # the tables differ
+    # day by day: new 100 on Jan 1, cross-sell 40 on Apr 10 (gone May 20): 40 of 140 added
+    assert arr_added(model) == (40.0, 140.0)
+
+
 def test_bookings_mode_kinds_and_periods():
     lines = [
         {"account_id": "x", "product_id": "A", "booked_at": "2024-01-05", "amount": 10.0, "contract_id": "k1"},
@@ -237,6 +292,25 @@ def test_kaplan_meier_with_censoring_and_ties_worked_by_hand():
     assert row["within_90d"] != 0.75
 
 
+def test_kaplan_meier_median_at_an_exact_half():
+    # 24 accounts land on 2024-01-01 and cross-sell one each on days 78 + k (k = 1 … 24): the
+    # 12th comes on day 90, leaving 12 of 24: S(90) = 23/24 · 22/23 · … · 12/13 = 12/24 = ½
+    # exactly, so the median is day 90 and within_90d is 0.5. A running float product gives
+    # 0.5000000000000001 there (and put the median at 91, within_90d at 0.4999999999999999).
+    lines = []
+    for k in range(1, 25):
+        cross = dt.date(2024, 1, 1) + dt.timedelta(days=78 + k)
+        lines.append({"account_id": f"a{k:02d}", "product_id": "Core", "booked_at": "2024-01-01"})
+        lines.append({"account_id": f"a{k:02d}", "product_id": "Addon", "booked_at": cross})
+    row = timing(
+        model_of(lines, as_of="2024-12-31"), by=None, calendar=Calendar(), premature_days=90, early_churn_days=180
+    ).row(0, named=True)
+    assert (row["accounts_landed"], row["accounts_cross_sold"]) == (24, 24)
+    assert row["km_median_days"] == 90.0
+    assert row["within_90d"] == 0.5
+    assert row["median_days"] == 90.5  # among the cross-sold: (90 + 91) / 2
+
+
 def test_timing_premature_and_early_churn_rates():
     lines = [
         # p1: cross-sold 30 days after land and gone 100 days later: premature + early churn
@@ -279,6 +353,61 @@ def test_timing_premature_and_early_churn_rates():
     assert row["premature_cross_sells"] == 2
     assert row["premature_early_churn_rate"] == 0.5  # p1 of p1, p2
     assert row["other_early_churn_rate"] == pytest.approx(1 / 3)  # o2 of o1, o2, o3
+
+
+def test_no_share_within_n_days_beyond_the_longest_follow_up():
+    lines = [
+        # old: landed 2024-01-01, cross-sold on day 30; new1: landed 2024-11-01, cross-sold on day 10;
+        # new2: landed 2024-11-01, still waiting at T: censored at day 60
+        {"account_id": "old", "product_id": "Core", "booked_at": "2024-01-01"},
+        {"account_id": "old", "product_id": "Addon", "booked_at": "2024-01-31"},
+        {"account_id": "new1", "product_id": "Core", "booked_at": "2024-11-01"},
+        {"account_id": "new1", "product_id": "Addon", "booked_at": "2024-11-11"},
+        {"account_id": "new2", "product_id": "Core", "booked_at": "2024-11-01"},
+    ]
+    cohorts = rows_by(
+        timing(
+            model_of(lines, as_of="2024-12-31"),
+            by="cohort",
+            calendar=Calendar(),
+            premature_days=90,
+            early_churn_days=180,
+        ),
+        "cohort",
+    )
+    # 2024-Q4: times 10 (event) and 60 (censored); S(10) = 1/2, and nobody was watched 90 days:
+    # carrying S forward would claim within_365d = 50% after 60 days of watching.
+    q4 = cohorts["2024-Q4"]
+    assert (q4["within_90d"], q4["within_180d"], q4["within_365d"]) == (None, None, None)
+    assert q4["km_median_days"] == 10.0
+    # 2024-Q1: its one account was cross-sold on day 30, the curve is at 0: 100% within any N.
+    q1 = cohorts["2024-Q1"]
+    assert (q1["within_90d"], q1["within_180d"], q1["within_365d"]) == (1.0, 1.0, 1.0)
+    # all: followed up to day 60, so within_90d is unknown too (2/3 seen so far).
+    overall = timing(
+        model_of(lines, as_of="2024-12-31"), by=None, calendar=Calendar(), premature_days=90, early_churn_days=180
+    ).row(0, named=True)
+    assert overall["within_90d"] is None and overall["km_median_days"] == 30.0
+
+
+def test_early_churn_rates_are_empty_without_end_dates():
+    lines = [
+        {"account_id": "a", "product_id": "Core", "booked_at": "2024-01-01"},
+        {"account_id": "a", "product_id": "Addon", "booked_at": "2024-02-01"},  # premature
+        {"account_id": "b", "product_id": "Core", "booked_at": "2024-01-01"},
+        {"account_id": "b", "product_id": "Addon", "booked_at": "2024-08-01"},  # not premature
+    ]
+    row = timing(
+        model_of(lines, as_of="2024-12-31"), by=None, calendar=Calendar(), premature_days=90, early_churn_days=180
+    ).row(0, named=True)
+    assert row["premature_cross_sells"] == 1
+    # no end date anywhere: nobody can be seen to leave, so the rates are unknown, not 0%
+    assert (row["premature_early_churn_rate"], row["other_early_churn_rate"]) == (None, None)
+    lines[1] = dict(lines[1], end_date="2024-04-01")  # one end date: churn can be seen now
+    row = timing(
+        model_of(lines, as_of="2024-12-31"), by=None, calendar=Calendar(), premature_days=90, early_churn_days=180
+    ).row(0, named=True)
+    assert (row["premature_early_churn_rate"], row["other_early_churn_rate"]) == (1.0, 0.0)
 
 
 def test_timing_groupings():
@@ -488,3 +617,45 @@ def test_summary_kpis_by_hand():
         "kpi",
     )
     assert no_stage["cross_sell_win_rate"]["value"] is None
+
+
+def replenishment_lines(gap_days: int) -> list[dict]:
+    """x buys A three times gap_days apart, then B (a cross-sell); y buys A twice. No end dates."""
+    start = dt.date(2025, 1, 1)
+    day = [start + dt.timedelta(days=gap_days * k) for k in range(3)]
+    return [
+        {"account_id": "x", "product_id": "A", "booked_at": day[0], "amount": 10.0},
+        {"account_id": "x", "product_id": "A", "booked_at": day[1], "amount": 10.0},
+        {"account_id": "x", "product_id": "A", "booked_at": day[2], "amount": 10.0},
+        {"account_id": "x", "product_id": "B", "booked_at": day[2] + dt.timedelta(days=1), "amount": 10.0},
+        {"account_id": "y", "product_id": "A", "booked_at": day[1], "amount": 10.0},
+        {"account_id": "y", "product_id": "A", "booked_at": day[2], "amount": 10.0},
+    ]
+
+
+def summary_rows(lines, *, level="family"):
+    model = model_of(lines, [{"product_id": "A", "family": "F"}, {"product_id": "B", "family": "G"}], level=level)
+    frame = summary(model, window_days=365, has_stage=False, premature_days=90, early_churn_days=180)
+    return rows_by(frame, "kpi")
+
+
+def test_summary_status_is_na_where_the_saas_ranges_do_not_apply():
+    # Re-buys of F 30 days apart (x: 30, 30; y: 30), no end dates: replenishment, not renewal.
+    rows = summary_rows(replenishment_lines(30))
+    assert rows["cross_sell_rate"]["value"] == 0.5  # x of x, y: would be "above" 15–30%
+    assert rows["cross_sell_rate"]["status"] == "n/a: not a subscription book"
+    assert rows["multi_product_rate"]["status"] == "n/a: not a subscription book"
+    assert rows["cross_sell_win_rate"]["status"] is None  # no value: nothing to say
+    # 90 days apart is a contract's pace: judged as before
+    judged = summary_rows(replenishment_lines(90))
+    assert judged["cross_sell_rate"]["status"] == "above" and judged["multi_product_rate"]["status"] == "within"
+    # an end date makes it a subscription book whatever the re-buys
+    with_term = replenishment_lines(30)
+    with_term[0] = dict(with_term[0], end_date="2025-01-20")
+    assert summary_rows(with_term)["cross_sell_rate"]["status"] == "above"
+    # at product level the family benchmarks never apply, and the details speak of products
+    product = summary_rows(replenishment_lines(90), level="product")
+    assert {r["status"] for r in product.values() if r["value"] is not None} == {"n/a at product level"}
+    assert "bought a new product" in product["cross_sell_rate"]["detail"]
+    assert product["multi_product_rate"]["detail"] == "customers owning 2+ products; 1.50 products per customer"
+    assert "famil" not in product["cross_sell_rate"]["detail"] + product["multi_product_rate"]["detail"]

@@ -173,3 +173,120 @@ def test_telco_wide_export():
     for command in ("expansion", "timing", "retention", "flags"):
         result = run("telco_churn", command)
         assert result.exit_code == 0 and "needs dates" in result.stderr
+
+
+# ----------------------------------------------------------------------------- issue 13: honest numbers
+
+
+def test_aws_cohort_km_median_is_the_exact_half():
+    realdata("aws_saas_sales")
+    cohorts = frame(run("aws_saas_sales", "timing", "--by", "cohort"))
+    q2 = cohorts.filter(pl.col("cohort") == "2020-Q2").row(0, named=True)
+    # Every one of the 22 was cross-sold: S(t) = (accounts still waiting after t) / 22, and the
+    # 11th first cross-sell comes on day 56 (the 12th on day 65: median among them 60.5).
+    assert (q2["accounts_landed"], q2["accounts_cross_sold"], q2["median_days"]) == (22, 22, 60.5)
+    assert q2["km_median_days"] == 56  # was 65: the float product left S(56) at 0.5000000000000001
+
+
+def test_no_within_share_beyond_follow_up_and_no_churn_rate_without_end_dates():
+    realdata("online_retail")
+    cohorts = frame(run("online_retail", "timing", "--by", "cohort"))
+    # T = 2011-12-09: the 2011-Q4 cohort was watched at most 69 days, 2011-Q3 at most 161
+    late = {r["cohort"]: r for r in cohorts.iter_rows(named=True)}
+    assert [late["2011-Q4"][f"within_{n}d"] for n in (90, 180, 365)] == [None, None, None]  # 365d was 34.7%
+    assert late["2011-Q3"]["within_90d"] is not None and late["2011-Q3"]["within_180d"] is None
+    assert late["2010-Q4"]["within_365d"] is not None
+    assert cohorts["premature_early_churn_rate"].is_null().all() and cohorts["other_early_churn_rate"].is_null().all()
+    realdata("maven_fuzzy_factory")
+    maven = frame(run("maven_fuzzy_factory", "timing", "--by", "cohort"))
+    last = maven.filter(pl.col("cohort") == "2015-Q1").row(0, named=True)  # T = 2015-03-19
+    assert [last[f"within_{n}d"] for n in (90, 180, 365)] == [None, None, None]
+    realdata("aws_saas_sales")
+    aws = frame(run("aws_saas_sales", "timing")).row(0, named=True)
+    assert (aws["premature_early_churn_rate"], aws["other_early_churn_rate"]) == (None, None)  # were 0.0
+    assert aws["within_365d"] == 1.0  # all 99 cross-sold (the last on day ~300): known, not empty
+
+
+DATED = ["aws_saas_sales", "crm_sales_opportunities", "maven_fuzzy_factory", "online_retail", "ravenstack"]
+
+
+@pytest.mark.parametrize("name", DATED)
+def test_flags_stay_rare_and_premature_is_book_level_where_the_book_is_fast(name):
+    realdata(name)
+    flags = frame(run(name, "flags"))
+    assert flags.height <= 300, flags.group_by("flag").len()
+    premature = flags.filter(pl.col("flag") == "premature") if flags.height else flags
+    timing = frame(run(name, "timing")).row(0, named=True)
+    if name == "ravenstack":  # one family: nothing is cross-sold
+        assert flags.is_empty() and timing["accounts_cross_sold"] == 0
+        return
+    # every one of these books cross-sells within 90 days at the median: one book-level row
+    assert timing["median_days"] < 90
+    assert premature.height == 1 and premature["line_id"][0] is None
+    assert f"median time to cross-sell is {timing['median_days']:g} days" in premature["detail"][0]
+    assert flags.filter(pl.col("flag") == "rep_concentration").is_empty()
+
+
+def test_flag_counts_on_online_retail_maven_and_crm():
+    realdata("online_retail")
+    detail = frame(run("online_retail", "flags"))["detail"].to_list()
+    assert (
+        len(detail) == 1 and "52,283 of 168,204 cross-sell lines came within 90 days" in detail[0]
+    )  # were 52 283 rows
+    realdata("maven_fuzzy_factory")
+    detail = frame(run("maven_fuzzy_factory", "flags"))["detail"].to_list()
+    assert len(detail) == 1 and "365 of 373 cross-sell lines" in detail[0]  # were 365 rows
+    realdata("crm_sales_opportunities")
+    reps = frame(run("crm_sales_opportunities", "flags", "--by", "rep"))
+    assert reps.height > 20 and (reps["flagged"] == 0).all()  # 24 reps were at 100% flagged
+
+
+def test_ravenstack_arr_bridge_and_one_denominator_for_every_period():
+    realdata("ravenstack")
+    moves = ["new", "reactivation", "cross_sell", "upsell", "contraction", "churn", "cross_sell_pass_through"]
+    notes = set()
+    for period in ("month", "quarter", "year"):
+        rows = frame(run("ravenstack", "expansion", "--period", period))
+        bridge = rows.select(pl.col("opening_arr") + pl.sum_horizontal(moves) - pl.col("closing_arr")).to_series()
+        assert bridge.abs().max() < 1e-6
+        assert rows["closing_arr"][-1] == 121_915_296  # SOURCE.md: ARR active at T
+        assert rows["opening_arr"][1:].to_list() == rows["closing_arr"][:-1].to_list()
+        table = invoke(
+            [
+                "expansion",
+                "--period",
+                period,
+                "--config",
+                str(EXAMPLES / "ravenstack" / "xsell.yaml"),
+                "--format",
+                "table",
+            ],
+            env={"XSELL_CONFIG": ""},
+        ).stdout
+        notes.add(next(line for line in table.splitlines() if line.startswith("cross-sell is")))
+    # was 125.2 M by quarter, 122.0 M by year, 128.4 M by month
+    assert notes == {
+        "cross-sell is 0.0% of ARR added (0 of 135,248,832 added by new, reactivation, cross-sell and upsell "
+        "movements, counted day by day: the same for every --period)"
+    }
+    segment = invoke(
+        ["expansion", "--by", "segment", "--config", str(EXAMPLES / "ravenstack" / "xsell.yaml"), "--format", "table"],
+        env={"XSELL_CONFIG": ""},
+    ).stdout
+    assert "no account has a segment" in segment
+
+
+def test_summary_status_says_where_the_saas_ranges_do_not_apply():
+    statuses = {}
+    for name in ("aws_saas_sales", "crm_sales_opportunities", "maven_fuzzy_factory", "online_retail", "ravenstack"):
+        realdata(name)
+        summary = frame(run(name, "summary"))
+        statuses[name] = set(summary.filter(pl.col("value").is_not_null())["status"])
+    # Online Retail runs at product level (its config): its 37.6% revenue share was "within"
+    assert statuses["online_retail"] == {"n/a at product level"}
+    # no end dates, and the same family bought again every 8 (crm) to 80 (aws) days at the median
+    for name in ("aws_saas_sales", "crm_sales_opportunities", "maven_fuzzy_factory"):
+        assert statuses[name] == {"n/a: not a subscription book"}, name
+    assert statuses["ravenstack"] == {"below"}  # subscriptions with end dates: judged
+    telco = frame(run("telco_churn", "summary"))
+    assert telco.filter(pl.col("kpi") == "multi_product_rate")["status"][0] == "above"  # no dates: judged as before

@@ -28,6 +28,9 @@ class Shown:
     table_columns: tuple[str, ...] | None = None  # replaces Answer.table_columns
     kinds: Mapping[str, str] | None = None  # replaces Answer.kinds
     alert: str | None = None  # said on stderr under -q too (a matched --fail-on)
+    # Notes that must reach the user whatever the format: with the table's notes, or on stderr
+    # when the output carries none (csv, json, parquet).
+    announce: tuple[str, ...] = ()
     header: str | None = None  # one line above the table (the account whitespace --account shows)
     header_columns: tuple[str, ...] = ()  # columns the header stands for (left out of the table)
 

@@ -18,6 +18,7 @@ def flags(
     severity: str | None = None,
     by: str | None = None,
     fail_on: str | None = None,
+    all_findings: bool = False,
 ) -> Answer:
     settings = session.settings
     model, ingested = session.facts(ALL_COLUMNS)
@@ -34,7 +35,9 @@ def flags(
     )
     findings = metric.filter_findings(metric.flags(model, flag_settings), names=names, severity=severity)
     sides = {"counts": findings.group_by("flag").len().sort("flag"), "severities": findings.select("severity").unique()}
-    main = metric.by_rep(model, flag_settings) if by == "rep" else findings
+    # Sorted by severity, then amount: the head is the most severe and the largest.
+    listed = findings if all_findings else findings.head(metric.SHOWN_BY_DEFAULT)
+    main = metric.by_rep(model, flag_settings) if by == "rep" else listed
 
     def finish(got: Collected) -> Shown:
         if got.as_of is None:
@@ -51,7 +54,14 @@ def flags(
         counts = got["counts"]
         total = int(counts["len"].sum()) if counts.height else 0
         if total:
-            notes.append("findings: " + ", ".join(f"{n} {f}" for f, n in counts.iter_rows()))
+            notes.append("findings: " + ", ".join(f"{n:,} {f}" for f, n in counts.iter_rows()))
+        announce: tuple[str, ...] = ()
+        hidden = total - metric.SHOWN_BY_DEFAULT
+        if by is None and not all_findings and hidden > 0:
+            announce = (
+                f"showing the first {metric.SHOWN_BY_DEFAULT:,} of {total:,} findings (by severity, then amount); "
+                f"{hidden:,} more with --all-findings",
+            )
         failed = fail_on is not None and any(
             metric.SEVERITY[s] <= metric.SEVERITY[fail_on] for s in got["severities"]["severity"].to_list()
         )
@@ -60,8 +70,9 @@ def flags(
                 tuple(notes),
                 code=int(ExitCode.FINDINGS),
                 alert=f"{total} finding(s); --fail-on {fail_on} matched",
+                announce=announce,
             )
-        return Shown(tuple(notes))
+        return Shown(tuple(notes), announce=announce)
 
     title = "Flagged cross-sells by rep" if by == "rep" else "Flags"
     plan = Plan(main=main, sides=sides, model=model, ingested=ingested)

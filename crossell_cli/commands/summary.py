@@ -28,11 +28,15 @@ def summary(session: Session) -> Answer:
             window_days=settings.window_days,
             has_stage=model.has_stage,
             dateless=model.dateless,
+            level=model.level,
         )
         mode = "arr" if got.scalar("end_dates") else "bookings"
         extra = f"window {settings.window_days} days · export mode {mode}"
-        notes = (settings_line(settings, got.as_of, dateless=model.dateless, level=model.level, extra=extra),)
-        return Shown(notes, frame=frame)
+        notes = [settings_line(settings, got.as_of, dateless=model.dateless, level=model.level, extra=extra)]
+        caveat = metric.caveat_of({k: got[k] for k in parts}, level=model.level, dateless=model.dateless)
+        if caveat is not None:
+            notes.append(f"status '{caveat[0]}': {caveat[1]}")
+        return Shown(tuple(notes), frame=frame)
 
     kinds = {"value": "rate", "good_low": "rate", "good_high": "rate"}
     return Answer(

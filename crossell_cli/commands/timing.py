@@ -45,7 +45,7 @@ def timing(session: Session, *, by: str | None = None) -> Answer:
     def finish(got: Collected) -> Shown:
         if got.as_of is None:
             return Shown(("no won line with a date on or before the as-of date: nothing to measure",), frame=empty(()))
-        notes = (
+        notes = [
             settings_line(
                 settings,
                 got.as_of,
@@ -54,10 +54,16 @@ def timing(session: Session, *, by: str | None = None) -> Answer:
                 extra=f"premature ≤ {t.premature_days} days · early churn ≤ {t.early_churn_days} days",
             ),
             "within_Nd and km_median_days are Kaplan–Meier estimates: accounts not yet cross-sold count as waiting "
-            "until the as-of date",
-        )
-        return Shown(notes)
+            "until the as-of date; a within_Nd is empty where no account of the group was followed N days (unless "
+            "all of them were cross-sold sooner)",
+        ]
+        if not got.scalar("end_dates"):
+            notes.append(
+                "early-churn rates are empty: no won line has an end date, so nobody can be seen to leave "
+                "(0% would be a guess)"
+            )
+        return Shown(tuple(notes))
 
     title = "Time to cross-sell" + (f" by {by}" if by else "")
-    plan = Plan(main=frame, model=model, ingested=ingested)
+    plan = Plan(main=frame, sides={"end_dates": model.has_end_dates}, model=model, ingested=ingested)
     return Answer(title, plan, finish, table_columns=VIEW, streamable=False, level=model.level)

@@ -21,17 +21,30 @@ Both: ``expansion = cross_sell + upsell``; ``cross_sell_share = cross_sell / exp
 moved out of ``cross_sell`` into ``cross_sell_pass_through`` so they do not inflate it; in
 ARR mode the movements then reconcile with that column included. Grain: one row per
 period (and group), every period from the first to the one holding T.
+
+ARR mode also gives the bridge: ``opening_arr`` (ARR on the previous period's closing
+day) and ``closing_arr`` (on this one's), so that opening_arr + new + reactivation +
+cross_sell + upsell + contraction + churn + cross_sell_pass_through = closing_arr, per
+period and per group. Both are running totals of exact micro-units. They are empty in
+bookings mode, and with ``--by rep``: a family's ARR belongs to the rep of its latest
+line, so it changes hands when another rep books a line, and that hand-over is no
+movement; a rep's opening plus its movements would not make its closing.
+
+``arr_added`` counts the same movements day by day: coarser snapshots net out what rises
+and falls inside a period, so the period table's totals depend on --period; the daily
+count does not.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import polars as pl
 
 from ..model import Model, as_of
 from .periods import Calendar
-from .stats import money_sum, ratio
+from .stats import from_money_units, money_sum, money_units, ratio
 
 Mode = Literal["bookings", "arr"]
 GroupBy = Literal["rep", "segment", "family", "region"]
@@ -43,6 +56,8 @@ COLUMNS = (
     "expansion",
     "cross_sell_share",
     "cross_sell_pass_through",
+    "opening_arr",
+    "closing_arr",
 )
 # ARR below this is float residue of adding and removing the same amounts, not revenue.
 _EPS = 1e-6
@@ -106,23 +121,37 @@ def _bookings(model: Model, calendar: Calendar, by: GroupBy | None, pass_through
     )
 
 
-def closing_day(calendar: Calendar, period: pl.Expr) -> pl.Expr:
-    """The snapshot day of a period: its last day, or T for the period holding it."""
-    return pl.min_horizontal(calendar.end_expr(period), as_of())
+@dataclass(frozen=True)
+class Snapshots:
+    """When ARR is looked at: on each period's closing day (``calendar``), or every day (None)."""
+
+    calendar: Calendar | None
+
+    def index(self, date: pl.Expr) -> pl.Expr:
+        """The snapshot that first sees a change on ``date`` (days: the day itself, as a number)."""
+        if self.calendar is None:
+            return date.cast(pl.Int32).cast(pl.Int64)
+        return self.calendar.index_expr(date)
+
+    def day(self, index: pl.Expr) -> pl.Expr:
+        """A snapshot's day: its period's last day, or T for the period holding it."""
+        if self.calendar is None:
+            return index.cast(pl.Int32).cast(pl.Date)
+        return pl.min_horizontal(self.calendar.end_expr(index), as_of())
 
 
-def arr_changes(model: Model, calendar: Calendar) -> pl.LazyFrame:
-    """Per (account, item, snapshot period) where the item's ARR changes: delta, arr_before,
-    arr_after, whether the item / the account had ARR at any earlier snapshot, and the
-    account's totals before and after.
+def arr_changes(model: Model, snapshots: Snapshots) -> pl.LazyFrame:
+    """Per (account, item, snapshot) where the item's ARR changes: delta, arr_before, arr_after,
+    whether the item / the account had ARR at any earlier snapshot, and the account's totals
+    before and after (``period_index`` is the snapshot's index).
 
     A line is active at a snapshot day d when start_date <= d < end_date, so it adds its
-    amount at the snapshot of the period holding its start (when that is on or before T) and
-    removes it at the snapshot of the period holding its end: two events per line, whatever
-    the number of periods. (The snapshot before the first period holds no line.)
+    amount at the snapshot holding its start (when that is on or before T) and removes it at
+    the snapshot holding its end: two events per line, whatever the number of snapshots.
+    (The snapshot before the first period holds no line.)
     """
-    on = calendar.index_expr(pl.col("start_date"))
-    off = calendar.index_expr(pl.col("end_date"))
+    on = snapshots.index(pl.col("start_date"))
+    off = snapshots.index(pl.col("end_date"))
     lines = model.won.select(
         "account_id",
         "item",
@@ -172,7 +201,7 @@ def arr_changes(model: Model, calendar: Calendar) -> pl.LazyFrame:
         )
     )
     return items.join(accounts, on=["account_id", "period_index"], how="left").with_columns(
-        closing_day(calendar, pl.col("period_index")).alias("day")
+        snapshots.day(pl.col("period_index")).alias("day")
     )
 
 
@@ -180,8 +209,9 @@ def _clean(value: pl.Expr) -> pl.Expr:
     return pl.when(value.abs() < _EPS).then(0.0).otherwise(value)
 
 
-def _arr(model: Model, calendar: Calendar, by: GroupBy | None, pass_through: pl.LazyFrame | None) -> pl.LazyFrame:
-    changes = arr_changes(model, calendar)
+def _arr_moves(model: Model, snapshots: Snapshots, pass_through: pl.LazyFrame | None) -> pl.LazyFrame:
+    """Per (account, item, snapshot) where the item's ARR changes: the movement columns."""
+    changes = arr_changes(model, snapshots)
     before, after = pl.col("arr_before"), pl.col("arr_after")
     opened = (pl.col("total_before") <= 0) & (pl.col("total_after") > 0)
     closed = (pl.col("total_before") > 0) & (pl.col("total_after") <= 0)
@@ -215,11 +245,30 @@ def _arr(model: Model, calendar: Calendar, by: GroupBy | None, pass_through: pl.
             )
             .drop("__pt")
         )
+    return moves
+
+
+def _arr(model: Model, calendar: Calendar, by: GroupBy | None, pass_through: pl.LazyFrame | None) -> pl.LazyFrame:
+    moves = _arr_moves(model, Snapshots(calendar), pass_through)
     if by == "rep":
         moves = _attach_rep(moves, model)
     moves = _with_group(moves, model, by)
     keys = ["period_index", *_group_keys(by)]
-    return moves.group_by(keys).agg([money_sum(pl.col(m)).alias(m) for m in (*MOVEMENTS, "cross_sell_pass_through")])
+    return moves.group_by(keys).agg(
+        *[money_sum(pl.col(m)).alias(m) for m in (*MOVEMENTS, "cross_sell_pass_through")],
+        # Every change of a family's ARR, rounded per row like the movements: the period's
+        # net in exact micro-units, whose running total is the closing ARR.
+        money_units(pl.col("arr_after") - pl.col("arr_before")).alias("__net"),
+    )
+
+
+def arr_added(model: Model, *, pass_through_lines: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """One row: cross_sell (ARR added by cross-sells) and added (by every upward movement: new,
+    reactivation, cross_sell, upsell, cross_sell_pass_through), snapshot day by day from the
+    first start to T: the same whatever --period is."""
+    moves = _arr_moves(model, Snapshots(None), pass_through_lines)
+    upward = pl.sum_horizontal("new", "reactivation", "cross_sell", "upsell", "cross_sell_pass_through")
+    return moves.select(money_sum(pl.col("cross_sell")).alias("cross_sell"), money_sum(upward).alias("added"))
 
 
 def _attach_rep(moves: pl.LazyFrame, model: Model) -> pl.LazyFrame:
@@ -266,6 +315,18 @@ def _finish(
         table = table.with_columns(
             [pl.lit(None, dtype=pl.Float64).alias(c) for c in ("reactivation", "contraction", "churn")]
         )
+    if mode == "arr" and by != "rep":
+        # Every period of every listed group is in the grid, in order: the running total of
+        # the nets is the ARR on each closing day (nothing is active before the first period).
+        table = table.sort([*_group_keys(by), "period_index"]).with_columns(pl.col("__net").fill_null(0))
+        running = pl.col("__net").cum_sum()
+        closing = running.over(by) if by is not None else running
+        table = table.with_columns(closing.alias("__closing")).with_columns(
+            from_money_units(pl.col("__closing") - pl.col("__net")).alias("opening_arr"),
+            from_money_units(pl.col("__closing")).alias("closing_arr"),
+        )
+    else:  # bookings mode has no ARR; by rep the bridge does not hold (module docstring)
+        table = table.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in ("opening_arr", "closing_arr"))
     expansion_ = pl.col("cross_sell") + pl.col("upsell")
     columns = [
         "period",
@@ -274,6 +335,9 @@ def _finish(
         *MOVEMENTS,
         expansion_.alias("expansion"),
         ratio(pl.col("cross_sell"), expansion_).alias("cross_sell_share"),
+        # New columns go last, so the existing ones keep their places for scripts that read them.
         "cross_sell_pass_through",
+        "opening_arr",
+        "closing_arr",
     ]
     return table.select(columns).sort(["period_start", *_group_keys(by)], nulls_last=True)

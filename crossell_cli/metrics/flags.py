@@ -11,10 +11,16 @@ One row per finding, columns FLAG_COLUMNS; fields that do not apply are empty.
   early_churn        medium  a cross-sold family whose lines all ended, on or before T, within
                              early_churn_days of its first start. One row per account × family,
                              with the cross-sell line's fields.
-  premature          low     a cross-sell line booked within premature_days of land.
+  premature          low     a cross-sell line booked within premature_days of land. When the
+                             book's own median time to cross-sell (among the accounts cross-sold)
+                             is under premature_days, coming that soon is how this book behaves,
+                             not a finding: one book-level row with the counts instead.
   rep_concentration  medium  a rep whose share of flagged cross-sell lines is ≥ 2× the book's, with
-                             ≥ 3 flagged lines. A cross-sell line is flagged when it is pass-through
-                             or premature, or its family churned early.
+                             ≥ 3 flagged lines. A cross-sell line is flagged when it is pass-through,
+                             premature (only while premature is a signal: not when it is
+                             book-level), or its family churned early. When the book's own share is
+                             above 1/2 (1 / concentration_factor), no rep can be at 2× it: one
+                             book-level row says so instead.
   price_erosion      medium  a family whose attach rose from the first half of the window to the
                              second while its realized price (Σ amount / Σ list_amount) fell by
                              ≥ 20%. Attach in a half = accounts that first bought the family in it /
@@ -34,6 +40,7 @@ from ..model import Model, active_at, as_of
 from ..text import fmt
 from .pairs import deal_pairs
 from .stats import money_sum, ratio
+from .timing import median_days_to_cross_sell
 
 FLAG_COLUMNS = (
     "flag",
@@ -51,6 +58,9 @@ FLAG_COLUMNS = (
     "discount",
     "detail",
 )
+# By default `xsell flags` lists this many findings (the first by severity, then amount): a
+# list a person can read. --all-findings lists the rest.
+SHOWN_BY_DEFAULT = 200
 FLAGS = ("pass_through", "forced_bundle", "early_churn", "premature", "rep_concentration", "price_erosion")
 SEVERITY = {"high": 0, "medium": 1, "low": 2}
 _SCHEMA = {
@@ -146,8 +156,32 @@ def _line_rows(frame: pl.LazyFrame, flag: str, severity: str, detail: pl.Expr) -
     )
 
 
-def _money(expr: pl.Expr) -> pl.Expr:
-    return expr.round(2).cast(pl.String)
+def thousands(expr: pl.Expr) -> pl.Expr:
+    """A number as people read it in a sentence: whole units, thousands separated (75800.0 → '75,800').
+
+    Rounded half to even, like Python's ``f"{x:,.0f}"`` in the commands' notes.
+    """
+    units = expr.round(0).cast(pl.Int64)
+    # Group the digits from the right: reverse, a comma after every three, reverse back.
+    digits = (
+        units.abs()
+        .cast(pl.String)
+        .str.reverse()
+        .str.replace_all(r"(\d{3})", "${1},")
+        .str.strip_suffix(",")
+        .str.reverse()
+    )
+    return pl.when(units < 0).then(pl.lit("-") + digits).otherwise(digits)
+
+
+def _general(expr: pl.Expr) -> pl.Expr:
+    """A float as Python's '{:g}' writes it for the values here (60.0 → '60', 10.5 → '10.5')."""
+    return expr.cast(pl.String).str.replace(r"\.0$", "")
+
+
+def _percent(expr: pl.Expr) -> pl.Expr:
+    """A share as '{:.1%}' writes it (0.6 → '60.0%')."""
+    return fmt("{}%", (expr * 100).round(1))
 
 
 def pass_through_lines(model: Model, *, discount: float) -> pl.LazyFrame:
@@ -203,6 +237,57 @@ def premature_lines(model: Model, *, days: int) -> pl.LazyFrame:
     )
 
 
+def premature_verdict(model: Model, *, days: int) -> pl.LazyFrame:
+    """One row: median_days, accounts (see timing.median_days_to_cross_sell) and book_level,
+    true when that median is under ``days``: premature is then how the book behaves."""
+    return median_days_to_cross_sell(model).with_columns(
+        (pl.col("median_days").is_not_null() & (pl.col("median_days") < days)).alias("book_level")
+    )
+
+
+def _when(frame: pl.LazyFrame, verdict: pl.LazyFrame, condition: pl.Expr) -> pl.LazyFrame:
+    """``frame``'s rows when the one-row ``verdict`` meets ``condition``, else none."""
+    # (a column of the verdict, not a literal: selecting only a literal gives one row whatever
+    # the frame's height)
+    gate = verdict.filter(condition).select(pl.first().alias("__gate"))
+    return frame.join(gate, how="cross").drop("__gate")
+
+
+def flagged_premature_lines(model: Model, *, days: int) -> pl.LazyFrame:
+    """The premature lines that count as flagged: none when premature is book-level."""
+    verdict = premature_verdict(model, days=days)
+    return _when(premature_lines(model, days=days), verdict, ~pl.col("book_level"))
+
+
+def _premature_book_row(model: Model, *, days: int) -> pl.LazyFrame:
+    """One finding for the whole book, when premature is book-level: the median, and how many
+    cross-sell lines came that soon (none when no line did)."""
+    soon = (pl.col("booked_at") - pl.col("land_date")).dt.total_days() <= days
+    counts = model.classified.filter(pl.col("kind") == "cross_sell").select(
+        pl.len().alias("lines"), soon.sum().alias("early"), money_sum(pl.col("amount").filter(soon)).alias("amount")
+    )
+    verdict = premature_verdict(model, days=days)
+    row = counts.join(verdict, how="cross").filter(pl.col("book_level") & (pl.col("early") > 0))
+    return row.select(
+        pl.lit("premature").alias("flag"),
+        pl.lit("low").alias("severity"),
+        "amount",
+        pl.concat_str(
+            [
+                pl.lit("the book's median time to cross-sell is "),
+                _general(pl.col("median_days")),
+                pl.lit(" days (first cross-sell of its "),
+                thousands(pl.col("accounts")),
+                pl.lit(f" cross-sold accounts), under premature_days {days}: "),
+                thousands(pl.col("early")),
+                pl.lit(" of "),
+                thousands(pl.col("lines")),
+                pl.lit(f" cross-sell lines came within {days} days of land; premature is not a signal here"),
+            ]
+        ).alias("detail"),
+    )
+
+
 def flags(model: Model, settings: FlagSettings) -> pl.LazyFrame:
     """Every finding, sorted by severity, then amount (largest first)."""
     s = settings
@@ -215,8 +300,8 @@ def flags(model: Model, settings: FlagSettings) -> pl.LazyFrame:
         fmt(
             "{}% off list ({} → {}) on {} with {}",
             pct,
-            _money(pl.col("list_amount")),
-            _money(pl.col("amount")),
+            thousands(pl.col("list_amount")),
+            thousands(pl.col("amount")),
             pl.coalesce(fmt("contract {}", pl.col("contract_id")), pl.lit("the same day")),
             pl.col("others"),
         ),
@@ -233,8 +318,8 @@ def flags(model: Model, settings: FlagSettings) -> pl.LazyFrame:
             (pl.col("last_end") - pl.col("first_start")).dt.total_days().cast(pl.String),
         ),
     )
-    premature = premature_lines(model, days=s.premature_days)
-    pm_rows = _line_rows(
+    premature = flagged_premature_lines(model, days=s.premature_days)
+    pm_lines = _line_rows(
         premature,
         "premature",
         "low",
@@ -244,6 +329,7 @@ def flags(model: Model, settings: FlagSettings) -> pl.LazyFrame:
             pl.col("land_date").cast(pl.String),
         ),
     )
+    pm_book = _premature_book_row(model, days=s.premature_days)
     bundles = forced_bundles(model, share=s.forced_bundle_share, min_lines=s.min_base)
     fb_rows = bundles.select(
         pl.lit("forced_bundle").alias("flag"),
@@ -262,7 +348,7 @@ def flags(model: Model, settings: FlagSettings) -> pl.LazyFrame:
     )
     concentration = rep_concentration(model, passthrough, premature, churned, s)
     erosion = price_erosion(model, s)
-    parts = [pt_rows, fb_rows, ec_rows, pm_rows, concentration, erosion]
+    parts = [pt_rows, fb_rows, ec_rows, pm_lines, pm_book, concentration, erosion]
     combined = pl.union(
         [
             f.select(
@@ -315,7 +401,7 @@ def by_rep(model: Model, settings: FlagSettings) -> pl.LazyFrame:
     lines = flagged_cross_sell_lines(
         model,
         pass_through_lines(model, discount=s.pass_through_discount),
-        premature_lines(model, days=s.premature_days),
+        flagged_premature_lines(model, days=s.premature_days),
         early_churned(model, days=s.early_churn_days),
     )
     return (
@@ -338,15 +424,42 @@ def rep_concentration(
     churned: pl.LazyFrame,
     s: FlagSettings,
 ) -> pl.LazyFrame:
+    """Reps whose share of flagged cross-sell lines is ≥ factor × the book's; when the book's own
+    share is above 1 / factor no rep can be, and one book-level row says so instead."""
     lines = flagged_cross_sell_lines(model, passthrough, premature, churned).filter(pl.col("rep").is_not_null())
-    book = lines.select(pl.col("flagged").mean().alias("book_share"))
+    book = lines.select(
+        pl.len().alias("total"),
+        pl.col("flagged").sum().alias("book_flagged"),
+        money_sum(pl.col("amount").filter(pl.col("flagged"))).alias("book_amount"),
+    ).with_columns((pl.col("book_flagged") / pl.col("total")).alias("book_share"))
+    out_of_reach = s.concentration_factor * pl.col("book_share") > 1
+    # No rep can be at 2× a share above ½: "concentrated" would only repeat that the whole
+    # book is flagged. One row says so, instead of none (or, near ½, nearly every rep).
+    book_row = book.filter((pl.col("book_flagged") > 0) & out_of_reach).select(
+        pl.lit("rep_concentration").alias("flag"),
+        pl.lit("medium").alias("severity"),
+        pl.col("book_amount").alias("amount"),
+        pl.concat_str(
+            [
+                thousands(pl.col("book_flagged")),
+                pl.lit(" of "),
+                thousands(pl.col("total")),
+                pl.lit(" cross-sell lines with a rep are flagged ("),
+                _percent(pl.col("book_share")),
+                pl.lit(
+                    f"): no rep can be at {s.concentration_factor:g}× the book's share, so none is singled out; "
+                    "the flags themselves are the finding"
+                ),
+            ]
+        ).alias("detail"),
+    )
     reps = lines.group_by("rep").agg(
         pl.len().alias("cross_sells"),
         pl.col("flagged").sum().alias("flagged"),
         money_sum(pl.col("amount").filter(pl.col("flagged"))).alias("amount"),
     )
-    return (
-        reps.join(book, how="cross")
+    rep_rows = (
+        reps.join(book.filter((pl.col("book_flagged") > 0) & ~out_of_reach), how="cross")
         .with_columns((pl.col("flagged") / pl.col("cross_sells")).alias("share"))
         .filter(
             (pl.col("flagged") >= s.concentration_min_lines)
@@ -366,6 +479,7 @@ def rep_concentration(
             ).alias("detail"),
         )
     )
+    return pl.union([rep_rows, book_row], how="diagonal")
 
 
 def price_erosion(model: Model, s: FlagSettings) -> pl.LazyFrame:

@@ -70,6 +70,26 @@ def fraction_mean(values: pl.Expr) -> pl.Expr:
     return total / units.count().cast(pl.Float64)
 
 
+def money_units(amounts: pl.Expr) -> pl.Expr:
+    """Σ money as whole micro-units (Int128): exact, so running totals of it are exact too."""
+    return (amounts * MICRO).round(0).cast(pl.Int128).sum()
+
+
+def from_money_units(units: pl.Expr) -> pl.Expr:
+    """Micro-units back to money, divided by a column (see ``ratio_to_constant``)."""
+    value = units.cast(pl.Float64)
+    return value / (value * 0.0 + MICRO)
+
+
+# Each float factor (n − d) / n is one rounding (relative error ≤ 2⁻⁵³: n − d and n are exact
+# integers), and each step of the running product one more, so after m factors the float S is
+# within (2m − 1)·2⁻⁵³ of the exact Π (n − d) / n. A value within (2m + 2)·2⁻⁵³ of ½ is taken
+# as ½: an exact half is then exact (22 accounts, 11 left: the product is 0.5000000000000001),
+# and a value that close to ½ without being ½ needs a denominator Π n above 10¹³ and a
+# numerator that lands within 10⁻¹⁴ of half of it, which counted book data does not do.
+_UNIT = 2.0**-53
+
+
 def kaplan_meier(durations: pl.LazyFrame, *, group: str, horizons: tuple[int, ...]) -> pl.LazyFrame:
     """Kaplan–Meier estimate per group from rows (group, days, event).
 
@@ -77,26 +97,49 @@ def kaplan_meier(durations: pl.LazyFrame, *, group: str, horizons: tuple[int, ..
     censored at ``days``. Events are counted before censorings at the same time, so a
     row censored at t is still at risk at t. Returns, per group, ``within_<N>d`` =
     1 − S(N) (the share expected to have the event in ≤ N days) for each horizon, and
-    ``km_median_days``: the smallest event time where S(t) ≤ 0.5 (empty if never).
+    ``km_median_days``: the smallest event time where S(t) ≤ ½ (empty if never).
+
+    S(t) = Π over event times tᵢ ≤ t of (nᵢ − dᵢ) / nᵢ (nᵢ at risk, dᵢ events); halves are
+    exact (see _UNIT). ``within_<N>d`` is empty when the group's longest follow-up (its
+    largest ``days``, event or censoring) is shorter than N: nobody was watched that long,
+    and carrying S forward would report the share seen so far. The one exception is a curve
+    that reached 0 (every row of the group had the event): the share within any later N is
+    then known, 100%.
     """
-    counts = (
-        durations.group_by(group, "days").agg(pl.col("event").sum().alias("d"), pl.len().alias("n")).sort(group, "days")
-    )
+    counts = durations.group_by(group, "days").agg(pl.col("event").sum().alias("d"), pl.len().alias("n"))
+    counts = counts.sort(group, "days")
     total = pl.col("n").sum().over(group)
     leaving_before = (pl.col("n").cum_sum() - pl.col("n")).over(group)
-    at_risk = total - leaving_before
-    curve = counts.with_columns(
-        (1.0 - pl.col("d").cast(pl.Float64) / at_risk.cast(pl.Float64)).alias("factor")
-    ).with_columns(pl.col("factor").cum_prod().over(group).alias("survival"))
-    aggs = [
-        (1.0 - pl.col("survival").filter(pl.col("days") <= h).last().fill_null(1.0)).alias(f"within_{h}d")
-        for h in horizons
-    ]
-    aggs.append(
-        pl.col("days")
-        .filter((pl.col("survival") <= 0.5) & (pl.col("d") > 0))
-        .first()
-        .cast(pl.Float64)
-        .alias("km_median_days")
+    at_risk = (total - leaving_before).cast(pl.Float64)
+    near = (pl.col("survival") - 0.5).abs() <= (2 * pl.col("__m") + 2).cast(pl.Float64) * _UNIT
+    events = (
+        counts.with_columns(at_risk.alias("__at_risk"))
+        .filter(pl.col("d") > 0)
+        .with_columns(((pl.col("__at_risk") - pl.col("d")) / pl.col("__at_risk")).alias("__factor"))
+        .with_columns(
+            pl.col("__factor").cum_prod().over(group).alias("survival"),
+            pl.int_range(1, pl.len() + 1).over(group).alias("__m"),
+        )
+        .with_columns(pl.when(near).then(0.5).otherwise(pl.col("survival")).alias("survival"))
     )
-    return curve.group_by(group).agg(aggs)
+    aggs = [pl.col("survival").filter(pl.col("days") <= h).last().alias(f"__s{h}") for h in horizons]
+    aggs += [
+        (pl.col("survival").last() == 0.0).alias("__all_had_it"),  # (n − d) / n is exactly 0
+        pl.col("days").filter(pl.col("survival") <= 0.5).first().cast(pl.Float64).alias("km_median_days"),
+    ]
+    # A group without events keeps S = 1 throughout: within_<N>d = 0, no median.
+    return (
+        counts.group_by(group)
+        .agg(pl.col("days").max().alias("__followup"))
+        .join(events.group_by(group).agg(aggs), on=group, how="left")
+        .select(
+            group,
+            *[
+                pl.when((pl.col("__followup") >= h) | pl.col("__all_had_it").fill_null(False))
+                .then(1.0 - pl.col(f"__s{h}").fill_null(1.0))
+                .alias(f"within_{h}d")
+                for h in horizons
+            ],
+            "km_median_days",
+        )
+    )

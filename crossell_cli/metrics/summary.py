@@ -9,6 +9,13 @@
 A lost line is a cross-sell attempt when the account had landed before it closed and had not
 bought that family before. Grain: one row per KPI with value, good_low, good_high, status
 ('below', 'within', 'above', or empty when there is no value) and a detail in words.
+
+The good ranges are B2B SaaS benchmarks for product families on subscription books. Where
+they do not apply, ``status`` says so instead of judging: 'n/a at product level' (a tier or
+an add-on is a product of its own, so every rate means something else), and 'n/a: not a
+subscription book' for a book that plainly is not one (``benchmark_caveat``): no line has an
+end date, and accounts buy the same family again within a quarter at the median
+(replenishment, as in retail or e-commerce, where a subscription renews once a term).
 """
 
 from __future__ import annotations
@@ -31,6 +38,12 @@ GOOD: dict[str, tuple[float, float]] = {
     "cross_sell_win_rate": (0.30, 0.50),
 }
 COLUMNS = ("kpi", "value", "good_low", "good_high", "status", "detail")
+# A subscription is bought again at renewal, once a term (a quarter at the shortest); seat
+# add-ons come between renewals, not every few weeks. A median re-buy gap shorter than this
+# is replenishment buying.
+REBUY_DAYS = 90
+NOT_AT_PRODUCT_LEVEL = "n/a at product level"
+NOT_SUBSCRIPTIONS = "n/a: not a subscription book"
 _SCHEMA = {
     "kpi": pl.String,
     "value": pl.Float64,
@@ -71,7 +84,45 @@ def summary_parts(
         ),
         "lost": _lost_cross_sell_lines(model, in_window),
         "timing": overall,
+        "rebuy": median_rebuy_days(model),
+        "end_dates": model.has_end_dates,
     }
+
+
+def median_rebuy_days(model: Model) -> pl.LazyFrame:
+    """One row: gap, the median days between an account's consecutive purchase days of the same
+    family (won lines booked by T); null when no account bought a family twice."""
+    return (
+        model.won.select("account_id", "item", "booked_at")
+        .unique()
+        .sort("account_id", "item", "booked_at")
+        .select(pl.col("booked_at").diff().over("account_id", "item").dt.total_days().alias("gap"))
+        .select(pl.col("gap").median().cast(pl.Float64))
+    )
+
+
+def benchmark_caveat(
+    level: str, *, dateless: bool, end_dates: bool, rebuy_days: float | None
+) -> tuple[str, str] | None:
+    """(status, why) when the good ranges do not apply to this book at this level, else None."""
+    if level == "product":
+        return NOT_AT_PRODUCT_LEVEL, (
+            "the good ranges are B2B SaaS benchmarks for product families; at product level a tier or an "
+            "add-on counts as a product of its own"
+        )
+    if dateless or end_dates or rebuy_days is None or rebuy_days >= REBUY_DAYS:
+        return None
+    return NOT_SUBSCRIPTIONS, (
+        f"the good ranges describe subscription books; this one has no end dates and accounts buy the same "
+        f"family again every {rebuy_days:g} days at the median (replenishment, not renewal)"
+    )
+
+
+def caveat_of(parts: dict[str, pl.DataFrame], *, level: str, dateless: bool) -> tuple[str, str] | None:
+    """``benchmark_caveat`` from the collected ``summary_parts``."""
+    rebuy = parts["rebuy"].item() if parts["rebuy"].height else None
+    end_dates = bool(parts["end_dates"].item()) if parts["end_dates"].height else False
+    return benchmark_caveat(level, dateless=dateless, end_dates=end_dates, rebuy_days=rebuy)
 
 
 def summary(
@@ -80,6 +131,7 @@ def summary(
     window_days: int,
     has_stage: bool,
     dateless: bool,
+    level: str = "family",
 ) -> pl.DataFrame:
     """One row per KPI (COLUMNS) from the collected ``summary_parts``."""
     head, crossed_n, revenue, lost = (parts[k].row(0, named=True) for k in ("head", "crossed", "revenue", "lost"))
@@ -88,10 +140,14 @@ def summary(
     overall = landed.row(0, named=True) if landed.height else dict.fromkeys(landed.columns)
 
     rows: list[dict[str, Any]] = []
+    caveat = caveat_of(parts, level=level, dateless=dateless)
+    noun, nouns = ("product", "products") if level == "product" else ("family", "families")
 
     def add(kpi: str, value: float | None, detail: str) -> None:
         low, high = GOOD[kpi]
         status = None if value is None else ("below" if value < low else "above" if value > high else "within")
+        if value is not None and caveat is not None:
+            status = caveat[0]
         rows.append(
             {
                 "kpi": kpi,
@@ -109,7 +165,7 @@ def summary(
         add(
             "multi_product_rate",
             head["multi_product_rate"],
-            f"customers owning 2+ families; {head['items_per_customer'] or 0:.2f} families per customer",
+            f"customers owning 2+ {nouns}; {head['items_per_customer'] or 0:.2f} {nouns} per customer",
         )
         for kpi in ("cross_sell_revenue_share", "median_days_to_cross_sell", "cross_sell_win_rate"):
             add(kpi, None, "needs dates")
@@ -117,12 +173,12 @@ def summary(
     add(
         "cross_sell_rate",
         crossed_n["crossed"] / n_customers if n_customers else None,
-        f"{crossed_n['crossed']:,} of {n_customers:,} customers bought a new family in the last {window_days} days",
+        f"{crossed_n['crossed']:,} of {n_customers:,} customers bought a new {noun} in the last {window_days} days",
     )
     add(
         "multi_product_rate",
         head["multi_product_rate"],
-        f"customers owning 2+ families; {head['items_per_customer'] or 0:.2f} families per customer",
+        f"customers owning 2+ {nouns}; {head['items_per_customer'] or 0:.2f} {nouns} per customer",
     )
     won_amount = revenue["won_amount"] or 0.0
     add(

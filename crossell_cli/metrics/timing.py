@@ -4,11 +4,14 @@ Per group: ``accounts_landed``; ``accounts_cross_sold``; ``median_days``, ``p25_
 ``p75_days``, ``p90_days`` among the cross-sold (linear interpolation, as numpy's
 default); ``within_90d``, ``within_180d``, ``within_365d`` and ``km_median_days`` from a
 Kaplan–Meier estimate in which accounts not yet cross-sold are censored at T − land date
-(a share over cross-sold accounts only would be biased towards fast cross-sells).
+(a share over cross-sold accounts only would be biased towards fast cross-sells). A
+``within_<N>d`` is empty when the group's longest follow-up is shorter than N days.
 ``premature_cross_sells`` counts cross-sold (account, family) pairs booked within
 ``premature_days`` of land; ``premature_early_churn_rate`` and ``other_early_churn_rate``
 are the shares of those, and of the other cross-sells, that churned early (every line of
-the family ended, on or before T, within ``early_churn_days`` of its first start).
+the family ended, on or before T, within ``early_churn_days`` of its first start). Both
+are empty when no won line has an end date: such a book cannot show anyone leaving, and
+0% would claim that nobody did.
 
 Groups: ``all`` (one row); ``segment``; ``cohort`` (land quarter); ``land_family`` (one row
 per family in the land bundle; an account with two counts in both); ``cross_family``
@@ -57,6 +60,25 @@ def cross_sold_families(model: Model, *, early_churn_days: int) -> pl.LazyFrame:
         "first_start",
         "last_end",
         early.alias("early_churned"),
+    )
+
+
+def median_days_to_cross_sell(model: Model) -> pl.LazyFrame:
+    """One row: median_days (from land to the first cross-sell, among the accounts that were
+    cross-sold; linear interpolation) and accounts (how many they are).
+
+    The ``median_days`` of ``timing``'s ``all`` row, without the Kaplan–Meier curve: it
+    describes when cross-sells come, where the Kaplan–Meier median (``km_median_days``)
+    describes how long an account waits, counting those still waiting.
+    """
+    firsts = (
+        cross_sold_families(model, early_churn_days=0)
+        .group_by("account_id")
+        .agg((pl.col("first_date").min() - pl.col("land_date").first()).dt.total_days().alias("days"))
+    )
+    return firsts.select(
+        pl.col("days").quantile(0.5, interpolation="linear").cast(pl.Float64).alias("median_days"),
+        pl.len().cast(pl.Int64).alias("accounts"),
     )
 
 
@@ -145,13 +167,18 @@ def timing(
         pl.col("early_churned").filter(~pl.col("premature")).sum().alias("__oe"),
         (~pl.col("premature")).sum().alias("__others"),
     )
+    # Without end dates nobody can be seen to leave: the churn rates are unknown, not 0%.
+    churn_known = pl.col("end_dates").fill_null(False)
     result = (
         counts.join(km, on=group, how="left")
         .join(premature, on=group, how="left")
+        .join(model.has_end_dates, how="cross")
         .with_columns(pl.col("premature_cross_sells").fill_null(0))
         .with_columns(
-            ratio(pl.col("__pe"), pl.col("premature_cross_sells")).alias("premature_early_churn_rate"),
-            ratio(pl.col("__oe"), pl.col("__others")).alias("other_early_churn_rate"),
+            pl.when(churn_known)
+            .then(ratio(pl.col("__pe"), pl.col("premature_cross_sells")))
+            .alias("premature_early_churn_rate"),
+            pl.when(churn_known).then(ratio(pl.col("__oe"), pl.col("__others"))).alias("other_early_churn_rate"),
         )
         .select(
             pl.col(group).cast(pl.String),

@@ -55,7 +55,10 @@ timing
     cross-sold family of its accounts; for `cross_family` X and `pair` A -> X only family X.
     Premature: first purchase of the family - land <= premature_days.  Early churn: every won
     line (booked <= T) of the account x family has an end_date <= T and
-    end_date - first start of the family <= early_churn_days.  Rates are None on 0 pairs.
+    end_date - first start of the family <= early_churn_days.  Rates are None on 0 pairs and
+    when no won line (booked <= T) has an end date.  within_Nd is None when the group's longest
+    follow-up (event or censoring days) is shorter than N (SPEC), unless every member had the
+    event (S = 0: the share within any later N is 1).
 13. `cohort` = land quarter labelled like expansion's quarters (fiscal naming when
     fiscal_year_start_month != 1).  `km_median_days` is an int (an event time); the
     percentile columns are floats.
@@ -93,13 +96,18 @@ summary
     booked in the window; lost = lost lines booked in the window whose account's land date is
     strictly before the lost line's booked_at and which have no won line of that family booked
     strictly before it.  status: below if value < good_low, above if > good_high, else
-    within (bounds inclusive); None when value is None.
+    within (bounds inclusive); None when value is None.  Instead of judging, status is "n/a at
+    product level" at level product, and "n/a: not a subscription book" when no won line has an
+    end date and the median gap between an account's consecutive purchase days of one item is
+    under 90 days (README: the ranges are B2B SaaS subscription benchmarks for families).
 """
 
 from __future__ import annotations
 
 import math
 from datetime import date, timedelta
+from fractions import Fraction
+from itertools import pairwise
 from statistics import median as _median
 
 from .attach_oracle import (
@@ -165,26 +173,27 @@ def percentile(values, q):
 
 def kaplan_meier(observations):
     """observations: list of (time, event: bool).  Returns [(t, S(t))] at each event time,
-    ascending.  At equal times events come before censorings, i.e. an account censored at t
-    is still at risk at t."""
+    ascending, S as an exact Fraction (a float product misses exact halves: 11 of 22 left
+    gives 0.5000000000000001).  At equal times events come before censorings, i.e. an
+    account censored at t is still at risk at t."""
     deaths, leaving = {}, {}  # time -> events at that time / observations ending at that time
     for t, e in observations:
         leaving[t] = leaving.get(t, 0) + 1
         if e:
             deaths[t] = deaths.get(t, 0) + 1
     at_risk = len(observations)  # still under observation just before time t
-    s = 1.0
+    s = Fraction(1)
     curve = []
     for t in sorted(leaving):
         if t in deaths:
-            s *= 1.0 - deaths[t] / at_risk
+            s *= Fraction(at_risk - deaths[t], at_risk)
             curve.append((t, s))
         at_risk -= leaving[t]
     return curve
 
 
 def km_survival_at(curve, n):
-    s = 1.0
+    s = Fraction(1)
     for t, st in curve:
         if t <= n:
             s = st
@@ -390,7 +399,7 @@ def expansion(
         periods, moves = _bookings_movements(line_items, products, accounts, T, level, period, fsm, by)
     elif mode == "arr":
         acc = _accounts_by_id(accounts)
-        periods, _snaps, _arr, records = _arr_engine(line_items, products, T, level, period, fsm)
+        periods, _snaps, arr, records = _arr_engine(line_items, products, T, level, period, fsm)
         moves = []
         for r in records:
             if by is None:
@@ -413,10 +422,23 @@ def expansion(
         groups = [None]
     else:
         groups = sorted({g for _s, g, _k, v in moves if v != 0}, key=lambda g: (g is None, g or ""))
+    # The bridge, from the ARR snapshots themselves: ARR on the previous closing day and on
+    # this one, per group (None in bookings mode, and by rep, whose ARR changes hands).
+    held = {}  # (snapshot index, group) -> ARR
+    if mode == "arr" and by != "rep":
+        acc = _accounts_by_id(accounts)
+        for (a, f), values in arr.items():
+            g = None if by is None else f if by == "family" else _attr(acc, a, by)
+            for k, value in enumerate(values):
+                held[(k, g)] = held.get((k, g), 0.0) + value
     rows = []
-    for label, start, _close in periods:
+    for k, (label, start, _close) in enumerate(periods, start=1):
         for g in groups:
-            rows.append(_row(label, start, by, g, sums.get((start, g), {}), mode == "arr"))
+            row = _row(label, start, by, g, sums.get((start, g), {}), mode == "arr")
+            bridged = mode == "arr" and by != "rep"
+            row["opening_arr"] = held.get((k - 1, g), 0.0) if bridged else None
+            row["closing_arr"] = held.get((k, g), 0.0) if bridged else None
+            rows.append(row)
     return rows
 
 
@@ -451,15 +473,25 @@ def _timing_facts(line_items, products, T, level, early_churn_days):
     return land, land_items, cross_fams, early
 
 
-def _timing_stats(members, pairs, premature_days, early):
+def _timing_stats(members, pairs, premature_days, early, churn_known=True):
     """members: list of (event_days or None, censor_days); pairs: list of
-    (account, family, days) cross-sold pairs counted for premature / early churn."""
+    (account, family, days) cross-sold pairs counted for premature / early churn.
+    within_Nd is None when the longest follow-up (event or censoring time) is under N days;
+    the early-churn rates are None when the book has no end date (churn_known False)."""
     days = [e for e, _c in members if e is not None]
     obs = [(e, True) if e is not None else (c, False) for e, c in members]
     curve = kaplan_meier(obs)
     n = len(members)
-    prem = [early[(a, f)] for a, f, d in pairs if d <= premature_days]
-    other = [early[(a, f)] for a, f, d in pairs if d > premature_days]
+    followup = max((t for t, _e in obs), default=-1)
+
+    everyone = bool(curve) and curve[-1][1] == 0  # all had the event: 100% within any later N
+
+    def within(horizon):
+        return float(1 - km_survival_at(curve, horizon)) if n and (followup >= horizon or everyone) else None
+
+    prem = [early[(a, f)] for a, f, d in pairs if d <= premature_days] if churn_known else []
+    other = [early[(a, f)] for a, f, d in pairs if d > premature_days] if churn_known else []
+    n_prem = sum(1 for _a, _f, d in pairs if d <= premature_days)
     return {
         "accounts_landed": n,
         "accounts_cross_sold": len(days),
@@ -467,11 +499,11 @@ def _timing_stats(members, pairs, premature_days, early):
         "p25_days": percentile(days, 0.25),
         "p75_days": percentile(days, 0.75),
         "p90_days": percentile(days, 0.9),
-        "within_90d": 1 - km_survival_at(curve, 90) if n else None,
-        "within_180d": 1 - km_survival_at(curve, 180) if n else None,
-        "within_365d": 1 - km_survival_at(curve, 365) if n else None,
+        "within_90d": within(90),
+        "within_180d": within(180),
+        "within_365d": within(365),
         "km_median_days": km_median(curve),
-        "premature_cross_sells": len(prem),
+        "premature_cross_sells": n_prem,
         "premature_early_churn_rate": sum(prem) / len(prem) if prem else None,
         "other_early_churn_rate": sum(other) / len(other) if other else None,
     }
@@ -492,6 +524,7 @@ def timing(
     T = _T(line_items, as_of)
     acc = _accounts_by_id(accounts)
     land, land_items, cross_fams, early = _timing_facts(line_items, products, T, level, early_churn_days)
+    churn_known = any(li.get("end_date") is not None for li in _won(line_items, T))
 
     def first_event(a):
         xs = cross_fams.get(a, {})
@@ -544,7 +577,7 @@ def timing(
     for key in sorted(groups):
         members, pairs = groups[key]
         row = {"group" if by is None else by: key}
-        row.update(_timing_stats(members, pairs, premature_days, early))
+        row.update(_timing_stats(members, pairs, premature_days, early, churn_known))
         rows.append(row)
     return rows
 
@@ -809,6 +842,23 @@ def summary(
         won_n = len(xs_window)
         win_rate = won_n / (won_n + lost) if won_n + lost else None
 
+    # Where the B2B SaaS family-level ranges do not apply, status says so instead of judging:
+    # at product level, and on a book with no end dates whose accounts re-buy a family within
+    # 90 days at the median (consecutive distinct purchase days of one account x item).
+    caveat = None
+    if level == "product":
+        caveat = "n/a at product level"
+    elif not any(li.get("end_date") is not None for li in won):
+        gaps = []
+        days_of = {}
+        for li in won:
+            days_of.setdefault((li["account_id"], item_of(li["product_id"])), set()).add(li["booked_at"])
+        for days in days_of.values():
+            ordered = sorted(days)
+            gaps += [(b - a).days for a, b in pairwise(ordered)]
+        if gaps and _median(gaps) < 90:
+            caveat = "n/a: not a subscription book"
+
     spec = [
         ("cross_sell_rate", cross_sell_rate, 0.15, 0.30),
         ("multi_product_rate", multi, 0.40, 0.60),
@@ -817,5 +867,12 @@ def summary(
         ("cross_sell_win_rate", win_rate, 0.30, 0.50),
     ]
     return [
-        {"kpi": k, "value": v, "good_low": lo, "good_high": hi, "status": _status(v, lo, hi)} for k, v, lo, hi in spec
+        {
+            "kpi": k,
+            "value": v,
+            "good_low": lo,
+            "good_high": hi,
+            "status": caveat if caveat is not None and v is not None else _status(v, lo, hi),
+        }
+        for k, v, lo, hi in spec
     ]

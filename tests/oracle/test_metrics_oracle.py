@@ -70,7 +70,7 @@ def moves(row):
 
 
 EXP_COLS = ["period", "period_start", "new", "reactivation", "cross_sell", "upsell", "contraction", "churn",
-            "expansion", "cross_sell_share"]  # fmt: skip
+            "expansion", "cross_sell_share", "opening_arr", "closing_arr"]  # fmt: skip
 
 
 # ------------------------------------------------------------------ helpers
@@ -127,8 +127,12 @@ def test_spec_expansion_worked_check(mode):
     assert q2["cross_sell"] / q1["new"] == pytest.approx(0.21)
     if mode == "bookings":
         assert q1["reactivation"] is None and q2["contraction"] is None and q2["churn"] is None
+        assert q1["opening_arr"] is None and q2["closing_arr"] is None
     else:
         assert (q2["reactivation"], q2["contraction"], q2["churn"]) == (0, 0, 0)
+        # the bridge: 0 + 20 000 000 new = 20 000 000; + 4 200 000 cross-sell = 24 200 000
+        assert (q1["opening_arr"], q1["closing_arr"]) == (0, 20_000_000)
+        assert (q2["opening_arr"], q2["closing_arr"]) == (20_000_000, 24_200_000)
 
 
 def test_bookings_mode_kinds_gap_periods_and_groups():
@@ -412,7 +416,8 @@ def test_timing_overall_with_censoring_and_ties():
     # KM as in test_kaplan_meier_by_hand; "within 90 days" includes day 90
     assert row["within_90d"] == pytest.approx(0.375)
     assert row["within_180d"] == pytest.approx(0.375)
-    assert row["within_365d"] == pytest.approx(1 - 0.625 / 3)  # 0.791667
+    # S(300) = 0.625 / 3 but nobody was followed 365 days (the longest is 300): no estimate
+    assert row["within_365d"] is None
     assert row["km_median_days"] == 200
     # premature (<= 90 d): a1, a2, a4 -> 3, early churn a1 -> 1/3; others a6 (early), a8 (not) -> 1/2
     assert row["premature_cross_sells"] == 3
@@ -429,7 +434,8 @@ def test_timing_overall_with_censoring_and_ties():
     assert smb["within_90d"] == pytest.approx(0.75) and smb["km_median_days"] == 90
     # (none): a5 censored 100, a6 200, a7 censored 300, a8 300 -> S(200)=2/3, S(300)=2/3*1/2
     none = seg[0]
-    assert none["within_90d"] == 0.0 and none["within_365d"] == pytest.approx(2 / 3)
+    assert none["within_90d"] == 0.0 and none["within_180d"] == 0.0
+    assert none["within_365d"] is None  # followed 300 days at most (S(300) = 1/3)
     assert none["km_median_days"] == 300
     # a smaller premature window moves a2/a4 to "other"
     [row] = timing(lines, [], accounts, as_of=T, premature_days=89)
