@@ -28,7 +28,16 @@ from . import parsers as p
 from .headers import GENERIC_HEADERS, ColumnSource, find_header, map_columns, missing_column_error
 from .read import ROW, RawTable, diagnose_csv, diagnose_utf8, read_raw
 from .rules import rules_for, template
-from .table import COUNT_SCHEMA, ISSUE_SCHEMA, Checked, TableSource, attribute_name, check_table, empty_issues
+from .table import (
+    COUNT_SCHEMA,
+    ISSUE_SCHEMA,
+    Checked,
+    TableSource,
+    attribute_name,
+    check_table,
+    empty_issues,
+    from_probe,
+)
 
 LINE_ITEM_DTYPES: dict[str, pl.DataType] = {
     "line_id": pl.String(),
@@ -134,6 +143,9 @@ class Book:
     account_columns: tuple[str, ...] = ()  # columns of the accounts table (for --where)
     guards: tuple[Guard, ...] = ()
     profile: str | None = None
+    # Per table read from a file, the clean lane alone (table.py): collect these, and when
+    # every row is clean, load(..., probed=) gives the same book over them in memory.
+    probes: Mapping[TableName, pl.LazyFrame] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------
@@ -332,7 +344,22 @@ def _check(
 def load(settings: Settings, profile: Mapping[str, Any] | None = None) -> Book:
     """The book as lazy frames; raises for what stops a run before any row is read
     (a missing file or column, an unreadable header, ambiguous dates, a bad config key)."""
-    profile = profile or {}
+    book = _load(settings, profile or {}, None)
+    assert book is not None  # only a probed load can find a row that is not clean
+    return book
+
+
+def load_probed(
+    settings: Settings, profile: Mapping[str, Any] | None, probed: Mapping[TableName, pl.DataFrame]
+) -> Book | None:
+    """The same book over ``probed``, the collected ``Book.probes`` of ``load``, in memory:
+    nothing is read again. None when a row of any table is not clean (use ``load``'s book)."""
+    return _load(settings, profile or {}, probed)
+
+
+def _load(
+    settings: Settings, profile: Mapping[str, Any], probed: Mapping[TableName, pl.DataFrame] | None
+) -> Book | None:
     options = p.Options(
         decimal_mark=settings.decimal_mark,
         discount_scale=settings.discount_scale
@@ -390,11 +417,22 @@ def load(settings: Settings, profile: Mapping[str, Any] | None = None) -> Book:
             extra_text = {f"__acct_{n}": i for n, i in account_attrs.items()}
             extra_text.update({f"__prod_{n}": i for n, i in product_attrs.items()})
         checked[table_name] = _check(raw, table_name, mapping, settings, profile, options, extra_text)
+        if probed is not None:
+            clean = from_probe(checked[table_name], probed[table_name])
+            if clean is None:
+                return None
+            checked[table_name] = clean
 
     lines_checked = checked["line_items"]
-    lines, late_issues, late_counts, guards = _finish_line_items(lines_checked, settings, profile)
+    # Read into memory, a key column that rises from row to row holds no repeat: the set
+    # stage (first row of each key wins) has nothing to do, and its hashing is skipped.
+    lines, late_issues, late_counts, guards = _finish_line_items(
+        lines_checked, settings, profile, unique_ids=_rises(probed, "line_items", "line_id")
+    )
     products = _finish_products(checked.get("products"), lines, settings)
-    accounts = _finish_accounts(checked.get("accounts"), tuple(account_extra))
+    accounts = _finish_accounts(
+        checked.get("accounts"), tuple(account_extra), unique_ids=_rises(probed, "accounts", "account_id")
+    )
     lines = _with_catalogue_list(lines, products, "products" in settings.sources)
     mapped = {src.canonical for src in lines_checked.source.mapping}
     present = frozenset(mapped | ({"stage"} if "is_won" in mapped else set()))
@@ -416,7 +454,17 @@ def load(settings: Settings, profile: Mapping[str, Any] | None = None) -> Book:
         account_columns=account_columns,
         guards=guards,
         profile=profile.get("name"),
+        probes={t: c.probe for t, c in checked.items() if c.probe is not None and probed is None},
     )
+
+
+def _rises(probed: Mapping[TableName, pl.DataFrame] | None, table: TableName, column: str) -> bool:
+    """True when the probed ``table`` has ``column``, with no empty value and each value above the last."""
+    frame = (probed or {}).get(table)
+    if frame is None or column not in frame.columns or frame.height < 2:
+        return False
+    values = frame[column]
+    return values.null_count() == 0 and bool((values.slice(1) > values.slice(0, frame.height - 1)).all())
 
 
 def _late_issue(
@@ -438,10 +486,11 @@ def _late_issue(
 
 
 def _finish_line_items(
-    checked: Checked, settings: Settings, profile: Mapping[str, Any]
+    checked: Checked, settings: Settings, profile: Mapping[str, Any], *, unique_ids: bool = False
 ) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, tuple[Guard, ...]]:
     """The line stage (defaults, annual amounts, currencies, line rules) and the set stage
-    (repeated line ids): (used lines, their issues, a one-row count, guards)."""
+    (repeated line ids; ``unique_ids``: known to hold none): (used lines, their issues, a
+    one-row count, guards)."""
     source = checked.source
     file = str(source.path)
     headers = {src.canonical: src.header for src in source.mapping}
@@ -564,7 +613,7 @@ def _finish_line_items(
 
     keep = [*LINE_ITEM_DTYPES, ROW, *(n for n in names if n.startswith(("__acct_", "__prod_")))]
     lines = lines.select([pl.col(c).cast(LINE_ITEM_DTYPES[c]) if c in LINE_ITEM_DTYPES else pl.col(c) for c in keep])
-    if "line_id" in headers:
+    if "line_id" in headers and not unique_ids:
         # The set stage: a line_id seen on an earlier kept row is a duplicate (first row wins).
         dup = pl.col(ROW) != pl.col(ROW).min().over("line_id")
         lines = lines.with_columns(dup.alias("__dup")).cache()
@@ -655,8 +704,11 @@ def _finish_products(checked: Checked | None, lines: pl.LazyFrame, settings: Set
     return products.select([pl.col(n).cast(t) for n, t in PRODUCT_DTYPES.items()]).sort("product_id")
 
 
-def _finish_accounts(checked: Checked | None, extras: Sequence[str]) -> pl.LazyFrame | None:
-    """The accounts file's rows, the first row of each account_id (None without a file)."""
+def _finish_accounts(
+    checked: Checked | None, extras: Sequence[str], *, unique_ids: bool = False
+) -> pl.LazyFrame | None:
+    """The accounts file's rows, the first row of each account_id (None without a file;
+    ``unique_ids``: no account_id repeats)."""
     if checked is None:
         return None
     accounts = checked.kept
@@ -664,7 +716,8 @@ def _finish_accounts(checked: Checked | None, extras: Sequence[str]) -> pl.LazyF
     accounts = accounts.with_columns(
         pl.lit(None, dtype=t).alias(n) for n, t in ACCOUNT_DTYPES.items() if n not in names
     )
-    accounts = accounts.filter(pl.col(ROW) == pl.col(ROW).min().over("account_id"))
+    if not unique_ids:
+        accounts = accounts.filter(pl.col(ROW) == pl.col(ROW).min().over("account_id"))
     return accounts.select([*ACCOUNT_DTYPES, *extras]).sort("account_id")
 
 

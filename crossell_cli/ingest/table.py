@@ -13,6 +13,12 @@ Per data row of a raw table (``read.py``), one lazy plan:
 The result is three lazy frames over the same scan (``Checked``): the rows no rule
 rejected, the issues (one row per broken rule and cell, with the message), and a one-row
 count. Nothing is collected here.
+
+Most exports are clean: every row would take the clean lane. ``Checked.probe`` is the clean
+lane alone (the fast parse of every cell and whether the row is clean, with no cell text
+kept): one cheap pass over the file. When every row of the probe is clean, ``from_probe``
+gives the same kept rows, issues and counts as the two lanes would, over the probe's rows in
+memory; when one is not, the two lanes run as above.
 """
 
 from __future__ import annotations
@@ -91,6 +97,7 @@ class Checked:
     kept: pl.LazyFrame
     issues: pl.LazyFrame
     counts: pl.LazyFrame
+    probe: pl.LazyFrame | None = None  # the clean lane alone, with ``__clean`` per row (see the module docstring)
 
 
 def exclusion(
@@ -185,15 +192,33 @@ def check_table(
         [*read, *present, pl.col(EXTRA).is_null() | (pl.col(EXTRA) == ""), ~pl.col("__candidate")]
         + ([pl.col("__excl_reason").is_null()] if exclude else [])
     )
-    marked = raw.frame.select(columns).with_columns(clean.alias("__clean")).cache()
     money = {n for n in mapping if table.column(n).kind == "money"}
     clean_cols = [pl.col(ROW), *[pl.col(f"__f_{n}").alias(n) for n in mapping]]
     clean_cols += [pl.lit(None, dtype=pl.String).alias(f"__cur_{n}") for n in money]
     clean_cols += [pl.col(n) for n in extra_text]
     outcome = _stage_outcome(mapping)
-    straight = marked.filter(pl.col("__clean")).select(clean_cols)
-    if outcome is not None and "is_won" in mapping:
-        straight = straight.with_columns(outcome.alias("stage"))
+
+    def finish_clean(frame: pl.LazyFrame) -> pl.LazyFrame:
+        return frame.with_columns(outcome.alias("stage")) if outcome is not None and "is_won" in mapping else frame
+
+    # The probe: a row the config excludes is fine too (its cells are never checked), unless
+    # it is blank or looks like a footer (the two lanes count those apart).
+    probe_ok = clean
+    if exclude:
+        cells_ok = pl.all_horizontal([*read, *present, pl.col(EXTRA).is_null() | (pl.col(EXTRA) == "")])
+        texts_all = [pl.col(text_of(n)) for n in mapping] + [
+            pl.col(f"__u_{i}") for i in range(len(raw.headers)) if i not in mapped
+        ]
+        blank = pl.all_horizontal([c.is_null() | (c.str.strip_chars() == "") for c in texts_all])
+        excluded_row = pl.col("__excl_reason").is_not_null() & ~blank
+        probe_ok = ~pl.col("__candidate") & (excluded_row | (cells_ok & pl.col("__excl_reason").is_null()))
+    probe = finish_clean(
+        raw.frame.select(columns)
+        .with_columns(probe_ok.alias("__clean"))
+        .select([*clean_cols, *[pl.col(n) for n in excl if exclude], pl.col("__clean")])
+    )
+    marked = raw.frame.select(columns).with_columns(clean.alias("__clean")).cache()
+    straight = finish_clean(marked.filter(pl.col("__clean")).select(clean_cols))
 
     # The problem lane.
     texts = [pl.col(text_of(n)) for n in mapping]
@@ -256,7 +281,44 @@ def check_table(
         .join(checked.counts.drop("records"), how="cross")
         .select(list(COUNT_SCHEMA))
     )
-    return Checked(checked.source, kept, checked.issues, counts)
+    return Checked(checked.source, kept, checked.issues, counts, probe=probe)
+
+
+def from_probe(checked: Checked, probe: pl.DataFrame) -> Checked | None:
+    """The table as the two lanes would give it, from its collected probe when every row is
+    clean: every row kept but those the config excludes (listed as issues); None otherwise."""
+    if not probe["__clean"].all():
+        return None
+    frame = probe.lazy().drop("__clean")
+    excluded = pl.lit(False)
+    issues = empty_issues()
+    if "__excl_reason" in probe.columns:
+        excluded = pl.col("__excl_reason").is_not_null()
+        issues = _excluded_issues(frame.filter(excluded), checked.source.table, str(checked.source.path))
+        frame = frame.filter(~excluded).drop("^__excl_.*$")
+    counts = probe.lazy().select(
+        pl.len().cast(pl.Int64).alias("records"),
+        pl.lit(0, dtype=pl.Int64).alias("blank"),
+        pl.lit(0, dtype=pl.Int64).alias("footer"),
+        excluded.sum().cast(pl.Int64).alias("excluded"),
+        pl.lit(0, dtype=pl.Int64).alias("rejected"),
+    )
+    return Checked(checked.source, frame, issues, counts)
+
+
+def _excluded_issues(excluded: pl.LazyFrame, table: str, file: str) -> pl.LazyFrame:
+    """One issue per row the config excludes (severity "excluded"), naming the rule's column and value."""
+    return excluded.select(
+        pl.lit(table).alias("table"),
+        pl.lit(file).alias("file"),
+        pl.col(ROW).cast(pl.Int64).alias("row"),
+        pl.col("__excl_column").alias("column"),
+        pl.col("__excl_column").alias("header"),
+        pl.col("__excl_value").alias("value"),
+        pl.lit(EXCLUDED).alias("rule"),
+        pl.lit("excluded").alias("severity"),
+        pl.concat_str([pl.lit("excluded by the config: "), pl.col("__excl_reason")]).alias("message"),
+    )
 
 
 def _stage_outcome(mapping: Mapping[str, object]) -> pl.Expr | None:
@@ -346,19 +408,7 @@ def _apply_cell_rules(
         _issues(listed.filter(check), rule, column, mapping, table.name, str(raw.path))
         for rule, column, check in checks
     ]
-    issue_parts.append(
-        frame.filter(counted & excluded).select(
-            pl.lit(table.name).alias("table"),
-            pl.lit(str(raw.path)).alias("file"),
-            pl.col(ROW).cast(pl.Int64).alias("row"),
-            pl.col("__excl_column").alias("column"),
-            pl.col("__excl_column").alias("header"),
-            pl.col("__excl_value").alias("value"),
-            pl.lit(EXCLUDED).alias("rule"),
-            pl.lit("excluded").alias("severity"),
-            pl.concat_str([pl.lit("excluded by the config: "), pl.col("__excl_reason")]).alias("message"),
-        )
-    )
+    issue_parts.append(_excluded_issues(frame.filter(counted & excluded), table.name, str(raw.path)))
     issues = pl.union(issue_parts, how="vertical") if issue_parts else empty_issues()
     counts = frame.select(
         pl.len().cast(pl.Int64).alias("records"),  # problem rows; check_table adds the clean ones
