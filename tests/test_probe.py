@@ -75,9 +75,7 @@ def test_a_row_the_config_excludes_keeps_the_probe_and_is_listed(tmp_path: Path)
         "c,Addon,2024-02-01,50,\n"
     )
     config = tmp_path / "xsell.yaml"
-    config.write_text(
-        f"data:\n  dir: {folder}\nexclude:\n  - {{column: note, in: [test], reason: test account}}\n"
-    )
+    config.write_text(f"data:\n  dir: {folder}\nexclude:\n  - {{column: note, in: [test], reason: test account}}\n")
     probed, book = _probed_and_lanes({}, config=config)
     assert probed is not None
     _same(probed, book)
