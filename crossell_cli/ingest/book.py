@@ -27,6 +27,7 @@ from ..schema import ACCOUNTS, LINE_ITEMS, PRODUCTS, SCHEMA, TableName, normaliz
 from . import parsers as p
 from .headers import GENERIC_HEADERS, ColumnSource, find_header, map_columns, missing_column_error
 from .read import ROW, RawTable, diagnose_csv, diagnose_utf8, read_raw
+from .repeats import concurrent_at_start, duplicate_rows
 from .rules import rules_for, template
 from .table import COUNT_SCHEMA, ISSUE_SCHEMA, Checked, TableSource, attribute_name, check_table, empty_issues
 
@@ -350,6 +351,8 @@ def load(settings: Settings, profile: Mapping[str, Any] | None = None) -> Book:
         raw = read_source(source, settings)
         mapping = _mapping_for(raw, table_name, settings, profile)
         _require(table_name, mapping, raw, profile)
+        if table_name == "line_items":
+            line_raw = raw
         extra_text: dict[str, int] = {}
         if table_name == "accounts":
             # Every other column of the accounts file can be filtered on (--where plan=Pro).
@@ -398,7 +401,7 @@ def load(settings: Settings, profile: Mapping[str, Any] | None = None) -> Book:
     lines = _with_catalogue_list(lines, products, "products" in settings.sources)
     mapped = {src.canonical for src in lines_checked.source.mapping}
     present = frozenset(mapped | ({"stage"} if "is_won" in mapped else set()))
-    warnings = _warnings(lines, accounts, products if "products" in settings.sources else None, checked)
+    warnings = _warnings(lines, accounts, products if "products" in settings.sources else None, checked, line_raw)
     issues = pl.union([*(c.issues for c in checked.values()), late_issues, warnings], how="vertical")
     counts = _counts(checked, late_counts, lines)
     account_columns = (
@@ -709,6 +712,7 @@ def _warnings(
     accounts: pl.LazyFrame | None,
     products: pl.LazyFrame | None,
     checked: Mapping[TableName, Checked],
+    raw_lines: RawTable,
 ) -> pl.LazyFrame:
     """The check stage: rows that are used but deserve a look."""
     parts: list[pl.LazyFrame] = []
@@ -725,6 +729,9 @@ def _warnings(
         frame = frame.join(known, on="product_id", how="left")
         orphan_product = pl.col("product_id").is_not_null() & pl.col("__known_product").is_null()
     frame = frame.with_columns(orphan_account.alias("__orphan_account"), orphan_product.alias("__orphan_product"))
+    frame = frame.with_columns(pl.col(ROW).cast(pl.Int64))
+    frame = frame.join(duplicate_rows(lines, raw_lines), on=ROW, how="left")
+    frame = frame.join(concurrent_at_start(lines), on=ROW, how="left")
     for rule in rules_for("line_items", "check"):
         parts.append(
             _warning_rows(
@@ -734,6 +741,7 @@ def _warnings(
                 rule.message,
                 "line_items",
                 file,
+                shows=rule.shows,
             )
         )
     dimensions: tuple[tuple[TableName, str], ...] = (("accounts", "account_id"), ("products", "product_id"))
@@ -748,8 +756,10 @@ def _warnings(
     return pl.union(parts, how="vertical") if parts else empty_issues()
 
 
-def _warning_rows(frame: pl.LazyFrame, rule: str, column: str, message: str, table: str, file: str) -> pl.LazyFrame:
-    value = pl.col(column).cast(pl.String)
+def _warning_rows(
+    frame: pl.LazyFrame, rule: str, column: str, message: str, table: str, file: str, *, shows: str | None = None
+) -> pl.LazyFrame:
+    value = pl.col(shows or column).cast(pl.String)
     return frame.select(
         pl.lit(table).alias("table"),
         pl.lit(file).alias("file"),
