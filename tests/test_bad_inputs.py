@@ -364,6 +364,15 @@ ROW_LEVEL: list[Case] = [
         account={"line_items": (3, 3, 0)},
     ),
     Case(
+        # Row 2's deal D9 is not in deals.csv: rejected for that, not only for its empty account.
+        "lookup_unmatched",
+        ("--config", "{c}/lookup_unmatched/xsell.yaml"),
+        65,
+        rejects=(Issue(2, "(lookup)", "lookup_unmatched", "D9"),),
+        account={"line_items": (3, 2, 1)},
+        count_file="lookup_unmatched/lines.csv",
+    ),
+    Case(
         "discount_out_of_range",
         li("discount_out_of_range.csv"),
         0,

@@ -57,6 +57,8 @@ def text_of(column: str) -> str:
 # row lacks every column of the group ``c`` leads) and ``__ragged`` (text beyond the header).
 NEEDS = "__needs"
 RAGGED = "__ragged"
+LOOKUP = "__lookup_hit"  # true where the row found its record in a joined file (always true without one)
+LOOKUP_VALUE = "__lookup_value"  # the text the row was matched on
 # Columns the check stage adds for its rules: ``__duplicate_of`` (the earlier used row this
 # row repeats cell for cell, or null) and ``__concurrent`` (won lines of the same account and
 # product active when this line starts, itself included; null when the book has no end dates).
@@ -178,6 +180,18 @@ RULES: tuple[Rule, ...] = (
         _missing,
         "{c} is empty (every won or lost line needs it)",
         "fill it in or drop the row",
+    ),
+    # A line whose record in the joined file (its deal, its opportunity) is not there: it has
+    # no account, date or outcome, and guessing them would be silent.
+    Rule(
+        "lookup_unmatched",
+        LINES,
+        "(lookup)",
+        "rejected",
+        "cell",
+        lambda _c: ~pl.col(LOOKUP),
+        "{c} '{v}' is not in the file joined to the line items, so the line has no account, date or outcome",
+        "export every deal or opportunity the line items refer to, or drop the row",
     ),
     Rule(
         "ragged_row",
