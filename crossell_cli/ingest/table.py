@@ -35,8 +35,20 @@ from ..errors import ConfigError
 from ..schema import Table, TableName, normalize_header
 from . import parsers as p
 from .headers import ColumnSource, find_header
-from .read import EXTRA, ROW, RawTable
-from .rules import EXCLUDED, NEEDS, RAGGED, Rule, error_of, missing_of, rules_for, template, text_of
+from .read import EXTRA, LOOKUP_HIT, ROW, RawTable
+from .rules import (
+    EXCLUDED,
+    LOOKUP,
+    LOOKUP_VALUE,
+    NEEDS,
+    RAGGED,
+    Rule,
+    error_of,
+    missing_of,
+    rules_for,
+    template,
+    text_of,
+)
 
 # Lines a Salesforce (or similar) report appends after the data, matched on the first cell.
 _FOOTER = (
@@ -126,7 +138,7 @@ def exclusion(
             hit = cell.str.contains(rule.matches)
         else:
             hit = cell == ""
-        reason = pl.when(hit).then(pl.lit(rule.reason)).otherwise(reason)
+        reason = pl.when(hit).then(pl.lit(f"excluded by the {rule.source}: {rule.reason}")).otherwise(reason)
         column = pl.when(hit).then(pl.lit(raw.headers[index])).otherwise(column)
         value = pl.when(hit).then(cell).otherwise(value)
     return {"__excl_reason": reason, "__excl_column": column, "__excl_value": value}
@@ -161,6 +173,10 @@ def check_table(
     excl = exclusion(table, raw, mapping, exclude)
     first = raw.text(0).fill_null("") if raw.headers else pl.lit("")
     mapped = {i for i, _ in mapping.values()}
+    looked_up = raw.lookup_match is not None
+    if looked_up:
+        match_index = raw.headers.index(raw.lookup_match)
+        columns += [pl.col(LOOKUP_HIT).alias(LOOKUP), raw.text(match_index).alias(LOOKUP_VALUE)]
     columns += [
         first.str.contains(_FOOTER).alias("__candidate"),
         *[raw.text(i).str.strip_chars().replace("", None).alias(n) for n, i in extra_text.items()],
@@ -191,6 +207,7 @@ def check_table(
     clean = pl.all_horizontal(
         [*read, *present, pl.col(EXTRA).is_null() | (pl.col(EXTRA) == ""), ~pl.col("__candidate")]
         + ([pl.col("__excl_reason").is_null()] if exclude else [])
+        + ([pl.col(LOOKUP)] if looked_up else [])
     )
     money = {n for n in mapping if table.column(n).kind == "money"}
     clean_cols = [pl.col(ROW), *[pl.col(f"__f_{n}").alias(n) for n in mapping]]
@@ -205,7 +222,10 @@ def check_table(
     # it is blank or looks like a footer (the two lanes count those apart).
     probe_ok = clean
     if exclude:
-        cells_ok = pl.all_horizontal([*read, *present, pl.col(EXTRA).is_null() | (pl.col(EXTRA) == "")])
+        cells_ok = pl.all_horizontal(
+            [*read, *present, pl.col(EXTRA).is_null() | (pl.col(EXTRA) == "")]
+            + ([pl.col(LOOKUP)] if looked_up else [])
+        )
         texts_all = [pl.col(text_of(n)) for n in mapping] + [
             pl.col(f"__u_{i}") for i in range(len(raw.headers)) if i not in mapped
         ]
@@ -273,6 +293,8 @@ def check_table(
     parsed = rows.with_columns(parsed_cols).select(
         pl.exclude("^__s_.*$", "^__u_.*$", *[f"__f_{n}" for n in mapping], *[f"__te_{n}" for n in typed])
     )
+    if not looked_up:
+        parsed = parsed.with_columns(pl.lit(True).alias(LOOKUP), pl.lit(None, dtype=pl.String).alias(LOOKUP_VALUE))
     checked = _apply_cell_rules(parsed, raw, table, mapping)
     keep = straight.collect_schema().names()
     kept = pl.union([straight, checked.kept.select(keep)], how="vertical")
@@ -317,7 +339,7 @@ def _excluded_issues(excluded: pl.LazyFrame, table: str, file: str) -> pl.LazyFr
         pl.col("__excl_value").alias("value"),
         pl.lit(EXCLUDED).alias("rule"),
         pl.lit("excluded").alias("severity"),
-        pl.concat_str([pl.lit("excluded by the config: "), pl.col("__excl_reason")]).alias("message"),
+        pl.col("__excl_reason").alias("message"),
     )
 
 
@@ -343,6 +365,8 @@ def _rule_columns(rule: Rule, table: Table, mapping: Mapping[str, object], leade
     """The mapped columns a rule checks."""
     if rule.column == "(row)":
         return ["(row)"]
+    if rule.column == "(lookup)":
+        return ["(lookup)"]
     if rule.column == "required":
         return list(leaders)
     if rule.column.startswith("kind:"):
@@ -405,7 +429,7 @@ def _apply_cell_rules(
     )
     listed = frame.filter(counted & ~excluded)
     issue_parts = [
-        _issues(listed.filter(check), rule, column, mapping, table.name, str(raw.path))
+        _issues(listed.filter(check), rule, column, mapping, table.name, str(raw.path), raw.lookup_match)
         for rule, column, check in checks
     ]
     issue_parts.append(_excluded_issues(frame.filter(counted & excluded), table.name, str(raw.path)))
@@ -427,6 +451,8 @@ def _internal(name: str) -> bool:
     return name.startswith(("__e_", "__missing_", "__excl_")) or name in (
         NEEDS,
         RAGGED,
+        LOOKUP,
+        LOOKUP_VALUE,
         "__blank",
         "__candidate",
         "__footer",
@@ -441,6 +467,7 @@ def _issues(
     mapping: Mapping[str, tuple[int, ColumnSource]],
     table: TableName,
     file: str,
+    raw_match: str | None = None,
 ) -> pl.LazyFrame:
     """One issue row per row of ``broken`` for ``rule`` on ``column``.
 
@@ -449,9 +476,13 @@ def _issues(
     """
     header = mapping[column][1].header if column in mapping else None
     value = pl.col(RAGGED) if column == "(row)" else pl.col(text_of(column)).fill_null("")
+    named = column
+    if column == "(lookup)":
+        # The message names the header the row was matched on (OpportunityId, Associated Deal IDs).
+        header, value, named = raw_match, pl.col(LOOKUP_VALUE).fill_null(""), raw_match or column
     severity = pl.when(pl.col("__rejected")).then(pl.lit("rejected")).otherwise(pl.lit(rule.severity))
     whole = f"{rule.message}; {rule.fix}" if rule.fix else rule.message
-    message = template(whole, value=value, column=pl.lit(column), table=table)
+    message = template(whole, value=value, column=pl.lit(named), table=table)
     if rule.severity == "warning":
         message = (
             pl.when(pl.col("__rejected"))
