@@ -182,6 +182,7 @@ class Plan:
     sides: dict[str, pl.LazyFrame] = field(default_factory=dict)
     model: Model | None = None
     ingested: Ingested | None = None
+    book: Book | None = None  # the book read (``Session.read``) when not the session's lazy one
 
 
 def _collect_checked(
@@ -228,7 +229,7 @@ def collect(session: Session, plan: Plan, *, sink: pl.LazyFrame | None = None) -
         got.update(zip(plan.sides, results[len(head) :], strict=True))
         counts, as_of = plan.ingested.counts, plan.ingested.as_of
     else:
-        got = _collect_checked(session, plan.sides, head)
+        got = _collect_checked(session, plan.sides, head, book=plan.book)
         counts, as_of = got["__counts"], None
     main = got.get("__head0") if head and sink is None else None
     return Collected(

@@ -12,20 +12,28 @@ from .session import Collected, Plan, Session
 
 
 def validate(session: Session) -> Answer:
-    book = session.book
+    # A file whose rows are all clean is read once into memory (the probe), and the warnings
+    # are checked there; otherwise the lazy book reads it again and names every problem.
+    book = session.read()
     issues = book.issues.select(list(ISSUE_SCHEMA)).sort(
         "severity", "table", "row", "column", descending=[True, False, False, False]
     )
-    warned = book.issues.filter(pl.col("severity") == "warning").group_by("table").len()
-    copies = book.issues.filter(pl.col("rule") == "duplicate_row").select(
-        pl.len().alias("rows"), pl.col("row").min().alias("row"), pl.col("value").sort_by("row").first().alias("of")
-    )
-    overlapping = book.issues.filter(pl.col("rule") == "overlapping_lines").select(pl.len().alias("rows"))
-    held = held_at(book.line_items, session.model(apply_where=False).as_of_frame)
-    sides = {"warned": warned, "copies": copies, "overlapping": overlapping, "held": held}
+    # The sums below are read off the collected issues: a second lazy consumer of
+    # ``book.issues`` would check the whole book again (collect_all shares no plan between
+    # frames here), which doubled validate's time and memory.
 
     def finish(got: Collected) -> Shown:
-        warnings = dict(got["warned"].iter_rows())
+        found = got.main if got.main is not None else pl.DataFrame(schema=ISSUE_SCHEMA)
+        warned = found.filter(pl.col("severity") == "warning").group_by("table").len()
+        copies = found.filter(pl.col("rule") == "duplicate_row").select(
+            pl.len().alias("rows"), pl.col("row").min().alias("row"), pl.col("value").sort_by("row").first().alias("of")
+        )
+        overlapping = found.filter(pl.col("rule") == "overlapping_lines").select(pl.len().alias("rows"))
+        held = pl.DataFrame()
+        if overlapping.item():
+            # Only a book with overlapping lines reads its lines again, for the day's picture.
+            held = held_at(book.line_items, session.model(apply_where=False, book=book).as_of_frame).collect(engine="streaming")
+        warnings = dict(warned.iter_rows())
         notes: list[str] = []
         for row in got.counts.iter_rows(named=True):
             source = book.sources[row["table"]]
@@ -44,12 +52,12 @@ def validate(session: Session) -> Answer:
             notes.append(f"{source.table} columns: {mapped}")
             if source.ignored_headers:
                 notes.append(f"{source.table} ignored: {', '.join(source.ignored_headers)}")
-        announce = repeats(got["copies"], got["overlapping"], got["held"])
+        announce = repeats(copies, overlapping, held)
         return Shown(tuple(notes), code=int(ExitCode.DATA) if got.rejected else 0, announce=announce)
 
     # The file repeats a long path on every row, and the notes name each file: it goes last.
     view = ("table", "row", "column", "value", "rule", "message", "severity", "header", "file")
-    return Answer("Rejected rows and warnings", Plan(main=issues, sides=sides), finish, table_columns=view)
+    return Answer("Rejected rows and warnings", Plan(main=issues, book=book), finish, table_columns=view, streamable=False)
 
 
 def _n(value: int) -> str:

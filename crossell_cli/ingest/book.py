@@ -819,7 +819,7 @@ def _warnings(
         orphan_product = pl.col("product_id").is_not_null() & pl.col("__known_product").is_null()
     frame = frame.with_columns(orphan_account.alias("__orphan_account"), orphan_product.alias("__orphan_product"))
     frame = frame.with_columns(pl.col(ROW).cast(pl.Int64))
-    frame = frame.join(duplicate_rows(lines, raw_lines), on=ROW, how="left")
+    frame = frame.join(duplicate_rows(raw_lines), on=ROW, how="left")
     frame = frame.join(concurrent_at_start(lines), on=ROW, how="left")
     for rule in rules_for("line_items", "check"):
         parts.append(
