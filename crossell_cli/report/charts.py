@@ -42,6 +42,7 @@ Fmt = Callable[[float], str]
 TITLE_SIZE = 15
 LABEL_SIZE = 12
 TICK_SIZE = 11
+CLOSE_LABELS = 48  # px: two tick-size labels nearer than this would overlap ("90 days" is about 42 px)
 
 
 @dataclass(frozen=True)
@@ -373,8 +374,8 @@ def step_chart(
     items = [LegendItem(c.label, c.colour, "dashed" if c.dashed else "line") for c in curves]
     legend_svg, legend_h = legend(items, 12, 34, width - 24)
     left = _left_margin(["100%"])
-    bottom = height - 48 - (40 if at_risk else 0)
-    plot = _Plot(left, 34 + legend_h + 22, width - 24, bottom)
+    bottom = height - 48 - (52 if at_risk else 0)
+    plot = _Plot(left, 34 + legend_h + 34, width - 24, bottom)  # room for two rows of day labels
     x = Linear(x_ticks[0], x_ticks[-1], plot.left, plot.right)
     y = Linear(0.0, 1.0, plot.bottom, plot.top)
     parts = [_title(title, width), legend_svg, _y_axis(plot, y, y_ticks, lambda v: f"{v * 100:.0f}%", y_label)]
@@ -392,10 +393,13 @@ def step_chart(
             text_anchor="middle",
         )
     )
+    label_x = -1e9  # where the last marker label was put: a close one goes a line higher
     for marker in markers:
         if marker > x_ticks[-1]:
             continue
         mx = x(marker)
+        raise_label = mx - label_x < CLOSE_LABELS
+        label_x = -1e9 if raise_label else mx
         parts.append(
             el(
                 "line",
@@ -411,7 +415,8 @@ def step_chart(
                 },
             )
         )
-        parts.append(text(mx, plot.top - 15, f"{marker} days", font_size=TICK_SIZE, fill=INK, text_anchor="middle"))
+        label_y = plot.top - (27 if raise_label else 15)
+        parts.append(text(mx, label_y, f"{marker} days", font_size=TICK_SIZE, fill=INK, text_anchor="middle"))
     for curve in reversed(curves):  # the first curve (the whole book) drawn last, on top
         parts.append(
             el(
@@ -479,9 +484,21 @@ def step_chart(
                 font_weight=700,
             )
         )
+        count_x = -1e9  # a count too close to the previous one goes on a second line
         for time, accounts in at_risk:
             if time <= x_ticks[-1]:
-                parts.append(text(x(time), row_y, f"{accounts:,}", font_size=TICK_SIZE, fill=INK, text_anchor="middle"))
+                lower = x(time) - count_x < CLOSE_LABELS
+                count_x = -1e9 if lower else x(time)
+                parts.append(
+                    text(
+                        x(time),
+                        row_y + (12 if lower else 0),
+                        f"{accounts:,}",
+                        font_size=TICK_SIZE,
+                        fill=INK,
+                        text_anchor="middle",
+                    )
+                )
     return document(width, height, title, "".join(parts), chart_id)
 
 

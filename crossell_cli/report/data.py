@@ -18,7 +18,8 @@ import polars as pl
 class ReportData:
     # xsell version
     version: str
-    as_of: datetime.date
+    # None for an export without dates (a wide "who owns what" export): ownership as exported
+    as_of: datetime.date | None
     # e.g. "Cross-sell report: sample_data"
     title: str
     # (name, value) pairs: as-of, level, mode (bookings|arr), min_base, thresholds, window, where filters…
@@ -61,3 +62,8 @@ class ReportData:
     flags_by_rep: pl.DataFrame
     # lines to show in the fine print
     notes: tuple[str, ...] = ()
+
+    @property
+    def as_of_text(self) -> str:
+        """ "as of 2025-12-31", or what stands in for it in a book without dates."""
+        return f"as of {self.as_of.isoformat()}" if self.as_of else "no dates (ownership as exported)"

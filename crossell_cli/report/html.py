@@ -29,6 +29,7 @@ TOP_PAIRS = 10
 TOP_FINDINGS = 15
 TOP_REPS = 10
 TOP_WHITESPACE = 20
+WIDE_TABLE = 10  # columns from which a table is set tighter
 FINDINGS_PER_FLAG = 3
 # Free text wraps; codes, ids, dates and numbers never break mid-value.
 LONG_TEXT = frozenset({"detail", "reason", "account_name", "file", "value"})
@@ -133,6 +134,13 @@ def _empty(key: str, message: str) -> str:
     return f'<p class="empty" data-empty="{key}">{escape(message)}</p>\n'
 
 
+def _needs_dates(what: str) -> str:
+    return (
+        f"{what} needs dates, and this export has none (one row per account saying who owns what): "
+        "only attach, whitespace and the multi-product rate can be measured on it."
+    )
+
+
 def _table(
     frame: pl.DataFrame,
     columns: Sequence[tuple[str, str]],
@@ -163,8 +171,10 @@ def _table(
             cells.append(f'<td class="{css_of(name, kind)}">{escape(fmt.cell(record[name], kind))}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{escape(caption)}</caption>" if caption else ""
+    # Ten or more columns (the ARR bridge's twelve) fit the page only a little tighter.
+    wide = ' class="wide"' if len(present) >= WIDE_TABLE else ""
     return (
-        f'<div class="table-wrap"><table data-table="{key}">{cap}<thead><tr>{head}</tr></thead>'
+        f'<div class="table-wrap"><table{wide} data-table="{key}">{cap}<thead><tr>{head}</tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>\n"
     )
 
@@ -188,7 +198,7 @@ def _masthead(data: ReportData) -> str:
     return (
         '<header class="masthead">\n'
         f"<h1>{escape(data.title)}</h1>\n"
-        f'<p class="subtitle">As of {data.as_of.isoformat()} · {escape(data.level)} level · {escape(mode)} · '
+        f'<p class="subtitle">{escape(data.as_of_text.capitalize())} · {escape(data.level)} level · {escape(mode)} · '
         f"min base {data.min_base:,} customers · xsell {escape(data.version)}</p>\n"
         f'<nav aria-label="Sections"><ol>{links}</ol></nav>\n'
         "</header>\n"
@@ -244,8 +254,8 @@ def _attach(data: ReportData) -> str:
             "Attach rates",
             _empty(
                 "attach",
-                f"No pair of {items} to compare: as of {data.as_of.isoformat()} the customers own fewer than "
-                f"two distinct {items}, so no attach rate exists.",
+                f"No pair of {items} to compare: the customers own fewer than two distinct {items} "
+                f"({data.as_of_text}), so no attach rate exists.",
             ),
         )
     bases = (
@@ -372,6 +382,8 @@ def _period_word(labels: Sequence[str]) -> str:
 
 def _expansion(data: ReportData) -> str:
     expansion = data.expansion
+    if data.as_of is None:
+        return _section("expansion", "Expansion", _empty("expansion", _needs_dates("Expansion")))
     if expansion.is_empty():
         return _section(
             "expansion",
@@ -529,6 +541,8 @@ def _at_risk(km: pl.DataFrame, times: Sequence[int]) -> list[tuple[float, int]]:
 
 def _timing(data: ReportData) -> str:
     km, timing = data.km_curve, data.timing
+    if data.as_of is None:
+        return _section("timing", "Time to cross-sell", _empty("timing", _needs_dates("Time to cross-sell")))
     if km.is_empty() and timing.is_empty():
         return _section(
             "timing",
@@ -596,6 +610,8 @@ def _timing(data: ReportData) -> str:
 def _retention(data: ReportData) -> str:
     title = f"Retention by {_plural(data.level)} owned"
     retention = data.retention
+    if data.as_of is None:
+        return _section("retention", title, _empty("retention", _needs_dates("Retention")))
     if retention is None:
         return _section(
             "retention",
@@ -719,6 +735,8 @@ def _whitespace(data: ReportData) -> str:
 def _flags(data: ReportData) -> str:
     flags, by_rep = data.flags, data.flags_by_rep
     currency = _currency(data)
+    if data.as_of is None:
+        return _section("flags", "Flags", _empty("flags", _needs_dates("Flags")))
     if flags.is_empty():
         return _section(
             "flags",
@@ -862,7 +880,7 @@ def _fine_print(data: ReportData) -> str:
         schema={"setting": pl.String, "value": pl.String},
     )
     body = (
-        f'<p class="stamp">Made by xsell {escape(data.version)} as of {data.as_of.isoformat()} · '
+        f'<p class="stamp">Made by xsell {escape(data.version)} {escape(data.as_of_text)} · '
         f"{escape(data.level)} level · {escape(data.mode)} mode · min base {data.min_base:,}.</p>\n"
     )
     body += _table(settings, [("setting", "Setting"), ("value", "Value")], key="settings", caption="Settings").replace(
@@ -911,6 +929,8 @@ figcaption { font-size: 12.5px; margin-top: 4px; }
 .table-wrap { overflow-x: auto; margin: 12px 0 20px; }
 table { border-collapse: collapse; width: 100%; font-size: 12.5px; }
 table.compact { width: auto; min-width: 50%; }
+table.wide { font-size: 11.5px; }
+table.wide th, table.wide td { padding: 3px 4px; }
 caption { text-align: left; font-size: 12.5px; padding-bottom: 4px; caption-side: top; }
 th, td { padding: 3px 8px; border-bottom: 1px solid #e3e3e3; vertical-align: top; }
 th { background: #f4f4f4; font-weight: 600; }

@@ -23,6 +23,7 @@ from .svg import BLACK, BLUE, CATEGORICAL, GREEN, ORANGE, PURPLE, SKY, VERMILLIO
 
 MATRIX_MAX = 250  # bases and targets in the attach matrix sheet; every pair stays in "Attach"
 EXCEL_ROWS = 1_048_576  # a worksheet's hard limit, header included
+_NO_DATE = dt.date(2000, 1, 1)  # the creation stamp of a workbook without an as-of date (fixed: same bytes)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 _NUMBER_FORMATS: dict[str, str] = {
     "rate": "0.0%",
@@ -64,8 +65,8 @@ def write_xlsx(data: ReportData, target: IO[bytes]) -> None:
     workbook.set_properties(
         {
             "title": data.title,
-            "comments": f"xsell {data.version}, as of {data.as_of.isoformat()}",
-            "created": dt.datetime.combine(data.as_of, dt.time()),
+            "comments": f"xsell {data.version}, {data.as_of_text}",
+            "created": dt.datetime.combine(data.as_of or _NO_DATE, dt.time()),
         }
     )
     book = _Book(workbook)
@@ -210,7 +211,7 @@ def _summary(book: _Book, data: ReportData) -> None:
         1,
         0,
         safe_text(
-            f"As of {data.as_of.isoformat()} · {data.level} level · {data.mode} mode · min base {data.min_base:,} · "
+            f"{data.as_of_text.capitalize()} · {data.level} level · {data.mode} mode · min base {data.min_base:,} · "
             f"xsell {data.version}"
         ),
         book.subtitle,
