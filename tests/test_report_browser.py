@@ -1,10 +1,11 @@
 """report.html in headless Chromium: it renders every chart, asks the network for nothing, and prints.
 
-Chromium is Debian's (/usr/bin/chromium), driven through Playwright with
-``executable_path``; Playwright's own browser download is never used. The test skips
-only when no Chromium binary exists. It leaves a full-page screenshot and a PDF per
-book under tests/output/ for a person to look at. Under CI (CI set) a missing Chromium
-fails instead of skipping, so a lost install step cannot turn the check off unseen.
+The pages are what `xsell report` writes for sample_data and for ravenstack (ARR mode, a
+real dataset). Chromium is Debian's (/usr/bin/chromium, or $XSELL_CHROMIUM), driven
+through Playwright with ``executable_path``; Playwright's own browser download is never
+used. A missing Chromium FAILS the test, with the install line: the README's test command
+(and so CI) installs it, and a browser check that quietly skips is no check. It leaves a
+full-page screenshot and a PDF per book under tests/output/ for a person to look at.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Request, Route, sync_playwright
 
-from crossell_cli.report import ReportData, render_html
 from crossell_cli.report.html import SECTIONS
-from tests.report.fixtures import ravenstack_report, sample_report
+
+from .conftest import REPO, SAMPLE, invoke, realdata
 
 OUTPUT = Path(__file__).resolve().parent / "output"
 ARGS = [
@@ -45,7 +46,22 @@ EXPECTED_CHARTS = {
     },
     "ravenstack": {"expansion-bridge", "expansion-arr", "timing-km", "retention-bars"},
 }
-BOOKS = {"sample": sample_report, "ravenstack": ravenstack_report}
+# The book's `xsell report` arguments (run from the repository root).
+BOOKS = {
+    "sample": ["--data", str(SAMPLE), "--curves-by", "land_family"],
+    "ravenstack": ["-c", "examples/ravenstack/xsell.yaml", "--curves-by", "cohort"],
+}
+
+
+def write_page(name: str) -> Path:
+    """tests/output/report-NAME.html, as `xsell report` writes it."""
+    if name == "ravenstack":
+        realdata("ravenstack")
+    OUTPUT.mkdir(exist_ok=True)
+    path = OUTPUT / f"report-{name}.html"
+    result = invoke(["report", *BOOKS[name], "-o", str(path)], env={"XSELL_CONFIG": ""}, cwd=REPO)
+    assert result.exit_code == 0, result.output
+    return path
 
 
 def chromium_path() -> str | None:
@@ -62,17 +78,15 @@ def chromium_path() -> str | None:
 
 CHROMIUM = chromium_path()
 MISSING = (
-    "no Chromium binary (install Debian's: apt-get update && apt-get install -y chromium; "
-    "or point XSELL_CHROMIUM at one)"
+    "no Chromium binary: install Debian's (apt-get update && apt-get install -y chromium, as the README's "
+    "test command does) or point XSELL_CHROMIUM at a Chromium or Chrome binary"
 )
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if CHROMIUM is None:
-        if os.environ.get("CI"):  # CI installs it (see the README's test command): missing is a broken setup
-            pytest.fail(MISSING)
-        pytest.skip(MISSING)
+        pytest.fail(MISSING)  # never a skip: a report nobody opened is not tested
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield launched
@@ -82,12 +96,11 @@ def browser() -> Iterator[Browser]:
 class Opened:
     """A page loaded from file:// with every other request refused and recorded."""
 
-    def __init__(self, browser: Browser, data: ReportData, name: str) -> None:
-        OUTPUT.mkdir(exist_ok=True)
-        self.path = OUTPUT / f"report-{name}.html"
-        self.path.write_text(render_html(data), encoding="utf-8")
+    def __init__(self, browser: Browser, path: Path) -> None:
+        self.path = path
         self.url = self.path.as_uri()
-        self.context = browser.new_context(viewport={"width": 1200, "height": 900})
+        # The network is off as well as every request refused: a page that needs it shows it.
+        self.context = browser.new_context(viewport={"width": 1200, "height": 900}, offline=True)
         self.requests: list[str] = []
         self.errors: list[str] = []
         self.context.route("**/*", self._route)
@@ -111,7 +124,7 @@ class Opened:
 @pytest.fixture(scope="module", params=sorted(BOOKS))
 def opened(request: pytest.FixtureRequest, browser: Browser) -> Iterator[tuple[str, Opened]]:
     name = str(request.param)
-    page = Opened(browser, BOOKS[name](), name)
+    page = Opened(browser, write_page(name))
     yield name, page
     page.context.close()
 

@@ -167,7 +167,7 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
 
         frames = got.frames
         end_dates = bool(got.scalar("end_dates"))
-        as_of = got.as_of
+        as_of = None if model.dateless else got.as_of  # a wide export's T is no date of its own
         summary_parts = {k: got[f"summary_{k}"] for k in parts}
         summary = summary_metric.summary(
             summary_parts,
@@ -240,6 +240,7 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
             flags=findings,
             flags_by_rep=by_rep,
             notes=tuple(notes),
+            dateless=model.dateless,
         )
 
     return Report(Plan(sides=sides, model=model, ingested=ingested), finish)

@@ -18,7 +18,7 @@ import polars as pl
 class ReportData:
     # xsell version
     version: str
-    # None for an export without dates (a wide "who owns what" export): ownership as exported
+    # None when there is no date to measure at (an export without dates: ownership as exported)
     as_of: datetime.date | None
     # e.g. "Cross-sell report: sample_data"
     title: str
@@ -62,6 +62,8 @@ class ReportData:
     flags_by_rep: pl.DataFrame
     # lines to show in the fine print
     notes: tuple[str, ...] = ()
+    # a wide "who owns what" export: no dates, so no expansion, timing, retention or flags (say so)
+    dateless: bool = False
 
     @property
     def as_of_text(self) -> str:

@@ -28,7 +28,7 @@ _MONEY = re.compile(
 )
 _DAYS = re.compile(r"(_days$|^days$)")
 _COUNT = re.compile(
-    r"(_accounts$|^accounts$|^co_booked$|^cross_sold_after$|^before$|^rows$|^used$|^rejected$|"
+    r"(_accounts$|^accounts$|^accounts_|^co_booked$|^cross_sold_after$|^before$|^rows$|^used$|^rejected$|"
     r"^excluded$|^open$|^at_risk$|^events$|^censored$|^non_owners$|^cross_sells$|^flagged$|"
     r"^premature_cross_sells$|^rank$|^findings$)"
 )

@@ -382,7 +382,7 @@ def _period_word(labels: Sequence[str]) -> str:
 
 def _expansion(data: ReportData) -> str:
     expansion = data.expansion
-    if data.as_of is None:
+    if data.dateless:
         return _section("expansion", "Expansion", _empty("expansion", _needs_dates("Expansion")))
     if expansion.is_empty():
         return _section(
@@ -390,7 +390,8 @@ def _expansion(data: ReportData) -> str:
             "Expansion",
             _empty(
                 "expansion",
-                f"No expansion periods: the book has no won line dated on or before {data.as_of.isoformat()}, "
+                f"No expansion periods: the book has no won line dated on or before the as-of date "
+                f"({data.as_of_text}), "
                 "so there is no revenue to classify.",
             ),
         )
@@ -541,7 +542,7 @@ def _at_risk(km: pl.DataFrame, times: Sequence[int]) -> list[tuple[float, int]]:
 
 def _timing(data: ReportData) -> str:
     km, timing = data.km_curve, data.timing
-    if data.as_of is None:
+    if data.dateless:
         return _section("timing", "Time to cross-sell", _empty("timing", _needs_dates("Time to cross-sell")))
     if km.is_empty() and timing.is_empty():
         return _section(
@@ -610,7 +611,7 @@ def _timing(data: ReportData) -> str:
 def _retention(data: ReportData) -> str:
     title = f"Retention by {_plural(data.level)} owned"
     retention = data.retention
-    if data.as_of is None:
+    if data.dateless:
         return _section("retention", title, _empty("retention", _needs_dates("Retention")))
     if retention is None:
         return _section(
@@ -735,7 +736,7 @@ def _whitespace(data: ReportData) -> str:
 def _flags(data: ReportData) -> str:
     flags, by_rep = data.flags, data.flags_by_rep
     currency = _currency(data)
-    if data.as_of is None:
+    if data.dateless:
         return _section("flags", "Flags", _empty("flags", _needs_dates("Flags")))
     if flags.is_empty():
         return _section(
