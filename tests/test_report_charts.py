@@ -377,3 +377,10 @@ def test_bullet_draws_the_good_band_and_the_value() -> None:
         band.get("width", "0")
     )
     assert marks(parse(bullet("n", None, 0.15, 0.3, label="x", value_text=fmt.percent)), "rect", "value") == []
+
+
+def test_count_axes_tick_in_whole_numbers() -> None:
+    """One finding on a count axis reads 0 … 1, never 0, 0, 0, 1, 1, 1 (0.2 steps shown as counts)."""
+    assert nice_ticks(0.0, 1.0, 6, whole=True) == [0.0, 1.0]
+    assert all(t == int(t) for t in nice_ticks(0.0, 7.0, 6, whole=True))
+    assert len(nice_ticks(0.0, 1.0, 6)) > 2  # a rate or money axis keeps its fractional steps

@@ -182,16 +182,17 @@ def test_importing_the_package_does_not_import_xlsxwriter() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_xsell_help_never_imports_the_report_renderers() -> None:
+@pytest.mark.parametrize("argv", [["--help"], ["report", "--help"]])
+def test_xsell_help_never_imports_the_report_renderers(argv: list[str]) -> None:
     code = (
         "import sys\n"
         "from crossell_cli.cli import main\n"
-        "sys.argv = ['xsell', '--help']\n"
+        f"sys.argv = ['xsell', *{argv!r}]\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "print('RESULT', 'crossell_cli.report' in sys.modules, 'xlsxwriter' in sys.modules)\n"
+        "print('RESULT', *(m in sys.modules for m in ('crossell_cli.report', 'xlsxwriter', 'polars')))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip().splitlines()[-1] == "RESULT False False"
+    assert out.stdout.strip().splitlines()[-1] == "RESULT False False False"
 
 
 def test_report_data_is_frozen() -> None:

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 CurvesBy = Literal["land_family", "cohort", "segment"]
 CURVE_GROUPS: tuple[str, ...] = ("land_family", "cohort", "segment")
 TOP_WHITESPACE = 20
+# Whitespace scores every (signature, owned family, candidate family) row, in memory: about 80
+# bytes a row. Past this many rows (6 GB) the report leaves it out and says so; a 1 M-account
+# book of 40 families needs ~25 M, the UCI Online Retail book at product level 974 M.
+WHITESPACE_ROWS = 75_000_000
 
 _TIMING_SCHEMA = {
     "group": pl.String,
@@ -105,14 +109,17 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
     sides["attach"] = attach_metric.attach_pairs(model, forced=bundles, min_base=None)
     sides["attach_head"] = attach_metric.headline(model.ownership)
 
-    # whitespace (as `xsell whitespace --top N` and `--by family`): evidence from the whole book
+    # whitespace (as `xsell whitespace --top N` and `--by family`): evidence from the whole book,
+    # left out (empty, and said why) when scoring it would take more than WHITESPACE_ROWS rows
     listed = whole.accounts.filter(where_condition(settings.where)).select("account_id") if settings.where else None
-    ws_bundles = flags_metric.forced_bundles(whole, share=t.forced_bundle_share, min_lines=settings.min_base)
+    sides["whitespace_rows"] = whitespace_metric.scoring_rows(whole)
+    scored = _gated(whole, sides["whitespace_rows"].filter(pl.col("rows") <= WHITESPACE_ROWS))
+    ws_bundles = flags_metric.forced_bundles(scored, share=t.forced_bundle_share, min_lines=settings.min_base)
     sides["whitespace_top"] = whitespace_metric.whitespace(
-        whole, min_base=settings.min_base, forced=ws_bundles, accounts=listed, order="value", top=top
+        scored, min_base=settings.min_base, forced=ws_bundles, accounts=listed, order="value", top=top
     )
     sides["whitespace_by_family"] = whitespace_metric.by_family(
-        whitespace_metric.whitespace(whole, min_base=settings.min_base, forced=ws_bundles, accounts=listed)
+        whitespace_metric.whitespace(scored, min_base=settings.min_base, forced=ws_bundles, accounts=listed)
     )
 
     dated = not model.dateless
@@ -201,6 +208,18 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
             retention = None
             findings = pl.DataFrame(schema=dict.fromkeys(flags_metric.FLAG_COLUMNS, pl.String))
             by_rep = pl.DataFrame(schema=_BY_REP_SCHEMA)
+        omitted: list[tuple[str, str]] = []
+        work = got.scalar("whitespace_rows") or 0
+        if work > WHITESPACE_ROWS:
+            omitted.append(
+                (
+                    "whitespace",
+                    f"Whitespace was left out: scoring it here means {work:,} (customer type, owned {model.level}, "
+                    f"candidate) rows, more than the report's limit of {WHITESPACE_ROWS:,} "
+                    f"({model.level} level on a wide catalogue). 'xsell whitespace' ranks without a limit, given "
+                    "the memory; at family level (families in the products table) the book is narrower.",
+                )
+            )
         caveat = summary_metric.caveat_of(summary_parts, level=model.level, dateless=model.dateless)
         if caveat is not None:
             notes.append(f"Headline status '{caveat[0]}': {caveat[1]}.")
@@ -241,9 +260,18 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
             flags_by_rep=by_rep,
             notes=tuple(notes),
             dateless=model.dateless,
+            omitted=tuple(omitted),
         )
 
     return Report(Plan(sides=sides, model=model, ingested=ingested), finish)
+
+
+def _gated(model: Model, gate: pl.LazyFrame) -> Model:
+    """``model`` when ``gate`` has a row, else the same model without a line: what depends on it
+    is then computed over nothing, at no cost, inside the same plan."""
+    # (a select of a literal alone would give one row even from an empty gate)
+    lines = model.all_lines.join(gate.with_row_index("__gate").select("__gate"), how="cross").drop("__gate")
+    return dataclasses.replace(model, all_lines=lines)
 
 
 def _with_where(whole: Model, where: tuple[tuple[str, str], ...]) -> Model:
@@ -319,4 +347,4 @@ def _settings(
     return tuple(pairs)
 
 
-__all__ = ["CURVE_GROUPS", "TOP_WHITESPACE", "Report", "report", "source_name"]
+__all__ = ["CURVE_GROUPS", "TOP_WHITESPACE", "WHITESPACE_ROWS", "Report", "report", "source_name"]

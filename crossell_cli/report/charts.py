@@ -603,9 +603,11 @@ def hbars(
     legend_items: Sequence[LegendItem] = (),
     width: float = 920,
     row: float = 26,
+    whole: bool = False,
 ) -> str:
-    """One horizontal bar per label, longest first as given; the value printed at its end."""
-    ticks = nice_ticks(0.0, max([*values, 0.0]) or 1.0, 6)
+    """One horizontal bar per label, longest first as given; the value printed at its end.
+    ``whole``: the values are counts, so the ticks are whole numbers."""
+    ticks = nice_ticks(0.0, max([*values, 0.0]) or 1.0, 6, whole=whole)
     shown = [shorten(label, 34) for label in labels]
     legend_svg, legend_h = legend(legend_items, 12, 34, width - 24) if legend_items else ("", 0.0)
     left = 20 + max((text_width(label, LABEL_SIZE) for label in shown), default=40.0)

@@ -64,6 +64,8 @@ class ReportData:
     notes: tuple[str, ...] = ()
     # a wide "who owns what" export: no dates, so no expansion, timing, retention or flags (say so)
     dateless: bool = False
+    # (section, why) for a section left out on purpose (e.g. whitespace on a very wide book)
+    omitted: tuple[tuple[str, str], ...] = ()
 
     @property
     def as_of_text(self) -> str:

@@ -194,7 +194,10 @@ def _kind(frame: pl.DataFrame, name: str, kinds: dict[str, fmt.Kind]) -> fmt.Kin
 
 def _masthead(data: ReportData) -> str:
     mode = "ARR mode (end dates)" if data.mode == "arr" else "bookings mode (no end dates)"
-    links = "".join(f'<li><a href="#{key}">{escape(title)}</a></li>' for key, title in SECTIONS)
+    items = _plural(data.level)
+    links = "".join(
+        f'<li><a href="#{key}">{escape(title.replace("families", items))}</a></li>' for key, title in SECTIONS
+    )
     return (
         '<header class="masthead">\n'
         f"<h1>{escape(data.title)}</h1>\n"
@@ -673,6 +676,9 @@ def _whitespace(data: ReportData) -> str:
     by_family, top = data.whitespace_by_family, data.whitespace_top
     items = _plural(data.level)
     currency = _currency(data)
+    left_out = dict(data.omitted).get("whitespace")
+    if left_out:
+        return _section("whitespace", "Whitespace", _empty("whitespace", left_out))
     body = ""
     if by_family.is_empty():
         body += _empty(
@@ -769,6 +775,7 @@ def _flags(data: ReportData) -> str:
         x_label="Findings (count)",
         value_text=fmt.count,
         tick_text=fmt.count,
+        whole=True,
         colours=colours,
         legend_items=[LegendItem(name, colour) for name, colour in SEVERITY_COLOURS.items()],
     )

@@ -128,10 +128,11 @@ class Linear:
         return self.r0 + (value - self.d0) * (self.r1 - self.r0) / (self.d1 - self.d0)
 
 
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+def nice_ticks(low: float, high: float, count: int = 5, *, whole: bool = False) -> list[float]:
     """Round tick values covering [low, high]: steps of 1, 2, 2.5 or 5 × 10^k.
 
     The first and last ticks are the axis ends, so a bar never runs off the axis.
+    ``whole``: counts, so every step is a whole number (never 0.2 or 2.5 findings).
     """
     if not (math.isfinite(low) and math.isfinite(high)):
         low, high = 0.0, 1.0
@@ -141,7 +142,10 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
         high = low + (abs(low) if low else 1.0)
     raw = (high - low) / max(count, 1)
     magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    steps = (1, 2, 5, 10) if whole else (1, 2, 2.5, 5, 10)
+    step = next(m * magnitude for m in steps if m * magnitude >= raw)
+    if whole:
+        step = max(step, 1.0)
     first = math.floor(low / step + 1e-9) * step
     last = math.ceil(high / step - 1e-9) * step
     ticks = []

@@ -89,9 +89,16 @@ def write_xlsx(data: ReportData, target: IO[bytes]) -> None:
         )
     else:
         _sheet_table(book, "Retention", "retention", data.retention, "No account had ARR at the window start.")
-    _sheet_table(book, "Whitespace", "whitespace", data.whitespace_top, "No account has a whitespace candidate.")
+    left_out = dict(data.omitted).get("whitespace")
     _sheet_table(
-        book, "Whitespace by family", "whitespace_by_family", data.whitespace_by_family, "No whitespace candidates."
+        book, "Whitespace", "whitespace", data.whitespace_top, left_out or "No account has a whitespace candidate."
+    )
+    _sheet_table(
+        book,
+        "Whitespace by family",
+        "whitespace_by_family",
+        data.whitespace_by_family,
+        left_out or "No whitespace candidates.",
     )
     _sheet_table(book, "Flags", "flags", data.flags, "No findings: none of the checks fired on this book.")
     _sheet_table(book, "Flags by rep", "flags_by_rep", data.flags_by_rep, "No rep has a cross-sell.")
