@@ -781,7 +781,7 @@ def report(
 ) -> int:
     """Report: every metric in one document with charts — an offline HTML page or an Excel workbook.
 
-    -o report.html writes one self-contained page (inline SVG charts, no scripts, nothing fetched; prints one section per page): the headline KPIs against their good ranges, the attach heatmap, the expansion bridge (and ARR line), the Kaplan–Meier time to cross-sell, retention by families owned, whitespace, flags, and the fine print (settings, every input row accounted for). -o report.xlsx writes the same numbers as one Excel table per metric with native charts. The numbers are those of summary, attach --all, expansion, timing, retention, whitespace (--top, --by family) and flags (--all-findings, --by rep), computed in one pass. Without -o the page goes to stdout when stdout is a pipe or a file (xsell report > report.html); on a terminal -o is required.
+    -o report.html writes one self-contained page (inline SVG charts, no scripts, nothing fetched; prints one section per page): the headline KPIs against their good ranges, the attach heatmap, the expansion bridge (and ARR line), the Kaplan–Meier time to cross-sell, retention by families owned, whitespace, flags, and the fine print (settings, every input row accounted for). -o report.xlsx writes the same numbers as one Excel table per metric with native charts. The numbers are those of summary, attach --all, expansion, timing, retention, whitespace (--top, --by family) and flags (--all-findings, --by rep), computed in one pass. --format html|xlsx overrides -o's extension. Without -o the page goes to stdout when stdout is a pipe or a file (xsell report > report.html); on a terminal -o is required (exit 2).
 
     Example:
 

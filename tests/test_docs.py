@@ -35,6 +35,14 @@ def test_ci_runs_the_readme_test_command():
     assert test_command.strip() in ci.splitlines()
 
 
+def test_the_test_command_installs_the_browser_the_report_test_needs():
+    """The browser test fails without Chromium (never skips), so the command CI runs installs it."""
+    blocks = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+    test_command = next(line for block in blocks for line in block.splitlines() if "pytest" in line)
+    assert test_command.startswith("command -v chromium >/dev/null || {")
+    assert "apt-get install -y -q chromium" in test_command
+
+
 def test_readme_lists_every_exit_code():
     from crossell_cli.errors import ExitCode
 
