@@ -314,3 +314,21 @@ def test_writes_to_a_pipe_and_leaves_the_target_open() -> None:
     stream.flush()
     assert not stream.closed
     assert openpyxl.load_workbook(io.BytesIO(bytes(pipe.received))).sheetnames == SHEETS
+
+
+def test_a_very_long_pair_list_keeps_the_pairs_with_a_real_base(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ATTACH_ROWS pairs (8.3 M on Online Retail at product level) the sheet keeps the first of
+    the pairs whose base has min_base customers, and says how many there are in all."""
+    import crossell_cli.report.xlsx as xlsx
+
+    monkeypatch.setattr(xlsx, "ATTACH_ROWS", 30)
+    data = replace(sample_report(), min_base=500)
+    visible = data.attach.filter(pl.col("base_accounts") >= 500)
+    assert data.attach.height > 30 and visible.height > 30
+    sheet = openpyxl.load_workbook(io.BytesIO(workbook_bytes(data)))["Attach"]
+    assert sheet.tables["attach"].ref == "A1:O31"
+    bases = [sheet.cell(row=r, column=column(sheet, "base_accounts")).value for r in range(2, 32)]
+    assert min(bases) >= 500
+    note = sheet.cell(row=1, column=17).value
+    assert note.startswith(f"The first 30 of the {visible.height} pairs whose base has 500+ customers")
+    assert f"({data.attach.height} pairs in all)" in note
