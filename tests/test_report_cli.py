@@ -351,3 +351,11 @@ def test_whitespace_too_wide_for_a_report_is_left_out_and_said(
     page = report_package.render_html(data)
     assert "Whitespace was left out" in page
     assert csv_of(data.attach) == command_csv("attach", "--all", "--data", str(SAMPLE))  # nothing else changes
+
+
+def test_same_book_same_bytes(cli, tmp_path: Path) -> None:
+    """Two runs give the same page and the same workbook, byte for byte (a report can be diffed)."""
+    for name in ("a.html", "b.html", "a.xlsx", "b.xlsx"):
+        assert cli("report", "--data", str(SAMPLE), "-q", "-o", name).exit_code == 0
+    assert (tmp_path / "a.html").read_bytes() == (tmp_path / "b.html").read_bytes()
+    assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()
