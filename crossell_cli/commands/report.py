@@ -113,14 +113,13 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
     # left out (empty, and said why) when scoring it would take more than WHITESPACE_ROWS rows
     listed = whole.accounts.filter(where_condition(settings.where)).select("account_id") if settings.where else None
     sides["whitespace_rows"] = whitespace_metric.scoring_rows(whole)
-    scored = _gated(whole, sides["whitespace_rows"].filter(pl.col("rows") <= WHITESPACE_ROWS))
-    ws_bundles = flags_metric.forced_bundles(scored, share=t.forced_bundle_share, min_lines=settings.min_base)
-    sides["whitespace_top"] = whitespace_metric.whitespace(
-        scored, min_base=settings.min_base, forced=ws_bundles, accounts=listed, order="value", top=top
+    ws_bundles = flags_metric.forced_bundles(whole, share=t.forced_bundle_share, min_lines=settings.min_base)
+    # One scoring for both views (what `whitespace(order="value", top=N)` does to the same rows).
+    rows = whitespace_metric.whitespace(
+        whole, min_base=settings.min_base, forced=ws_bundles, accounts=listed, max_rows=WHITESPACE_ROWS
     )
-    sides["whitespace_by_family"] = whitespace_metric.by_family(
-        whitespace_metric.whitespace(scored, min_base=settings.min_base, forced=ws_bundles, accounts=listed)
-    )
+    sides["whitespace_top"] = whitespace_metric.by_value(rows, top=top)
+    sides["whitespace_by_family"] = whitespace_metric.by_family(rows)
 
     dated = not model.dateless
     calendar = Calendar(settings.period, settings.fiscal_year_start_month)
@@ -264,14 +263,6 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
         )
 
     return Report(Plan(sides=sides, model=model, ingested=ingested), finish)
-
-
-def _gated(model: Model, gate: pl.LazyFrame) -> Model:
-    """``model`` when ``gate`` has a row, else the same model without a line: what depends on it
-    is then computed over nothing, at no cost, inside the same plan."""
-    # (a select of a literal alone would give one row even from an empty gate)
-    lines = model.all_lines.join(gate.with_row_index("__gate").select("__gate"), how="cross").drop("__gate")
-    return dataclasses.replace(model, all_lines=lines)
 
 
 def _with_where(whole: Model, where: tuple[tuple[str, str], ...]) -> Model:
