@@ -334,6 +334,8 @@ def test_a_wide_export_without_dates_reports_what_it_can(cli, write, tmp_path: P
     page = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "Expansion needs dates" in page and "Time to cross-sell needs dates" in page
     assert 'data-chart="attach-heatmap"' in page
+    assert "No whitespace value to chart" in page  # no amounts: no bars of zeros
+    assert "bookings mode" not in page and "ARR mode" not in page  # no dates, so no mode either
     assert cli("report", "-c", "xsell.yaml", "-o", "report.xlsx").exit_code == 0
 
 

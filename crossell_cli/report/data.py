@@ -68,6 +68,11 @@ class ReportData:
     omitted: tuple[tuple[str, str], ...] = ()
 
     @property
+    def mode_text(self) -> str:
+        """ "arr mode", "bookings mode", or what a book without dates has instead."""
+        return "no dates: ownership only" if self.dateless else f"{self.mode} mode"
+
+    @property
     def as_of_text(self) -> str:
         """ "as of 2025-12-31", or what stands in for it in a book without dates."""
         return f"as of {self.as_of.isoformat()}" if self.as_of else "no dates (ownership as exported)"

@@ -194,6 +194,8 @@ def _kind(frame: pl.DataFrame, name: str, kinds: dict[str, fmt.Kind]) -> fmt.Kin
 
 def _masthead(data: ReportData) -> str:
     mode = "ARR mode (end dates)" if data.mode == "arr" else "bookings mode (no end dates)"
+    parts = [data.as_of_text.capitalize(), f"{data.level} level", *([] if data.dateless else [mode])]
+    parts += [f"min base {data.min_base:,} customers", f"xsell {data.version}"]
     items = _plural(data.level)
     links = "".join(
         f'<li><a href="#{key}">{escape(title.replace("families", items))}</a></li>' for key, title in SECTIONS
@@ -201,8 +203,7 @@ def _masthead(data: ReportData) -> str:
     return (
         '<header class="masthead">\n'
         f"<h1>{escape(data.title)}</h1>\n"
-        f'<p class="subtitle">{escape(data.as_of_text.capitalize())} · {escape(data.level)} level · {escape(mode)} · '
-        f"min base {data.min_base:,} customers · xsell {escape(data.version)}</p>\n"
+        f'<p class="subtitle">{escape(" · ".join(parts))}</p>\n'
         f'<nav aria-label="Sections"><ol>{links}</ol></nav>\n'
         "</header>\n"
     )
@@ -685,6 +686,12 @@ def _whitespace(data: ReportData) -> str:
             "whitespace-by-family",
             f"No whitespace: no customer lacks a sellable {data.level} that the attach evidence points to.",
         )
+    elif not any(_floats(by_family, "whitespace_value")):
+        body += _empty(
+            "whitespace-by-family",
+            f"No whitespace value to chart: the export has no amounts or list prices, so no {data.level} has a "
+            "typical ARR and every expected value is empty; the rank within each account follows the score.",
+        )
     else:
         ordered = by_family.sort(["whitespace_value", "family"], descending=[True, False], nulls_last=True)
         labels = [_str(v) for v in _col(ordered, "family")]
@@ -889,7 +896,7 @@ def _fine_print(data: ReportData) -> str:
     )
     body = (
         f'<p class="stamp">Made by xsell {escape(data.version)} {escape(data.as_of_text)} · '
-        f"{escape(data.level)} level · {escape(data.mode)} mode · min base {data.min_base:,}.</p>\n"
+        f"{escape(data.level)} level · {escape(data.mode_text)} · min base {data.min_base:,}.</p>\n"
     )
     body += _table(settings, [("setting", "Setting"), ("value", "Value")], key="settings", caption="Settings").replace(
         "<table ", '<table class="compact" ', 1

@@ -236,7 +236,7 @@ def _summary(book: _Book, data: ReportData) -> None:
         1,
         0,
         safe_text(
-            f"{data.as_of_text.capitalize()} · {data.level} level · {data.mode} mode · min base {data.min_base:,} · "
+            f"{data.as_of_text.capitalize()} · {data.level} level · {data.mode_text} · min base {data.min_base:,} · "
             f"xsell {data.version}"
         ),
         book.subtitle,
