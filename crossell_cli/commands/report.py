@@ -144,15 +144,8 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
             )
         if "arr" in modes:
             sides["arr_added"] = expansion_metric.arr_added(model, pass_through_lines=pass_through)
-        # timing (as `xsell timing` and `xsell timing --by GROUP`) and the curves behind it
+        # timing (as `xsell timing`: the summary's own "all" row; `--by GROUP`) and its curves
         timing_by = cast("timing_metric.TimingBy | None", curves_by)
-        sides["timing"] = timing_metric.timing(
-            model,
-            by=None,
-            calendar=quarters,
-            premature_days=t.premature_days,
-            early_churn_days=t.early_churn_days,
-        )
         sides["km_all"] = timing_metric.km_curve(model, by=None, calendar=quarters)
         if timing_by is not None:
             sides["timing_by"] = timing_metric.timing(
@@ -188,7 +181,7 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
         notes: list[str] = []
         if dated:
             expansion = got[f"expansion_{chosen}"]
-            timing = got["timing"]
+            timing = got["summary_timing"]
             curve = got["km_all"]
             if "timing_by" in frames:
                 by_rows = got["timing_by"]
