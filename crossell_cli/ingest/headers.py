@@ -10,7 +10,7 @@ another (Stripe's "Amount" is a unit price, not also an ARR amount).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,14 +134,46 @@ def _match(
     return None
 
 
-def missing_column_error(table: Table, names: Sequence[str], headers: Sequence[str], path: Path) -> DataError:
+def _key_of(normalized: str) -> str | None:
+    """The record a key header names ('opportunityid' -> 'opportunity'), or None when the header
+    is not a key ('amount'). The 'c' of a Salesforce custom field ('account__c') counts as a key."""
+    for suffix in ("ids", "id", "c", "key"):
+        if normalized.endswith(suffix) and len(normalized) > len(suffix):
+            return normalized[: -len(suffix)]
+    return None
+
+
+def _other_record(wanted: str, header: str) -> bool:
+    """True when both are keys of different records: 'opportunityid' is close to 'accountid'
+    letter by letter, but mapping one to the other changes the grain of the table (every
+    opportunity a customer), so it is never a suggestion."""
+    a, b = _key_of(wanted), _key_of(header)
+    if a is None or b is None:
+        return False
+    return difflib.SequenceMatcher(None, a, b).ratio() < 0.75
+
+
+def missing_column_error(
+    table: Table,
+    names: Sequence[str],
+    headers: Sequence[str],
+    path: Path,
+    *,
+    taken: Collection[str] = (),
+) -> DataError:
+    """A missing column, the headers found and the closest one as a fix. ``taken``: headers
+    already mapped to another column, never suggested (OpportunityId is the deal, not the
+    account); nor is a key of another record."""
     wanted = " or ".join(names)
-    pool = {normalize_header(h): h for h in headers}
+    used = {normalize_header(h) for h in taken}
+    pool = {normalize_header(h): h for h in headers if normalize_header(h) not in used}
     guesses: list[str] = []
     for name in names:
         col = table.column(name)
         for synonym in (name, *col.synonyms):
-            guesses += difflib.get_close_matches(normalize_header(synonym), list(pool), n=1, cutoff=0.75)
+            target = normalize_header(synonym)
+            close = difflib.get_close_matches(target, list(pool), n=3, cutoff=0.75)
+            guesses += [g for g in close if not (col.kind == "id" and _other_record(target, g))][:1]
     closest = pool[guesses[0]] if guesses else None
     hint = f"map it in xsell.yaml: columns: {{{table.name}: {{{names[0]}: '{closest or 'Your Header'}'}}}}"
     if closest:
