@@ -343,13 +343,14 @@ def test_whitespace_too_wide_for_a_report_is_left_out_and_said(
     captured: Capture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Scoring whitespace grows with signatures × owned × candidates (974 M rows on Online Retail at
-    product level): past the limit the report leaves it out, inside the same plan, and says why."""
+    product level): past the limit the report leaves it out, measured before the plan, and says why."""
     command = importlib.import_module("crossell_cli.commands.report")  # the module (the package exports the function)
     monkeypatch.setattr(command, "WHITESPACE_ROWS", 1000)
     _, data = captured("--data", str(SAMPLE))
     assert data.whitespace_top.is_empty() and data.whitespace_by_family.is_empty()
     (section, why) = data.omitted[0]
-    assert section == "whitespace" and "15,075" in why and "1,000" in why
+    # sample_data: Σ families owned over its (segment, owned set) types = 1 675, × 10 families = 16 750
+    assert section == "whitespace" and "16,750" in why and "1,000" in why
     page = report_package.render_html(data)
     assert "Whitespace was left out" in page
     assert csv_of(data.attach) == command_csv("attach", "--all", "--data", str(SAMPLE))  # nothing else changes

@@ -62,26 +62,6 @@ def sellable_items(model: Model) -> pl.LazyFrame:
     )
 
 
-def scoring_rows(model: Model) -> pl.LazyFrame:
-    """One row: ``rows``, how many (signature, owned family, candidate family) rows ``whitespace``
-    scores, Σ over signatures of families owned × sellable families: the size of its work.
-
-    It is the book's width that makes it large: the UCI Online Retail book at product level
-    (4 308 signatures owning 62 of 3 659 products each) needs 974 million, where a 10-family
-    book of 4 000 accounts needs 15 thousand.
-    """
-    signatures = _customers(model).select("segment", "owned_set").unique()
-    return _scoring_rows(signatures, sellable_items(model))
-
-
-def _scoring_rows(signatures: pl.LazyFrame, sellable: pl.LazyFrame) -> pl.LazyFrame:
-    owned = signatures.select(
-        (pl.col("owned_set").str.count_matches("\x1f", literal=True) + 1).cast(pl.Int64).sum().alias("owned")
-    )
-    count = sellable.select(pl.len().cast(pl.Int64).alias("sellable"))
-    return owned.join(count, how="cross").select((pl.col("owned").fill_null(0) * pl.col("sellable")).alias("rows"))
-
-
 def evidence(model: Model, owned: pl.LazyFrame, *, min_base: int, forced: pl.LazyFrame | None) -> pl.LazyFrame:
     """segment, base, family, rate, scope: attach_rate(base -> family) among the segment's customers
     where that base has min_base of them (scope 'segment'), else among all customers ('all').
@@ -160,22 +140,15 @@ def whitespace(
     accounts: pl.LazyFrame | None = None,
     order: Order = "account",
     top: int | None = None,
-    max_rows: int | None = None,
 ) -> pl.LazyFrame:
     """Scored whitespace rows (COLUMNS) for every customer (or those in ``accounts``).
 
     ``order`` "account": by account, then rank; "value": by expected_value (largest first,
     empty last), then account and family. ``top`` keeps the first rows of that order.
-    ``max_rows``: when scoring would take more rows than this (``scoring_rows``), nothing is
-    scored and the result is empty, inside the same plan (the caller says why).
     """
     customers = _customers(model)
     owned = model.ownership.join(customers.select("account_id", "segment"), on="account_id")
     signatures = customers.select("segment", "owned_set").unique()
-    if max_rows is not None:
-        # (a select of a literal alone would give one row even from an empty frame)
-        within = _scoring_rows(signatures, sellable_items(model)).filter(pl.col("rows") <= max_rows)
-        signatures = signatures.join(within.with_row_index("__within").select("__within"), how="cross").drop("__within")
     bases = signatures.with_columns(pl.col("owned_set").str.split("\x1f").alias("base")).explode("base")
     rates = evidence(model, owned, min_base=min_base, forced=forced)
     candidates = signatures.join(sellable_items(model), how="cross").join(
@@ -228,15 +201,8 @@ def whitespace(
         .select(COLUMNS)
     )
     if order == "value":
-        return by_value(rows, top=top)
+        rows = rows.sort(["expected_value", "account_id", "family"], descending=[True, False, False], nulls_last=True)
     return rows if top is None else rows.head(top)
-
-
-def by_value(rows: Frame, *, top: int | None = None) -> Frame:
-    """``whitespace`` rows largest expected_value first (empty last), then account and family;
-    ``top`` keeps the first rows."""
-    ordered = rows.sort(["expected_value", "account_id", "family"], descending=[True, False, False], nulls_last=True)
-    return ordered if top is None else ordered.head(top)
 
 
 def by_family(rows: Frame) -> Frame:
