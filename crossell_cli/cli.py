@@ -26,7 +26,7 @@ from . import __version__
 from .errors import ExitCode, UsageError, XsellError
 
 if TYPE_CHECKING:
-    from .commands import Answer, Session
+    from .commands import Answer, Report, Session
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok · 1 --fail-on findings · 2 usage error · 65 bad input data · "
@@ -755,6 +755,125 @@ def flags(
     )
     answer = build(session, names=flag, severity=severity, by=by, fail_on=fail_on, all_findings=all_findings)
     return _show(opts, session, answer)
+
+
+@command(options=tuple(n for n in _COMMON_NAMES if n != "wide"))
+def report(
+    curves_by: Annotated[
+        str | None,
+        typer.Option(
+            "--curves-by",
+            metavar="GROUP",
+            help="Time to cross-sell: one curve (and timing row) per land_family, cohort (land quarter) or segment, besides all accounts.",
+        ),
+    ] = None,
+    top: Annotated[
+        int,
+        typer.Option("--top", "-n", min=1, metavar="N", help="Whitespace: the N most valuable account × family rows."),
+    ] = 20,
+    window: Window = None,
+    period: Annotated[
+        str | None,
+        typer.Option("--period", "-p", metavar="PERIOD", help="Expansion: month, quarter (default) or year."),
+    ] = None,
+    min_base: MinBase = None,
+    premature_days: PrematureDays = None,
+    early_churn_days: EarlyChurnDays = None,
+    *,
+    opts: Common,
+) -> int:
+    """Report: every metric in one document with charts — an offline HTML page or an Excel workbook.
+
+    -o report.html writes one self-contained page (inline SVG charts, no scripts, nothing fetched; prints one section per page): the headline KPIs against their good ranges, the attach heatmap, the expansion bridge (and ARR line), the Kaplan–Meier time to cross-sell, retention by families owned, whitespace, flags, and the fine print (settings, every input row accounted for). -o report.xlsx writes the same numbers as one Excel table per metric with native charts. The numbers are those of summary, attach --all, expansion, timing, retention, whitespace (--top, --by family) and flags (--all-findings, --by rep), computed in one pass. --format html|xlsx overrides -o's extension. Without -o the page goes to stdout when stdout is a pipe or a file (xsell report > report.html); on a terminal -o is required (exit 2).
+
+    Example:
+
+        xsell report --data sample_data -o report.html
+        xsell report --data sample_data -o report.xlsx
+        xsell report -c examples/ravenstack/xsell.yaml --curves-by cohort -o ravenstack.html
+        xsell report --data sample_data --where segment=Enterprise --as-of 2025-06-30 -o enterprise-{as_of}.html
+    """
+    from .commands import report as build
+
+    _choice(curves_by, "--curves-by", ("land_family", "cohort", "segment"))
+    _choice(period, "--period", ("month", "quarter", "year"))
+    chosen = _report_format(opts)  # before the book is read: a wrong -o fails at once
+    session = _session(
+        opts,
+        window=window,
+        period=period,
+        min_base=min_base,
+        premature_days=premature_days,
+        early_churn_days=early_churn_days,
+    )
+    return _write_report(opts, session, build(session, curves_by=curves_by, top=top), chosen)
+
+
+REPORT_FORMATS = {".html": "html", ".htm": "html", ".xlsx": "xlsx"}
+
+
+def _report_format(opts: Common) -> str:
+    """html or xlsx, from --format, else -o's extension; stdout only when it is not a terminal
+    (a page of HTML on a terminal is never what was meant)."""
+    if opts.format is not None and opts.format not in ("html", "xlsx"):
+        raise UsageError(f"--format {opts.format}: a report is html or xlsx")
+    path = opts.output
+    if path is not None and path != "-":
+        if opts.format is not None:
+            return opts.format
+        suffix = Path(path).suffix.lower()
+        if suffix not in REPORT_FORMATS:
+            raise UsageError(
+                f"-o {path}: a report is .html or .xlsx, not '{suffix or 'no extension'}'",
+                hint="xsell report -o report.html (or report.xlsx), or pass --format html|xlsx",
+            )
+        return REPORT_FORMATS[suffix]
+    chosen = opts.format or "html"
+    if sys.stdout.isatty() and (path is None or chosen == "xlsx"):
+        raise UsageError(
+            "xsell report writes a document: give -o report.html or -o report.xlsx",
+            hint="or redirect it: xsell report … > report.html",
+        )
+    return chosen
+
+
+def _write_report(opts: Common, session: "Session", built: "Report", chosen: str) -> int:
+    """Collect the report's one plan, render it, write it atomically; then the row account."""
+    from . import render
+    from .commands import account_line, collect, strict_failure
+    from .report import render_html, write_xlsx
+
+    plan = built.plan
+    if plan.ingested is not None and session.settings.strict:
+        failure = strict_failure(plan.ingested.counts)
+        if failure is not None:
+            _stderr(account_line(plan.ingested.counts))
+            raise failure
+    collected = collect(session, plan)
+    data = built.finish(collected)
+    path = opts.output
+    written = None
+    if path is None or path == "-":
+        binary = sys.stdout.buffer
+        sys.stdout.flush()
+        if chosen == "html":
+            binary.write(render_html(data).encode("utf-8"))
+        else:
+            write_xlsx(data, binary)
+        binary.flush()
+    else:
+        target = Path(render.expand_path(path, as_of=collected.as_of, today=dt.date.today()))
+        render.check_not_input(target, session.inputs)
+        if chosen == "html":
+            render.write_atomic(target, render_html(data).encode("utf-8"))
+        else:
+            render.write_atomic(target, lambda fh: write_xlsx(data, fh))
+        written = str(target)
+    if written and not opts.quiet:
+        _stderr(f"wrote {written}")
+    if not opts.quiet or collected.rejected:
+        _stderr(account_line(collected.counts))
+    return 0
 
 
 @command(options=("format", "output", "quiet", "debug", "wide"))

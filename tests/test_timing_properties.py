@@ -8,7 +8,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossell_cli.metrics.stats import kaplan_meier
+from crossell_cli.metrics.stats import kaplan_meier, kaplan_meier_curve
 
 
 def exact_km(rows: list[tuple[int, bool]]) -> tuple[list[tuple[int, Fraction]], int | None]:
@@ -76,3 +76,33 @@ def test_within_n_days_is_empty_beyond_the_longest_follow_up(rows, horizon):
         assert within is not None and 0.0 <= within <= 1.0
     else:
         assert within is None, (longest, rows)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=durations)
+def test_the_drawn_curve_is_the_estimate_behind_within_n_days(rows):
+    """The report's curve (kaplan_meier_curve) agrees with timing's within_Nd, step by step, and
+    with the exact S(t); its counts add up to the accounts followed."""
+    frame = pl.LazyFrame(
+        [("g", days, event) for days, event in rows],
+        schema={"g": pl.String, "days": pl.Int64, "event": pl.Boolean},
+        orient="row",
+    )
+    curve = kaplan_meier_curve(frame, group="g").collect()
+    assert curve.columns == ["group", "days", "survival", "at_risk", "events", "censored"]
+    assert curve["days"].to_list() == sorted({float(d) for d, _ in rows})
+    assert int(curve["events"].sum() + curve["censored"].sum()) == len(rows)
+    assert curve["at_risk"][0] == len(rows)
+    exact, _ = exact_km(rows)
+    for day, survival, at_risk in curve.select("days", "survival", "at_risk").iter_rows():
+        assert at_risk == sum(1 for d, _ in rows if d >= day)
+        want = survival_at(exact, int(day))
+        assert survival == float(want) if want in (0, Fraction(1, 2), 1) else abs(Fraction(survival) - want) < 1e-12
+    horizons = (0, 90, 180, 365)
+    estimate = kaplan_meier(frame, group="g", horizons=horizons).collect().row(0, named=True)
+    for horizon in horizons:
+        within = estimate[f"within_{horizon}d"]
+        if within is None:
+            continue
+        before = curve.filter(pl.col("days") <= horizon)["survival"]
+        assert within == 1.0 - (before[-1] if before.len() else 1.0)

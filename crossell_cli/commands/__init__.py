@@ -4,12 +4,14 @@ session.py   settings, the lazy book, the shared model, the one collect and its 
 answer.py    Answer (what a command hands the CLI) and Shown (what it shows after the collect)
 attach.py, whitespace.py, expansion.py, timing.py, retention.py, flags.py, summary.py,
 validate.py  one command each: which metric plans, which notes
+report.py    every metric in one plan, finished into the record the report renderers draw
 """
 
 from .answer import Answer, Shown
 from .attach import attach
 from .expansion import expansion
 from .flags import flags
+from .report import Report, report
 from .retention import retention
 from .session import Collected, Plan, Session, account_line, collect, open_session, strict_failure
 from .summary import summary
@@ -21,6 +23,7 @@ __all__ = [
     "Answer",
     "Collected",
     "Plan",
+    "Report",
     "Session",
     "Shown",
     "account_line",
@@ -29,6 +32,7 @@ __all__ = [
     "expansion",
     "flags",
     "open_session",
+    "report",
     "retention",
     "strict_failure",
     "summary",

@@ -90,6 +90,32 @@ def from_money_units(units: pl.Expr) -> pl.Expr:
 _UNIT = 2.0**-53
 
 
+def _km_steps(durations: pl.LazyFrame, *, group: str) -> pl.LazyFrame:
+    """One row per (group, distinct days): at_risk, events, censored and survival S(t) just
+    after t, from rows (group, days, event); events before censorings at equal times.
+
+    S(t) = Π over event times tᵢ ≤ t of (nᵢ − dᵢ) / nᵢ (nᵢ at risk, dᵢ events): a time without
+    events multiplies by exactly 1.0, so it carries S forward unchanged. Halves are exact
+    (see _UNIT); ``__m`` counts the event times so far (the roundings behind S).
+    """
+    counts = durations.group_by(group, "days").agg(pl.col("event").sum().alias("d"), pl.len().alias("n"))
+    counts = counts.sort(group, "days")
+    total = pl.col("n").sum().over(group)
+    leaving_before = (pl.col("n").cum_sum() - pl.col("n")).over(group)
+    at_risk = (total - leaving_before).cast(pl.Float64)
+    near = (pl.col("survival") - 0.5).abs() <= (2 * pl.col("__m") + 2).cast(pl.Float64) * _UNIT
+    factor = pl.when(pl.col("d") > 0).then((pl.col("__at_risk") - pl.col("d")) / pl.col("__at_risk")).otherwise(1.0)
+    return (
+        counts.with_columns(at_risk.alias("__at_risk"))
+        .with_columns(factor.alias("__factor"))
+        .with_columns(
+            pl.col("__factor").cum_prod().over(group).alias("survival"),
+            (pl.col("d") > 0).cast(pl.Int64).cum_sum().over(group).alias("__m"),
+        )
+        .with_columns(pl.when(near).then(0.5).otherwise(pl.col("survival")).alias("survival"))
+    )
+
+
 def kaplan_meier(durations: pl.LazyFrame, *, group: str, horizons: tuple[int, ...]) -> pl.LazyFrame:
     """Kaplan–Meier estimate per group from rows (group, days, event).
 
@@ -106,22 +132,8 @@ def kaplan_meier(durations: pl.LazyFrame, *, group: str, horizons: tuple[int, ..
     that reached 0 (every row of the group had the event): the share within any later N is
     then known, 100%.
     """
-    counts = durations.group_by(group, "days").agg(pl.col("event").sum().alias("d"), pl.len().alias("n"))
-    counts = counts.sort(group, "days")
-    total = pl.col("n").sum().over(group)
-    leaving_before = (pl.col("n").cum_sum() - pl.col("n")).over(group)
-    at_risk = (total - leaving_before).cast(pl.Float64)
-    near = (pl.col("survival") - 0.5).abs() <= (2 * pl.col("__m") + 2).cast(pl.Float64) * _UNIT
-    events = (
-        counts.with_columns(at_risk.alias("__at_risk"))
-        .filter(pl.col("d") > 0)
-        .with_columns(((pl.col("__at_risk") - pl.col("d")) / pl.col("__at_risk")).alias("__factor"))
-        .with_columns(
-            pl.col("__factor").cum_prod().over(group).alias("survival"),
-            pl.int_range(1, pl.len() + 1).over(group).alias("__m"),
-        )
-        .with_columns(pl.when(near).then(0.5).otherwise(pl.col("survival")).alias("survival"))
-    )
+    steps = _km_steps(durations, group=group)
+    events = steps.filter(pl.col("d") > 0)
     aggs = [pl.col("survival").filter(pl.col("days") <= h).last().alias(f"__s{h}") for h in horizons]
     aggs += [
         (pl.col("survival").last() == 0.0).alias("__all_had_it"),  # (n − d) / n is exactly 0
@@ -129,7 +141,7 @@ def kaplan_meier(durations: pl.LazyFrame, *, group: str, horizons: tuple[int, ..
     ]
     # A group without events keeps S = 1 throughout: within_<N>d = 0, no median.
     return (
-        counts.group_by(group)
+        steps.group_by(group)
         .agg(pl.col("days").max().alias("__followup"))
         .join(events.group_by(group).agg(aggs), on=group, how="left")
         .select(
@@ -142,4 +154,19 @@ def kaplan_meier(durations: pl.LazyFrame, *, group: str, horizons: tuple[int, ..
             ],
             "km_median_days",
         )
+    )
+
+
+def kaplan_meier_curve(durations: pl.LazyFrame, *, group: str) -> pl.LazyFrame:
+    """The Kaplan–Meier curve behind ``kaplan_meier``, to draw: one row per group and distinct
+    ``days`` (event or censoring time) with ``survival`` (S just after that day), ``at_risk``
+    (rows still followed on that day), ``events`` and ``censored`` on that day. 1 − survival
+    at day N is ``within_<N>d`` (where that is not empty)."""
+    return _km_steps(durations, group=group).select(
+        pl.col(group).cast(pl.String).alias("group"),
+        pl.col("days").cast(pl.Float64),
+        "survival",
+        pl.col("__at_risk").cast(pl.Int64).alias("at_risk"),
+        pl.col("d").cast(pl.Int64).alias("events"),
+        (pl.col("n") - pl.col("d")).cast(pl.Int64).alias("censored"),
     )

@@ -29,7 +29,7 @@ import polars as pl
 from ..model import Model
 from ..text import fmt
 from .periods import Calendar
-from .stats import kaplan_meier, ratio
+from .stats import kaplan_meier, kaplan_meier_curve, ratio
 
 TimingBy = Literal["land_family", "cross_family", "pair", "segment", "cohort"]
 HORIZONS = (90, 180, 365)
@@ -91,14 +91,69 @@ def timing(
     early_churn_days: int,
 ) -> pl.LazyFrame:
     """One row per group; see the module docstring."""
-    classified = model.classified
-    land = model.land
-    land_items = classified.filter(pl.col("in_land_bundle")).select("account_id", "item").unique()
     crosses = cross_sold_families(model, early_churn_days=early_churn_days).with_columns(
         ((pl.col("first_date") - pl.col("land_date")).dt.total_days() <= premature_days).alias("premature")
     )
     group = by or "group"
+    population, pairs = _population(model, by, calendar, crosses)
+    durations = _durations(population, group)
 
+    counts = durations.group_by(group).agg(
+        pl.len().cast(pl.Int64).alias("accounts_landed"),
+        pl.col("event").sum().cast(pl.Int64).alias("accounts_cross_sold"),
+        *[
+            pl.col("days").filter(pl.col("event")).quantile(q, interpolation="linear").alias(name)
+            for name, q in (("median_days", 0.5), ("p25_days", 0.25), ("p75_days", 0.75), ("p90_days", 0.9))
+        ],
+    )
+    km = kaplan_meier(durations, group=group, horizons=HORIZONS)
+    premature = pairs.group_by(group).agg(
+        pl.col("premature").sum().cast(pl.Int64).alias("premature_cross_sells"),
+        pl.col("early_churned").filter(pl.col("premature")).sum().alias("__pe"),
+        pl.col("early_churned").filter(~pl.col("premature")).sum().alias("__oe"),
+        (~pl.col("premature")).sum().alias("__others"),
+    )
+    # Without end dates nobody can be seen to leave: the churn rates are unknown, not 0%.
+    churn_known = pl.col("end_dates").fill_null(False)
+    result = (
+        counts.join(km, on=group, how="left")
+        .join(premature, on=group, how="left")
+        .join(model.has_end_dates, how="cross")
+        .with_columns(pl.col("premature_cross_sells").fill_null(0))
+        .with_columns(
+            pl.when(churn_known)
+            .then(ratio(pl.col("__pe"), pl.col("premature_cross_sells")))
+            .alias("premature_early_churn_rate"),
+            pl.when(churn_known).then(ratio(pl.col("__oe"), pl.col("__others"))).alias("other_early_churn_rate"),
+        )
+        .select(
+            pl.col(group).cast(pl.String),
+            "accounts_landed",
+            "accounts_cross_sold",
+            "median_days",
+            "p25_days",
+            "p75_days",
+            "p90_days",
+            *[f"within_{h}d" for h in HORIZONS],
+            "km_median_days",
+            "premature_cross_sells",
+            "premature_early_churn_rate",
+            "other_early_churn_rate",
+        )
+        .sort(group, nulls_last=True)
+    )
+    return result
+
+
+def _population(
+    model: Model, by: TimingBy | None, calendar: Calendar, crosses: pl.LazyFrame
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The accounts followed per group (with land_date, cross_date and as_of) and the
+    cross-sold (account, family) pairs per group, for ``by``."""
+    classified = model.classified
+    land = model.land
+    land_items = classified.filter(pl.col("in_land_bundle")).select("account_id", "item").unique()
+    group = by or "group"
     if by in (None, "segment", "cohort", "land_family"):
         first_cross = crosses.group_by("account_id").agg(pl.col("first_date").min().alias("cross_date"))
         population = land.join(first_cross, on="account_id", how="left")
@@ -147,56 +202,27 @@ def timing(
             fmt("{} → {}", "base", "item").alias(group)
         )
 
-    durations = population.select(
+    return population, pairs
+
+
+def _durations(population: pl.LazyFrame, group: str) -> pl.LazyFrame:
+    """group, days (land to first cross-sell, or to T for an account still waiting), event."""
+    return population.select(
         group,
         pl.coalesce(pl.col("cross_date"), pl.col("as_of")).sub(pl.col("land_date")).dt.total_days().alias("days"),
         pl.col("cross_date").is_not_null().alias("event"),
     )
-    counts = durations.group_by(group).agg(
-        pl.len().cast(pl.Int64).alias("accounts_landed"),
-        pl.col("event").sum().cast(pl.Int64).alias("accounts_cross_sold"),
-        *[
-            pl.col("days").filter(pl.col("event")).quantile(q, interpolation="linear").alias(name)
-            for name, q in (("median_days", 0.5), ("p25_days", 0.25), ("p75_days", 0.75), ("p90_days", 0.9))
-        ],
+
+
+def km_curve(model: Model, *, by: TimingBy | None, calendar: Calendar) -> pl.LazyFrame:
+    """The Kaplan–Meier curve behind ``timing``'s within_Nd and km_median_days, per group (the
+    first column is always ``group``; ``all`` without ``by``): days, survival, at_risk, events,
+    censored (see ``stats.kaplan_meier_curve``). Grain: one row per group and distinct day."""
+    crosses = cross_sold_families(model, early_churn_days=0)
+    population, _ = _population(model, by, calendar, crosses)
+    return kaplan_meier_curve(_durations(population, by or "group"), group=by or "group").sort(
+        "group", "days", nulls_last=True
     )
-    km = kaplan_meier(durations, group=group, horizons=HORIZONS)
-    premature = pairs.group_by(group).agg(
-        pl.col("premature").sum().cast(pl.Int64).alias("premature_cross_sells"),
-        pl.col("early_churned").filter(pl.col("premature")).sum().alias("__pe"),
-        pl.col("early_churned").filter(~pl.col("premature")).sum().alias("__oe"),
-        (~pl.col("premature")).sum().alias("__others"),
-    )
-    # Without end dates nobody can be seen to leave: the churn rates are unknown, not 0%.
-    churn_known = pl.col("end_dates").fill_null(False)
-    result = (
-        counts.join(km, on=group, how="left")
-        .join(premature, on=group, how="left")
-        .join(model.has_end_dates, how="cross")
-        .with_columns(pl.col("premature_cross_sells").fill_null(0))
-        .with_columns(
-            pl.when(churn_known)
-            .then(ratio(pl.col("__pe"), pl.col("premature_cross_sells")))
-            .alias("premature_early_churn_rate"),
-            pl.when(churn_known).then(ratio(pl.col("__oe"), pl.col("__others"))).alias("other_early_churn_rate"),
-        )
-        .select(
-            pl.col(group).cast(pl.String),
-            "accounts_landed",
-            "accounts_cross_sold",
-            "median_days",
-            "p25_days",
-            "p75_days",
-            "p90_days",
-            *[f"within_{h}d" for h in HORIZONS],
-            "km_median_days",
-            "premature_cross_sells",
-            "premature_early_churn_rate",
-            "other_early_churn_rate",
-        )
-        .sort(group, nulls_last=True)
-    )
-    return result
 
 
 def _grouped(

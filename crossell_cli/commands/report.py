@@ -1,0 +1,361 @@
+"""xsell report: every metric from one shared plan, as the record the report renderers draw.
+
+The book is read once (``Session.facts``), over the whole book because whitespace takes its
+evidence from every account; the ``--where`` accounts are then chosen in memory, exactly as
+``Session.facts(apply_where=True)`` would have. Every metric's lazy frame goes into ONE
+``Plan`` and one ``collect`` (``collect_all``), so shared facts (ownership, classified lines,
+pass-through lines) are computed in one run of the engine. ``finish`` turns what came back into
+a ``ReportData``; the numbers are the same frames each command shows, computed by the same
+functions with the same arguments (tests/test_report_cli.py compares them with each
+command's CSV). Whitespace is reached only through the public ``whitespace`` function (its
+scoring is another branch's to change); the report sizes it first with its own measure,
+``whitespace_work``, from the model's facts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, cast
+
+import polars as pl
+
+from .. import __version__
+from ..metrics import attach as attach_metric
+from ..metrics import expansion as expansion_metric
+from ..metrics import flags as flags_metric
+from ..metrics import retention as retention_metric
+from ..metrics import summary as summary_metric
+from ..metrics import timing as timing_metric
+from ..metrics import whitespace as whitespace_metric
+from ..metrics.periods import Calendar
+from ..model import ALL_COLUMNS, Model, where_condition
+from .session import Collected, Plan, Session
+
+if TYPE_CHECKING:
+    from ..report import ReportData
+
+CurvesBy = Literal["land_family", "cohort", "segment"]
+CURVE_GROUPS: tuple[str, ...] = ("land_family", "cohort", "segment")
+TOP_WHITESPACE = 20
+# Whitespace scores every (signature, owned family, candidate family) row, in memory: about 80
+# bytes a row. Past this many rows (6 GB) the report leaves it out and says so; a 1 M-account
+# book of 40 families needs ~25 M, the UCI Online Retail book at product level 974 M.
+WHITESPACE_ROWS = 75_000_000
+
+_TIMING_SCHEMA = {
+    "group": pl.String,
+    "accounts_landed": pl.Int64,
+    "accounts_cross_sold": pl.Int64,
+    "median_days": pl.Float64,
+    "p25_days": pl.Float64,
+    "p75_days": pl.Float64,
+    "p90_days": pl.Float64,
+    "within_90d": pl.Float64,
+    "within_180d": pl.Float64,
+    "within_365d": pl.Float64,
+    "km_median_days": pl.Float64,
+    "premature_cross_sells": pl.Int64,
+    "premature_early_churn_rate": pl.Float64,
+    "other_early_churn_rate": pl.Float64,
+}
+_CURVE_SCHEMA = {
+    "group": pl.String,
+    "days": pl.Float64,
+    "survival": pl.Float64,
+    "at_risk": pl.Int64,
+    "events": pl.Int64,
+    "censored": pl.Int64,
+}
+_BY_REP_SCHEMA = {
+    "rep": pl.String,
+    "cross_sells": pl.Int64,
+    "flagged": pl.Int64,
+    "share_flagged": pl.Float64,
+    "flagged_value": pl.Float64,
+}
+_EXPANSION_SCHEMA = {"period": pl.String, "period_start": pl.Date} | {
+    c: pl.Float64 for c in expansion_metric.COLUMNS[2:]
+}
+
+
+@dataclass(frozen=True)
+class Report:
+    """What the report command collects (``plan``) and how the result becomes a ``ReportData``."""
+
+    plan: Plan
+    finish: Callable[[Collected], ReportData]
+
+
+def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHITESPACE) -> Report:
+    """One plan for every metric; see the module docstring. ``curves_by``: one Kaplan–Meier
+    curve (and timing row) per land family, land cohort or segment besides "all"."""
+    settings = session.settings
+    t = settings.thresholds
+    whole, ingested = session.facts(ALL_COLUMNS, apply_where=False)
+    model = _with_where(whole, settings.where)
+    sides: dict[str, pl.LazyFrame] = {"end_dates": model.has_end_dates}
+
+    # summary (as `xsell summary`)
+    parts = summary_metric.summary_parts(
+        model, window_days=settings.window_days, premature_days=t.premature_days, early_churn_days=t.early_churn_days
+    )
+    sides |= {f"summary_{k}": v for k, v in parts.items()}
+
+    # attach: every ordered pair, bases under min_base included (as `xsell attach --all`)
+    bundles = flags_metric.forced_bundles(model, share=t.forced_bundle_share, min_lines=settings.min_base)
+    sides["attach"] = attach_metric.attach_pairs(model, forced=bundles, min_base=None)
+    sides["attach_head"] = attach_metric.headline(model.ownership)
+
+    # whitespace (as `xsell whitespace --top N` and `--by family`): evidence from the whole book,
+    # through the public `whitespace` function only; left out (and said why) on a book too wide
+    # to score in memory, which is measured first (one small collect of facts already in memory).
+    listed = whole.accounts.filter(where_condition(settings.where)).select("account_id") if settings.where else None
+    work = whitespace_work(whole)
+    ws_bundles = flags_metric.forced_bundles(whole, share=t.forced_bundle_share, min_lines=settings.min_base)
+    # One scoring for both views: its rows by expected value (as `whitespace --top N` orders them).
+    ws_rows = whitespace_metric.whitespace(
+        whole, min_base=settings.min_base, forced=ws_bundles, accounts=listed, order="value"
+    )
+    ws_views = {"whitespace_top": ws_rows.head(top), "whitespace_by_family": whitespace_metric.by_family(ws_rows)}
+    if work <= WHITESPACE_ROWS:
+        sides |= ws_views
+
+    dated = not model.dateless
+    calendar = Calendar(settings.period, settings.fiscal_year_start_month)
+    quarters = Calendar("quarter", settings.fiscal_year_start_month)
+    modes: tuple[expansion_metric.Mode, ...] = ("bookings", "arr") if settings.mode == "auto" else (settings.mode,)
+    flag_settings = flags_metric.FlagSettings(
+        pass_through_discount=t.pass_through_discount,
+        forced_bundle_share=t.forced_bundle_share,
+        early_churn_days=t.early_churn_days,
+        premature_days=t.premature_days,
+        min_base=settings.min_base,
+        window_days=settings.window_days,
+    )
+    if dated:
+        # expansion (as `xsell expansion`): both modes under auto, the data choose after the collect
+        pass_through = flags_metric.pass_through_lines(model, discount=t.pass_through_discount).select(
+            "line_id", "account_id", "item"
+        )
+        for mode in modes:
+            sides[f"expansion_{mode}"] = expansion_metric.expansion(
+                model, mode=mode, calendar=calendar, pass_through_lines=pass_through
+            )
+        if "arr" in modes:
+            sides["arr_added"] = expansion_metric.arr_added(model, pass_through_lines=pass_through)
+        # timing (as `xsell timing`: the summary's own "all" row; `--by GROUP`) and its curves
+        timing_by = cast("timing_metric.TimingBy | None", curves_by)
+        sides["km_all"] = timing_metric.km_curve(model, by=None, calendar=quarters)
+        if timing_by is not None:
+            sides["timing_by"] = timing_metric.timing(
+                model,
+                by=timing_by,
+                calendar=quarters,
+                premature_days=t.premature_days,
+                early_churn_days=t.early_churn_days,
+            )
+            sides["km_by"] = timing_metric.km_curve(model, by=timing_by, calendar=quarters)
+        # retention (as `xsell retention`), flags (as `xsell flags --all-findings` and `--by rep`)
+        sides["retention"] = retention_metric.retention(model, window_days=settings.window_days)
+        sides["flags"] = flags_metric.flags(model, flag_settings)
+        sides["flags_by_rep"] = flags_metric.by_rep(model, flag_settings)
+
+    def finish(got: Collected) -> ReportData:
+        from ..report import ReportData  # the renderers' package: only when a report is made
+
+        frames = got.frames
+        end_dates = bool(got.scalar("end_dates"))
+        as_of = None if model.dateless else got.as_of  # a wide export's T is no date of its own
+        summary_parts = {k: got[f"summary_{k}"] for k in parts}
+        summary = summary_metric.summary(
+            summary_parts,
+            window_days=settings.window_days,
+            has_stage=model.has_stage,
+            dateless=model.dateless,
+            level=model.level,
+        )
+        chosen: expansion_metric.Mode = (
+            settings.mode if settings.mode != "auto" else ("arr" if end_dates else "bookings")
+        )
+        notes: list[str] = []
+        if dated:
+            expansion = got[f"expansion_{chosen}"]
+            timing = got["summary_timing"]
+            curve = got["km_all"]
+            if "timing_by" in frames:
+                by_rows = got["timing_by"]
+                timing = pl.concat([timing, by_rows.rename({by_rows.columns[0]: "group"})], how="vertical_relaxed")
+                curve = pl.concat([curve, got["km_by"]], how="vertical_relaxed")
+            retention = got["retention"] if end_dates else None
+            findings, by_rep = got["flags"], got["flags_by_rep"]
+        else:
+            notes.append(
+                "This export has no dates (one row per account saying who owns what): expansion, time to "
+                "cross-sell, retention and flags need them; attach, whitespace and the multi-product rate do not."
+            )
+            expansion = pl.DataFrame(schema=_EXPANSION_SCHEMA)
+            timing = pl.DataFrame(schema=_TIMING_SCHEMA)
+            curve = pl.DataFrame(schema=_CURVE_SCHEMA)
+            retention = None
+            findings = pl.DataFrame(schema=dict.fromkeys(flags_metric.FLAG_COLUMNS, pl.String))
+            by_rep = pl.DataFrame(schema=_BY_REP_SCHEMA)
+        omitted: list[tuple[str, str]] = []
+        if work > WHITESPACE_ROWS:
+            omitted.append(
+                (
+                    "whitespace",
+                    f"Whitespace was left out: scoring it here means about {work:,} (customer type, owned "
+                    f"{model.level}, candidate) rows, more than the report's limit of {WHITESPACE_ROWS:,} "
+                    f"({model.level} level on a wide catalogue). 'xsell whitespace' ranks without a limit, given "
+                    "the memory; at family level (families in the products table) the book is narrower.",
+                )
+            )
+            ws_top, ws_by_family = (pl.DataFrame(schema=view.collect_schema()) for view in ws_views.values())
+        else:
+            ws_top, ws_by_family = got["whitespace_top"], got["whitespace_by_family"]
+        caveat = summary_metric.caveat_of(summary_parts, level=model.level, dateless=model.dateless)
+        if caveat is not None:
+            notes.append(f"Headline status '{caveat[0]}': {caveat[1]}.")
+        if "arr_added" in frames and chosen == "arr":
+            cross, added = (float(v or 0.0) for v in got["arr_added"].row(0))
+            if added:
+                notes.append(
+                    f"Counted day by day (as 'xsell expansion' notes), cross-sell is {cross / added:.1%} of ARR added "
+                    f"({cross:,.0f} of {added:,.0f}); the expansion section's share sums the period movements instead."
+                )
+        if settings.where:
+            notes.append(
+                "--where chooses the accounts measured; whitespace evidence (the attach rates behind each score) "
+                "always comes from the whole book."
+            )
+        notes.append(
+            "Amounts are the lines' annualised recurring value in one currency; "
+            "'xsell COMMAND --format csv' gives every number here unrounded."
+        )
+        return ReportData(
+            version=__version__,
+            as_of=as_of,
+            title=f"Cross-sell report: {source_name(session)}",
+            settings=_settings(session, as_of, chosen if dated else None, curves_by, top),
+            level=model.level,
+            mode=chosen if dated else "bookings",
+            min_base=settings.min_base,
+            row_account=_row_account(session, got.counts),
+            summary=summary,
+            attach=got["attach"],
+            expansion=expansion,
+            timing=timing,
+            km_curve=curve,
+            retention=retention,
+            whitespace_top=ws_top,
+            whitespace_by_family=ws_by_family,
+            flags=findings,
+            flags_by_rep=by_rep,
+            notes=tuple(notes),
+            dateless=model.dateless,
+            omitted=tuple(omitted),
+        )
+
+    return Report(Plan(sides=sides, model=model, ingested=ingested), finish)
+
+
+def whitespace_work(model: Model) -> int:
+    """How many (customer type, owned item, candidate item) rows scoring whitespace takes on this
+    book: Σ over customer types (accounts of one segment owning one set of items) of the items
+    owned × the items in the book (bought or catalogued; unsellable ones too, so it errs high).
+    Accounts of one type score alike, so it is the book's width,
+    not its size, that makes this large: the UCI Online Retail book at product level (4 308
+    types owning 62 of 3 659 products each) needs about 974 million, a 10-family book of 4 000
+    accounts 15 thousand. It is the report's own measure, from the model's facts; it does not
+    look inside the whitespace metric."""
+    segments = model.accounts.select("account_id", "segment")
+    types = (
+        model.ownership.group_by("account_id")
+        .agg(pl.col("item").sort().str.join("\x1f").alias("owned_set"), pl.len().alias("owned"))
+        .join(segments, on="account_id", how="left")
+        .unique(["segment", "owned_set"])
+    )
+    got = pl.collect_all([types.select(pl.col("owned").sum()), model.items.select(pl.len())])
+    owned, offered = (frame.item() or 0 for frame in got)
+    return int(owned) * int(offered)
+
+
+def _with_where(whole: Model, where: tuple[tuple[str, str], ...]) -> Model:
+    """The model of the --where accounts over the whole book read into memory: what
+    ``Session.facts(apply_where=True)`` gives, without reading the book a second time."""
+    if not where:
+        return whole
+    listed = whole.accounts.filter(where_condition(where)).select("account_id")
+    return dataclasses.replace(whole, where=tuple(where), listed=listed)
+
+
+def source_name(session: Session) -> str:
+    """What the report is about, in a word: the config's folder, the data folder or the file."""
+    if session.config_path is not None:
+        folder = session.config_path.resolve().parent.name
+        return folder or session.config_path.stem
+    line_items = session.settings.sources["line_items"].path
+    return line_items.resolve().parent.name or line_items.stem
+
+
+def _shown_path(path: Path) -> str:
+    normal = Path(os.path.normpath(path))
+    try:
+        return str(normal.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(normal)
+
+
+def _row_account(session: Session, counts: pl.DataFrame) -> pl.DataFrame:
+    sources = session.settings.sources
+    files = pl.DataFrame(
+        {
+            "table": list(sources),
+            "file": [_shown_path(s.path) for s in sources.values()],
+        },
+        schema={"table": pl.String, "file": pl.String},
+    )
+    return counts.join(files, on="table", how="left", maintain_order="left").select(
+        "table", "file", "rows", "used", "rejected", "excluded", "open"
+    )
+
+
+def _settings(
+    session: Session, as_of: dt.date | None, mode: str | None, curves_by: str | None, top: int
+) -> tuple[tuple[str, str], ...]:
+    s = session.settings
+    t = s.thresholds
+    pairs = [
+        ("as_of", as_of.isoformat() if as_of else "no dates"),
+        ("level", s.level),
+        ("mode", mode or "n/a (no dates)"),
+        ("min_base", str(s.min_base)),
+        ("window", f"{s.window_days} days"),
+        (
+            "period",
+            s.period
+            + (f" (fiscal year from month {s.fiscal_year_start_month})" if s.fiscal_year_start_month != 1 else ""),
+        ),
+        ("pass_through_discount", f"{t.pass_through_discount:g}"),
+        ("forced_bundle_share", f"{t.forced_bundle_share:g}"),
+        ("premature_days", str(t.premature_days)),
+        ("early_churn_days", str(t.early_churn_days)),
+        ("where", " and ".join(f"{c}={v}" for c, v in s.where) if s.where else "(none)"),
+        ("curves_by", curves_by or "(all accounts only)"),
+        ("whitespace_top", str(top)),
+    ]
+    if s.currency:
+        pairs.append(("currency", s.currency))
+    if session.config_path is not None:
+        pairs.append(("config", _shown_path(session.config_path)))
+    if s.profile:
+        pairs.append(("profile", s.profile))
+    return tuple(pairs)
+
+
+__all__ = ["CURVE_GROUPS", "TOP_WHITESPACE", "WHITESPACE_ROWS", "Report", "report", "source_name", "whitespace_work"]

@@ -1,0 +1,78 @@
+"""What ``xsell report`` draws: every metric's frame, computed once by the command.
+
+The renderers (``render_html``, ``write_xlsx``) are pure functions of this record, so
+the command computes the metrics and the renderers never read a file or the config.
+Any frame may be empty (a book without dates has no expansion, timing or flags); the
+renderers then say why instead of drawing an empty chart.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class ReportData:
+    # xsell version
+    version: str
+    # None when there is no date to measure at (an export without dates: ownership as exported)
+    as_of: datetime.date | None
+    # e.g. "Cross-sell report: sample_data"
+    title: str
+    # (name, value) pairs: as-of, level, mode (bookings|arr), min_base, thresholds, window, where filters…
+    settings: tuple[tuple[str, str], ...]
+    # "family" or "product"
+    level: str
+    # "bookings" (no end dates) or "arr"
+    mode: str
+    min_base: int
+    # table, file, rows, used, rejected, excluded, open (rows with an open stage, used by no metric)
+    row_account: pl.DataFrame
+    # kpi, value, good_low, good_high, status (below|within|above|null), detail
+    summary: pl.DataFrame
+    # every ordered pair incl. bases under min_base: base_family, target_family, base_accounts,
+    # both_accounts, attach_rate, ci_low, ci_high, target_accounts, target_rate, lift, co_booked,
+    # cross_sold_after, before, cross_sell_attach, flag ("forced_bundle" or null)
+    attach: pl.DataFrame
+    # period, period_start, new, reactivation, cross_sell, upsell, contraction, churn, expansion,
+    # cross_sell_share, cross_sell_pass_through; in ARR mode also opening_arr, closing_arr
+    # (bookings mode: reactivation/contraction/churn are null)
+    expansion: pl.DataFrame
+    # group, accounts_landed, accounts_cross_sold, median_days, p25_days, p75_days, p90_days,
+    # within_90d, within_180d, within_365d, km_median_days, premature_cross_sells,
+    # premature_early_churn_rate, other_early_churn_rate
+    timing: pl.DataFrame
+    # group, days, survival (S(t) just after t), at_risk, events, censored — one row per distinct
+    # time per group; group "all" always present, more groups (land family or cohort) when asked
+    km_curve: pl.DataFrame
+    # products_owned ("1","2","3+","all"), accounts, start_arr, end_arr, logo_retention, grr, nrr;
+    # None without end dates (say why in the page)
+    retention: pl.DataFrame | None
+    # account_id, account_name, family, score, expected_value, reason, rank (the top rows of the ranking)
+    whitespace_top: pl.DataFrame
+    # family, non_owners, whitespace_value, mean_score
+    whitespace_by_family: pl.DataFrame
+    # flag, severity, line_id, account_id, family, base_family, product_id, rep, contract_id,
+    # booked_at, amount, list_amount, discount, detail
+    flags: pl.DataFrame
+    # rep, cross_sells, flagged, share_flagged, flagged_value
+    flags_by_rep: pl.DataFrame
+    # lines to show in the fine print
+    notes: tuple[str, ...] = ()
+    # a wide "who owns what" export: no dates, so no expansion, timing, retention or flags (say so)
+    dateless: bool = False
+    # (section, why) for a section left out on purpose (e.g. whitespace on a very wide book)
+    omitted: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def mode_text(self) -> str:
+        """ "arr mode", "bookings mode", or what a book without dates has instead."""
+        return "no dates: ownership only" if self.dateless else f"{self.mode} mode"
+
+    @property
+    def as_of_text(self) -> str:
+        """ "as of 2025-12-31", or what stands in for it in a book without dates."""
+        return f"as of {self.as_of.isoformat()}" if self.as_of else "no dates (ownership as exported)"

@@ -1,0 +1,202 @@
+"""report.html without a browser: every section, offline by construction, empty frames explained."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from dataclasses import replace
+
+import polars as pl
+import pytest
+
+from crossell_cli.report import ReportData, render_html
+from crossell_cli.report.html import SECTIONS
+from tests.report.fixtures import bookings_report, empty_report, ravenstack_report, sample_report
+
+CHARTS_SAMPLE = {
+    "attach-heatmap",
+    "expansion-bridge",
+    "expansion-arr",
+    "timing-km",
+    "retention-bars",
+    "whitespace-by-family",
+    "flags-counts",
+    "flags-reps",
+}
+
+
+def charts(page: str) -> set[str]:
+    return {c for c in re.findall(r'<svg [^>]*data-chart="([^"]+)"', page) if not c.startswith("kpi-")}
+
+
+@pytest.fixture(scope="module")
+def sample_page() -> str:
+    return render_html(sample_report())
+
+
+def test_every_section_is_on_the_page_in_order(sample_page: str) -> None:
+    positions = [sample_page.index(f'<section id="{key}"') for key, _ in SECTIONS]
+    assert positions == sorted(positions)
+    for key, title in SECTIONS:
+        assert re.search(rf'<section id="{key}"[^>]*>\s*<h2>{re.escape(title)}</h2>', sample_page), key
+
+
+def test_sample_page_draws_every_chart(sample_page: str) -> None:
+    assert charts(sample_page) == CHARTS_SAMPLE
+    assert len(re.findall(r'data-chart="kpi-\d+"', sample_page)) == 5
+
+
+def test_nothing_outside_the_page_is_referenced(sample_page: str) -> None:
+    assert "<script" not in sample_page
+    assert "@import" not in sample_page and "@font-face" not in sample_page
+    # the only URLs: in-page anchors and fills; the SVG namespace is a name, never fetched
+    assert set(re.findall(r'(?:href|src)="([^"#][^"]*)"', sample_page)) == set()
+    assert set(re.findall(r"url\(([^#)][^)]*)\)", sample_page)) == set()
+    assert set(re.findall(r"https?://[^\"' )]+", sample_page)) == {"http://www.w3.org/2000/svg"}
+    assert "default-src 'none'" in sample_page  # and the CSP forbids any fetch that slipped through
+
+
+def test_page_is_small_enough_to_mail(sample_page: str) -> None:
+    assert len(sample_page.encode("utf-8")) < 5_000_000
+
+
+def test_rendering_is_pure_and_repeatable() -> None:
+    data = sample_report()
+    assert render_html(data) == render_html(data)
+
+
+def test_kpis_show_value_range_and_status(sample_page: str) -> None:
+    card = re.search(r'<div class="kpi" data-kpi="cross_sell_rate" data-status="above">(.*?)</svg>', sample_page)
+    assert card is not None
+    assert "35.0%" in card.group(1) and "good 15.0% – 30.0%" in card.group(1) and "▲ above" in card.group(1)
+    days = re.search(r'data-kpi="median_days_to_cross_sell" data-status="within">(.*?)</svg>', sample_page)
+    assert days is not None and "230 days" in days.group(1) and "✓ within" in days.group(1)
+    below = re.search(r'data-kpi="cross_sell_revenue_share" data-status="below">(.*?)</svg>', sample_page)
+    assert below is not None and "▼ below" in below.group(1)
+
+
+def test_a_null_status_reads_n_a() -> None:
+    page = render_html(ravenstack_report())
+    card = re.search(r'data-kpi="cross_sell_win_rate" data-status="na">(.*?)</div></div>', page, re.S)
+    assert card is not None
+    assert "n/a" in card.group(1) and "needs a stage column" in card.group(1)
+
+
+def test_heatmap_cells_carry_counts_on_hover_and_the_forced_bundle_is_marked(sample_page: str) -> None:
+    assert "<title>Core → Analytics: 26.0% attach — 954 of 3,666 Core customers also own Analytics" in sample_page
+    forced = re.search(r'data-row="Core" data-column="Success Plan"[^>]*data-marked="true"', sample_page)
+    assert forced is not None
+    assert "Forced bundle: bought on the same deal almost always" in sample_page
+
+
+def test_bases_under_min_base_are_greyed() -> None:
+    data = sample_report()
+    page = render_html(replace(data, min_base=100))  # Legacy Connector has 90 customers
+    greyed = set(re.findall(r'class="cell greyed" data-row="([^"]+)"', page))
+    assert greyed == {"Legacy Connector"}
+    assert "base under 100 customers" in page
+
+
+def test_expansion_bridge_in_arr_mode_has_losses_and_an_arr_line(sample_page: str) -> None:
+    assert 'data-series="churn" data-category="2025-Q4" data-value="-3015294.4"' in sample_page
+    assert 'data-series="cross_sell_pass_through" data-category="2025-Q4" data-value="4892.3"' in sample_page
+    closing = sample_report().expansion.get_column("closing_arr").to_list()[-1]
+    assert f'data-series="closing_arr" data-category="2025-Q4" data-value="{closing!r}"' in sample_page
+    assert "Over all 16 quarters, cross-sell is 12.4% of ARR added" in sample_page
+
+
+def test_bookings_mode_draws_no_churn_and_explains_missing_retention() -> None:
+    page = render_html(bookings_report())
+    series = set(re.findall(r'class="bar" data-series="([^"]+)"', page))
+    assert {"new", "cross_sell", "upsell"} <= series
+    assert not {"churn", "contraction", "reactivation"} & series
+    assert "expansion-arr" not in charts(page)
+    assert "Bookings mode: the book has no end dates" in page
+    assert re.search(r'data-empty="retention">Retention needs end dates', page)
+
+
+def test_km_curve_draws_one_curve_per_group_with_the_waiting_count(sample_page: str) -> None:
+    groups = re.findall(r'class="curve" data-series="([^"]+)"', sample_page)
+    assert set(groups) == {"all", "Core", "Success Plan", "Payments", "Analytics", "Security"}
+    assert "all: 2,744 of 3,850 cross-sold, 1,106 still waiting" in sample_page
+    assert re.findall(r'class="marker" data-day="(\d+)"', sample_page) == ["90", "180", "365"]
+
+
+def test_ravenstack_says_why_attach_whitespace_and_flags_are_empty() -> None:
+    page = render_html(ravenstack_report())
+    assert charts(page) == {"expansion-bridge", "expansion-arr", "timing-km", "retention-bars"}
+    for key in ("attach", "whitespace-by-family", "whitespace-top", "flags"):
+        assert re.search(rf'data-empty="{key}">\w', page), key
+    assert "No landed account has been cross-sold yet" in page
+
+
+def test_an_empty_book_explains_every_section_and_draws_no_chart() -> None:
+    page = render_html(empty_report())
+    assert re.findall(r"<svg ", page) == []
+    for key in ("headline", "attach", "expansion", "timing", "retention", "whitespace-top", "flags", "row-account"):
+        assert re.search(rf'data-empty="{key}">\w', page), key
+    for key, title in SECTIONS:
+        assert f'<section id="{key}"' in page and f"<h2>{title}</h2>" in page
+
+
+def test_text_from_the_data_is_escaped() -> None:
+    data = sample_report()
+    hostile = data.whitespace_top.with_columns(
+        pl.lit("<script>alert(1)</script>").alias("account_name"), pl.lit('"><img src=x>').alias("reason")
+    )
+    page = render_html(replace(data, whitespace_top=hostile, title="Q3 <b>board</b>"))
+    assert "<script>alert" not in page and "<img src=x>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<title>Q3 &lt;b&gt;board&lt;/b&gt;</title>" in page
+
+
+def test_fine_print_has_settings_row_account_version_and_notes(sample_page: str) -> None:
+    fine = sample_page[sample_page.index('<section id="fine-print"') :]
+    assert "Made by xsell 0.1.0 as of 2025-12-31" in fine
+    assert '<td class="txt">pass_through_discount</td><td class="txt long">0.9</td>' in fine
+    assert re.search(r"line_items</td><td[^>]*>sample_data/line_items.csv</td><td[^>]*>15,965</td>", fine)
+    assert '<td class="num">196</td></tr>' in fine  # open rows
+    assert "Amounts are annualised recurring value in one currency." in fine
+
+
+def test_print_css_puts_each_section_on_its_own_page(sample_page: str) -> None:
+    css = sample_page[sample_page.index("@media print") :]
+    assert re.search(r"section\s*\{[^}]*break-before:\s*page", css)
+    assert re.search(r"section#headline\s*\{[^}]*break-before:\s*auto", css)
+    assert "@page" in sample_page
+
+
+def test_flag_tables_keep_rare_findings_and_concentrated_reps(sample_page: str) -> None:
+    flags = sample_page[sample_page.index('<section id="flags"') :]
+    top = flags[flags.index('data-table="flags-top"') :]
+    for kind in ("pass_through", "early_churn", "forced_bundle", "price_erosion", "rep_concentration", "premature"):
+        assert f'<td class="txt">{kind}</td>' in top, kind
+    # the two concentrated reps have little flagged value but are always on the reps chart
+    assert 'data-category="Dana Whitfield"' in flags and 'data-category="Priya Raman"' in flags
+
+
+def test_importing_the_package_does_not_import_xlsxwriter() -> None:
+    code = "import sys, crossell_cli.report; print('xlsxwriter' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["report", "--help"]])
+def test_xsell_help_never_imports_the_report_renderers(argv: list[str]) -> None:
+    code = (
+        "import sys\n"
+        "from crossell_cli.cli import main\n"
+        f"sys.argv = ['xsell', *{argv!r}]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('RESULT', *(m in sys.modules for m in ('crossell_cli.report', 'xlsxwriter', 'polars')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "RESULT False False False"
+
+
+def test_report_data_is_frozen() -> None:
+    data = sample_report()
+    with pytest.raises(AttributeError):
+        data.title = "x"  # type: ignore[misc]
+    assert isinstance(data, ReportData)
