@@ -32,7 +32,9 @@ def validate(session: Session) -> Answer:
         held = pl.DataFrame()
         if overlapping.item():
             # Only a book with overlapping lines reads its lines again, for the day's picture.
-            held = held_at(book.line_items, session.model(apply_where=False, book=book).as_of_frame).collect(engine="streaming")
+            held = held_at(book.line_items, session.model(apply_where=False, book=book).as_of_frame).collect(
+                engine="streaming"
+            )
         warnings = dict(warned.iter_rows())
         notes: list[str] = []
         for row in got.counts.iter_rows(named=True):
@@ -57,7 +59,9 @@ def validate(session: Session) -> Answer:
 
     # The file repeats a long path on every row, and the notes name each file: it goes last.
     view = ("table", "row", "column", "value", "rule", "message", "severity", "header", "file")
-    return Answer("Rejected rows and warnings", Plan(main=issues, book=book), finish, table_columns=view, streamable=False)
+    return Answer(
+        "Rejected rows and warnings", Plan(main=issues, book=book), finish, table_columns=view, streamable=False
+    )
 
 
 def _n(value: int) -> str:
