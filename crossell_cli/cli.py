@@ -26,7 +26,8 @@ from . import __version__
 from .errors import ExitCode, UsageError, XsellError
 
 if TYPE_CHECKING:
-    from .commands import Answer, Session
+    from .commands import Answer, Collected, Session, Shown
+    from .render import Sink
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok · 1 --fail-on findings · 2 usage error · 65 bad input data · "
@@ -418,31 +419,14 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
         _stderr(account)
         raise failure
     written = None
-    if shown.message is not None:
-        if sink is not None:
-            sink.abandon()
-        _stderr(shown.message)
-    elif sink is not None and shown.frame is None:
-        written = sink.finish()
-    else:
-        if sink is not None:
-            sink.abandon()
-        frame = shown.frame if shown.frame is not None else collected.main
-        if frame is None:  # pragma: no cover - a command with a table always has a main frame or a shown one
-            raise AssertionError("nothing to show")
-        output = render.Output(
-            frame,
-            shown.title or answer.title,
-            notes=(*shown.notes, *shown.announce),
-            kinds=shown.kinds if shown.kinds is not None else answer.kinds,
-            table_columns=shown.table_columns if shown.table_columns is not None else answer.table_columns,
-            row_kinds=answer.row_kinds,
-            header=shown.header,
-            header_columns=shown.header_columns,
-            level=answer.level,
-        )
-        target = render.expand_path(path, as_of=collected.as_of, today=dt.date.today()) if path else None
-        written = render.emit(output, fmt=opts.format, path=target, inputs=session.inputs, wide=opts.wide)
+    try:
+        written = _emit(opts, session, answer, collected, shown, sink)
+    except BaseException as exc:
+        if not _broken_pipe(exc):
+            raise
+        # The reader went away (`xsell … | head`): the output ends there; the row account and
+        # the exit code (validate's 65, --fail-on's 1) are still what the data says.
+        _silence_stdout()
     notes_shown = render.resolve_format(opts.format, path, tty) in ("table", "xlsx")
     if shown.message is None and shown.announce and not notes_shown and not opts.quiet:
         for line in shown.announce:
@@ -454,6 +438,41 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
     if not opts.quiet or collected.rejected:
         _stderr(account)
     return shown.code
+
+
+def _emit(
+    opts: Common, session: "Session", answer: "Answer", collected: "Collected", shown: "Shown", sink: "Sink | None"
+) -> str | None:
+    """Write what ``shown`` says: a message on stderr, the streamed file, or the table rendered
+    now. Returns the path written, if any."""
+    from . import render
+
+    path = opts.output
+    if shown.message is not None:
+        if sink is not None:
+            sink.abandon()
+        _stderr(shown.message)
+        return None
+    if sink is not None and shown.frame is None:
+        return sink.finish()
+    if sink is not None:
+        sink.abandon()
+    frame = shown.frame if shown.frame is not None else collected.main
+    if frame is None:  # pragma: no cover - a command with a table always has a main frame or a shown one
+        raise AssertionError("nothing to show")
+    output = render.Output(
+        frame,
+        shown.title or answer.title,
+        notes=(*shown.notes, *shown.announce),
+        kinds=shown.kinds if shown.kinds is not None else answer.kinds,
+        table_columns=shown.table_columns if shown.table_columns is not None else answer.table_columns,
+        row_kinds=answer.row_kinds,
+        header=shown.header,
+        header_columns=shown.header_columns,
+        level=answer.level,
+    )
+    target = render.expand_path(path, as_of=collected.as_of, today=dt.date.today()) if path else None
+    return render.emit(output, fmt=opts.format, path=target, inputs=session.inputs, wide=opts.wide)
 
 
 def _with_notes(opts: Common) -> bool:

@@ -14,6 +14,7 @@ and named in one dim line (``wide`` shows them all).
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import io
 import math
 import os
@@ -721,8 +722,9 @@ def emit(
                 out.write(_write_bytes(output, chosen).decode("utf-8"))
             else:
                 out.flush()
-                _write(output, chosen, binary)
-                binary.flush()
+                pipe = QuietPipe(binary)
+                _write(output, chosen, pipe)  # type: ignore[arg-type]
+                pipe.close()
             out.flush()
         return None
     target = Path(path)
@@ -801,7 +803,8 @@ def sink(
         if binary is None:
             raise UsageError(f"{chosen} output needs a real stdout or a file: use -o FILE")
         out.flush()
-        return Sink(_sink_plan(frame, chosen, binary), lambda: _flush(out, binary), lambda: None)
+        pipe = QuietPipe(binary)
+        return Sink(_sink_plan(frame, chosen, pipe), pipe.close, lambda: None)  # type: ignore[arg-type]
     target = Path(path)
     check_not_input(target, inputs)
     folder = target.parent if str(target.parent) else Path(".")
@@ -836,6 +839,35 @@ def _sink_plan(frame: pl.LazyFrame, fmt: str, target: Path | IO[bytes]) -> pl.La
     return frame.sink_ndjson(target, lazy=True)
 
 
-def _flush(out: IO[str], binary: IO[bytes]) -> None:
-    binary.flush()
-    out.flush()
+class QuietPipe:
+    """stdout for a writer that must not stop half-way: when the reader goes away (``xsell
+    whitespace | head -3``: EPIPE), the rest is dropped instead of failing inside Polars, so
+    the command's one collect still completes and its row account and exit code are known.
+    ``close`` then raises ``BrokenPipeError`` for the CLI to end quietly."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.broken = False
+
+    def write(self, data: bytes) -> int:
+        if not self.broken:
+            self._guard(lambda: self.raw.write(data))
+        return len(data)
+
+    def flush(self) -> None:
+        if not self.broken:
+            self._guard(self.raw.flush)
+
+    def close(self) -> None:
+        """Flush what is left; raise ``BrokenPipeError`` if the reader went away."""
+        self.flush()
+        if self.broken:
+            raise BrokenPipeError(errno.EPIPE, "the reader of stdout went away")
+
+    def _guard(self, call: Callable[[], object]) -> None:
+        try:
+            call()
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            self.broken = True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -262,29 +263,99 @@ def strict_failure(counts: pl.DataFrame) -> DataError | None:
     )
 
 
-def account_line(counts: pl.DataFrame) -> str:
-    """'line_items: 120 431 rows, 120 427 used, 4 rejected — see 'xsell validate'' (SPEC §1)."""
+ACCOUNT_WIDTH = 80
+SEE_VALIDATE = " — see 'xsell validate'"
 
-    def n(value: int) -> str:
-        return f"{value:,}".replace(",", " ")
 
-    parts = []
-    for row in counts.iter_rows(named=True):
-        text = f"{row['table']}: {n(row['rows'])} rows, {n(row['used'])} used, {n(row['rejected'])} rejected"
-        if row["excluded"]:
-            text += f", {n(row['excluded'])} excluded by the config"
-        dropped = []
-        if row.get("header_lines"):
-            dropped.append(f"{n(row['header_lines'])} report-title")
-        if row["blank_lines"]:
-            dropped.append(f"{n(row['blank_lines'])} blank")
-        if row["footer_lines"]:
-            dropped.append(f"{n(row['footer_lines'])} report-footer")
-        if dropped:
-            listed = dropped[0] if len(dropped) == 1 else ", ".join(dropped[:-1]) + " and " + dropped[-1]
-            text += f" ({listed} lines dropped)"
-        parts.append(text)
-    line = "; ".join(parts)
-    if int(counts["rejected"].sum()):
-        line += " — see 'xsell validate'"
-    return line
+def account_line(counts: pl.DataFrame, *, width: int = ACCOUNT_WIDTH) -> str:
+    """The row account every command ends with on stderr: one line of at most ``width``
+    characters in the common case, e.g.
+
+        15,965 line items: 15,965 used, 0 rejected; 4,000 accounts, 14 products
+        8,800 line items: 6,711 used, 2,089 open (no metric uses them), 0 rejected
+        3 line items: 3 used, 0 rejected; accounts: 1 rejected — see 'xsell validate'
+
+    Line items are always counted (used + open + rejected + excluded = rows), and any other
+    table that lost rows is named; the rest (the words after "open", the accounts and products
+    counts, blank and footer lines dropped) is said only while the line fits ``width``.
+    ``xsell validate`` gives every table's full account (``table_account``).
+    """
+    tables = {row["table"]: row for row in counts.iter_rows(named=True)}
+    lines = tables.get("line_items") or _no_rows("line_items")
+    others = [row for name, row in tables.items() if name != "line_items"]
+
+    # (text, optional): optional pieces are kept, in this order of priority, while they fit.
+    head: list[tuple[str, bool]] = [(f"{lines['rows']:,} line items: {_used(lines):,} used", False)]
+    if lines["open"]:
+        head += [(f", {lines['open']:,} open", False), (" (no metric uses them)", True)]
+    head.append((f", {lines['rejected']:,} rejected", False))
+    if lines["excluded"]:
+        head += [(f", {lines['excluded']:,} excluded", False), (" by the config", True)]
+    dropped = _dropped(lines)
+    if dropped:
+        head.append((f" ({dropped} lines dropped)", True))
+    lost = [row for row in others if row["rejected"] or row["excluded"]]
+    for row in lost:
+        text = f"; {row['table']}: " + ", ".join(
+            f"{row[k]:,} {k}" for k in ("rejected", "excluded") if row[k] or k == "rejected"
+        )
+        head.append((text, False))
+    clean = [row for row in others if row not in lost]
+    if clean:
+        head.append(("; " + ", ".join(f"{row['rows']:,} {row['table']}" for row in clean), True))
+    tail = SEE_VALIDATE if int(counts["rejected"].sum()) else ""
+
+    kept = [text for text, optional in head if not optional]
+    budget = width - len("".join(kept)) - len(tail)
+    chosen = []
+    for text, optional in head:
+        if optional:
+            if len(text) > budget:
+                continue
+            budget -= len(text)
+        chosen.append(text)
+    line = "".join(chosen)
+    if len(line) + len(tail) <= width:
+        return line + tail
+    # Rejected rows in a large book: the pointer to validate gets a line of its own; only a book
+    # with everything at once (open, rejected and excluded rows in the millions, rejections in
+    # every table) wraps its counts too, between words, never inside a number.
+    wrapped = textwrap.wrap(line, width, subsequent_indent="  ", break_long_words=False)
+    return "\n".join([*wrapped, f"  {tail.strip()}"] if tail else wrapped)
+
+
+def table_account(row: Mapping[str, Any], *, warnings: int | None = None) -> str:
+    """One table's full account, as ``xsell validate`` gives it: 'accounts: 4,000 rows, 3,998
+    used, 2 rejected, 5 warnings (1 blank lines dropped)'."""
+    text = f"{row['table']}: {row['rows']:,} rows, {_used(row):,} used"
+    if row["open"]:
+        text += f", {row['open']:,} open (no metric uses them)"
+    text += f", {row['rejected']:,} rejected"
+    if row["excluded"]:
+        text += f", {row['excluded']:,} excluded by the config"
+    if warnings is not None:
+        text += f", {warnings:,} warnings"
+    dropped = _dropped(row)
+    if dropped:
+        text += f" ({dropped} lines dropped)"
+    return text
+
+
+def _used(row: Mapping[str, Any]) -> int:
+    """Rows a metric can use: the loaded rows less the open ones (open pipeline)."""
+    return int(row["used"]) - int(row["open"] or 0)
+
+
+def _dropped(row: Mapping[str, Any]) -> str:
+    dropped = [
+        f"{row[key]:,} {what}"
+        for key, what in (("header_lines", "report-title"), ("blank_lines", "blank"), ("footer_lines", "report-footer"))
+        if row.get(key)
+    ]
+    if len(dropped) <= 1:
+        return "".join(dropped)
+    return ", ".join(dropped[:-1]) + " and " + dropped[-1]
+
+
+def _no_rows(table: str) -> dict[str, Any]:
+    return dict.fromkeys(("rows", "used", "rejected", "excluded", "open"), 0) | {"table": table}

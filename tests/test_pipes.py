@@ -1,0 +1,120 @@
+"""`xsell … | head` ends quietly: exit 0 (or the command's own verdict) and nothing on stderr
+but the row account (issue 14, item 1).
+
+Every command runs as a real process in a real shell pipeline with ``set -o pipefail``, so
+the status is xsell's own. Two readers:
+
+- ``head -n 0`` exits before xsell writes a byte, so every write fails with EPIPE whatever
+  the size of the output: every command and every machine format meets a broken pipe;
+- ``head -1`` is what people type; it breaks the pipe only when the output is longer than
+  the pipe's buffer (64 KiB), as whitespace's is on sample_data and validate's on a file of
+  bad rows.
+
+stderr is compared whole: before the fix it said "Internal error: OSError: Broken pipe (os
+error 32) — This is a bug in xsell…" and exited 70, and a check for a missing spelling
+("BrokenPipe") let that through.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO
+
+ACCOUNT = "15,965 line items: 15,769 used, 196 open (no metric uses them), 0 rejected\n"
+VALIDATE = (
+    "line_items: 15,965 rows, 15,769 used, 196 open (no metric uses them), 0 rejected, 0 warnings"
+    " — sample_data/line_items.csv\n"
+    "accounts: 4,000 rows, 4,000 used, 0 rejected, 0 warnings — sample_data/accounts.csv\n"
+    "products: 14 rows, 14 used, 0 rejected, 0 warnings — sample_data/products.csv\n"
+) + ACCOUNT
+
+# Every command, with the options that make its output longest on sample_data.
+COMMANDS: list[tuple[list[str], str]] = [
+    (["attach", "--all", "--level", "product"], ACCOUNT),
+    (["attach", "--matrix"], ACCOUNT),
+    (["whitespace"], ACCOUNT),
+    (["whitespace", "--by", "family"], ACCOUNT),
+    (["expansion", "--period", "month", "--by", "rep"], ACCOUNT),
+    (["timing", "--by", "pair"], ACCOUNT),
+    (["flags", "--all-findings"], ACCOUNT),
+    (["flags", "--by", "rep"], ACCOUNT),
+    (["retention"], ACCOUNT),
+    (["summary"], ACCOUNT),
+    (["validate"], VALIDATE),
+]
+FORMATS = ["csv", "json", "jsonl", "parquet"]
+
+
+def pipeline(args: list[str], reader: str) -> subprocess.CompletedProcess[str]:
+    """``xsell ARGS | READER`` in bash with pipefail: the status is xsell's unless it is 0."""
+    xsell = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "crossell_cli", *args])
+    return subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {xsell} | {reader} >/dev/null"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "XSELL_CONFIG": ""},
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(("args", "stderr"), COMMANDS, ids=[" ".join(a) for a, _ in COMMANDS])
+def test_every_command_and_format_into_a_pipe_already_closed(args, stderr, fmt):
+    result = pipeline([*args, "--data", "sample_data", "--format", fmt], "head -n 0")
+    assert (result.returncode, result.stderr) == (0, stderr)
+
+
+@pytest.mark.parametrize(("args", "_stderr"), COMMANDS, ids=[" ".join(a) for a, _ in COMMANDS])
+def test_quiet_into_a_closed_pipe_says_nothing(args, _stderr):
+    result = pipeline([*args, "--data", "sample_data", "-q"], "head -n 0")
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_profiles_into_a_closed_pipe():
+    for fmt in ("csv", "json"):
+        result = pipeline(["profiles", "--format", fmt], "head -n 0")
+        assert (result.returncode, result.stderr) == (0, "")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+def test_whitespace_into_head_1(fmt):
+    """3 MB of whitespace rows: head -1 leaves after the first line."""
+    result = pipeline(["whitespace", "--data", "sample_data", "--format", fmt], "head -1")
+    assert (result.returncode, result.stderr) == (0, ACCOUNT)
+
+
+@pytest.fixture(scope="module")
+def bad_rows(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """20,000 line items, every other one with a date that is not a date: validate lists
+    10,000 rejected rows (about 1.5 MB of CSV)."""
+    path = tmp_path_factory.mktemp("pipes") / "line_items.csv"
+    rows = ["account_id,product_id,booked_at,amount"]
+    for i in range(20_000):
+        rows.append(f"A{i % 500},P{i % 7},{'2024-01-15' if i % 2 else 'not a date'},100")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_validate_of_many_bad_rows_into_head_1_keeps_its_verdict(bad_rows, fmt):
+    """The rejected rows do not fit the pipe: validate still exits 65 (rows were rejected),
+    with the account, and nothing else, on stderr."""
+    result = pipeline(["validate", "--line-items", str(bad_rows), "--format", fmt], "head -1")
+    assert result.returncode == 65
+    assert result.stderr == (
+        f"line_items: 20,000 rows, 10,000 used, 10,000 rejected, 0 warnings — {bad_rows}\n"
+        "20,000 line items: 10,000 used, 10,000 rejected — see 'xsell validate'\n"
+    )
+
+
+def test_flags_fail_on_keeps_its_verdict_into_a_closed_pipe():
+    result = pipeline(["flags", "--data", "sample_data", "--fail-on", "high", "-q"], "head -n 0")
+    assert (result.returncode, result.stderr) == (1, "150 finding(s); --fail-on high matched\n")
