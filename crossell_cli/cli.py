@@ -15,12 +15,14 @@ import inspect
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
+from typer.core import TyperCommand, TyperGroup
 
 from . import __version__
 from .errors import ExitCode, UsageError, XsellError
@@ -35,8 +37,68 @@ EXIT_CODES_HELP = (
     "78 bad config."
 )
 
+
+def _words_for_flags(command: Any, ctx: typer.Context) -> None:
+    """An on/off flag takes no value: its help shows no placeholder (Typer would print the
+    Python type, ``<bool>``)."""
+    for param in command.get_params(ctx):
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+
+
+class _Command(TyperCommand):
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:  # type: ignore[override]
+        _words_for_flags(self, ctx)
+        super().format_help(ctx, formatter)
+
+
+class _Group(TyperGroup):
+    """The top-level command group, with Click's own errors (an unknown command or option, a
+    missing value) said in xsell's one-line style, like every other error:
+
+        Error: no command 'atach'. Did you mean 'attach'?
+          fix: 'xsell -h' lists the commands
+
+    and exit code 2 (a usage error), instead of Click's boxed panel."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError:  # `xsell` alone: the help is already printed
+            sys.exit(int(ExitCode.USAGE))
+        except ClickException as err:
+            _stderr(f"Error: {_click_message(err)}")
+            ctx = getattr(err, "ctx", None)
+            if ctx is not None:
+                what = "the commands" if ctx.command is self else "its options"
+                _stderr(f"  fix: '{ctx.command_path} -h' lists {what}")
+            sys.exit(int(ExitCode.USAGE))
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:  # type: ignore[override]
+        _words_for_flags(self, ctx)
+        super().format_help(ctx, formatter)
+
+
+def _click_message(err: ClickException) -> str:
+    message = err.format_message()
+    if message.startswith("No such command"):
+        return "no command" + message.removeprefix("No such command")
+    return message[:1].lower() + message[1:]
+
+
 app = typer.Typer(
     name="xsell",
+    cls=_Group,
     help=(
         "Cross-sell analytics for RevOps: attach rates, whitespace, expansion, time to "
         "cross-sell and gamed deals, from CRM and billing exports.\n\n"
@@ -46,7 +108,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -75,6 +137,26 @@ class Common:
     quiet: bool = False
     debug: bool = False
     wide: bool = False
+
+
+def _values(*choices: str) -> Callable[[str], list[str]]:
+    """Shell completion of an option's fixed values (``xsell timing --by <TAB>``)."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [choice for choice in choices if choice.startswith(incomplete)]
+
+    return complete
+
+
+LEVELS = ("family", "product")
+FORMATS = ("table", "csv", "json", "jsonl", "parquet", "xlsx")
+SEVERITIES = ("high", "medium", "low")
+
+
+def _flag_names(incomplete: str) -> list[str]:
+    from .metrics.flags import FLAGS  # imports Polars: only when completing --flag
+
+    return _values(*FLAGS)(incomplete)
 
 
 def _option(*names: str, help: str, panel: str, **kwargs: Any) -> Any:
@@ -134,7 +216,14 @@ _COMMON_OPTIONS: dict[str, Any] = {
         ),
     ],
     "level": Annotated[
-        str | None, _option("--level", help="family (default) or product.", panel=ANALYSIS, metavar="LEVEL")
+        str | None,
+        _option(
+            "--level",
+            help="family (default) or product.",
+            panel=ANALYSIS,
+            metavar="LEVEL",
+            autocompletion=_values(*LEVELS),
+        ),
     ],
     "format": Annotated[
         str | None,
@@ -144,6 +233,7 @@ _COMMON_OPTIONS: dict[str, Any] = {
             help="table | csv | json | jsonl | parquet | xlsx (default: table on a terminal, csv in a pipe)",
             panel=OUTPUT,
             metavar="FORMAT",
+            autocompletion=_values(*FORMATS),
         ),
     ],
     "output": Annotated[
@@ -297,7 +387,7 @@ def command(
         wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
             parameters=[*own, ctx_param, *_common_parameters(options)]
         )
-        app.command(name, **kwargs)(wrapper)
+        app.command(name, cls=_Command, **kwargs)(wrapper)
         return fn
 
     return decorate
@@ -578,7 +668,12 @@ def whitespace(
     ] = None,
     by: Annotated[
         str | None,
-        typer.Option("--by", metavar="family", help="family: one row per family (non-owners, whitespace value)."),
+        typer.Option(
+            "--by",
+            metavar="family",
+            help="family: one row per family (non-owners, whitespace value).",
+            autocompletion=_values("family"),
+        ),
     ] = None,
     min_base: MinBase = None,
     *,
@@ -604,13 +699,31 @@ def whitespace(
 @command()
 def expansion(
     period: Annotated[
-        str | None, typer.Option("--period", "-p", metavar="PERIOD", help="month, quarter (default) or year.")
+        str | None,
+        typer.Option(
+            "--period",
+            "-p",
+            metavar="PERIOD",
+            help="month, quarter (default) or year.",
+            autocompletion=_values("month", "quarter", "year"),
+        ),
     ] = None,
-    by: Annotated[str | None, typer.Option("--by", metavar="GROUP", help="rep, segment, family or region.")] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            metavar="GROUP",
+            help="rep, segment, family or region.",
+            autocompletion=_values("rep", "segment", "family", "region"),
+        ),
+    ] = None,
     mode: Annotated[
         str | None,
         typer.Option(
-            "--mode", metavar="MODE", help="auto (default: arr when the export has end dates), bookings or arr."
+            "--mode",
+            metavar="MODE",
+            help="auto (default: arr when the export has end dates), bookings or arr.",
+            autocompletion=_values("auto", "bookings", "arr"),
         ),
     ] = None,
     *,
@@ -640,7 +753,10 @@ def timing(
     by: Annotated[
         str | None,
         typer.Option(
-            "--by", metavar="GROUP", help="land_family, cross_family, pair, segment or cohort (land quarter)."
+            "--by",
+            metavar="GROUP",
+            help="land_family, cross_family, pair, segment or cohort (land quarter).",
+            autocompletion=_values("land_family", "cross_family", "pair", "segment", "cohort"),
         ),
     ] = None,
     premature_days: PrematureDays = None,
@@ -688,18 +804,28 @@ def flags(
         list[str] | None,
         typer.Option(
             "--flag",
+            autocompletion=_flag_names,
             metavar="NAME",
             help="Only this flag (repeatable): pass_through, forced_bundle, "
             "early_churn, premature, rep_concentration, price_erosion.",
         ),
     ] = None,
     severity: Annotated[
-        str | None, typer.Option("--severity", metavar="LEVEL", help="Only findings at or above: high, medium or low.")
+        str | None,
+        typer.Option(
+            "--severity",
+            metavar="LEVEL",
+            help="Only findings at or above: high, medium or low.",
+            autocompletion=_values(*SEVERITIES),
+        ),
     ] = None,
     by: Annotated[
         str | None,
         typer.Option(
-            "--by", metavar="rep", help="rep: per rep, cross-sells, flagged, share flagged and flagged value."
+            "--by",
+            metavar="rep",
+            help="rep: per rep, cross-sells, flagged, share flagged and flagged value.",
+            autocompletion=_values("rep"),
         ),
     ] = None,
     fail_on: Annotated[
@@ -707,6 +833,7 @@ def flags(
         typer.Option(
             "--fail-on",
             metavar="LEVEL",
+            autocompletion=_values(*SEVERITIES),
             help="Exit 1 when a finding at or above this severity (high, medium, low) is shown: for cron alerts.",
         ),
     ] = None,
