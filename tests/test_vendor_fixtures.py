@@ -22,8 +22,8 @@ import pytest
 from crossell_cli.commands.session import open_session
 
 from .conftest import Invocation
-from .helpers import as_of as model_as_of
 from .helpers import SHORT_ACCOUNT, session_load, table_accounts
+from .helpers import as_of as model_as_of
 
 VENDORS = Path(__file__).resolve().parent / "fixtures" / "vendors"
 
