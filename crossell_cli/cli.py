@@ -525,6 +525,9 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
         _stderr(f"wrote {written}")
     if shown.alert and opts.quiet:
         _stderr(shown.alert)
+    if plan.ingested is not None and not opts.quiet:
+        for line in plan.ingested.warnings:
+            _stderr(line)
     if not opts.quiet or collected.rejected:
         _stderr(account)
     return shown.code

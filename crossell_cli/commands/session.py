@@ -20,7 +20,7 @@ import polars as pl
 from ..config import Settings, find_config, read_config, resolve_settings
 from ..errors import DataError, UsageError, XsellError
 from ..ingest import Book, explain, load, load_profile, with_profile_lookups
-from ..model import Model, build_model
+from ..model import Model, build_model, latest_closed_date
 
 # A shared fact feeds several parts of one plan: nested common-subplan caching computes it
 # once. Off by default in Polars 2.1; without it the scan runs once per consumer (8× on
@@ -76,9 +76,15 @@ class Session:
             "listed": model.listed,
             "as_of": model.as_of_frame,
         }
+        if self.settings.as_of is not None:
+            named["latest"] = model.all_lines.select(latest_closed_date().alias("latest"))
         got = _collect_checked(self, named)
         value = got["as_of"].item() if got["as_of"].height else None
-        ingested = Ingested(counts=got["__counts"], as_of=value if isinstance(value, dt.date) else None)
+        ingested = Ingested(
+            counts=got["__counts"],
+            as_of=value if isinstance(value, dt.date) else None,
+            warnings=_as_of_warnings(self.settings.as_of, got["latest"].item() if "latest" in got else None),
+        )
         catalogue = got["products"].lazy() if model.catalogue is not None else None
         return (
             Model(
@@ -150,10 +156,20 @@ class Collected:
 
 @dataclass(frozen=True)
 class Ingested:
-    """What reading the book told: the row counts per table and T."""
+    """What reading the book told: the row counts per table, T, and what the user should hear
+    about the settings against the data (one line each)."""
 
     counts: pl.DataFrame
     as_of: dt.date | None
+    warnings: tuple[str, ...] = ()
+
+
+def _as_of_warnings(given: dt.date | None, latest: dt.date | None) -> tuple[str, ...]:
+    """An as-of date past the data is usually a typo or a stale export: every line still
+    active would be counted as active on a day nobody has seen yet."""
+    if given is None or latest is None or given <= latest:
+        return ()
+    return (f"warning: as-of {given.isoformat()} is after the last date in the data ({latest.isoformat()})",)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from ..config import Settings, SourceOptions
 from ..errors import ConfigError, DataError
 from ..schema import ACCOUNTS, LINE_ITEMS, PRODUCTS, SCHEMA, TableName, normalize_header
 from . import parsers as p
-from .headers import GENERIC_HEADERS, ColumnSource, find_header, map_columns, missing_column_error
+from .headers import GENERIC_HEADERS, ColumnSource, find_header, map_columns, require
 from .read import ROW, RawTable, diagnose_csv, diagnose_utf8, read_raw
 from .rules import rules_for, template
 from .table import COUNT_SCHEMA, ISSUE_SCHEMA, Checked, TableSource, attribute_name, check_table, empty_issues
@@ -263,12 +263,7 @@ def _mapping_for(
 def _require(table_name: TableName, mapping: Mapping[str, Any], raw: RawTable, profile: Mapping[str, Any]) -> None:
     table = SCHEMA[table_name]
     try:
-        for col in table.columns:
-            if col.required and col.name not in mapping:
-                raise missing_column_error(table, [col.name], raw.headers, raw.path)
-        for group in table.one_of:
-            if not any(n in mapping for n in group):
-                raise missing_column_error(table, list(group), raw.headers, raw.path)
+        require(table, mapping, raw.headers, raw.path)
     except DataError as err:
         lookup = profile.get("lookups", {}).get(table_name)
         if lookup and lookup.get("when_missing") in err.message:
