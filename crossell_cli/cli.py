@@ -24,7 +24,7 @@ import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperCommand, TyperGroup
 
-from . import __version__
+from . import __version__, progress
 from .errors import ExitCode, UsageError, XsellError
 
 if TYPE_CHECKING:
@@ -364,6 +364,7 @@ _global.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
 
 
 def _stderr(message: str) -> None:
+    progress.stop()  # the status line goes before anything else is said
     print(message, file=sys.stderr, flush=True)
 
 
@@ -404,8 +405,12 @@ def _broken_pipe(exc: BaseException) -> bool:
 
 
 def _guarded(opts: Common, body: Callable[[], Any]) -> Any:
+    watching = progress.wanted(
+        quiet=opts.quiet, output_to_file=opts.output not in (None, "-"), stdout=sys.stdout, stderr=sys.stderr
+    )
     try:
-        code = body()
+        with progress.start(progress.Progress(enabled=watching)):
+            code = body()
     except XsellError as err:
         if opts.debug:
             traceback.print_exc()
@@ -466,7 +471,22 @@ def _session(opts: Common, **overrides: Any) -> "Session":
         "strict": opts.strict,
         **overrides,
     }
-    return open_session(values, config=opts.config)
+    progress.step("reading the inputs")
+    session = open_session(values, config=opts.config)
+    progress.step(_reading(session))
+    return session
+
+
+def _reading(session: "Session", verb: str = "reading") -> str:
+    """'reading line_items.csv (45.6 MB), accounts.csv, products.csv', at most 76 characters."""
+    names = []
+    for table, source in session.settings.sources.items():
+        name = source.path.name
+        if table == "line_items" and source.path.is_file():
+            name += f" ({source.path.stat().st_size / 1e6:.1f} MB)"
+        names.append(name)
+    text = f"{verb} " + ", ".join(names)
+    return text if len(text) <= 76 else text[:75] + "…"
 
 
 def _show(opts: Common, session: "Session", answer: "Answer") -> int:
@@ -494,6 +514,10 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
         else:
             target = render.expand_path(path, as_of=None, today=dt.date.today()) if path else None
             sink = render.sink(plan.main, fmt=opts.format, path=target, inputs=session.inputs)  # type: ignore[arg-type]
+    if plan.ingested is None:  # the files are read in this collect (validate)
+        progress.step(_reading(session, "checking"))
+    else:
+        progress.step(f"computing {answer.title[:1].lower()}{answer.title[1:]}" if answer.title else "computing")
     try:
         collected = collect(session, plan, sink=sink.plan if sink else None)
         shown = answer.finish(collected)
@@ -509,6 +533,7 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
         _stderr(account)
         raise failure
     written = None
+    progress.stop()  # before the answer reaches the terminal
     try:
         written = _emit(opts, session, answer, collected, shown, sink)
     except BaseException as exc:
@@ -954,6 +979,7 @@ def sample(
 
     if not opts.output or opts.output == "-":
         raise UsageError("give the target folder with -o DIR", hint="xsell sample -o sample_data")
+    progress.step(f"writing a book of {accounts_n:,} accounts into {opts.output}")
     written = write_sample(Path(opts.output), SampleSpec(accounts=accounts_n, seed=seed, families=families))
     if not opts.quiet:
         _stderr(f"wrote {', '.join(str(p) for p in written)}")
