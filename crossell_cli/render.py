@@ -682,10 +682,25 @@ def _print_table(console: Console, output: Output, *, limit: int | None = None, 
     for note in output.notes:
         print_(Text(note, style="dim"))
     if fit.dropped and not frame.is_empty():
-        names = ", ".join(columns[n].label for n in fit.dropped)
-        print_(Text(f"not shown: {names} — widen the terminal or use --wide", style="dim"))
+        left_out = [columns[n].label for n in fit.dropped]
+        print_(Text(_not_shown(left_out, console.width), style="dim"))
     if total > frame.height:
         print_(Text(f"showing {frame.height:,} of {total:,} rows; --format csv or -o FILE has them all", style="dim"))
+
+
+def _not_shown(names: Sequence[str], width: int) -> str:
+    """The columns a narrow terminal leaves out, in one line of at most ``width``: all named
+    when they fit, else the first ones and how many more (a terminal too narrow even for that
+    gets them all, wrapped)."""
+    full = f"not shown: {', '.join(names)} — widen the terminal or use --wide"
+    if len(full) <= width:
+        return full
+    for k in range(len(names), 0, -1):
+        rest = len(names) - k
+        text = f"not shown: {', '.join(names[:k])}{f' and {rest} more' if rest else ''} — use --wide"
+        if len(text) <= width:
+            return text
+    return full
 
 
 def emit(

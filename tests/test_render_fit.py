@@ -253,3 +253,14 @@ def test_machine_formats_ignore_the_view(fmt):
 def test_a_result_without_columns_prints_its_title_and_why():
     output = Output(pl.DataFrame(), "Expansion", notes=("nothing to measure",))
     assert table_text(output) == "Expansion\n\n(no rows)\nnothing to measure\n"
+
+
+def test_the_left_out_columns_take_one_line():
+    from crossell_cli.render import _not_shown
+
+    names = ["premature churn", "other churn", "p25 days", "p75 days", "p90 days"]
+    assert _not_shown(names[:2], 80) == "not shown: premature churn, other churn — widen the terminal or use --wide"
+    assert _not_shown(names, 90) == "not shown: premature churn, other churn, p25 days, p75 days, p90 days — use --wide"
+    assert _not_shown(names, 80) == "not shown: premature churn, other churn, p25 days and 2 more — use --wide"
+    assert _not_shown(names, 65) == "not shown: premature churn, other churn and 3 more — use --wide"
+    assert _not_shown(names, 20).startswith("not shown: premature churn, other churn, p25")  # wraps: no room

@@ -135,6 +135,8 @@ def _check_screen(screen: Screen, columns: int) -> None:
     assert not too_wide, f"{len(too_wide)} line(s) wider than {columns}: the terminal would wrap them:\n" + "\n".join(
         too_wide[:3]
     )
+    left_out = [line for line in lines if "not shown" in line]
+    assert all(line.rstrip().endswith("--wide") for line in left_out), f"the left-out columns take one line: {left_out}"
     for row in _table_rows(lines):
         # One row, one line: a cell that wrapped leaves a continuation line with an empty first column.
         assert not row[:1].isspace(), f"a continuation line (a wrapped cell):\n{row}"
