@@ -39,11 +39,19 @@ EXIT_CODES_HELP = (
 
 
 def _words_for_flags(command: Any, ctx: typer.Context) -> None:
-    """An on/off flag takes no value: its help shows no placeholder (Typer would print the
-    Python type, ``<bool>``)."""
+    """Help placeholders in words: an on/off flag shows none (Typer would print the Python
+    type, ``<bool>``), and a bounded number says its bounds after its word (``N ≥ 1``,
+    ``SHARE 0–1``) instead of Click's ``[0.0<=x<=1.0]``. Only for the help being printed."""
     for param in command.get_params(ctx):
         if getattr(param, "is_flag", False) and param.metavar is None:
             param.metavar = ""
+        low, high = getattr(param, "min", None), getattr(param, "max", None)
+        if param.metavar and (low is not None or high is not None):
+            if low is not None and high is not None:
+                param.metavar += f" {low:g}–{high:g}"
+            else:
+                param.metavar += f" ≥ {low:g}" if low is not None else f" ≤ {high:g}"
+            param.min = param.max = None
 
 
 class _Command(TyperCommand):

@@ -76,8 +76,8 @@ def test_help_at_80_columns_has_words_for_placeholders_and_whole_option_names(co
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert max(len(line) for line in text.splitlines()) <= 80
-    types = re.findall(r"<(?:bool|int|float|str|path|list\[[a-z]+\])>", text)
-    assert not types, f"Python types as placeholders: {types}"
+    types = re.findall(r"<(?:bool|int|float|str|path|list\[[a-z]+\])>|\[[\d.]*<?=?x<?=?[\d.]*\]", text)
+    assert not types, f"Python types or ranges as placeholders: {types}"
     group = typer.main.get_command(app)
     params = group.params if command is None else group.commands[command].params  # type: ignore[attr-defined]
     for param in params:
@@ -87,6 +87,8 @@ def test_help_at_80_columns_has_words_for_placeholders_and_whole_option_names(co
         assert re.search(r"--where\s+-w\s+COLUMN=VALUE ", text)
     if command == "retention":
         assert re.search(r"--window\s+DAYS ", text)
+    if command == "flags":
+        assert re.search(r"--min-base\s+N ≥ 1 ", text) and re.search(r"--forced-bundle-share\s+SHARE 0–1 ", text)
 
 
 def test_shell_completion_is_installed_by_the_usual_options():
