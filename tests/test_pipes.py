@@ -49,7 +49,7 @@ COMMANDS: list[tuple[list[str], str]] = [
     (["summary"], ACCOUNT),
     (["validate"], VALIDATE),
 ]
-FORMATS = ["csv", "json", "jsonl", "parquet"]
+FORMATS = ["csv", "json", "jsonl"]
 
 
 def pipeline(args: list[str], reader: str) -> subprocess.CompletedProcess[str]:
@@ -70,6 +70,12 @@ def pipeline(args: list[str], reader: str) -> subprocess.CompletedProcess[str]:
 def test_every_command_and_format_into_a_pipe_already_closed(args, stderr, fmt):
     result = pipeline([*args, "--data", "sample_data", "--format", fmt], "head -n 0")
     assert (result.returncode, result.stderr) == (0, stderr)
+
+
+@pytest.mark.parametrize("args", [["whitespace"], ["attach", "--all"], ["validate"]], ids=" ".join)
+def test_parquet_into_a_closed_pipe(args):
+    result = pipeline([*args, "--data", "sample_data", "--format", "parquet"], "head -n 0")
+    assert (result.returncode, result.stderr) == (0, VALIDATE if args == ["validate"] else ACCOUNT)
 
 
 @pytest.mark.parametrize(("args", "_stderr"), COMMANDS, ids=[" ".join(a) for a, _ in COMMANDS])
