@@ -533,7 +533,7 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
         if sink is not None:
             sink.abandon()
         raise
-    account = account_line(collected.counts)
+    account = account_line(collected.counts, see_validate=answer.see_validate)
     failure = strict_failure(collected.counts) if session.settings.strict else None
     if failure is not None:
         if sink is not None:

@@ -317,7 +317,7 @@ def _write_xlsx(frame: pl.DataFrame, output: Output, target: IO[bytes]) -> None:
     if frame.height > _XLSX_MAX_ROWS:
         raise OutputError(
             f"an xlsx sheet holds at most {_XLSX_MAX_ROWS:,} rows and this result has {frame.height:,}",
-            hint="write csv or parquet instead (-o result.parquet), or narrow it with --where or --top",
+            hint="write csv or parquet instead (-o result.parquet), or narrow it with --where (whitespace: --top)",
         )
     kinds = {name: column_kind(name, dtype, output.kinds) for name, dtype in frame.schema.items()}
     formats: dict[str, str] = {}

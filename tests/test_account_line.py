@@ -57,6 +57,11 @@ def test_rejected_rows_in_any_table_are_always_said():
     assert line == "120,431 line items: 120,427 used, 4 rejected; accounts: 2 rejected\n  — see 'xsell validate'"
 
 
+def test_validate_does_not_send_the_reader_to_itself():
+    line = account_line(counts({"table": "line_items", "rows": 5, "rejected": 2}), see_validate=False)
+    assert line == "5 line items: 3 used, 2 rejected"
+
+
 def test_excluded_and_dropped_lines():
     line = account_line(
         counts({"table": "line_items", "rows": 541_909, "rejected": 132_516, "excluded": 13_023, "blank_lines": 2})

@@ -283,7 +283,7 @@ ACCOUNT_WIDTH = 80
 SEE_VALIDATE = " — see 'xsell validate'"
 
 
-def account_line(counts: pl.DataFrame, *, width: int = ACCOUNT_WIDTH) -> str:
+def account_line(counts: pl.DataFrame, *, width: int = ACCOUNT_WIDTH, see_validate: bool = True) -> str:
     """The row account every command ends with on stderr: one line of at most ``width``
     characters in the common case, e.g.
 
@@ -294,7 +294,8 @@ def account_line(counts: pl.DataFrame, *, width: int = ACCOUNT_WIDTH) -> str:
     Line items are always counted (used + open + rejected + excluded = rows), and any other
     table that lost rows is named; the rest (the words after "open", the accounts and products
     counts, blank and footer lines dropped) is said only while the line fits ``width``.
-    ``xsell validate`` gives every table's full account (``table_account``).
+    ``xsell validate`` gives every table's full account (``table_account``); its own line
+    does not send the reader to itself (``see_validate=False``).
     """
     tables = {row["table"]: row for row in counts.iter_rows(named=True)}
     lines = tables.get("line_items") or _no_rows("line_items")
@@ -319,7 +320,7 @@ def account_line(counts: pl.DataFrame, *, width: int = ACCOUNT_WIDTH) -> str:
     clean = [row for row in others if row not in lost]
     if clean:
         head.append(("; " + ", ".join(f"{row['rows']:,} {row['table']}" for row in clean), True))
-    tail = SEE_VALIDATE if int(counts["rejected"].sum()) else ""
+    tail = SEE_VALIDATE if see_validate and int(counts["rejected"].sum()) else ""
 
     kept = [text for text, optional in head if not optional]
     budget = width - len("".join(kept)) - len(tail)

@@ -37,4 +37,10 @@ def validate(session: Session) -> Answer:
 
     # The file repeats a long path on every row, and the notes name each file: it goes last.
     view = ("table", "row", "column", "value", "rule", "message", "severity", "header", "file")
-    return Answer("Rejected rows and warnings", Plan(main=issues, sides={"warned": warned}), finish, table_columns=view)
+    return Answer(
+        "Rejected rows and warnings",
+        Plan(main=issues, sides={"warned": warned}),
+        finish,
+        table_columns=view,
+        see_validate=False,
+    )
