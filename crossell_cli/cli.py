@@ -626,11 +626,14 @@ def _choice(value: str | None, option: str, choices: tuple[str, ...]) -> str | N
 def validate(*, opts: Common) -> int:
     """List every rejected row and warning, with the reason and the fix.
 
-    One row per problem: table, file, row, column, header, value, rule, severity (rejected or warning) and a message saying how to fix it. Exits 65 when any row is rejected, else 0. Row numbers count data rows: row 1 is the first row under the header (spreadsheet row 2).
+    One row per problem: table, file, row, column, header, value, rule, severity (rejected, warning or excluded) and a message saying how to fix it. Exits 65 when any row is rejected, else 0. Row numbers count data rows: row 1 is the first row under the header (spreadsheet row 2).
+
+    Warnings are about rows that are used: orphans, negative amounts, end before start, exact duplicate rows (every cell repeats an earlier row; both are counted) and overlapping subscriptions (won lines of one product held at once by an account; ARR adds them up). The last two are also summed up on stderr, with an example, whatever the output format.
 
     Example:
 
         xsell validate --data exports/ -o rejects.csv
+        xsell validate -c examples/ravenstack/xsell.yaml -o issues.csv
     """
     from .commands import validate as build
 
@@ -942,10 +945,13 @@ def profiles(*, opts: Common) -> int:
 
     A profile maps a system's own export headers (Opportunity.AccountId, hs_arr, price.unit_amount…), stage values and units onto xsell's columns with no hand work. Use one with --profile NAME (or profile: in xsell.yaml); the config's columns: mapping still wins. Profiles are YAML files: copy one, edit it, and pass its path to --profile.
 
+    Line items kept apart from their deal are joined to it: a Salesforce Data Loader folder (OpportunityLineItem.csv, Opportunity.csv, Account.csv, Product2.csv) takes each line's account, close date and outcome from its opportunity; HubSpot line items take them from the deals export beside them. A HubSpot line item's amount is per billing period and is annualised by recurringbillingfrequency (monthly × 12, quarterly × 4…); one-time lines are left out of ARR.
+
     Example:
 
         xsell profiles
         xsell --profile salesforce attach --data ~/Downloads/export/
+        xsell --profile hubspot expansion --data ~/Downloads/hubspot-export/
     """
     import polars as pl
 

@@ -84,6 +84,7 @@ class ExcludeRule:
     starts_with: str | None = None
     matches: str | None = None
     empty: bool = False
+    source: str = "config"  # who asked: "config", or a profile (whose rules apply only where their column is)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@
 - ``ownership``: distinct (account, item) with a won line active at T
   (start_date <= T < end_date, an empty end_date never ends);
 - ``first_purchases``: per (account, item), the first booking day and its contract;
+  ``owned``: the ownership with them;
 - ``land``: the account's first won booking; the land bundle is everything booked that
   day or on a contract booked that day;
 - ``classified``: each won line's kind: ``new`` (land bundle), ``cross_sell`` (booked on
@@ -16,8 +17,12 @@
   ``upsell``.
 
 Each fact is a LazyFrame built once (``cached_property``) and shared by every metric that
-needs it; a command collects everything it shows in one ``collect_all``, where the shared
-scan and facts are computed once. Nothing here collects.
+needs it. Over a scan (``xsell validate``, tests) the facts stay plans. Over lines already
+read into memory (``in_memory``, what ``Session.facts`` builds) the facts that several
+metrics share (ownership, first purchases, the classification) are computed once, the first
+time a metric asks, and handed out as frames in memory: a command's plan then holds each of
+them once instead of re-deriving it under every metric that reads it (Polars 2.1 shares a
+repeated subplan only at the top of a plan, not one nested inside another).
 """
 
 from __future__ import annotations
@@ -89,6 +94,11 @@ class Model:
     dateless: bool = False  # a wide export: ownership without dates, deals or amounts
     has_stage: bool = False  # the export says won / lost / open
     known_as_of: dt.date | None = None  # T when it is already known (a model over collected lines)
+    in_memory: bool = False  # all_lines is a frame in memory: shared facts are computed once, when first used
+
+    def _shared(self, plan: pl.LazyFrame) -> pl.LazyFrame:
+        """A fact several metrics read: computed now when the lines are in memory, else a plan."""
+        return plan.collect(engine="streaming").lazy() if self.in_memory else plan
 
     @cached_property
     def as_of_frame(self) -> pl.LazyFrame:
@@ -117,7 +127,7 @@ class Model:
     @cached_property
     def ownership(self) -> pl.LazyFrame:
         """Distinct (account_id, item) owned at T."""
-        return self.won.filter(active_at(as_of())).select("account_id", "item").unique()
+        return self._shared(self.won.filter(active_at(as_of())).select("account_id", "item").unique())
 
     def ownership_at(self, day: pl.Expr) -> pl.LazyFrame:
         """Distinct (account_id, item) owned on ``day`` (an expression over the won lines)."""
@@ -134,14 +144,21 @@ class Model:
         )
 
     @cached_property
+    def owned(self) -> pl.LazyFrame:
+        """``ownership`` with each pair's first_date and first_contract (what attach pairs up)."""
+        return self._shared(self.ownership.join(self.first_purchases, on=["account_id", "item"], how="left"))
+
+    @cached_property
     def land(self) -> pl.LazyFrame:
         """Per account: land_date and as_of."""
-        return self.won.group_by("account_id").agg(pl.col("booked_at").min().alias("land_date"), pl.col(AS_OF).first())
+        return self._shared(
+            self.won.group_by("account_id").agg(pl.col("booked_at").min().alias("land_date"), pl.col(AS_OF).first())
+        )
 
     @cached_property
     def classified(self) -> pl.LazyFrame:
         """Won lines with land_date, in_land_bundle, first_date (of the item) and kind."""
-        return _classify(self.won)
+        return self._shared(_classify(self.won))
 
     @cached_property
     def items(self) -> pl.LazyFrame:

@@ -208,6 +208,12 @@ LINE_ITEMS = Table(
             ("List Amount", "List Total", "List Value", "Gross Amount"),
         ),
         Column(
+            "period_list_amount",
+            "money",
+            "list value per billing period (annualised with billing_period into list_amount)",
+            ("Period List Amount",),
+        ),
+        Column(
             "list_price",
             "money",
             "list price per unit on the line (list_amount = × quantity)",

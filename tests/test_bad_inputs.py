@@ -158,6 +158,7 @@ class Case:
     rejected_rows: tuple[int, ...] | None = None  # the exact line_items rows rejected (None: from `rejects`)
     warnings: tuple[Issue, ...] = ()
     account: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # (rows, used + open, rejected)
+    exact_warnings: bool = False  # the warnings listed are all the warnings
     count_file: str | None = None  # CSV whose independent row count must equal line_items N
     bug: str | None = None
 
@@ -322,6 +323,55 @@ ROW_LEVEL: list[Case] = [
         65,
         rejects=(Issue(3, "line_id", "duplicate_line_id", "L2"),),
         account={"line_items": (3, 2, 1)},
+    ),
+    Case(
+        # Rows 2, 5 and 6 repeat an earlier used row cell for cell (row 3 differs in the unmapped
+        # note); rows 7 and 8 are copies too, but rejected (bad date), so not used copies.
+        "duplicate_rows",
+        li("duplicate_rows.csv"),
+        65,
+        rejects=(Issue(7, "booked_at", "bad_date"), Issue(8, "booked_at", "bad_date")),
+        warnings=(
+            Issue(2, "(row)", "duplicate_row", "1"),
+            Issue(5, "(row)", "duplicate_row", "4"),
+            Issue(6, "(row)", "duplicate_row", "4"),
+        ),
+        exact_warnings=True,
+        account={"line_items": (8, 6, 2)},
+    ),
+    Case(
+        # L2 starts while L1 runs; L3 starts the day L1 ends (end is exclusive) while L2 runs;
+        # L6 starts the day L5 ends (a renewal done right); L8 starts with L7 (same day, later
+        # row) and L9 while both run. The value is the number of lines held at once.
+        "overlapping_subscriptions",
+        li("overlapping_subscriptions.csv"),
+        0,
+        warnings=(
+            Issue(2, "start_date", "overlapping_lines", "2"),
+            Issue(3, "start_date", "overlapping_lines", "2"),
+            Issue(8, "start_date", "overlapping_lines", "2"),
+            Issue(9, "start_date", "overlapping_lines", "3"),
+        ),
+        exact_warnings=True,
+        account={"line_items": (9, 9, 0)},
+    ),
+    Case(
+        # No end dates (a bookings export): a repeat order is a new purchase, not an overlap;
+        # rows 2 and 3 differ in line_id, so they are not copies either.
+        "repeat_orders_no_end_dates",
+        li("repeat_orders_no_end_dates.csv"),
+        0,
+        exact_warnings=True,
+        account={"line_items": (3, 3, 0)},
+    ),
+    Case(
+        # Row 2's deal D9 is not in deals.csv: rejected for that, not only for its empty account.
+        "lookup_unmatched",
+        ("--config", "{c}/lookup_unmatched/xsell.yaml"),
+        65,
+        rejects=(Issue(2, "(lookup)", "lookup_unmatched", "D9"),),
+        account={"line_items": (3, 2, 1)},
+        count_file="lookup_unmatched/lines.csv",
     ),
     Case(
         "discount_out_of_range",
@@ -721,6 +771,10 @@ def _check_listing(case: Case, stdout: str, shown: str) -> None:
         if issue.value is not None:
             assert hits[0]["value"] == issue.value, shown
         assert hits[0]["message"], shown
+    if case.exact_warnings:
+        got_warned = sorted((r["table"], r["row"], r["column"], r["rule"]) for r in warned)
+        want = sorted((i.table, str(i.row), i.column, i.rule) for i in case.warnings)
+        assert got_warned == want, f"warnings {got_warned}, expected {want}\n{shown}"
     rows = (
         case.rejected_rows
         if case.rejected_rows is not None

@@ -272,3 +272,51 @@ def test_parquet_and_xlsx_inputs(tmp_path):
         dt.date(2024, 1, 2),
         12.5,
     )
+
+
+@pytest.mark.parametrize(
+    ("headers", "closest"),
+    [
+        # A key of another record is never proposed for account_id (issue 13 item 8): mapping the
+        # opportunity, contract or price-book entry to the account changes the grain of the book.
+        (["OpportunityId", "Product2Id", "Close Date", "Amount"], None),
+        (["ContractId", "Product2Id", "Close Date", "Amount"], None),
+        (["PricebookEntryId", "Product2Id", "Close Date", "Amount"], None),
+        (["Opportunity ID", "Product2Id", "Close Date", "Amount"], None),
+        # A misspelt account header still is.
+        (["Acount Idd", "Product2Id", "Close Date", "Amount"], "Acount Idd"),
+        (["Accout ID", "Product2Id", "Close Date", "Amount"], "Accout ID"),
+    ],
+)
+def test_missing_account_hint_never_proposes_a_key_of_another_record(tmp_path, headers, closest):
+    rows = ",".join(headers) + "\n" + ",".join(["x1", "p1", "2024-01-01", "100"]) + "\n"
+    with pytest.raises(DataError) as info:
+        load(tmp_path, {"line_items.csv": rows})
+    assert "no column for account_id" in info.value.message
+    if closest is None:
+        assert "closest header" not in (info.value.hint or "")
+    else:
+        assert f"the closest header is '{closest}'" in (info.value.hint or "")
+
+
+def test_a_per_period_amount_with_nothing_to_annualise_it_is_refused(tmp_path):
+    # Issue 13 item 7: a value per billing period is never taken as annual silently.
+    with pytest.raises(DataError) as info:
+        load(
+            tmp_path,
+            {"line_items.csv": "account_id,product_id,booked_at,period_amount\na,p,2024-01-01,100\n"},
+        )
+    assert "'period_amount' is the line's value per billing period" in info.value.message
+    assert "billing_period" in (info.value.hint or "")
+
+
+def test_a_per_period_list_amount_is_annualised_with_the_billing_period(tmp_path):
+    book, _ = load(
+        tmp_path,
+        {
+            "line_items.csv": "account_id,product_id,booked_at,period_amount,period_list_amount,billing_period\n"
+            "a,p,2024-01-01,90,100,quarterly\n"
+        },
+    )
+    line = book.line_items.row(0, named=True)
+    assert (line["amount"], line["list_amount"]) == (360.0, 400.0)

@@ -289,3 +289,81 @@ def test_summary_status_says_where_the_saas_ranges_do_not_apply():
     assert statuses["ravenstack"] == {"below"}  # subscriptions with end dates: judged
     telco = frame(run("telco_churn", "summary"))
     assert telco.filter(pl.col("kpi") == "multi_product_rate")["status"][0] == "above"  # no dates: judged as before
+
+
+def test_online_retail_exact_duplicate_rows_are_warned_and_used():
+    # Issue 13 item 5: 5 187 used rows repeat an earlier used row cell for cell. Computed here
+    # from the raw file: the rows the config keeps and that have a customer, every column compared.
+    folder = realdata("online_retail")
+    raw = pl.read_csv(folder / "online_retail_2010-12_2011-12.csv", infer_schema=False).with_row_index("row", 1)
+    non_products = ["POST", "DOT", "C2", "M", "m", "D", "S", "B", "CRUK", "PADS", "AMAZONFEE", "BANK CHARGES"]
+    excluded = (
+        pl.col("InvoiceNo").str.starts_with("C")
+        | pl.col("StockCode").is_in(non_products)
+        | pl.col("StockCode").str.contains("^(DCGS|gift_0001)")
+        | pl.col("Quantity").str.starts_with("-")
+    )
+    used = raw.filter(~excluded & pl.col("CustomerID").is_not_null())
+    cells = [c for c in raw.columns if c != "row"]
+    copies = used.filter(~pl.struct(cells).is_first_distinct())
+    assert copies.height == 5187
+    validate = run("online_retail", "validate")
+    listed = frame(validate).filter(pl.col("rule") == "duplicate_row")
+    assert listed.height == copies.height
+    assert sorted(listed["row"].to_list()) == copies["row"].to_list()
+    assert (
+        "warning: exact duplicate rows: 5 187 used line_items rows repeat an earlier row cell for cell "
+        "(e.g. row 518 = row 495); they are used as they are" in validate.stderr
+    )
+    assert account(validate)[1] == used.height  # still used: nothing dropped silently
+    assert "overlapping" not in validate.stderr  # no end dates: a repeat order is not an overlap
+
+
+def test_ravenstack_overlapping_subscriptions_are_warned():
+    # Issue 13 item 5: on T = 2024-12-31, 1 204 of the 1 414 account × product pairs with an
+    # active subscription hold 2 or more at once, up to 11 (A-5a92e7, Pro). Computed here from
+    # the raw file with a pairwise self-join (xsell uses a sweep).
+    folder = realdata("ravenstack")
+    subs = (
+        pl.read_csv(folder / "ravenstack_subscriptions.csv", infer_schema=False)
+        .with_row_index("row", 1)
+        .with_columns(pl.col("start_date").str.to_date(), pl.col("end_date").str.to_date(strict=False))
+        .filter(pl.col("end_date").is_null() | (pl.col("end_date") > pl.col("start_date")))
+    )
+    t = pl.date(2024, 12, 31)
+    held = (
+        subs.filter((pl.col("start_date") <= t) & (pl.col("end_date").is_null() | (pl.col("end_date") > t)))
+        .group_by("account_id", "plan_tier")
+        .len()
+    )
+    assert (held.height, held.filter(pl.col("len") >= 2).height, held["len"].max()) == (1414, 1204, 11)
+    pairs = subs.join(subs, on=["account_id", "plan_tier"], suffix="_m").filter(
+        (pl.col("row_m") != pl.col("row"))
+        & (pl.col("start_date_m") <= pl.col("start_date"))
+        & (pl.col("end_date_m").is_null() | (pl.col("end_date_m") > pl.col("start_date")))
+        & ((pl.col("start_date_m") < pl.col("start_date")) | (pl.col("row_m") < pl.col("row")))
+    )
+    starting_over = pairs.group_by("row").agg((pl.len() + 1).alias("held")).sort("row")
+    assert starting_over.height == 3509
+    validate = run("ravenstack", "validate")
+    assert validate.exit_code == 0
+    listed = frame(validate).filter(pl.col("rule") == "overlapping_lines").sort("row")
+    assert listed["row"].to_list() == starting_over["row"].to_list()
+    assert listed["value"].to_list() == starting_over["held"].to_list()
+    assert (
+        "warning: overlapping subscriptions: 3 509 won lines start while another line of the same product is "
+        "active for the account (rule overlapping_lines lists them); on 2024-12-31, 1 204 of the 1 414 "
+        "account × product pairs with an active line hold 2 or more at once (up to 11: account A-5a92e7, "
+        "product Pro)"
+    ) in validate.stderr
+    assert "duplicate rows" not in validate.stderr
+
+
+@pytest.mark.parametrize("name", ["crm_sales_opportunities", "aws_saas_sales", "maven_fuzzy_factory", "telco_churn"])
+def test_no_repeat_warnings_where_the_export_has_none(name):
+    realdata(name)
+    validate = run(name, "validate")
+    assert "duplicate rows" not in validate.stderr and "overlapping" not in validate.stderr
+    listed = frame(validate)
+    if listed.height:
+        assert listed.filter(pl.col("rule").is_in(["duplicate_row", "overlapping_lines"])).is_empty()

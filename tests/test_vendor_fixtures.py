@@ -34,6 +34,9 @@ HS_DEALS = VENDORS / "hubspot_deals"
 HS_LINES = VENDORS / "hubspot_line_items"
 ST_SUBS = VENDORS / "stripe_subscriptions"
 ST_ITEMS = VENDORS / "stripe_subscription_items"
+HS_INTERNAL = VENDORS / "hubspot_line_items_internal"
+HS_INTERNAL_NOCALC = HS_INTERNAL / "without_calculated"
+SF_OBJECTS = VENDORS / "salesforce_objects"
 
 HS_DEALS_FILE = "hubspot-crm-exports-all-deals-2024-07-01.csv"
 HS_COMPANIES_FILE = "hubspot-crm-exports-all-companies-2024-07-01.csv"
@@ -81,6 +84,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
         "accounts": HS_LINES / HS_COMPANIES_FILE,
         "products": HS_LINES / HS_PRODUCTS_FILE,
     },
+    # Issue 13: exports the profiles alone must join (line items -> deals / opportunities).
+    "hubspot_line_items_internal": {"profile": "hubspot", "data": HS_INTERNAL},
+    "hubspot_line_items_internal_without_calculated": {"profile": "hubspot", "data": HS_INTERNAL_NOCALC},
+    "salesforce_objects": {"profile": "salesforce", "data": SF_OBJECTS},
     "stripe_subscriptions": {
         "profile": "stripe",
         "line_items": ST_SUBS / "subscriptions.csv",
@@ -102,6 +109,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 def args_of(inputs: Mapping[str, Any]) -> list[str]:
     out = ["--profile", inputs["profile"]]
+    if inputs.get("data") is not None:
+        out += ["--data", str(inputs["data"])]
     for table in ("line_items", "accounts", "products"):
         if inputs.get(table) is not None:
             out += [f"--{table.replace('_', '-')}", str(inputs[table])]
@@ -1462,3 +1471,296 @@ def test_multicurrency_customers_are_orphans(cli):
         "cus_Q0kW1oP5mT7uVw",
     ]
     assert set(warnings["severity"]) == {"warning"}
+
+
+# ---------------------------------------------------------------------------------------------
+# hubspot_line_items_internal (issue 13, item 7): internal property names, amount per period
+
+ARCADIA, BRIGHTWATER, CORVID = "31874002101", "31874002102", "31874002107"
+DOVETAIL, ELMSTEAD = "31874002111", "31874002115"
+HS_INTERNAL_LINES = "hubspot-crm-exports-all-line-items-2025-01-06.csv"
+
+# EXPECTED.md "Lines: ARR worked out by hand": amount (per billing period) × periods per year.
+INTERNAL_ARR = {
+    "19834001201": 27000.0,  # H1 annually, term P24M: the term never annualises
+    "19834001355": 9600.0,  # H3 monthly 800 × 12
+    "19834001218": 42000.0,  # H4 monthly 3,500 × 12
+    "19834001219": 15960.0,  # H5 monthly 1,330 × 12 (unit discount)
+    "19834001402": 9000.0,  # H7 quarterly 2,250 × 4
+    "19834001261": 14400.0,  # H8 monthly
+    "19834001437": 5760.0,  # H10 (lost)
+    "19834001288": 18000.0,  # H11 quarterly
+    "19834001289": 12240.0,  # H12 per_six_months 6,120 × 2
+    "19834001491": 7680.0,  # H14 (open)
+    "19834001330": 10800.0,  # H15 monthly, no term (auto-renew)
+    "19834001332": 7200.0,  # H17 annually
+    "19834001510": 6000.0,  # H18 (open)
+}
+# EXPECTED.md "list value/yr" = hs_pre_discount_amount × periods per year.
+INTERNAL_LIST = {**INTERNAL_ARR, "19834001201": 30000.0, "19834001219": 16800.0, "19834001289": 14400.0}
+
+
+@pytest.mark.parametrize("folder", [HS_INTERNAL, HS_INTERNAL_NOCALC], ids=["with_hs_arr", "without_calculated"])
+def test_internal_line_items_rows_used_and_left_out(cli, folder):
+    # EXPECTED.md "Row accounting": 18 rows, 13 used, 0 rejected, 5 left out with a reason: the
+    # one-time charges (rows 2, 6, 9, 16) and the quote's copy of H11 (row 13, no deal).
+    result = cli("validate", "--profile", "hubspot", "--data", str(folder), "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    assert counts(result.stderr, "line_items") == (18, 13, 0)
+    assert "5 excluded" in result.stderr
+    assert counts(result.stderr, "accounts") == (6, 6, 0)
+    assert counts(result.stderr, "products") == (6, 6, 0)
+    left_out = issues(result).filter(pl.col("severity") == "excluded").sort(pl.col("row").cast(pl.Int64))
+    assert left_out["row"].to_list() == ["2", "6", "9", "13", "16"]
+    assert left_out["header"].to_list() == ["recurringbillingfrequency"] * 3 + ["Associated Deal IDs"] + [
+        "recurringbillingfrequency"
+    ]
+    assert all("one-time charge" in m for m in left_out.filter(pl.col("row") != "13")["message"])
+    assert "no deal" in left_out.filter(pl.col("row") == "13")["message"][0]
+    assert issues(result).filter(pl.col("severity") != "excluded").is_empty()
+
+
+@pytest.mark.parametrize("folder", [HS_INTERNAL, HS_INTERNAL_NOCALC], ids=["with_hs_arr", "without_calculated"])
+def test_internal_line_items_amount_is_per_billing_period_and_annualised(lib, folder):
+    # Issue 13 item 7: a monthly line's amount is never its ARR. Won ARR 166,200, not 64,450.
+    book, _, _ = lib({"profile": "hubspot", "data": folder})
+    assert amounts(book) == INTERNAL_ARR
+    won = book.line_items.filter(pl.col("stage") == "won")
+    assert won["amount"].sum() == 166200.0
+    assert column(book, "list_amount") == pytest.approx(INTERNAL_LIST)
+    discounts = column(book, "discount")
+    assert discounts["19834001201"] == pytest.approx(0.10) and discounts["19834001289"] == pytest.approx(0.15)
+    assert discounts["19834001219"] is None  # "discount" is 2.00 per unit: money, not a fraction
+
+
+@pytest.mark.parametrize("folder", [HS_INTERNAL, HS_INTERNAL_NOCALC], ids=["with_hs_arr", "without_calculated"])
+def test_internal_line_items_join_their_deals_by_internal_names(lib, folder):
+    # EXPECTED.md: booked_at = the deal's closedate (date part, UTC), stage from dealstage,
+    # account = Associated Company IDs (Primary) (Dovetail's deal also lists Elmstead), rep = owner ID.
+    book, _, model = lib({"profile": "hubspot", "data": folder})
+    assert stage_counts(book) == {"won": 10, "lost": 1, "open": 2}
+    assert column(book, "booked_at")["19834001201"] == d("2024-01-15")
+    assert column(book, "start_date")["19834001355"] == d("2024-06-20")
+    assert column(book, "account_id")["19834001288"] == DOVETAIL
+    assert column(book, "rep")["19834001288"] == "81234501"
+    assert column(book, "contract_id")["19834001288"] == "28391740019"
+    assert land_dates(model) == {
+        ARCADIA: d("2024-01-15"),
+        BRIGHTWATER: d("2024-02-09"),
+        CORVID: d("2024-03-28"),
+        DOVETAIL: d("2024-05-02"),
+        ELMSTEAD: d("2024-07-19"),
+    }
+    assert days_to_first_cross_sell(model) == {ARCADIA: 157, BRIGHTWATER: 209}
+    families = dict(book.products.select("product_id", "family").iter_rows())
+    owned = {families[p] for p in book.line_items.filter(pl.col("stage") == "won")["product_id"]}
+    assert owned == {"Core Platform", "Insights", "Payments"}  # one-time Services lines own nothing
+
+
+@pytest.mark.parametrize("variant", ["hubspot_line_items_internal", "hubspot_line_items_internal_without_calculated"])
+def test_internal_line_items_attach_and_expansion(cli, variant):
+    # EXPECTED.md "Family attach" and "Expansion (bookings mode, quarters)".
+    base = args_of(VARIANTS[variant])
+    table = frame(cli("attach", *base, "--all", "--format", "csv"))
+    insights = row_where(table, base_family="Core Platform", target_family="Insights")
+    assert (int(insights["base_accounts"]), int(insights["both_accounts"]), f(insights["attach_rate"])) == (5, 2, 0.4)
+    assert (int(insights["co_booked"]), int(insights["cross_sold_after"])) == (1, 1)
+    payments = row_where(table, base_family="Core Platform", target_family="Payments")
+    assert (int(payments["base_accounts"]), int(payments["both_accounts"]), f(payments["attach_rate"])) == (5, 3, 0.6)
+    assert table.filter(pl.col("target_family") == "Services").is_empty()
+    kpi = row_where(frame(cli("summary", *base, "--format", "csv")), kpi="multi_product_rate")
+    assert f(kpi["value"]) == pytest.approx(0.8)
+    quarters = frame(cli("expansion", *base, "--format", "csv"))
+    got = {r["period"]: (f(r["new"]), f(r["cross_sell"])) for r in quarters.to_dicts()}
+    assert got == {
+        "2024-Q1": (99360.0, 0.0),
+        "2024-Q2": (30240.0, 9600.0),
+        "2024-Q3": (18000.0, 9000.0),
+        "2024-Q4": (0.0, 0.0),
+    }
+
+
+def test_internal_line_items_without_frequency_or_arr_are_refused(cli, tmp_path):
+    # Issue 13 item 7: amount is per billing period; with no recurringbillingfrequency and no hs_arr
+    # nothing can annualise it, and taking it as ARR would be silently wrong: a structural error.
+    folder = tmp_path / "export"
+    folder.mkdir()
+    for name in HS_INTERNAL_NOCALC.iterdir():
+        shutil.copy(name, folder)
+    derived_csv(
+        HS_INTERNAL_NOCALC / HS_INTERNAL_LINES,
+        folder / HS_INTERNAL_LINES,
+        lambda t: t.drop("recurringbillingfrequency"),
+    )
+    result = cli("validate", "--profile", "hubspot", "--data", str(folder), "--format", "csv")
+    assert result.exit_code == 65
+    assert "'amount' is the line's value per billing period" in result.stderr
+    assert "recurringbillingfrequency" in result.stderr and "hs_arr" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_internal_line_items_alone_hint_names_the_deals_export(cli, tmp_path):
+    # The line items alone: no company, and the hint never proposes the deal id as the account.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(HS_INTERNAL / HS_INTERNAL_LINES, alone)
+    result = cli("validate", "--profile", "hubspot", "--line-items", str(alone / HS_INTERNAL_LINES))
+    assert result.exit_code == 65
+    assert "deals export" in result.stderr and "data.line_items.lookup" in result.stderr
+    assert "account_id: 'Associated Deal IDs'" not in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# salesforce_objects (issue 13, item 8): Data Loader object exports, joined by the profile
+
+HALCYON, IRONBARK, JUNIPER = "0018d00001HaLcYAAV", "0018d00001IrNbKAAV", "0018d00001JuNpRAAV"
+KESTREL, LUMEN, MARLOWE = "0018d00001KeStLAAV", "0018d00001LuMnRAAV", "0018d00001MaRlWAAV"
+
+# EXPECTED.md "Lines": ARR = TotalPrice, by the 15-character form of the line Id.
+OBJECTS_ARR = {
+    "00k8d00000Ra1Aa": 43200.0,  # S1
+    "00k8d00000Ra1Ab": 24000.0,  # S2
+    "00k8d00000Rb2Bc": 36000.0,  # S3
+    "00k8d00000Rc3Cd": 84000.0,  # S4
+    "00k8d00000Rc3Ce": 48000.0,  # S5
+    "00k8d00000Rd4Df": 54000.0,  # S6
+    "00k8d00000Rd4Dg": 37500.0,  # S7
+    "00k8d00000Re5Eh": 12750.0,  # S8 (lost)
+    "00k8d00000Rf6Fj": 18000.0,  # S9
+    "00k8d00000Rg7Gk": 450.0,  # S10 (pass-through)
+    "00k8d00000Rg7Gm": 13500.0,  # S11
+    "00k8d00000Rh8Hn": 68400.0,  # S12
+    "00k8d00000Rh8Hp": 34200.0,  # S13
+    "00k8d00000Rh8Hq": 51300.0,  # S14
+    "00k8d00000Rj9Jr": 24000.0,  # S15
+    "00k8d00000Rj9Js": 12000.0,  # S16
+    "00k8d00000Rj9Jt": 18000.0,  # S17
+    "00k8d00000Rk1Ku": 12000.0,  # S18
+    "00k8d00000Rk1Kv": 7200.0,  # S19
+    "00k8d00000Rm2Lw": 6000.0,  # S20 (open)
+    "00k8d00000Rn3Mx": 8640.0,  # S21 (lost)
+    "00k8d00000Rn3My": 4320.0,  # S22 (lost)
+    "00k8d00000Rn3Mz": 6480.0,  # S23 (lost)
+}
+
+
+def test_objects_rows_used_with_the_profile_alone(cli):
+    # EXPECTED.md "Row accounting": 23 rows, 23 used, 0 rejected; accounts 6; products 5; no orphans.
+    result = cli("validate", *args_of(VARIANTS["salesforce_objects"]), "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    assert frame(result).is_empty()
+    assert counts(result.stderr, "line_items") == (23, 23, 0)
+    assert counts(result.stderr, "accounts") == (6, 6, 0)
+    assert counts(result.stderr, "products") == (5, 5, 0)
+
+
+def test_objects_lines_take_account_date_and_outcome_from_their_opportunity(lib):
+    # EXPECTED.md "Lines" and "Opportunities": the opportunity's AccountId, CloseDate, IsWon/IsClosed
+    # and OwnerId; contract = OpportunityId; start = ServiceDate where set.
+    book, _, _ = lib(VARIANTS["salesforce_objects"])
+    assert amounts(book, sf15) == OBJECTS_ARR
+    assert book.line_items.filter(pl.col("stage") == "won")["amount"].sum() == 585750.0
+    assert stage_counts(book) == {"won": 18, "lost": 4, "open": 1}
+    accounts = {k: sf15(v) for k, v in column(book, "account_id", sf15).items()}
+    assert accounts["00k8d00000Rg7Gk"] == sf15(JUNIPER)
+    assert accounts["00k8d00000Rn3Mx"] == sf15(MARLOWE)
+    assert column(book, "booked_at", sf15)["00k8d00000Rb2Bc"] == d("2023-10-02")
+    assert column(book, "start_date", sf15)["00k8d00000Rb2Bc"] == d("2023-10-15")  # ServiceDate
+    assert column(book, "start_date", sf15)["00k8d00000Rg7Gk"] == d("2024-01-31")  # no ServiceDate
+    assert sf15(column(book, "contract_id", sf15)["00k8d00000Rg7Gk"]) == "0068d00000TnG7h"
+    assert sf15(column(book, "rep", sf15)["00k8d00000Rg7Gk"]) == "0058d00000AbCdG"  # Priscilla Wan
+    assert column(book, "list_amount", sf15)["00k8d00000Rd4Df"] == 60000.0  # below list, no Discount
+    assert column(book, "discount", sf15)["00k8d00000Rd4Df"] is None
+    assert column(book, "discount", sf15)["00k8d00000Rc3Cd"] == pytest.approx(0.125)
+
+
+def test_objects_attach_timing_expansion_and_flags(cli, lib):
+    # EXPECTED.md "Families owned and attach", "Won lines per account", the pass-through flag.
+    base = args_of(VARIANTS["salesforce_objects"])
+    table = frame(cli("attach", *base, "--all", "--format", "csv"))
+    analytics = row_where(table, base_family="Platform", target_family="Analytics")
+    assert (int(analytics["base_accounts"]), int(analytics["both_accounts"]), f(analytics["attach_rate"])) == (
+        5,
+        3,
+        0.6,
+    )
+    assert (int(analytics["co_booked"]), int(analytics["cross_sold_after"])) == (2, 1)
+    security = row_where(table, base_family="Platform", target_family="Security")
+    assert (int(security["both_accounts"]), int(security["co_booked"]), int(security["cross_sold_after"])) == (5, 3, 2)
+    kpi = row_where(frame(cli("summary", *base, "--format", "csv")), kpi="multi_product_rate")
+    assert f(kpi["value"]) == 1.0
+    _, _, model = lib(VARIANTS["salesforce_objects"])
+    days = {sf15(a): n for a, n in days_to_first_cross_sell(model).items()}
+    assert days == {sf15(HALCYON): 202, sf15(JUNIPER): 224}
+    years = frame(cli("expansion", *base, "--period", "year", "--format", "csv"))
+    got = {r["period"]: (f(r["new"]), f(r["cross_sell"]), f(r["upsell"])) for r in years.to_dicts()}
+    assert got == {"2023": (330600.0, 36000.0, 0.0), "2024": (19200.0, 13500.0, 186000.0)}
+    flags = frame(cli("flags", *base, "--format", "csv"))
+    assert flags.select("flag", "line_id").rows() == [("pass_through", "00k8d00000Rg7Gk")]
+
+
+def test_objects_opportunity_file_is_the_one_named_after_the_object(cli, tmp_path):
+    # A real export folder also holds OpportunityHistory, OpportunityContactRole...: the file whose
+    # name is the object wins; nothing is ambiguous.
+    folder = tmp_path / "export"
+    shutil.copytree(SF_OBJECTS, folder)
+    (folder / "OpportunityHistory.csv").write_text(
+        '"ID","OPPORTUNITYID","STAGENAME"\n"0088d00000X1","0068d00000TnA1bAAF","Closed Won"\n'
+    )
+    (folder / "OpportunityContactRole.csv").write_text(
+        '"ID","OPPORTUNITYID","CONTACTID"\n"00K8d00000Y1","0068d00000TnA1bAAF","0038d00000Z1"\n'
+    )
+    result = cli(
+        "validate",
+        "--profile",
+        "salesforce",
+        "--data",
+        str(folder),
+        "--line-items",
+        str(folder / "OpportunityLineItem.csv"),
+        "--format",
+        "csv",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert counts(result.stderr, "line_items") == (23, 23, 0)
+
+
+def test_objects_line_items_alone_never_suggest_the_opportunity_as_the_account(cli, tmp_path):
+    # Issue 13 item 8: the hint suggested columns: {line_items: {account_id: 'OPPORTUNITYID'}}, which
+    # would make every opportunity a customer. It names the Opportunity export instead.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(SF_OBJECTS / "OpportunityLineItem.csv", alone)
+    for profile in (["--profile", "salesforce"], []):
+        result = cli("validate", *profile, "--line-items", str(alone / "OpportunityLineItem.csv"))
+        assert result.exit_code == 65
+        assert "no column for account_id" in result.stderr
+        assert "account_id: 'OPPORTUNITYID'" not in result.stderr
+        assert "closest header is 'OPPORTUNITYID'" not in result.stderr
+        assert "Traceback" not in result.output
+        if profile:
+            assert "Opportunity export" in result.stderr and "OpportunityId" in result.stderr
+            assert "do not map it to account_id" in result.stderr
+
+
+def test_objects_line_whose_opportunity_is_missing_is_rejected_for_that(cli, tmp_path):
+    # S1's opportunity is not in Opportunity.csv: the line is rejected because of it (never used with
+    # an empty account, and not reported only as "is_won is empty").
+    folder = tmp_path / "export"
+    shutil.copytree(SF_OBJECTS, folder)
+    derived_csv(
+        SF_OBJECTS / "OpportunityLineItem.csv",
+        folder / "OpportunityLineItem.csv",
+        lambda t: t.with_columns(
+            pl.when(pl.col("ID") == "00k8d00000Ra1AaAAJ")
+            .then(pl.lit("0068d00000ZzZzZAAF"))
+            .otherwise(pl.col("OPPORTUNITYID"))
+            .alias("OPPORTUNITYID")
+        ),
+    )
+    result = cli("validate", "--profile", "salesforce", "--data", str(folder), "--format", "csv")
+    assert result.exit_code == 65
+    assert counts(result.stderr, "line_items") == (23, 22, 1)
+    unmatched = issues(result).filter(pl.col("rule") == "lookup_unmatched")
+    assert unmatched.select("row", "header", "value").rows() == [("1", "OPPORTUNITYID", "0068d00000ZzZzZAAF")]
+    assert "is not in the file joined to the line items" in unmatched["message"][0]

@@ -19,7 +19,7 @@ import polars as pl
 
 from ..config import Settings, find_config, read_config, resolve_settings
 from ..errors import DataError, UsageError, XsellError
-from ..ingest import Book, explain, load, load_profile, with_profile_lookups
+from ..ingest import Book, explain, load, load_probed, load_profile, with_profile_lookups
 from ..model import Model, build_model, latest_closed_date
 
 # A shared fact feeds several parts of one plan: nested common-subplan caching computes it
@@ -45,15 +45,30 @@ class Session:
         paths = [s.path for s in self.settings.sources.values()]
         return paths + ([self.config_path] if self.config_path else [])
 
-    def model(self, *, apply_where: bool = True) -> Model:
-        """The shared facts at T as lazy plans over the scan; ``apply_where=False`` keeps the
-        whole book (whitespace evidence)."""
+    def model(self, *, apply_where: bool = True, book: Book | None = None) -> Model:
+        """The shared facts at T as lazy plans over the scan (or over ``book``);
+        ``apply_where=False`` keeps the whole book (whitespace evidence)."""
         settings = self.settings
+        book = book or self.book
         if settings.where:
-            check_where_columns(settings.where, self.book.account_columns)
+            check_where_columns(settings.where, book.account_columns)
         return build_model(
-            self.book, as_of=settings.as_of, level=settings.level, where=settings.where if apply_where else ()
+            book, as_of=settings.as_of, level=settings.level, where=settings.where if apply_where else ()
         )
+
+    def read(self) -> Book:
+        """The book with its files read: the clean lane of every table in one pass (no cell
+        text kept), and the book over those rows in memory when all of them are clean; else
+        the lazy book, whose two lanes read the files again and name every problem."""
+        probes = self.book.probes
+        if not probes:
+            return self.book
+        try:
+            got = pl.collect_all(list(probes.values()), engine="streaming")
+        except pl.exceptions.PolarsError as exc:
+            raise _explain_failure(self, exc) from None
+        clean = load_probed(self.settings, self.profile, dict(zip(probes, got, strict=True)))
+        return clean if clean is not None else self.book
 
     def facts(self, columns: Sequence[str], *, apply_where: bool = True) -> tuple[Model, Ingested]:
         """Read the book once: the used lines booked on or before T (only ``columns``), the
@@ -67,7 +82,8 @@ class Session:
         can panic. Reading into memory once cuts the graph at its widest point: the plans
         above it are small and fast to plan, and nothing is read or parsed twice.
         """
-        model = self.model(apply_where=apply_where)
+        book = self.read()
+        model = self.model(apply_where=apply_where, book=book)
         wanted = [c for c in columns if c in model.all_lines.collect_schema().names()]
         named: dict[str, pl.LazyFrame] = {
             "lines": model.lines.select(wanted),
@@ -78,7 +94,7 @@ class Session:
         }
         if self.settings.as_of is not None:
             named["latest"] = model.all_lines.select(latest_closed_date().alias("latest"))
-        got = _collect_checked(self, named)
+        got = _collect_checked(self, named, book=book)
         value = got["as_of"].item() if got["as_of"].height else None
         ingested = Ingested(
             counts=got["__counts"],
@@ -98,6 +114,7 @@ class Session:
                 dateless=model.dateless,
                 has_stage=model.has_stage,
                 known_as_of=ingested.as_of,
+                in_memory=True,
             ),
             ingested,
         )
@@ -185,12 +202,12 @@ class Plan:
 
 
 def _collect_checked(
-    session: Session, named: Mapping[str, pl.LazyFrame], head: Sequence[pl.LazyFrame] = ()
+    session: Session, named: Mapping[str, pl.LazyFrame], head: Sequence[pl.LazyFrame] = (), *, book: Book | None = None
 ) -> dict[str, pl.DataFrame]:
     """One ``collect_all`` of ``head`` (returned under "__head…") and ``named`` frames, with the
     row counts and the book's guards when they are still to be read; then the checks only the
     data can tell: mixed currencies, --where values."""
-    book = session.book
+    book = book or session.book
     frames: dict[str, pl.LazyFrame] = dict(named)
     frames["__counts"] = book.counts
     for i, guard in enumerate(book.guards):

@@ -6,6 +6,7 @@ import polars as pl
 
 from ..errors import ExitCode
 from ..ingest import ISSUE_SCHEMA
+from ..ingest.repeats import held_at
 from .answer import Answer, Shown
 from .session import Collected, Plan, Session, table_account
 
@@ -16,6 +17,12 @@ def validate(session: Session) -> Answer:
         "severity", "table", "row", "column", descending=[True, False, False, False]
     )
     warned = book.issues.filter(pl.col("severity") == "warning").group_by("table").len()
+    copies = book.issues.filter(pl.col("rule") == "duplicate_row").select(
+        pl.len().alias("rows"), pl.col("row").min().alias("row"), pl.col("value").sort_by("row").first().alias("of")
+    )
+    overlapping = book.issues.filter(pl.col("rule") == "overlapping_lines").select(pl.len().alias("rows"))
+    held = held_at(book.line_items, session.model(apply_where=False).as_of_frame)
+    sides = {"warned": warned, "copies": copies, "overlapping": overlapping, "held": held}
 
     def finish(got: Collected) -> Shown:
         warnings = dict(got["warned"].iter_rows())
@@ -33,14 +40,52 @@ def validate(session: Session) -> Answer:
             notes.append(f"{source.table} columns: {mapped}")
             if source.ignored_headers:
                 notes.append(f"{source.table} ignored: {', '.join(source.ignored_headers)}")
-        return Shown(tuple(notes), code=int(ExitCode.DATA) if got.rejected else 0, announce=accounts)
+        announce = (*accounts, *repeats(got["copies"], got["overlapping"], got["held"]))
+        return Shown(tuple(notes), code=int(ExitCode.DATA) if got.rejected else 0, announce=announce)
 
     # The file repeats a long path on every row, and the notes name each file: it goes last.
     view = ("table", "row", "column", "value", "rule", "message", "severity", "header", "file")
     return Answer(
         "Rejected rows and warnings",
-        Plan(main=issues, sides={"warned": warned}),
+        Plan(main=issues, sides=sides),
         finish,
         table_columns=view,
         see_validate=False,
     )
+
+
+def _n(value: int) -> str:
+    return f"{value:,}".replace(",", " ")
+
+
+def repeats(copies: pl.DataFrame, overlapping: pl.DataFrame, held: pl.DataFrame) -> tuple[str, ...]:
+    """The book-level lines of the duplicate_row and overlapping_lines warnings: what a person
+    reads first, with the counts, an example and what the rows do to the numbers."""
+    lines: list[str] = []
+    copy = copies.row(0, named=True)
+    if copy["rows"]:
+        lines.append(
+            f"warning: exact duplicate rows: {_n(copy['rows'])} used line_items rows repeat an earlier row cell "
+            f"for cell (e.g. row {copy['row']} = row {copy['of']}); they are used as they are, so each copy "
+            "counts again — remove the copies from the export if they are not separate purchases "
+            "(rule duplicate_row lists them)"
+        )
+    rows = int(overlapping["rows"].item()) if overlapping.height else 0
+    if rows:
+        text = (
+            f"warning: overlapping subscriptions: {_n(rows)} won lines start while another line of the same "
+            "product is active for the account (rule overlapping_lines lists them)"
+        )
+        if held.height and held["overlapping"].item():
+            at = held.row(0, named=True)
+            text += (
+                f"; on {at['as_of']:%Y-%m-%d}, {_n(at['overlapping'])} of the {_n(at['pairs'])} account × product "
+                f"pairs with an active line hold 2 or more at once (up to {at['most']}: account {at['account_id']}, "
+                f"product {at['product_id']})"
+            )
+        text += (
+            ". ARR, expansion and retention add them up: right for added seats, inflated when a new "
+            "subscription replaces an old one that the export never ends"
+        )
+        lines.append(text)
+    return tuple(lines)

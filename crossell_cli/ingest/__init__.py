@@ -20,6 +20,7 @@ from .book import (
     accounts_from_lines,
     explain,
     load,
+    load_probed,
     missing_columns,
     with_profile_lookups,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "available_profiles",
     "explain",
     "load",
+    "load_probed",
     "load_profile",
     "missing_columns",
     "normalize_id",

@@ -26,9 +26,20 @@ from ..errors import ConfigError, DataError
 from ..schema import ACCOUNTS, LINE_ITEMS, PRODUCTS, SCHEMA, TableName, normalize_header
 from . import parsers as p
 from .headers import GENERIC_HEADERS, ColumnSource, find_header, map_columns, require
-from .read import ROW, RawTable, diagnose_csv, diagnose_utf8, read_raw
+from .profiles import for_headers
+from .read import LOOKUP_HIT, ROW, RawTable, diagnose_csv, diagnose_utf8, read_raw
+from .repeats import concurrent_at_start, duplicate_rows
 from .rules import rules_for, template
-from .table import COUNT_SCHEMA, ISSUE_SCHEMA, Checked, TableSource, attribute_name, check_table, empty_issues
+from .table import (
+    COUNT_SCHEMA,
+    ISSUE_SCHEMA,
+    Checked,
+    TableSource,
+    attribute_name,
+    check_table,
+    empty_issues,
+    from_probe,
+)
 
 LINE_ITEM_DTYPES: dict[str, pl.DataType] = {
     "line_id": pl.String(),
@@ -134,6 +145,9 @@ class Book:
     account_columns: tuple[str, ...] = ()  # columns of the accounts table (for --where)
     guards: tuple[Guard, ...] = ()
     profile: str | None = None
+    # Per table read from a file, the clean lane alone (table.py): collect these, and when
+    # every row is clean, load(..., probed=) gives the same book over them in memory.
+    probes: Mapping[TableName, pl.LazyFrame] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------
@@ -182,6 +196,7 @@ def with_lookup(raw: RawTable, other: RawTable, match: str, key: str, columns: S
         other.frame.select(
             other.text(key_index).str.strip_chars().alias("__lookup_key"),
             *[other.text(i).alias(f"c{start + n}") for n, i in enumerate(wanted)],
+            pl.lit(True).alias(LOOKUP_HIT),
         )
         .filter(pl.col("__lookup_key") != "")
         .unique("__lookup_key", keep="first", maintain_order=True)
@@ -190,10 +205,11 @@ def with_lookup(raw: RawTable, other: RawTable, match: str, key: str, columns: S
         raw.frame.with_columns(raw.text(on_index).str.strip_chars().alias("__lookup_key"))
         .join(lookup, on="__lookup_key", how="left", maintain_order="left")
         .drop("__lookup_key")
+        .with_columns(pl.col(LOOKUP_HIT).fill_null(False))
     )
     headers = (*raw.headers, *(other.headers[i] for i in wanted))
     dtypes = (*(raw.dtype(i) for i in range(len(raw.headers))), *(pl.String() for _ in wanted))
-    return replace(raw, headers=headers, frame=frame, dtypes=dtypes)
+    return replace(raw, headers=headers, frame=frame, dtypes=dtypes, lookup_match=raw.headers[on_index])
 
 
 def _date_formats(
@@ -260,19 +276,37 @@ def _mapping_for(
     return mapping
 
 
-def _require(table_name: TableName, mapping: Mapping[str, Any], raw: RawTable, profile: Mapping[str, Any]) -> None:
+def _require(
+    table_name: TableName, mapping: Mapping[str, tuple[int, ColumnSource]], raw: RawTable, profile: Mapping[str, Any]
+) -> None:
     table = SCHEMA[table_name]
+    taken = {src.header for _, src in mapping.values() if src.header}
     try:
-        require(table, mapping, raw.headers, raw.path)
+        require(table, mapping, raw.headers, raw.path, taken=taken)
     except DataError as err:
         lookup = profile.get("lookups", {}).get(table_name)
         if lookup and lookup.get("when_missing") in err.message:
+            match = lookup["match"][0]
+            key = lookup.get("key", lookup["match"])[0]
             err.hint = (
-                f"this export keeps {lookup['when_missing']} in another file: put the "
-                f"{lookup['file']} export beside it (xsell joins it on '{lookup['match']}'), or name it "
-                f"in xsell.yaml under data.{table_name}.lookup"
+                f"this export keeps {lookup['when_missing']} in another file: put the {lookup['file']} export "
+                f"beside it (xsell joins it on '{match}' = its '{key}'), or name it in xsell.yaml under "
+                f"data.{table_name}.lookup"
             )
+            if lookup.get("hint"):
+                err.hint += f". {lookup['hint']}"
         raise
+    if table_name == "line_items" and "period_amount" in mapping and not {"amount", "billing_period"} & set(mapping):
+        # A value per billing period with nothing saying how often it bills: taking it as
+        # annual would be silently wrong (a monthly price as ARR), so the file is refused.
+        header = mapping["period_amount"][1].header
+        raise DataError(
+            f"{raw.path}: '{header}' is the line's value per billing period, and the file says neither how often "
+            f"it bills nor the annual value, so it cannot be annualised. Headers found: {', '.join(raw.headers)}",
+            hint="export the billing frequency (HubSpot: recurringbillingfrequency) or the annual value "
+            "(HubSpot: hs_arr) with the lines, or say which column holds it in xsell.yaml: "
+            "columns: {line_items: {billing_period: 'Your Header'}}",
+        )
 
 
 def missing_columns(
@@ -280,7 +314,9 @@ def missing_columns(
 ) -> set[str]:
     """Canonical columns of ``table_name`` that ``headers`` cannot fill (mapping as load does)."""
     table = SCHEMA[table_name]
-    profile_cols: Mapping[str, Mapping[str, Sequence[str]]] = profile.get("columns", {})
+    profile_cols: Mapping[str, Mapping[str, Sequence[str]]] = for_headers(profile, table_name, headers).get(
+        "columns", {}
+    )
     mapping = map_columns(
         headers,
         table,
@@ -306,13 +342,21 @@ def _check(
         for n, (i, src) in mapping.items()
         if table.column(n).kind == "date" and raw.dtype(i) == pl.String
     }
+    normalized = [normalize_header(h) for h in raw.headers]
+    # A profile's rules hold where their column is (a one-time line of a line-items export);
+    # the config's own rules must name a column the file has (a typo is an error).
+    from_profile = tuple(
+        rule
+        for rule in profile.get("exclude", ())
+        if rule.table == table_name and (find_header(normalized, rule.column) is not None or rule.column in mapping)
+    )
     checked = check_table(
         raw,
         table,
         mapping,
         options=options,
         date_formats=_date_formats(raw, dates, settings, profile),
-        exclude=settings.exclude,
+        exclude=(*settings.exclude, *from_profile),
         extra_text=extra_text,
     )
     used = {i for i, _ in mapping.values()} | set((extra_text or {}).values())
@@ -327,7 +371,22 @@ def _check(
 def load(settings: Settings, profile: Mapping[str, Any] | None = None) -> Book:
     """The book as lazy frames; raises for what stops a run before any row is read
     (a missing file or column, an unreadable header, ambiguous dates, a bad config key)."""
-    profile = profile or {}
+    book = _load(settings, profile or {}, None)
+    assert book is not None  # only a probed load can find a row that is not clean
+    return book
+
+
+def load_probed(
+    settings: Settings, profile: Mapping[str, Any] | None, probed: Mapping[TableName, pl.DataFrame]
+) -> Book | None:
+    """The same book over ``probed``, the collected ``Book.probes`` of ``load``, in memory:
+    nothing is read again. None when a row of any table is not clean (use ``load``'s book)."""
+    return _load(settings, profile or {}, probed)
+
+
+def _load(
+    settings: Settings, profile: Mapping[str, Any], probed: Mapping[TableName, pl.DataFrame] | None
+) -> Book | None:
     options = p.Options(
         decimal_mark=settings.decimal_mark,
         discount_scale=settings.discount_scale
@@ -343,8 +402,11 @@ def load(settings: Settings, profile: Mapping[str, Any] | None = None) -> Book:
     account_extra: dict[str, int] = {}
     for table_name, source in settings.sources.items():
         raw = read_source(source, settings)
-        mapping = _mapping_for(raw, table_name, settings, profile)
-        _require(table_name, mapping, raw, profile)
+        file_profile = for_headers(profile, table_name, raw.headers)
+        mapping = _mapping_for(raw, table_name, settings, file_profile)
+        _require(table_name, mapping, raw, file_profile)
+        if table_name == "line_items":
+            line_raw = raw
         extra_text: dict[str, int] = {}
         if table_name == "accounts":
             # Every other column of the accounts file can be filtered on (--where plan=Pro).
@@ -384,16 +446,27 @@ def load(settings: Settings, profile: Mapping[str, Any] | None = None) -> Book:
                 product_attrs = {n: i for n, (i, _) in attrs.items() if i not in line_idx}
             extra_text = {f"__acct_{n}": i for n, i in account_attrs.items()}
             extra_text.update({f"__prod_{n}": i for n, i in product_attrs.items()})
-        checked[table_name] = _check(raw, table_name, mapping, settings, profile, options, extra_text)
+        checked[table_name] = _check(raw, table_name, mapping, settings, file_profile, options, extra_text)
+        if probed is not None:
+            clean = from_probe(checked[table_name], probed[table_name])
+            if clean is None:
+                return None
+            checked[table_name] = clean
 
     lines_checked = checked["line_items"]
-    lines, late_issues, late_counts, guards = _finish_line_items(lines_checked, settings, profile)
+    # Read into memory, a key column that rises from row to row holds no repeat: the set
+    # stage (first row of each key wins) has nothing to do, and its hashing is skipped.
+    lines, late_issues, late_counts, guards = _finish_line_items(
+        lines_checked, settings, profile, unique_ids=_rises(probed, "line_items", "line_id")
+    )
     products = _finish_products(checked.get("products"), lines, settings)
-    accounts = _finish_accounts(checked.get("accounts"), tuple(account_extra))
+    accounts = _finish_accounts(
+        checked.get("accounts"), tuple(account_extra), unique_ids=_rises(probed, "accounts", "account_id")
+    )
     lines = _with_catalogue_list(lines, products, "products" in settings.sources)
     mapped = {src.canonical for src in lines_checked.source.mapping}
     present = frozenset(mapped | ({"stage"} if "is_won" in mapped else set()))
-    warnings = _warnings(lines, accounts, products if "products" in settings.sources else None, checked)
+    warnings = _warnings(lines, accounts, products if "products" in settings.sources else None, checked, line_raw)
     issues = pl.union([*(c.issues for c in checked.values()), late_issues, warnings], how="vertical")
     counts = _counts(checked, late_counts, lines)
     account_columns = (
@@ -411,7 +484,17 @@ def load(settings: Settings, profile: Mapping[str, Any] | None = None) -> Book:
         account_columns=account_columns,
         guards=guards,
         profile=profile.get("name"),
+        probes={t: c.probe for t, c in checked.items() if c.probe is not None and probed is None},
     )
+
+
+def _rises(probed: Mapping[TableName, pl.DataFrame] | None, table: TableName, column: str) -> bool:
+    """True when the probed ``table`` has ``column``, with no empty value and each value above the last."""
+    frame = (probed or {}).get(table)
+    if frame is None or column not in frame.columns or frame.height < 2:
+        return False
+    values = frame[column]
+    return values.null_count() == 0 and bool((values.slice(1) > values.slice(0, frame.height - 1)).all())
 
 
 def _late_issue(
@@ -433,10 +516,11 @@ def _late_issue(
 
 
 def _finish_line_items(
-    checked: Checked, settings: Settings, profile: Mapping[str, Any]
+    checked: Checked, settings: Settings, profile: Mapping[str, Any], *, unique_ids: bool = False
 ) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, tuple[Guard, ...]]:
     """The line stage (defaults, annual amounts, currencies, line rules) and the set stage
-    (repeated line ids): (used lines, their issues, a one-row count, guards)."""
+    (repeated line ids; ``unique_ids``: known to hold none): (used lines, their issues, a
+    one-row count, guards)."""
     source = checked.source
     file = str(source.path)
     headers = {src.canonical: src.header for src in source.mapping}
@@ -491,7 +575,11 @@ def _finish_line_items(
             pl.col("unit_price") * pl.col("quantity") * per_year / term,
         ).alias("amount"),
     )
-    listed = pl.coalesce(pl.col("list_amount"), pl.col("list_price") * pl.col("quantity") * per_year)
+    listed = pl.coalesce(
+        pl.col("list_amount"),
+        pl.col("period_list_amount") * (12.0 / months),
+        pl.col("list_price") * pl.col("quantity") * per_year,
+    )
     # With only a net amount and a discount, the list value is implied: net / (1 - discount).
     implied = pl.when(pl.col("discount").is_between(0, 1, closed="left")).then(
         pl.col("amount") / (1 - pl.col("discount"))
@@ -559,7 +647,7 @@ def _finish_line_items(
 
     keep = [*LINE_ITEM_DTYPES, ROW, *(n for n in names if n.startswith(("__acct_", "__prod_")))]
     lines = lines.select([pl.col(c).cast(LINE_ITEM_DTYPES[c]) if c in LINE_ITEM_DTYPES else pl.col(c) for c in keep])
-    if "line_id" in headers:
+    if "line_id" in headers and not unique_ids:
         # The set stage: a line_id seen on an earlier kept row is a duplicate (first row wins).
         dup = pl.col(ROW) != pl.col(ROW).min().over("line_id")
         lines = lines.with_columns(dup.alias("__dup")).cache()
@@ -650,8 +738,11 @@ def _finish_products(checked: Checked | None, lines: pl.LazyFrame, settings: Set
     return products.select([pl.col(n).cast(t) for n, t in PRODUCT_DTYPES.items()]).sort("product_id")
 
 
-def _finish_accounts(checked: Checked | None, extras: Sequence[str]) -> pl.LazyFrame | None:
-    """The accounts file's rows, the first row of each account_id (None without a file)."""
+def _finish_accounts(
+    checked: Checked | None, extras: Sequence[str], *, unique_ids: bool = False
+) -> pl.LazyFrame | None:
+    """The accounts file's rows, the first row of each account_id (None without a file;
+    ``unique_ids``: no account_id repeats)."""
     if checked is None:
         return None
     accounts = checked.kept
@@ -659,7 +750,8 @@ def _finish_accounts(checked: Checked | None, extras: Sequence[str]) -> pl.LazyF
     accounts = accounts.with_columns(
         pl.lit(None, dtype=t).alias(n) for n, t in ACCOUNT_DTYPES.items() if n not in names
     )
-    accounts = accounts.filter(pl.col(ROW) == pl.col(ROW).min().over("account_id"))
+    if not unique_ids:
+        accounts = accounts.filter(pl.col(ROW) == pl.col(ROW).min().over("account_id"))
     return accounts.select([*ACCOUNT_DTYPES, *extras]).sort("account_id")
 
 
@@ -704,6 +796,7 @@ def _warnings(
     accounts: pl.LazyFrame | None,
     products: pl.LazyFrame | None,
     checked: Mapping[TableName, Checked],
+    raw_lines: RawTable,
 ) -> pl.LazyFrame:
     """The check stage: rows that are used but deserve a look."""
     parts: list[pl.LazyFrame] = []
@@ -720,6 +813,9 @@ def _warnings(
         frame = frame.join(known, on="product_id", how="left")
         orphan_product = pl.col("product_id").is_not_null() & pl.col("__known_product").is_null()
     frame = frame.with_columns(orphan_account.alias("__orphan_account"), orphan_product.alias("__orphan_product"))
+    frame = frame.with_columns(pl.col(ROW).cast(pl.Int64))
+    frame = frame.join(duplicate_rows(lines, raw_lines), on=ROW, how="left")
+    frame = frame.join(concurrent_at_start(lines), on=ROW, how="left")
     for rule in rules_for("line_items", "check"):
         parts.append(
             _warning_rows(
@@ -729,6 +825,7 @@ def _warnings(
                 rule.message,
                 "line_items",
                 file,
+                shows=rule.shows,
             )
         )
     dimensions: tuple[tuple[TableName, str], ...] = (("accounts", "account_id"), ("products", "product_id"))
@@ -743,8 +840,10 @@ def _warnings(
     return pl.union(parts, how="vertical") if parts else empty_issues()
 
 
-def _warning_rows(frame: pl.LazyFrame, rule: str, column: str, message: str, table: str, file: str) -> pl.LazyFrame:
-    value = pl.col(column).cast(pl.String)
+def _warning_rows(
+    frame: pl.LazyFrame, rule: str, column: str, message: str, table: str, file: str, *, shows: str | None = None
+) -> pl.LazyFrame:
+    value = pl.col(shows or column).cast(pl.String)
     return frame.select(
         pl.lit(table).alias("table"),
         pl.lit(file).alias("file"),
@@ -915,7 +1014,16 @@ __all__ = [
 
 def with_profile_lookups(settings: Settings, profile: Mapping[str, Any]) -> Settings:
     """Apply a profile's lookups: HubSpot line items carry no company or close date, their deals
-    do; when the line items file lacks the column and a deals file sits beside it, join them."""
+    do; Salesforce opportunity products carry no account, close date or outcome, their
+    opportunities do. When the file lacks the column and the other export sits beside it,
+    join them.
+
+    The other export is the file whose name is the lookup's ``file`` (``Opportunity.csv``,
+    ``extract_Opportunity.csv``), else the one file whose name contains it (an export folder
+    also holds ``OpportunityHistory.csv``: a name that only contains it never wins over one
+    that is it). Its key and columns may go by several names (a label export's ``Record ID``,
+    an internal-name export's ``hs_object_id``): the first the file has is used.
+    """
     import re
 
     from ..config import Lookup
@@ -926,7 +1034,7 @@ def with_profile_lookups(settings: Settings, profile: Mapping[str, Any]) -> Sett
         return settings
 
     def word(text: str) -> str:
-        return re.sub(r"[^0-9a-z]+", "_", text.lower())
+        return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_")
 
     sources = dict(settings.sources)
     for table, spec in lookups.items():
@@ -936,26 +1044,42 @@ def with_profile_lookups(settings: Settings, profile: Mapping[str, Any]) -> Sett
         raw = read_raw(source.path, encoding=source.encoding or settings.encoding)
         if spec.get("when_missing") not in missing_columns(raw.headers, table, settings, profile):  # type: ignore[arg-type]
             continue
+        normalized = [normalize_header(h) for h in raw.headers]
+        match = next((m for m in spec["match"] if find_header(normalized, m) is not None), None)
+        if match is None:
+            continue  # the file cannot be joined: the missing column is reported as such
         pattern = word(spec["file"])
-        candidates = [
-            path
-            for path in sorted(source.path.parent.iterdir())
-            if path != source.path and path.is_file() and pattern in word(path.stem)
-        ]
+        others = [path for path in sorted(source.path.parent.iterdir()) if path != source.path and path.is_file()]
+        named = [path for path in others if word(path.stem) in (pattern, pattern + "s", "extract_" + pattern)]
+        candidates = named or [path for path in others if pattern in word(path.stem)]
+        key_hint = spec.get("key", spec["match"])[0]
         if len(candidates) > 1:
             listing = ", ".join(path.name for path in candidates)
             raise UsageError(
                 f"{source.path.name} needs {spec['when_missing']} from another file, and several could hold it "
                 f"({listing})",
                 hint=f"name the file in xsell.yaml: data: {{{table}: {{path: ..., lookup: {{path: ..., "
-                f"match: '{spec['match']}', key: '{spec.get('key', spec['match'])}'}}}}}}",
+                f"match: '{match}', key: '{key_hint}'}}}}}}",
             )
         if len(candidates) == 1:
-            lookup = Lookup(
-                path=candidates[0],
-                match=spec["match"],
-                key=spec.get("key", spec["match"]),
-                columns=tuple(spec.get("columns", ())),
+            other = read_raw(candidates[0], encoding=settings.encoding)
+            key = _first_header(other.headers, spec.get("key", spec["match"]))
+            if key is None:
+                raise DataError(
+                    f"{candidates[0]}: no column {' or '.join(repr(k) for k in spec.get('key', spec['match']))} "
+                    f"to join {source.path.name} on",
+                    hint="headers found: " + ", ".join(other.headers),
+                )
+            columns = tuple(
+                c for c in (_first_header(other.headers, names) for names in spec.get("columns", ())) if c is not None
             )
+            lookup = Lookup(path=candidates[0], match=match, key=key, columns=columns)
             sources[table] = replace(source, lookup=lookup)  # type: ignore[index]
     return replace(settings, sources=sources)
+
+
+def _first_header(headers: Sequence[str], names: Sequence[str]) -> str | None:
+    """The header of ``headers`` that is the first of ``names`` found (None when none is)."""
+    normalized = [normalize_header(h) for h in headers]
+    index = next((i for n in names if (i := find_header(normalized, n)) is not None), None)
+    return None if index is None else headers[index]

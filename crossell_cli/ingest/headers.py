@@ -10,7 +10,7 @@ another (Stripe's "Amount" is a unit price, not also an ARR amount).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,30 +134,63 @@ def _match(
     return None
 
 
-def missing_column_error(table: Table, names: Sequence[str], headers: Sequence[str], path: Path) -> DataError:
+def _key_of(normalized: str) -> str | None:
+    """The record a key header names ('opportunityid' -> 'opportunity'), or None when the header
+    is not a key ('amount'). The 'c' of a Salesforce custom field ('account__c') counts as a key."""
+    for suffix in ("ids", "id", "c", "key"):
+        if normalized.endswith(suffix) and len(normalized) > len(suffix):
+            return normalized[: -len(suffix)]
+    return None
+
+
+def _other_record(wanted: str, header: str) -> bool:
+    """True when both are keys of different records: 'opportunityid' is close to 'accountid'
+    letter by letter, but mapping one to the other changes the grain of the table (every
+    opportunity a customer), so it is never a suggestion."""
+    a, b = _key_of(wanted), _key_of(header)
+    if a is None or b is None:
+        return False
+    return difflib.SequenceMatcher(None, a, b).ratio() < 0.75
+
+
+def missing_column_error(
+    table: Table,
+    names: Sequence[str],
+    headers: Sequence[str],
+    path: Path,
+    *,
+    taken: Collection[str] = (),
+) -> DataError:
     """One required column (or one of a group: ``names``) that no header fills."""
-    return missing_columns_error(table, [names], headers, path)
+    return missing_columns_error(table, [names], headers, path, taken=taken)
 
 
 def missing_columns_error(
-    table: Table, groups: Sequence[Sequence[str]], headers: Sequence[str], path: Path
+    table: Table,
+    groups: Sequence[Sequence[str]],
+    headers: Sequence[str],
+    path: Path,
+    *,
+    taken: Collection[str] = (),
 ) -> DataError:
     """Every required column no header fills, in one message: each group is one column, or
     one of several alternatives ("amount (or unit_price)"). The fix maps each to the closest
-    header found, when one is close."""
-    pool = {normalize_header(h): h for h in headers}
+    header found, when one is close. ``taken``: headers already mapped to another column, never
+    suggested (OpportunityId is the deal, not the account); nor is a key of another record."""
+    used = {normalize_header(h) for h in taken}
+    pool = {normalize_header(h): h for h in headers if normalize_header(h) not in used}
     wanted = [names[0] + (f" (or {', '.join(names[1:])})" if len(names) > 1 else "") for names in groups]
     closest: dict[str, str] = {}
     for names in groups:
         for name in names:
             col = table.column(name)
-            guesses = [
-                pool[g]
-                for synonym in (name, *col.synonyms)
-                for g in difflib.get_close_matches(normalize_header(synonym), list(pool), n=1, cutoff=0.75)
-            ]
+            guesses: list[str] = []
+            for synonym in (name, *col.synonyms):
+                target = normalize_header(synonym)
+                close = difflib.get_close_matches(target, list(pool), n=3, cutoff=0.75)
+                guesses += [g for g in close if not (col.kind == "id" and _other_record(target, g))][:1]
             if guesses and names[0] not in closest:
-                closest[names[0]] = guesses[0]
+                closest[names[0]] = pool[guesses[0]]
     mapping = ", ".join(f"{names[0]}: '{closest.get(names[0], 'Your Header')}'" for names in groups)
     many = len(groups) > 1
     hint = f"map {'them' if many else 'it'} in xsell.yaml: columns: {{{table.name}: {{{mapping}}}}}"
@@ -172,10 +205,12 @@ def missing_columns_error(
     )
 
 
-def require(table: Table, mapping: Mapping[str, object], headers: Sequence[str], path: Path) -> None:
+def require(
+    table: Table, mapping: Mapping[str, object], headers: Sequence[str], path: Path, *, taken: Collection[str] = ()
+) -> None:
     """Every required column (and one of each one_of group) is mapped, or one DataError names
     them all."""
     missing = [[c.name] for c in table.columns if c.required and c.name not in mapping]
     missing += [list(group) for group in table.one_of if not any(n in mapping for n in group)]
     if missing:
-        raise missing_columns_error(table, missing, headers, path)
+        raise missing_columns_error(table, missing, headers, path, taken=taken)

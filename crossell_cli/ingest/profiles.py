@@ -7,13 +7,15 @@ edit it and pass its path to ``--profile``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..config import _bool, _choice, _section, _stages, _str, _str_list, _unknown
+from ..config import ExcludeRule, _bool, _choice, _section, _stages, _str, _str_list, _unknown
 from ..errors import ConfigError, InputMissingError
-from ..schema import SCHEMA, TABLES
+from ..schema import SCHEMA, TABLES, TableName, normalize_header
 
 
 def _profile_columns(value: Any, path: str) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -35,11 +37,29 @@ def _profile_columns(value: Any, path: str) -> dict[str, dict[str, tuple[str, ..
     return out
 
 
+def _alternatives(value: Any, path: str) -> tuple[str, ...]:
+    """One header, or a list of the names it takes in different exports (label / internal)."""
+    return _str_list(value, path)
+
+
+def _column_alternatives(value: Any, path: str) -> tuple[tuple[str, ...], ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"profile key '{path}' must be a list of headers (each a name or a list of names)")
+    return tuple(_alternatives(v, f"{path}[{i}]") for i, v in enumerate(value))
+
+
 def _profile_lookups(value: Any, path: str) -> dict[str, dict[str, Any]]:
     if not isinstance(value, dict):
         raise ConfigError(f"profile key '{path}' must be a mapping of table -> lookup")
     out: dict[str, dict[str, Any]] = {}
-    keys: dict[str, Any] = {"file": _str, "match": _str, "key": _str, "columns": _str_list, "when_missing": _str}
+    keys: dict[str, Any] = {
+        "file": _str,
+        "match": _alternatives,
+        "key": _alternatives,
+        "columns": _column_alternatives,
+        "when_missing": _str,
+        "hint": _str,
+    }
     for table, spec in value.items():
         if table not in SCHEMA:
             raise _unknown(f"{path}.{table}", str(table), TABLES)
@@ -60,6 +80,37 @@ def _profile_date_formats(value: Any, path: str) -> tuple[str, ...]:
     return formats
 
 
+def _profile_variants(value: Any, path: str) -> tuple[dict[str, Any], ...]:
+    """Column maps and exclusions that hold only for one kind of export of the system, told
+    by its headers (a HubSpot line-items export, whose "amount" is per billing period, vs a
+    deals export, whose "Amount" is the deal's value)."""
+    from ..config import _exclude
+
+    if not isinstance(value, list):
+        raise ConfigError(f"profile key '{path}' must be a list of variants")
+    keys: dict[str, Any] = {
+        "name": _str,
+        "table": _choice(*TABLES),
+        "when_headers": _str_list,
+        "columns": _profile_columns,
+        "exclude": _exclude,
+    }
+    out: list[dict[str, Any]] = []
+    for i, item in enumerate(value):
+        where = f"{path}[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"profile key '{where}' must be a mapping")
+        variant = _section(item, where, keys)
+        if "when_headers" not in variant or "table" not in variant:
+            raise ConfigError(f"profile key '{where}' needs a table and when_headers")
+        variant["exclude"] = tuple(
+            replace(rule, table=variant["table"], source=f"{{profile}} profile ({variant.get('name', 'variant')})")
+            for rule in variant.get("exclude", ())
+        )
+        out.append(variant)
+    return tuple(out)
+
+
 _PROFILE_KEYS = {
     "name": _str,
     "description": _str,
@@ -67,6 +118,7 @@ _PROFILE_KEYS = {
     "stages": _stages,
     "date_formats": _profile_date_formats,
     "lookups": _profile_lookups,
+    "variants": _profile_variants,
     "discount_scale": _choice("auto", "percent", "fraction"),
     "amount_units": _choice("major", "minor"),
     "end_date_inclusive": _bool,
@@ -110,4 +162,26 @@ def load_profile(name_or_path: str) -> dict[str, Any]:
         raise ConfigError(f"profile {path}: the top level must be a mapping")
     values = _section(raw, "", _PROFILE_KEYS)
     values.setdefault("name", path.stem)
+    values["variants"] = tuple(
+        {**v, "exclude": tuple(replace(r, source=r.source.format(profile=values["name"])) for r in v["exclude"])}
+        for v in values.get("variants", ())
+    )
     return values
+
+
+def for_headers(profile: Mapping[str, Any], table: TableName, headers: Sequence[str]) -> dict[str, Any]:
+    """The profile as it applies to one file: the column maps of every variant of ``table``
+    whose ``when_headers`` the file has (any one of them) replace the profile's own, and
+    the variants' exclusions are listed under ``exclude``."""
+    present = {normalize_header(h) for h in headers}
+    columns = {t: dict(c) for t, c in profile.get("columns", {}).items()}
+    exclude: list[ExcludeRule] = []
+    applied: list[str] = []
+    for variant in profile.get("variants", ()):
+        if variant["table"] != table or not present & {normalize_header(h) for h in variant["when_headers"]}:
+            continue
+        for name, listed in variant.get("columns", {}).items():
+            columns.setdefault(name, {}).update(listed)
+        exclude.extend(variant["exclude"])
+        applied.append(variant.get("name", "variant"))
+    return {**profile, "columns": columns, "exclude": tuple(exclude), "applied": tuple(applied)}

@@ -27,6 +27,7 @@ from ..errors import DataError, InputMissingError
 
 ROW = "_row"
 EXTRA = "_extra"
+LOOKUP_HIT = "_lookup_hit"
 _SNIFF_BYTES = 64 * 1024
 _CHUNK = 4 * 1024 * 1024
 _DELIMITERS = (",", ";", "\t", "|")
@@ -50,6 +51,9 @@ class RawTable:
     header_lines: int = 0  # rows above the header (a formatted report's title block), dropped
     # Each column's type in ``frame``: String for CSV and XLSX; Parquet's own types.
     dtypes: tuple[pl.DataType, ...] = ()
+    # With columns joined from another file (a lookup): the header matched on. ``frame`` then
+    # also has LOOKUP_HIT (true where the row found its record in the other file).
+    lookup_match: str | None = None
 
     def column(self, index: int) -> str:
         return f"c{index}"

@@ -57,6 +57,13 @@ def text_of(column: str) -> str:
 # row lacks every column of the group ``c`` leads) and ``__ragged`` (text beyond the header).
 NEEDS = "__needs"
 RAGGED = "__ragged"
+LOOKUP = "__lookup_hit"  # true where the row found its record in a joined file (always true without one)
+LOOKUP_VALUE = "__lookup_value"  # the text the row was matched on
+# Columns the check stage adds for its rules: ``__duplicate_of`` (the earlier used row this
+# row repeats cell for cell, or null) and ``__concurrent`` (won lines of the same account and
+# product active when this line starts, itself included; null when the book has no end dates).
+DUPLICATE_OF = "__duplicate_of"
+CONCURRENT = "__concurrent"
 
 
 def missing_of(column: str) -> str:
@@ -75,6 +82,8 @@ class Rule:
     fix: str = ""
     # Only for columns that are (True) or are not (False) required; None: every column.
     required: bool | None = None
+    # check stage: the column whose value the issue shows as '{v}' (default: ``column``).
+    shows: str | None = None
 
     @property
     def text(self) -> str:
@@ -171,6 +180,18 @@ RULES: tuple[Rule, ...] = (
         _missing,
         "{c} is empty (every won or lost line needs it)",
         "fill it in or drop the row",
+    ),
+    # A line whose record in the joined file (its deal, its opportunity) is not there: it has
+    # no account, date or outcome, and guessing them would be silent.
+    Rule(
+        "lookup_unmatched",
+        LINES,
+        "(lookup)",
+        "rejected",
+        "cell",
+        lambda _c: ~pl.col(LOOKUP),
+        "{c} '{v}' is not in the file joined to the line items, so the line has no account, date or outcome",
+        "export every deal or opportunity the line items refer to, or drop the row",
     ),
     Rule(
         "ragged_row",
@@ -285,6 +306,36 @@ RULES: tuple[Rule, ...] = (
         "check",
         lambda _c: (pl.col("discount") < 0) | (pl.col("discount") > 1),
         "discount {v} is outside 0–1 after reading percentages; check the column",
+    ),
+    # An exact copy of an earlier used row (every cell the same, unmapped columns included).
+    # It is used as it is: a shop's export may hold two identical lines that were two
+    # purchases, and xsell cannot tell; the analyst can, and the warning says where.
+    Rule(
+        "duplicate_row",
+        LINES,
+        "(row)",
+        "warning",
+        "check",
+        lambda _c: pl.col(DUPLICATE_OF).is_not_null(),
+        "every cell repeats row {v}; both rows are used (counted twice); "
+        "if the export repeated the line, remove the copy",
+        shows=DUPLICATE_OF,
+    ),
+    # A won line that starts while other won lines of the same product are active for the
+    # account (books with end dates only: in a bookings export a repeat order is not held
+    # twice). ARR adds them up: right for added seats, wrong when the later line replaces
+    # the earlier one (a renewal or plan change exported without ending the old line).
+    Rule(
+        "overlapping_lines",
+        LINES,
+        "start_date",
+        "warning",
+        "check",
+        lambda _c: pl.col(CONCURRENT) >= 2,
+        "{v} lines of this product are active at once for this account from this line's start; "
+        "ARR adds them up (right for added seats; if this line replaces an earlier one, that one "
+        "should end here)",
+        shows=CONCURRENT,
     ),
     Rule(
         "duplicate_account",

@@ -13,6 +13,12 @@ Per data row of a raw table (``read.py``), one lazy plan:
 The result is three lazy frames over the same scan (``Checked``): the rows no rule
 rejected, the issues (one row per broken rule and cell, with the message), and a one-row
 count. Nothing is collected here.
+
+Most exports are clean: every row would take the clean lane. ``Checked.probe`` is the clean
+lane alone (the fast parse of every cell and whether the row is clean, with no cell text
+kept): one cheap pass over the file. When every row of the probe is clean, ``from_probe``
+gives the same kept rows, issues and counts as the two lanes would, over the probe's rows in
+memory; when one is not, the two lanes run as above.
 """
 
 from __future__ import annotations
@@ -29,8 +35,20 @@ from ..errors import ConfigError
 from ..schema import Table, TableName, normalize_header
 from . import parsers as p
 from .headers import ColumnSource, find_header
-from .read import EXTRA, ROW, RawTable
-from .rules import EXCLUDED, NEEDS, RAGGED, Rule, error_of, missing_of, rules_for, template, text_of
+from .read import EXTRA, LOOKUP_HIT, ROW, RawTable
+from .rules import (
+    EXCLUDED,
+    LOOKUP,
+    LOOKUP_VALUE,
+    NEEDS,
+    RAGGED,
+    Rule,
+    error_of,
+    missing_of,
+    rules_for,
+    template,
+    text_of,
+)
 
 # Lines a Salesforce (or similar) report appends after the data, matched on the first cell.
 _FOOTER = (
@@ -91,6 +109,7 @@ class Checked:
     kept: pl.LazyFrame
     issues: pl.LazyFrame
     counts: pl.LazyFrame
+    probe: pl.LazyFrame | None = None  # the clean lane alone, with ``__clean`` per row (see the module docstring)
 
 
 def exclusion(
@@ -119,7 +138,7 @@ def exclusion(
             hit = cell.str.contains(rule.matches)
         else:
             hit = cell == ""
-        reason = pl.when(hit).then(pl.lit(rule.reason)).otherwise(reason)
+        reason = pl.when(hit).then(pl.lit(f"excluded by the {rule.source}: {rule.reason}")).otherwise(reason)
         column = pl.when(hit).then(pl.lit(raw.headers[index])).otherwise(column)
         value = pl.when(hit).then(cell).otherwise(value)
     return {"__excl_reason": reason, "__excl_column": column, "__excl_value": value}
@@ -154,6 +173,10 @@ def check_table(
     excl = exclusion(table, raw, mapping, exclude)
     first = raw.text(0).fill_null("") if raw.headers else pl.lit("")
     mapped = {i for i, _ in mapping.values()}
+    looked_up = raw.lookup_match is not None
+    if looked_up:
+        match_index = raw.headers.index(raw.lookup_match)
+        columns += [pl.col(LOOKUP_HIT).alias(LOOKUP), raw.text(match_index).alias(LOOKUP_VALUE)]
     columns += [
         first.str.contains(_FOOTER).alias("__candidate"),
         *[raw.text(i).str.strip_chars().replace("", None).alias(n) for n, i in extra_text.items()],
@@ -184,16 +207,37 @@ def check_table(
     clean = pl.all_horizontal(
         [*read, *present, pl.col(EXTRA).is_null() | (pl.col(EXTRA) == ""), ~pl.col("__candidate")]
         + ([pl.col("__excl_reason").is_null()] if exclude else [])
+        + ([pl.col(LOOKUP)] if looked_up else [])
     )
-    marked = raw.frame.select(columns).with_columns(clean.alias("__clean")).cache()
     money = {n for n in mapping if table.column(n).kind == "money"}
     clean_cols = [pl.col(ROW), *[pl.col(f"__f_{n}").alias(n) for n in mapping]]
     clean_cols += [pl.lit(None, dtype=pl.String).alias(f"__cur_{n}") for n in money]
     clean_cols += [pl.col(n) for n in extra_text]
     outcome = _stage_outcome(mapping)
-    straight = marked.filter(pl.col("__clean")).select(clean_cols)
-    if outcome is not None and "is_won" in mapping:
-        straight = straight.with_columns(outcome.alias("stage"))
+
+    def finish_clean(frame: pl.LazyFrame) -> pl.LazyFrame:
+        return frame.with_columns(outcome.alias("stage")) if outcome is not None and "is_won" in mapping else frame
+
+    # The probe: a row the config excludes is fine too (its cells are never checked), unless
+    # it is blank or looks like a footer (the two lanes count those apart).
+    probe_ok = clean
+    if exclude:
+        cells_ok = pl.all_horizontal(
+            [*read, *present, pl.col(EXTRA).is_null() | (pl.col(EXTRA) == "")] + ([pl.col(LOOKUP)] if looked_up else [])
+        )
+        texts_all = [pl.col(text_of(n)) for n in mapping] + [
+            pl.col(f"__u_{i}") for i in range(len(raw.headers)) if i not in mapped
+        ]
+        blank = pl.all_horizontal([c.is_null() | (c.str.strip_chars() == "") for c in texts_all])
+        excluded_row = pl.col("__excl_reason").is_not_null() & ~blank
+        probe_ok = ~pl.col("__candidate") & (excluded_row | (cells_ok & pl.col("__excl_reason").is_null()))
+    probe = finish_clean(
+        raw.frame.select(columns)
+        .with_columns(probe_ok.alias("__clean"))
+        .select([*clean_cols, *[pl.col(n) for n in excl if exclude], pl.col("__clean")])
+    )
+    marked = raw.frame.select(columns).with_columns(clean.alias("__clean")).cache()
+    straight = finish_clean(marked.filter(pl.col("__clean")).select(clean_cols))
 
     # The problem lane.
     texts = [pl.col(text_of(n)) for n in mapping]
@@ -248,6 +292,8 @@ def check_table(
     parsed = rows.with_columns(parsed_cols).select(
         pl.exclude("^__s_.*$", "^__u_.*$", *[f"__f_{n}" for n in mapping], *[f"__te_{n}" for n in typed])
     )
+    if not looked_up:
+        parsed = parsed.with_columns(pl.lit(True).alias(LOOKUP), pl.lit(None, dtype=pl.String).alias(LOOKUP_VALUE))
     checked = _apply_cell_rules(parsed, raw, table, mapping)
     keep = straight.collect_schema().names()
     kept = pl.union([straight, checked.kept.select(keep)], how="vertical")
@@ -256,7 +302,44 @@ def check_table(
         .join(checked.counts.drop("records"), how="cross")
         .select(list(COUNT_SCHEMA))
     )
-    return Checked(checked.source, kept, checked.issues, counts)
+    return Checked(checked.source, kept, checked.issues, counts, probe=probe)
+
+
+def from_probe(checked: Checked, probe: pl.DataFrame) -> Checked | None:
+    """The table as the two lanes would give it, from its collected probe when every row is
+    clean: every row kept but those the config excludes (listed as issues); None otherwise."""
+    if not probe["__clean"].all():
+        return None
+    frame = probe.lazy().drop("__clean")
+    excluded = pl.lit(False)
+    issues = empty_issues()
+    if "__excl_reason" in probe.columns:
+        excluded = pl.col("__excl_reason").is_not_null()
+        issues = _excluded_issues(frame.filter(excluded), checked.source.table, str(checked.source.path))
+        frame = frame.filter(~excluded).drop("^__excl_.*$")
+    counts = probe.lazy().select(
+        pl.len().cast(pl.Int64).alias("records"),
+        pl.lit(0, dtype=pl.Int64).alias("blank"),
+        pl.lit(0, dtype=pl.Int64).alias("footer"),
+        excluded.sum().cast(pl.Int64).alias("excluded"),
+        pl.lit(0, dtype=pl.Int64).alias("rejected"),
+    )
+    return Checked(checked.source, frame, issues, counts)
+
+
+def _excluded_issues(excluded: pl.LazyFrame, table: str, file: str) -> pl.LazyFrame:
+    """One issue per row the config excludes (severity "excluded"), naming the rule's column and value."""
+    return excluded.select(
+        pl.lit(table).alias("table"),
+        pl.lit(file).alias("file"),
+        pl.col(ROW).cast(pl.Int64).alias("row"),
+        pl.col("__excl_column").alias("column"),
+        pl.col("__excl_column").alias("header"),
+        pl.col("__excl_value").alias("value"),
+        pl.lit(EXCLUDED).alias("rule"),
+        pl.lit("excluded").alias("severity"),
+        pl.col("__excl_reason").alias("message"),
+    )
 
 
 def _stage_outcome(mapping: Mapping[str, object]) -> pl.Expr | None:
@@ -281,6 +364,8 @@ def _rule_columns(rule: Rule, table: Table, mapping: Mapping[str, object], leade
     """The mapped columns a rule checks."""
     if rule.column == "(row)":
         return ["(row)"]
+    if rule.column == "(lookup)":
+        return ["(lookup)"]
     if rule.column == "required":
         return list(leaders)
     if rule.column.startswith("kind:"):
@@ -343,22 +428,10 @@ def _apply_cell_rules(
     )
     listed = frame.filter(counted & ~excluded)
     issue_parts = [
-        _issues(listed.filter(check), rule, column, mapping, table.name, str(raw.path))
+        _issues(listed.filter(check), rule, column, mapping, table.name, str(raw.path), raw.lookup_match)
         for rule, column, check in checks
     ]
-    issue_parts.append(
-        frame.filter(counted & excluded).select(
-            pl.lit(table.name).alias("table"),
-            pl.lit(str(raw.path)).alias("file"),
-            pl.col(ROW).cast(pl.Int64).alias("row"),
-            pl.col("__excl_column").alias("column"),
-            pl.col("__excl_column").alias("header"),
-            pl.col("__excl_value").alias("value"),
-            pl.lit(EXCLUDED).alias("rule"),
-            pl.lit("excluded").alias("severity"),
-            pl.concat_str([pl.lit("excluded by the config: "), pl.col("__excl_reason")]).alias("message"),
-        )
-    )
+    issue_parts.append(_excluded_issues(frame.filter(counted & excluded), table.name, str(raw.path)))
     issues = pl.union(issue_parts, how="vertical") if issue_parts else empty_issues()
     counts = frame.select(
         pl.len().cast(pl.Int64).alias("records"),  # problem rows; check_table adds the clean ones
@@ -377,6 +450,8 @@ def _internal(name: str) -> bool:
     return name.startswith(("__e_", "__missing_", "__excl_")) or name in (
         NEEDS,
         RAGGED,
+        LOOKUP,
+        LOOKUP_VALUE,
         "__blank",
         "__candidate",
         "__footer",
@@ -391,6 +466,7 @@ def _issues(
     mapping: Mapping[str, tuple[int, ColumnSource]],
     table: TableName,
     file: str,
+    raw_match: str | None = None,
 ) -> pl.LazyFrame:
     """One issue row per row of ``broken`` for ``rule`` on ``column``.
 
@@ -399,9 +475,13 @@ def _issues(
     """
     header = mapping[column][1].header if column in mapping else None
     value = pl.col(RAGGED) if column == "(row)" else pl.col(text_of(column)).fill_null("")
+    named = column
+    if column == "(lookup)":
+        # The message names the header the row was matched on (OpportunityId, Associated Deal IDs).
+        header, value, named = raw_match, pl.col(LOOKUP_VALUE).fill_null(""), raw_match or column
     severity = pl.when(pl.col("__rejected")).then(pl.lit("rejected")).otherwise(pl.lit(rule.severity))
     whole = f"{rule.message}; {rule.fix}" if rule.fix else rule.message
-    message = template(whole, value=value, column=pl.lit(column), table=table)
+    message = template(whole, value=value, column=pl.lit(named), table=table)
     if rule.severity == "warning":
         message = (
             pl.when(pl.col("__rejected"))

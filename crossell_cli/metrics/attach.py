@@ -96,7 +96,7 @@ def attach_pairs(
     instead, zeros and items without owners included. ``forced`` (base_family, family):
     the forced-bundle pairs to mark.
     """
-    owned = model.ownership.join(model.first_purchases, on=["account_id", "item"], how="left")
+    owned = model.owned
     counts = owners(model)
     customers = headline(model.ownership).select("customers")
     base_filter = None

@@ -94,10 +94,18 @@ class FlagSettings:
     erosion_drop: float = 0.2
 
 
-def deal_key() -> pl.Expr:
-    """The deal a line was booked on: its contract, or (account, day) without contract ids."""
-    day = pl.concat_str([pl.lit("\x00day"), pl.col("account_id"), pl.col("booked_at").cast(pl.String)], separator="|")
-    return pl.coalesce(pl.col("contract_id"), day)
+DEAL = ("__deal_contract", "__deal_account", "__deal_day")
+
+
+def deal_key() -> list[pl.Expr]:
+    """The deal a line was booked on, as the columns DEAL: its contract, or (account, day) when
+    it has no contract id. Join on DEAL with ``nulls_equal=True``."""
+    no_contract = pl.col("contract_id").is_null()
+    return [
+        pl.col("contract_id").alias(DEAL[0]),
+        pl.when(no_contract).then(pl.col("account_id")).alias(DEAL[1]),
+        pl.when(no_contract).then(pl.col("booked_at")).alias(DEAL[2]),
+    ]
 
 
 FORCED_SCHEMA = {
@@ -119,7 +127,7 @@ def forced_bundles(model: Model, *, share: float, min_lines: int) -> pl.LazyFram
         return pl.LazyFrame(schema=FORCED_SCHEMA)
     # Distinct (deal, item) with B's line count: a deal with three lines of B is three of
     # B's lines on a deal with A. Every B line counts once (a line is on one deal).
-    deal_items = model.won.group_by(deal_key().alias("deal"), "item").agg(pl.len().alias("n"))
+    deal_items = model.won.group_by(*deal_key(), "item").agg(pl.len().alias("n"))
     b_lines = deal_items.group_by("item").agg(pl.col("n").sum().alias("b_lines"))
     return (
         deal_pairs(deal_items)
@@ -186,18 +194,18 @@ def _percent(expr: pl.Expr) -> pl.Expr:
 
 def pass_through_lines(model: Model, *, discount: float) -> pl.LazyFrame:
     """Cross-sell lines at ≤ (1 − discount) of list, on a deal with another family's line."""
-    classified = model.classified.with_columns(deal_key().alias("deal"))
+    classified = model.classified.with_columns(deal_key())
     realized = pl.col("amount") / pl.col("list_amount")
     # The deep-discount cross-sells first (a handful), then the other families on their deals.
     candidates = classified.filter(
         (pl.col("kind") == "cross_sell") & (pl.col("list_amount") > 0) & (realized <= 1 - discount + 1e-12)
     )
-    deal_items = classified.join(candidates.select("deal").unique(), on="deal", how="semi").select(
-        "deal", pl.col("item").alias("other")
+    deal_items = classified.join(candidates.select(DEAL).unique(), on=DEAL, how="semi", nulls_equal=True).select(
+        *DEAL, pl.col("item").alias("other")
     )
     others = (
-        candidates.select("line_id", "deal", "item")
-        .join(deal_items.unique(), on="deal")
+        candidates.select("line_id", *DEAL, "item")
+        .join(deal_items.unique(), on=DEAL, nulls_equal=True)
         .filter(pl.col("other") != pl.col("item"))
         .group_by("line_id")
         .agg(pl.col("other").unique().sort().str.join(", ").alias("others"))

@@ -54,34 +54,47 @@ def co_owned_pairs(owned: pl.LazyFrame, *, bases: pl.LazyFrame | None = None) ->
         )
         .with_columns((pl.col("both_accounts") - pl.col("co_booked") - pl.col("cross_sold_after")).alias("before"))
     )
-    columns = ("base", "target", "both_accounts", "co_booked", "cross_sold_after", "before")
-    mirror = half.filter(pl.col("__target_is_base")).select(
+    # Both orientations from one reference to ``half`` (a union of two would compute it twice:
+    # Polars 2.1 shares a repeated subplan only at the top of a plan).
+    as_counted = pl.struct(
+        "base", "target", "both_accounts", "co_booked", "cross_sold_after", "before", pl.lit(True).alias("__keep")
+    )
+    mirrored = pl.struct(
         pl.col("target").alias("base"),
         pl.col("base").alias("target"),
         "both_accounts",
         "co_booked",
         pl.col("before").alias("cross_sold_after"),
         pl.col("cross_sold_after").alias("before"),
+        pl.col("__target_is_base").alias("__keep"),
     )
-    return pl.union([half.select(columns), mirror], how="vertical")
+    return (
+        half.select(pl.concat_list([as_counted, mirrored]).alias("__pair"))
+        .explode("__pair")
+        .unnest("__pair")
+        .filter(pl.col("__keep"))
+        .drop("__keep")
+    )
 
 
 def deal_pairs(deal_items: pl.LazyFrame) -> pl.LazyFrame:
-    """base, target, lines_on_shared: for items sharing a deal, how many of the target's lines sit
-    on a deal that also holds the base. ``deal_items``: deal, item, n (the item's lines on it)."""
-    left = deal_items.select("deal", pl.col("item").alias("a"), pl.col("n").alias("n_a"))
-    right = deal_items.select("deal", pl.col("item").alias("b"), pl.col("n").alias("n_b"))
+    """base, target, shared: for items sharing a deal, how many of the target's lines sit on a
+    deal that also holds the base. ``deal_items``: the deal's key columns, item, n (the item's
+    lines on it); keys compare nulls as equal (a deal without a contract is an account's day)."""
+    keys = [c for c in deal_items.collect_schema().names() if c not in ("item", "n")]
+    left = deal_items.select(*keys, pl.col("item").alias("a"), pl.col("n").alias("n_a"))
+    right = deal_items.select(*keys, pl.col("item").alias("b"), pl.col("n").alias("n_b"))
     # A deal holding items a and b is joined once, as a < b, for both directions.
     shared = (
-        left.join(right, on="deal")
+        left.join(right, on=keys, nulls_equal=True)
         .filter(pl.col("a") < pl.col("b"))
         .group_by("a", "b")
         .agg(pl.col("n_a").sum().alias("lines_a"), pl.col("n_b").sum().alias("lines_b"))
     )
-    return pl.union(
+    both = pl.concat_list(
         [
-            shared.select(pl.col("b").alias("base"), pl.col("a").alias("target"), pl.col("lines_a").alias("shared")),
-            shared.select(pl.col("a").alias("base"), pl.col("b").alias("target"), pl.col("lines_b").alias("shared")),
-        ],
-        how="vertical",
+            pl.struct(pl.col("b").alias("base"), pl.col("a").alias("target"), pl.col("lines_a").alias("shared")),
+            pl.struct(pl.col("a").alias("base"), pl.col("b").alias("target"), pl.col("lines_b").alias("shared")),
+        ]
     )
+    return shared.select(both.alias("__pair")).explode("__pair").unnest("__pair")

@@ -1,0 +1,102 @@
+"""Lines a book holds more than once: exact copies of a row, and one product held several times.
+
+Both are warnings (``rules.py``: ``duplicate_row``, ``overlapping_lines``): the rows are
+used, and ``xsell validate`` says where they are and what they do to the numbers.
+
+- an exact copy is a used row whose every cell (mapped or not) repeats an earlier used row;
+- an overlap is a won line that starts while other won lines of the same account and
+  product are active (start_date <= day < end_date, an empty end never ends). Only books
+  with end dates are checked: in a bookings export a repeat order of a product is a new
+  purchase, not a second copy of something still held.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from .read import ROW, RawTable
+from .rules import CONCURRENT, DUPLICATE_OF
+
+
+def _won() -> pl.Expr:
+    return pl.col("stage").is_null() | (pl.col("stage") == "won")
+
+
+def _ever_active() -> pl.Expr:
+    """A line that ends on or before its start is never active (and is warned about already)."""
+    return pl.col("end_date").is_null() | (pl.col("end_date") > pl.col("start_date"))
+
+
+def duplicate_rows(lines: pl.LazyFrame, raw: RawTable) -> pl.LazyFrame:
+    """(ROW, DUPLICATE_OF): each used row whose every cell repeats an earlier used row, and
+    the first such row. Cells are compared as the file's text, so 1.0 and 1 differ."""
+    cells = [f"__cell{i}" for i in range(len(raw.headers))]
+    if not cells:
+        return pl.LazyFrame(schema={ROW: pl.Int64, DUPLICATE_OF: pl.Int64})
+    rows = raw.frame.select(pl.col(ROW), *[raw.text(i).alias(c) for i, c in enumerate(cells)]).join(
+        lines.select(ROW), on=ROW, how="semi"
+    )
+    first = pl.col(ROW).min().over(cells)
+    return (
+        rows.select(pl.col(ROW), first.alias(DUPLICATE_OF))
+        .filter(pl.col(ROW) != pl.col(DUPLICATE_OF))
+        .select(pl.col(ROW).cast(pl.Int64), pl.col(DUPLICATE_OF).cast(pl.Int64))
+    )
+
+
+def concurrent_at_start(lines: pl.LazyFrame) -> pl.LazyFrame:
+    """(ROW, CONCURRENT): for each won line, the won lines of its account and product active
+    on its start day, itself included (ties on one day: file order), when the book has any
+    end date; no rows otherwise.
+
+    A sweep per account and product: +1 on each start, -1 on each end (ends first on a day,
+    as end_date is exclusive), the running sum read at each start.
+    """
+    won = (
+        lines.filter(_won() & _ever_active())
+        .select(pl.col(ROW).cast(pl.Int64), "account_id", "product_id", "start_date", "end_date")
+        .with_columns(pl.col("end_date").is_not_null().any().alias("__has_ends"))
+        .filter(pl.col("__has_ends"))
+    )
+    starts = won.select(
+        "account_id", "product_id", pl.col("start_date").alias("__day"), pl.lit(1).alias("__step"), pl.col(ROW)
+    )
+    ends = won.filter(pl.col("end_date").is_not_null()).select(
+        "account_id",
+        "product_id",
+        pl.col("end_date").alias("__day"),
+        pl.lit(-1).alias("__step"),
+        pl.lit(None, dtype=pl.Int64).alias(ROW),
+    )
+    return (
+        pl.concat([starts, ends], how="vertical")
+        .sort("account_id", "product_id", "__day", "__step", ROW, nulls_last=True)
+        .with_columns(pl.col("__step").cum_sum().over("account_id", "product_id").alias(CONCURRENT))
+        .filter(pl.col("__step") == 1)
+        .select(ROW, pl.col(CONCURRENT).cast(pl.Int64))
+    )
+
+
+def held_at(lines: pl.LazyFrame, at: pl.LazyFrame) -> pl.LazyFrame:
+    """One row: how many account × product pairs hold a won line active on the day in ``at``
+    (one row, column ``as_of``), how many hold two or more at once, the most held at once,
+    and the pair holding it (first account and product in order on a tie)."""
+    active = (
+        lines.join(at, how="cross")
+        .filter(
+            _won()
+            & (pl.col("booked_at") <= pl.col("as_of"))
+            & (pl.col("start_date") <= pl.col("as_of"))
+            & (pl.col("end_date").is_null() | (pl.col("as_of") < pl.col("end_date")))
+        )
+        .group_by("account_id", "product_id")
+        .agg(pl.len().cast(pl.Int64).alias("held"))
+        .sort(["held", "account_id", "product_id"], descending=[True, False, False])
+    )
+    return active.select(
+        pl.len().cast(pl.Int64).alias("pairs"),
+        (pl.col("held") >= 2).sum().cast(pl.Int64).alias("overlapping"),
+        pl.col("held").first().alias("most"),
+        pl.col("account_id").first(),
+        pl.col("product_id").first(),
+    ).join(at, how="cross")

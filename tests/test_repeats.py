@@ -1,0 +1,152 @@
+"""Lines a book holds more than once (issue 13, item 5): exact duplicate rows and overlapping
+subscriptions of one product, as warnings that `xsell validate` lists and sums up.
+
+Hand-worked frames for the functions in ingest/repeats.py, then the validate command on the
+corpus files (the per-row listing is checked in test_bad_inputs.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from crossell_cli.ingest.read import ROW, RawTable
+from crossell_cli.ingest.repeats import concurrent_at_start, duplicate_rows, held_at
+from crossell_cli.ingest.rules import CONCURRENT, DUPLICATE_OF
+
+from .conftest import invoke
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+D = dt.date
+NO_CONFIG = {"XSELL_CONFIG": ""}
+
+
+def lines(rows: list[tuple[int, str, str, D, D | None, str | None]]) -> pl.LazyFrame:
+    return pl.LazyFrame(
+        rows,
+        schema={
+            ROW: pl.Int64,
+            "account_id": pl.String,
+            "product_id": pl.String,
+            "start_date": pl.Date,
+            "end_date": pl.Date,
+            "stage": pl.String,
+        },
+        orient="row",
+    ).with_columns(pl.col("start_date").alias("booked_at"))
+
+
+def test_concurrent_at_start_counts_the_lines_held_when_each_starts():
+    book = lines(
+        [
+            (1, "A", "P", D(2024, 1, 1), D(2025, 1, 1), "won"),
+            (2, "A", "P", D(2024, 6, 1), D(2025, 6, 1), "won"),  # L1 still runs: 2
+            (3, "A", "P", D(2025, 1, 1), None, "won"),  # L1 ended that day (exclusive), L2 runs: 2
+            (4, "A", "Q", D(2024, 6, 1), None, "won"),  # another product: 1
+            (5, "B", "P", D(2024, 1, 1), D(2024, 7, 1), "won"),
+            (6, "B", "P", D(2024, 7, 1), None, "won"),  # a renewal that ends the old line: 1
+            (7, "B", "P", D(2024, 8, 1), None, "lost"),  # not held
+            (8, "B", "P", D(2024, 9, 1), D(2024, 9, 1), "won"),  # never active
+            (9, "C", "P", D(2024, 3, 1), None, None),  # no stage column: a purchase
+            (10, "C", "P", D(2024, 3, 1), None, None),  # same day, later row: 2
+        ]
+    )
+    got = concurrent_at_start(book).sort(ROW).collect()
+    want = pl.DataFrame(
+        {ROW: [1, 2, 3, 4, 5, 6, 9, 10], CONCURRENT: [1, 2, 2, 1, 1, 1, 1, 2]},
+        schema={ROW: pl.Int64, CONCURRENT: pl.Int64},
+    )
+    assert_frame_equal(got, want)
+
+
+def test_concurrent_at_start_is_silent_without_end_dates():
+    book = lines([(1, "A", "P", D(2024, 1, 1), None, None), (2, "A", "P", D(2024, 2, 1), None, None)])
+    assert concurrent_at_start(book).collect().is_empty()
+
+
+def test_concurrent_at_start_does_not_depend_on_row_order():
+    rows = [
+        (1, "A", "P", D(2024, 1, 1), D(2025, 1, 1), "won"),
+        (2, "A", "P", D(2024, 6, 1), None, "won"),
+        (3, "A", "P", D(2024, 7, 1), D(2024, 8, 1), "won"),
+    ]
+    forward = concurrent_at_start(lines(rows)).sort(ROW).collect()
+    backward = concurrent_at_start(lines(rows[::-1])).sort(ROW).collect()
+    assert_frame_equal(forward, backward)
+    assert forward[CONCURRENT].to_list() == [1, 2, 3]
+
+
+def test_held_at_counts_pairs_active_on_the_day():
+    book = lines(
+        [
+            (1, "A", "P", D(2024, 1, 1), D(2025, 1, 1), "won"),  # ended on T
+            (2, "A", "P", D(2024, 6, 1), None, "won"),
+            (3, "A", "P", D(2025, 1, 1), None, "won"),
+            (4, "A", "Q", D(2024, 6, 1), None, "won"),
+            (5, "B", "P", D(2024, 6, 1), None, "won"),
+            (6, "B", "P", D(2024, 7, 1), None, "won"),
+            (7, "C", "P", D(2024, 6, 1), None, "open"),
+        ]
+    )
+    at = pl.LazyFrame({"as_of": [D(2025, 1, 1)]})
+    got = held_at(book, at).collect()
+    want = pl.DataFrame(
+        {
+            "pairs": [3],
+            "overlapping": [2],
+            "most": [2],
+            "account_id": ["A"],
+            "product_id": ["P"],
+            "as_of": [D(2025, 1, 1)],
+        },
+        schema_overrides={"most": pl.Int64, "pairs": pl.Int64, "overlapping": pl.Int64},
+    )
+    assert_frame_equal(got, want)
+
+
+def test_duplicate_rows_compare_every_cell_of_used_rows():
+    raw_frame = pl.LazyFrame(
+        {
+            ROW: [1, 2, 3, 4, 5, 6],
+            "c0": ["A", "A", "A", "B", "B", "B"],
+            "c1": ["x", "x", "x", "y", "y", "y"],
+            "c2": ["note", "note", "other", None, None, None],
+        },
+        schema_overrides={ROW: pl.Int64},
+    )
+    raw = RawTable(Path("f.csv"), ("a", "b", "c"), raw_frame, "utf-8", ",", "csv")
+    used = pl.LazyFrame({ROW: [1, 2, 3, 5, 6]}, schema={ROW: pl.Int64})  # row 4 was rejected
+    got = duplicate_rows(used, raw).sort(ROW).collect()
+    want = pl.DataFrame({ROW: [2, 6], DUPLICATE_OF: [1, 5]}, schema={ROW: pl.Int64, DUPLICATE_OF: pl.Int64})
+    assert_frame_equal(got, want)
+
+
+def test_validate_sums_up_duplicate_rows():
+    result = invoke(["validate", "--line-items", str(CORPUS / "duplicate_rows.csv"), "--format", "csv"], env=NO_CONFIG)
+    assert result.exit_code == 65  # rows 7 and 8 have a bad date
+    assert (
+        "warning: exact duplicate rows: 3 used line_items rows repeat an earlier row cell for cell "
+        "(e.g. row 2 = row 1); they are used as they are" in result.stderr
+    )
+
+
+def test_validate_sums_up_overlapping_subscriptions():
+    result = invoke(
+        ["validate", "--line-items", str(CORPUS / "overlapping_subscriptions.csv"), "--format", "csv"], env=NO_CONFIG
+    )
+    assert result.exit_code == 0
+    assert (
+        "warning: overlapping subscriptions: 4 won lines start while another line of the same product is "
+        "active for the account (rule overlapping_lines lists them); on 2025-01-01, 2 of the 4 account × "
+        "product pairs with an active line hold 2 or more at once (up to 3: account A-003, product CORE)"
+    ) in result.stderr
+
+
+def test_validate_says_nothing_of_repeats_in_a_clean_bookings_export():
+    result = invoke(
+        ["validate", "--line-items", str(CORPUS / "repeat_orders_no_end_dates.csv"), "--format", "csv"], env=NO_CONFIG
+    )
+    assert result.exit_code == 0
+    assert "duplicate" not in result.stderr and "overlapping" not in result.stderr
