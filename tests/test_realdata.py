@@ -312,7 +312,7 @@ def test_online_retail_exact_duplicate_rows_are_warned_and_used():
     assert listed.height == copies.height
     assert sorted(listed["row"].to_list()) == copies["row"].to_list()
     assert (
-        "warning: exact duplicate rows: 5 187 used line_items rows repeat an earlier row cell for cell "
+        "warning: exact duplicate rows: 5,187 used line_items rows repeat an earlier row cell for cell "
         "(e.g. row 518 = row 495); they are used as they are" in validate.stderr
     )
     assert account(validate)[1] == used.height  # still used: nothing dropped silently
@@ -351,8 +351,8 @@ def test_ravenstack_overlapping_subscriptions_are_warned():
     assert listed["row"].to_list() == starting_over["row"].to_list()
     assert listed["value"].to_list() == starting_over["held"].to_list()
     assert (
-        "warning: overlapping subscriptions: 3 509 won lines start while another line of the same product is "
-        "active for the account (rule overlapping_lines lists them); on 2024-12-31, 1 204 of the 1 414 "
+        "warning: overlapping subscriptions: 3,509 won lines start while another line of the same product is "
+        "active for the account (rule overlapping_lines lists them); on 2024-12-31, 1,204 of the 1,414 "
         "account × product pairs with an active line hold 2 or more at once (up to 11: account A-5a92e7, "
         "product Pro)"
     ) in validate.stderr

@@ -55,7 +55,7 @@ def validate(session: Session) -> Answer:
 
 
 def _n(value: int) -> str:
-    return f"{value:,}".replace(",", " ")
+    return f"{value:,}"  # as the row account and the tables write counts
 
 
 def repeats(copies: pl.DataFrame, overlapping: pl.DataFrame, held: pl.DataFrame) -> tuple[str, ...]:
