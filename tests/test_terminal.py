@@ -256,3 +256,16 @@ def test_no_progress_under_cron(tmp_path):
     assert code == 0
     assert err.read_text() == ACCOUNT + "\n"
     assert out.read_text().startswith("base_family,target_family,")
+
+
+DATA_COMMANDS = ["validate", "summary", "attach", "whitespace", "expansion", "timing", "flags", "retention"]
+
+
+@pytest.mark.parametrize("command", DATA_COMMANDS)
+def test_every_command_shows_progress_on_the_terminal_and_never_into_a_pipe(command):
+    watched = run_in_terminal([command], columns=80, no_color=True, stderr_tty=True, env=NOW)
+    assert watched.code == 0, watched.terminal
+    assert STEPS.search(ANSI.sub("", watched.terminal)), f"{command}: no progress line on the terminal"
+    piped = run_in_terminal([command], columns=80, no_color=True, stdout_tty=False, stderr_tty=True, env=NOW)
+    assert piped.code == 0, piped.terminal
+    assert not STEPS.search(piped.terminal + piped.stdout), f"{command}: progress while stdout is a pipe"
