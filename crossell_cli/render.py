@@ -684,6 +684,12 @@ def _print_table(console: Console, output: Output, *, limit: int | None = None, 
     if fit.dropped and not frame.is_empty():
         left_out = [columns[n].label for n in fit.dropped]
         print_(Text(_not_shown(left_out, console.width), style="dim"))
+    elif not frame.is_empty():
+        # Every column shown, but a reason cut at "owns Payroll; 48% of Payroll…": say where
+        # the rest of the text is, as the left-out columns' line does.
+        cut = [columns[n].label for n in fit.shown if columns[n].longest > fit.widths[n]]
+        if cut:
+            print_(Text(f"text cut to fit: {', '.join(cut)} — widen the terminal or use --wide", style="dim"))
     if total > frame.height:
         print_(Text(f"showing {frame.height:,} of {total:,} rows; --format csv or -o FILE has them all", style="dim"))
 
