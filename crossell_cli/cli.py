@@ -15,18 +15,21 @@ import inspect
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
+from typer.core import TyperCommand, TyperGroup
 
-from . import __version__
+from . import __version__, progress
 from .errors import ExitCode, UsageError, XsellError
 
 if TYPE_CHECKING:
-    from .commands import Answer, Report, Session
+    from .commands import Answer, Collected, Report, Session, Shown
+    from .render import Sink
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 ok · 1 --fail-on findings · 2 usage error · 65 bad input data · "
@@ -34,8 +37,76 @@ EXIT_CODES_HELP = (
     "78 bad config."
 )
 
+
+def _words_for_flags(command: Any, ctx: typer.Context) -> None:
+    """Help placeholders in words: an on/off flag shows none (Typer would print the Python
+    type, ``<bool>``), and a bounded number says its bounds after its word (``N ≥ 1``,
+    ``SHARE 0–1``) instead of Click's ``[0.0<=x<=1.0]``. Only for the help being printed."""
+    for param in command.get_params(ctx):
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+        low, high = getattr(param, "min", None), getattr(param, "max", None)
+        if param.metavar and (low is not None or high is not None):
+            if low is not None and high is not None:
+                param.metavar += f" {low:g}–{high:g}"
+            else:
+                param.metavar += f" ≥ {low:g}" if low is not None else f" ≤ {high:g}"
+            param.min = param.max = None
+
+
+class _Command(TyperCommand):
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:  # type: ignore[override]
+        _words_for_flags(self, ctx)
+        super().format_help(ctx, formatter)
+
+
+class _Group(TyperGroup):
+    """The top-level command group, with Click's own errors (an unknown command or option, a
+    missing value) said in xsell's one-line style, like every other error:
+
+        Error: no command 'atach'. Did you mean 'attach'?
+          fix: 'xsell -h' lists the commands
+
+    and exit code 2 (a usage error), instead of Click's boxed panel."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NoArgsIsHelpError:  # `xsell` alone: the help is already printed
+            sys.exit(int(ExitCode.USAGE))
+        except ClickException as err:
+            _stderr(f"Error: {_click_message(err)}")
+            ctx = getattr(err, "ctx", None)
+            if ctx is not None:
+                what = "the commands" if ctx.command is self else "its options"
+                _stderr(f"  fix: '{ctx.command_path} -h' lists {what}")
+            sys.exit(int(ExitCode.USAGE))
+        sys.exit(code if isinstance(code, int) else 0)
+
+    def format_help(self, ctx: typer.Context, formatter: Any) -> None:  # type: ignore[override]
+        _words_for_flags(self, ctx)
+        super().format_help(ctx, formatter)
+
+
+def _click_message(err: ClickException) -> str:
+    message = err.format_message()
+    if message.startswith("No such command"):
+        return "no command" + message.removeprefix("No such command")
+    return message[:1].lower() + message[1:]
+
+
 app = typer.Typer(
     name="xsell",
+    cls=_Group,
     help=(
         "Cross-sell analytics for RevOps: attach rates, whitespace, expansion, time to "
         "cross-sell and gamed deals, from CRM and billing exports.\n\n"
@@ -45,7 +116,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -74,6 +145,26 @@ class Common:
     quiet: bool = False
     debug: bool = False
     wide: bool = False
+
+
+def _values(*choices: str) -> Callable[[str], list[str]]:
+    """Shell completion of an option's fixed values (``xsell timing --by <TAB>``)."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [choice for choice in choices if choice.startswith(incomplete)]
+
+    return complete
+
+
+LEVELS = ("family", "product")
+FORMATS = ("table", "csv", "json", "jsonl", "parquet", "xlsx")
+SEVERITIES = ("high", "medium", "low")
+
+
+def _flag_names(incomplete: str) -> list[str]:
+    from .metrics.flags import FLAGS  # imports Polars: only when completing --flag
+
+    return _values(*FLAGS)(incomplete)
 
 
 def _option(*names: str, help: str, panel: str, **kwargs: Any) -> Any:
@@ -133,7 +224,14 @@ _COMMON_OPTIONS: dict[str, Any] = {
         ),
     ],
     "level": Annotated[
-        str | None, _option("--level", help="family (default) or product.", panel=ANALYSIS, metavar="LEVEL")
+        str | None,
+        _option(
+            "--level",
+            help="family (default) or product.",
+            panel=ANALYSIS,
+            metavar="LEVEL",
+            autocompletion=_values(*LEVELS),
+        ),
     ],
     "format": Annotated[
         str | None,
@@ -143,6 +241,7 @@ _COMMON_OPTIONS: dict[str, Any] = {
             help="table | csv | json | jsonl | parquet | xlsx (default: table on a terminal, csv in a pipe)",
             panel=OUTPUT,
             metavar="FORMAT",
+            autocompletion=_values(*FORMATS),
         ),
     ],
     "output": Annotated[
@@ -273,6 +372,7 @@ _global.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
 
 
 def _stderr(message: str) -> None:
+    progress.stop()  # the status line goes before anything else is said
     print(message, file=sys.stderr, flush=True)
 
 
@@ -296,7 +396,7 @@ def command(
         wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
             parameters=[*own, ctx_param, *_common_parameters(options)]
         )
-        app.command(name, **kwargs)(wrapper)
+        app.command(name, cls=_Command, **kwargs)(wrapper)
         return fn
 
     return decorate
@@ -313,8 +413,12 @@ def _broken_pipe(exc: BaseException) -> bool:
 
 
 def _guarded(opts: Common, body: Callable[[], Any]) -> Any:
+    watching = progress.wanted(
+        quiet=opts.quiet, output_to_file=opts.output not in (None, "-"), stdout=sys.stdout, stderr=sys.stderr
+    )
     try:
-        code = body()
+        with progress.start(progress.Progress(enabled=watching)):
+            code = body()
     except XsellError as err:
         if opts.debug:
             traceback.print_exc()
@@ -375,7 +479,22 @@ def _session(opts: Common, **overrides: Any) -> "Session":
         "strict": opts.strict,
         **overrides,
     }
-    return open_session(values, config=opts.config)
+    progress.step("reading the inputs")
+    session = open_session(values, config=opts.config)
+    progress.step(_reading(session))
+    return session
+
+
+def _reading(session: "Session", verb: str = "reading") -> str:
+    """'reading line_items.csv (45.6 MB), accounts.csv, products.csv', at most 76 characters."""
+    names = []
+    for table, source in session.settings.sources.items():
+        name = source.path.name
+        if table == "line_items" and source.path.is_file():
+            name += f" ({source.path.stat().st_size / 1e6:.1f} MB)"
+        names.append(name)
+    text = f"{verb} " + ", ".join(names)
+    return text if len(text) <= 76 else text[:75] + "…"
 
 
 def _show(opts: Common, session: "Session", answer: "Answer") -> int:
@@ -403,6 +522,10 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
         else:
             target = render.expand_path(path, as_of=None, today=dt.date.today()) if path else None
             sink = render.sink(plan.main, fmt=opts.format, path=target, inputs=session.inputs)  # type: ignore[arg-type]
+    if plan.ingested is None:  # the files are read in this collect (validate)
+        progress.step(_reading(session, "checking"))
+    else:
+        progress.step(f"computing {answer.title[:1].lower()}{answer.title[1:]}" if answer.title else "computing")
     try:
         collected = collect(session, plan, sink=sink.plan if sink else None)
         shown = answer.finish(collected)
@@ -410,7 +533,7 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
         if sink is not None:
             sink.abandon()
         raise
-    account = account_line(collected.counts)
+    account = account_line(collected.counts, see_validate=answer.see_validate)
     failure = strict_failure(collected.counts) if session.settings.strict else None
     if failure is not None:
         if sink is not None:
@@ -418,31 +541,15 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
         _stderr(account)
         raise failure
     written = None
-    if shown.message is not None:
-        if sink is not None:
-            sink.abandon()
-        _stderr(shown.message)
-    elif sink is not None and shown.frame is None:
-        written = sink.finish()
-    else:
-        if sink is not None:
-            sink.abandon()
-        frame = shown.frame if shown.frame is not None else collected.main
-        if frame is None:  # pragma: no cover - a command with a table always has a main frame or a shown one
-            raise AssertionError("nothing to show")
-        output = render.Output(
-            frame,
-            shown.title or answer.title,
-            notes=(*shown.notes, *shown.announce),
-            kinds=shown.kinds if shown.kinds is not None else answer.kinds,
-            table_columns=shown.table_columns if shown.table_columns is not None else answer.table_columns,
-            row_kinds=answer.row_kinds,
-            header=shown.header,
-            header_columns=shown.header_columns,
-            level=answer.level,
-        )
-        target = render.expand_path(path, as_of=collected.as_of, today=dt.date.today()) if path else None
-        written = render.emit(output, fmt=opts.format, path=target, inputs=session.inputs, wide=opts.wide)
+    progress.stop()  # before the answer reaches the terminal
+    try:
+        written = _emit(opts, session, answer, collected, shown, sink)
+    except BaseException as exc:
+        if not _broken_pipe(exc):
+            raise
+        # The reader went away (`xsell … | head`): the output ends there; the row account and
+        # the exit code (validate's 65, --fail-on's 1) are still what the data says.
+        _silence_stdout()
     notes_shown = render.resolve_format(opts.format, path, tty) in ("table", "xlsx")
     if shown.message is None and shown.announce and not notes_shown and not opts.quiet:
         for line in shown.announce:
@@ -451,9 +558,47 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
         _stderr(f"wrote {written}")
     if shown.alert and opts.quiet:
         _stderr(shown.alert)
+    if plan.ingested is not None and not opts.quiet:
+        for line in plan.ingested.warnings:
+            _stderr(line)
     if not opts.quiet or collected.rejected:
         _stderr(account)
     return shown.code
+
+
+def _emit(
+    opts: Common, session: "Session", answer: "Answer", collected: "Collected", shown: "Shown", sink: "Sink | None"
+) -> str | None:
+    """Write what ``shown`` says: a message on stderr, the streamed file, or the table rendered
+    now. Returns the path written, if any."""
+    from . import render
+
+    path = opts.output
+    if shown.message is not None:
+        if sink is not None:
+            sink.abandon()
+        _stderr(shown.message)
+        return None
+    if sink is not None and shown.frame is None:
+        return sink.finish()
+    if sink is not None:
+        sink.abandon()
+    frame = shown.frame if shown.frame is not None else collected.main
+    if frame is None:  # pragma: no cover - a command with a table always has a main frame or a shown one
+        raise AssertionError("nothing to show")
+    output = render.Output(
+        frame,
+        shown.title or answer.title,
+        notes=(*shown.notes, *shown.announce),
+        kinds=shown.kinds if shown.kinds is not None else answer.kinds,
+        table_columns=shown.table_columns if shown.table_columns is not None else answer.table_columns,
+        row_kinds=answer.row_kinds,
+        header=shown.header,
+        header_columns=shown.header_columns,
+        level=answer.level,
+    )
+    target = render.expand_path(path, as_of=collected.as_of, today=dt.date.today()) if path else None
+    return render.emit(output, fmt=opts.format, path=target, inputs=session.inputs, wide=opts.wide)
 
 
 def _with_notes(opts: Common) -> bool:
@@ -562,7 +707,12 @@ def whitespace(
     ] = None,
     by: Annotated[
         str | None,
-        typer.Option("--by", metavar="family", help="family: one row per family (non-owners, whitespace value)."),
+        typer.Option(
+            "--by",
+            metavar="family",
+            help="family: one row per family (non-owners, whitespace value).",
+            autocompletion=_values("family"),
+        ),
     ] = None,
     min_base: MinBase = None,
     *,
@@ -588,13 +738,31 @@ def whitespace(
 @command()
 def expansion(
     period: Annotated[
-        str | None, typer.Option("--period", "-p", metavar="PERIOD", help="month, quarter (default) or year.")
+        str | None,
+        typer.Option(
+            "--period",
+            "-p",
+            metavar="PERIOD",
+            help="month, quarter (default) or year.",
+            autocompletion=_values("month", "quarter", "year"),
+        ),
     ] = None,
-    by: Annotated[str | None, typer.Option("--by", metavar="GROUP", help="rep, segment, family or region.")] = None,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            metavar="GROUP",
+            help="rep, segment, family or region.",
+            autocompletion=_values("rep", "segment", "family", "region"),
+        ),
+    ] = None,
     mode: Annotated[
         str | None,
         typer.Option(
-            "--mode", metavar="MODE", help="auto (default: arr when the export has end dates), bookings or arr."
+            "--mode",
+            metavar="MODE",
+            help="auto (default: arr when the export has end dates), bookings or arr.",
+            autocompletion=_values("auto", "bookings", "arr"),
         ),
     ] = None,
     *,
@@ -624,7 +792,10 @@ def timing(
     by: Annotated[
         str | None,
         typer.Option(
-            "--by", metavar="GROUP", help="land_family, cross_family, pair, segment or cohort (land quarter)."
+            "--by",
+            metavar="GROUP",
+            help="land_family, cross_family, pair, segment or cohort (land quarter).",
+            autocompletion=_values("land_family", "cross_family", "pair", "segment", "cohort"),
         ),
     ] = None,
     premature_days: PrematureDays = None,
@@ -672,18 +843,28 @@ def flags(
         list[str] | None,
         typer.Option(
             "--flag",
+            autocompletion=_flag_names,
             metavar="NAME",
             help="Only this flag (repeatable): pass_through, forced_bundle, "
             "early_churn, premature, rep_concentration, price_erosion.",
         ),
     ] = None,
     severity: Annotated[
-        str | None, typer.Option("--severity", metavar="LEVEL", help="Only findings at or above: high, medium or low.")
+        str | None,
+        typer.Option(
+            "--severity",
+            metavar="LEVEL",
+            help="Only findings at or above: high, medium or low.",
+            autocompletion=_values(*SEVERITIES),
+        ),
     ] = None,
     by: Annotated[
         str | None,
         typer.Option(
-            "--by", metavar="rep", help="rep: per rep, cross-sells, flagged, share flagged and flagged value."
+            "--by",
+            metavar="rep",
+            help="rep: per rep, cross-sells, flagged, share flagged and flagged value.",
+            autocompletion=_values("rep"),
         ),
     ] = None,
     fail_on: Annotated[
@@ -691,6 +872,7 @@ def flags(
         typer.Option(
             "--fail-on",
             metavar="LEVEL",
+            autocompletion=_values(*SEVERITIES),
             help="Exit 1 when a finding at or above this severity (high, medium, low) is shown: for cron alerts.",
         ),
     ] = None,
@@ -930,6 +1112,7 @@ def sample(
 
     if not opts.output or opts.output == "-":
         raise UsageError("give the target folder with -o DIR", hint="xsell sample -o sample_data")
+    progress.step(f"writing a book of {accounts_n:,} accounts into {opts.output}")
     written = write_sample(Path(opts.output), SampleSpec(accounts=accounts_n, seed=seed, families=families))
     if not opts.quiet:
         _stderr(f"wrote {', '.join(str(p) for p in written)}")

@@ -14,6 +14,7 @@ and named in one dim line (``wide`` shows them all).
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import io
 import math
 import os
@@ -316,7 +317,7 @@ def _write_xlsx(frame: pl.DataFrame, output: Output, target: IO[bytes]) -> None:
     if frame.height > _XLSX_MAX_ROWS:
         raise OutputError(
             f"an xlsx sheet holds at most {_XLSX_MAX_ROWS:,} rows and this result has {frame.height:,}",
-            hint="write csv or parquet instead (-o result.parquet), or narrow it with --where or --top",
+            hint="write csv or parquet instead (-o result.parquet), or narrow it with --where (whitespace: --top)",
         )
     kinds = {name: column_kind(name, dtype, output.kinds) for name, dtype in frame.schema.items()}
     formats: dict[str, str] = {}
@@ -681,10 +682,31 @@ def _print_table(console: Console, output: Output, *, limit: int | None = None, 
     for note in output.notes:
         print_(Text(note, style="dim"))
     if fit.dropped and not frame.is_empty():
-        names = ", ".join(columns[n].label for n in fit.dropped)
-        print_(Text(f"not shown: {names} — widen the terminal or use --wide", style="dim"))
+        left_out = [columns[n].label for n in fit.dropped]
+        print_(Text(_not_shown(left_out, console.width), style="dim"))
+    elif not frame.is_empty():
+        # Every column shown, but a reason cut at "owns Payroll; 48% of Payroll…": say where
+        # the rest of the text is, as the left-out columns' line does.
+        cut = [columns[n].label for n in fit.shown if columns[n].longest > fit.widths[n]]
+        if cut:
+            print_(Text(f"text cut to fit: {', '.join(cut)} — widen the terminal or use --wide", style="dim"))
     if total > frame.height:
         print_(Text(f"showing {frame.height:,} of {total:,} rows; --format csv or -o FILE has them all", style="dim"))
+
+
+def _not_shown(names: Sequence[str], width: int) -> str:
+    """The columns a narrow terminal leaves out, in one line of at most ``width``: all named
+    when they fit, else the first ones and how many more (a terminal too narrow even for that
+    gets them all, wrapped)."""
+    full = f"not shown: {', '.join(names)} — widen the terminal or use --wide"
+    if len(full) <= width:
+        return full
+    for k in range(len(names), 0, -1):
+        rest = len(names) - k
+        text = f"not shown: {', '.join(names[:k])}{f' and {rest} more' if rest else ''} — use --wide"
+        if len(text) <= width:
+            return text
+    return full
 
 
 def emit(
@@ -721,8 +743,9 @@ def emit(
                 out.write(_write_bytes(output, chosen).decode("utf-8"))
             else:
                 out.flush()
-                _write(output, chosen, binary)
-                binary.flush()
+                pipe = QuietPipe(binary)
+                _write(output, chosen, pipe)  # type: ignore[arg-type]
+                pipe.close()
             out.flush()
         return None
     target = Path(path)
@@ -801,7 +824,8 @@ def sink(
         if binary is None:
             raise UsageError(f"{chosen} output needs a real stdout or a file: use -o FILE")
         out.flush()
-        return Sink(_sink_plan(frame, chosen, binary), lambda: _flush(out, binary), lambda: None)
+        pipe = QuietPipe(binary)
+        return Sink(_sink_plan(frame, chosen, pipe), pipe.close, lambda: None)  # type: ignore[arg-type]
     target = Path(path)
     check_not_input(target, inputs)
     folder = target.parent if str(target.parent) else Path(".")
@@ -836,6 +860,35 @@ def _sink_plan(frame: pl.LazyFrame, fmt: str, target: Path | IO[bytes]) -> pl.La
     return frame.sink_ndjson(target, lazy=True)
 
 
-def _flush(out: IO[str], binary: IO[bytes]) -> None:
-    binary.flush()
-    out.flush()
+class QuietPipe:
+    """stdout for a writer that must not stop half-way: when the reader goes away (``xsell
+    whitespace | head -3``: EPIPE), the rest is dropped instead of failing inside Polars, so
+    the command's one collect still completes and its row account and exit code are known.
+    ``close`` then raises ``BrokenPipeError`` for the CLI to end quietly."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.broken = False
+
+    def write(self, data: bytes) -> int:
+        if not self.broken:
+            self._guard(lambda: self.raw.write(data))
+        return len(data)
+
+    def flush(self) -> None:
+        if not self.broken:
+            self._guard(self.raw.flush)
+
+    def close(self) -> None:
+        """Flush what is left; raise ``BrokenPipeError`` if the reader went away."""
+        self.flush()
+        if self.broken:
+            raise BrokenPipeError(errno.EPIPE, "the reader of stdout went away")
+
+    def _guard(self, call: Callable[[], object]) -> None:
+        try:
+            call()
+        except OSError as exc:
+            if exc.errno != errno.EPIPE:
+                raise
+            self.broken = True

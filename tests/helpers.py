@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -249,3 +250,52 @@ def load_with_report(settings: Any, profile: Mapping[str, Any] | None = None) ->
 def session_load(session: Any) -> tuple[EagerBook, Report]:
     frames = eager(session.book)
     return frames, report_of(session.book, frames)
+
+
+# The row account on stderr, parsed. Every command ends with the short line
+# ("15,965 line items: 15,769 used, 196 open (no metric uses them), 0 rejected"); validate
+# also gives each table's full account ("accounts: 4,000 rows, 4,000 used, 0 rejected, …").
+
+_NUMBER = r"(\d[\d,]*)"
+SHORT_ACCOUNT = re.compile(
+    rf"^{_NUMBER} line items: {_NUMBER} used(?:, {_NUMBER} open(?: \(no metric uses them\))?)?, {_NUMBER} rejected"
+    rf"(?:, {_NUMBER} excluded)?",
+    re.M,
+)
+TABLE_ACCOUNT = re.compile(
+    rf"^(line_items|accounts|products): {_NUMBER} rows, {_NUMBER} used(?:, {_NUMBER} open \(no metric uses them\))?"
+    rf", {_NUMBER} rejected(?:, {_NUMBER} excluded by the config)?",
+    re.M,
+)
+
+
+@dataclass(frozen=True)
+class RowAccount:
+    rows: int
+    used: int
+    open: int
+    rejected: int
+    excluded: int
+
+    @property
+    def kept(self) -> int:
+        """Rows loaded and not rejected or excluded: used by a metric, or open pipeline."""
+        return self.used + self.open
+
+    def adds_up(self) -> bool:
+        return self.rows == self.used + self.open + self.rejected + self.excluded
+
+
+def _n(text: str | None) -> int:
+    return int(text.replace(",", "")) if text else 0
+
+
+def short_account(stderr: str) -> RowAccount | None:
+    """The line items of the one-line account every command ends with."""
+    match = SHORT_ACCOUNT.search(stderr)
+    return RowAccount(*(_n(g) for g in match.groups())) if match else None
+
+
+def table_accounts(stderr: str) -> dict[str, RowAccount]:
+    """Each table's full account, as validate gives it on stderr (machine formats)."""
+    return {m[1]: RowAccount(*(_n(g) for g in m.groups()[1:])) for m in TABLE_ACCOUNT.finditer(stderr)}

@@ -253,3 +253,22 @@ def test_machine_formats_ignore_the_view(fmt):
 def test_a_result_without_columns_prints_its_title_and_why():
     output = Output(pl.DataFrame(), "Expansion", notes=("nothing to measure",))
     assert table_text(output) == "Expansion\n\n(no rows)\nnothing to measure\n"
+
+
+def test_the_left_out_columns_take_one_line():
+    from crossell_cli.render import _not_shown
+
+    names = ["premature churn", "other churn", "p25 days", "p75 days", "p90 days"]
+    assert _not_shown(names[:2], 80) == "not shown: premature churn, other churn — widen the terminal or use --wide"
+    assert _not_shown(names, 90) == "not shown: premature churn, other churn, p25 days, p75 days, p90 days — use --wide"
+    assert _not_shown(names, 80) == "not shown: premature churn, other churn, p25 days and 2 more — use --wide"
+    assert _not_shown(names, 65) == "not shown: premature churn, other churn and 3 more — use --wide"
+    assert _not_shown(names, 20).startswith("not shown: premature churn, other churn, p25")  # wraps: no room
+
+
+def test_text_cut_with_every_column_shown_says_where_the_rest_is():
+    frame = pl.DataFrame({"family": ["Analytics"], "score": [0.482], "reason": ["owns Payroll; " + "word " * 30]})
+    output = render.Output(frame, "Whitespace for A-1", kinds={"score": "rate"})
+    lines = render.table_text(output, width=80).splitlines()
+    assert lines[-1] == "text cut to fit: reason — widen the terminal or use --wide"
+    assert "text cut" not in render.table_text(output, width=80, wide=True)

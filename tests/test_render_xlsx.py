@@ -146,3 +146,22 @@ def test_more_rows_than_a_sheet_holds_is_an_output_error(tmp_path):
         render.emit(render.Output(frame, "Big"), fmt=None, path=str(target), inputs=[])
     assert caught.value.exit_code == 73
     assert not target.exists() and not list(tmp_path.iterdir())  # the temporary file is gone too
+
+
+@pytest.mark.parametrize(
+    ("command", "title", "expected"),
+    [
+        ("flags", "Flags", {"amount": MONEY, "list_amount": MONEY, "discount": RATE, "booked_at": DATE}),
+        (
+            "retention",
+            "Retention by families owned",
+            {"accounts": COUNT, "start_arr": MONEY, "end_arr": MONEY, "logo_retention": RATE, "grr": RATE, "nrr": RATE},
+        ),
+        ("validate", "Rejected rows and warnings", {"row": COUNT}),
+        ("whitespace", "Whitespace", {"score": RATE, "expected_value": MONEY, "rank": COUNT}),
+    ],
+)
+def test_every_other_command(cli, tmp_path, command, title, expected):
+    """The rest of the commands: the same frozen header, widths and formats."""
+    formats = _formats(_check_sheet(_xlsx(cli, tmp_path, command), title))
+    assert {name: formats[name] for name in expected} == expected

@@ -47,6 +47,7 @@ class Answer:
     # The main table may stream into a file (a long list); False when finish reshapes it.
     streamable: bool = True
     level: str = "family"  # product: table headers say product where they say family
+    see_validate: bool = True  # the row account points to 'xsell validate' when rows were rejected
 
 
 def settings_line(settings: Settings, as_of: dt.date | None, *, dateless: bool, level: str, extra: str = "") -> str:

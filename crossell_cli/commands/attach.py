@@ -6,7 +6,7 @@ import difflib
 
 import polars as pl
 
-from ..errors import DataError
+from ..errors import UsageError
 from ..metrics import attach as metric
 from ..metrics.flags import forced_bundles
 from ..model import CORE_COLUMNS
@@ -101,7 +101,9 @@ def attach(
 
     title = "Attach rate matrix (row = base, column = target)" if matrix else "Attach rates"
     plan = Plan(main=shown, sides=sides, model=model, ingested=ingested)
-    return Answer(title, plan, finish, streamable=not matrix, level=model.level)
+    # --base names a family the data must hold: checked after the collect, so its short list
+    # is not streamed (a mistyped family would leave a header on stdout before the error).
+    return Answer(title, plan, finish, streamable=not matrix and base is None, level=model.level)
 
 
 def headline_line(head: pl.DataFrame, noun: str) -> str:
@@ -114,12 +116,12 @@ def headline_line(head: pl.DataFrame, noun: str) -> str:
     )
 
 
-def _unknown_item(name: str, items: list[str], level: str) -> DataError:
+def _unknown_item(name: str, items: list[str], level: str) -> UsageError:
     close = difflib.get_close_matches(name, items, n=3, cutoff=0.4)
     noun = "family" if level == "family" else "product"
-    return DataError(
+    return UsageError(
         f"--base {name}: no {noun} of that name",
-        hint=("did you mean " + " or ".join(repr(c) for c in close) + "? ")
+        hint=("did you mean " + " or ".join(repr(c) for c in close) + "?")
         if close
         else f"known: {', '.join(items[:20])}",
     )

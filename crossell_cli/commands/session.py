@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ import polars as pl
 from ..config import Settings, find_config, read_config, resolve_settings
 from ..errors import DataError, UsageError, XsellError
 from ..ingest import Book, explain, load, load_probed, load_profile, with_profile_lookups
-from ..model import Model, build_model
+from ..model import Model, build_model, latest_closed_date
 
 # A shared fact feeds several parts of one plan: nested common-subplan caching computes it
 # once. Off by default in Polars 2.1; without it the scan runs once per consumer (8× on
@@ -91,9 +92,15 @@ class Session:
             "listed": model.listed,
             "as_of": model.as_of_frame,
         }
+        if self.settings.as_of is not None:
+            named["latest"] = model.all_lines.select(latest_closed_date().alias("latest"))
         got = _collect_checked(self, named, book=book)
         value = got["as_of"].item() if got["as_of"].height else None
-        ingested = Ingested(counts=got["__counts"], as_of=value if isinstance(value, dt.date) else None)
+        ingested = Ingested(
+            counts=got["__counts"],
+            as_of=value if isinstance(value, dt.date) else None,
+            warnings=_as_of_warnings(self.settings.as_of, got["latest"].item() if "latest" in got else None),
+        )
         catalogue = got["products"].lazy() if model.catalogue is not None else None
         return (
             Model(
@@ -166,10 +173,20 @@ class Collected:
 
 @dataclass(frozen=True)
 class Ingested:
-    """What reading the book told: the row counts per table and T."""
+    """What reading the book told: the row counts per table, T, and what the user should hear
+    about the settings against the data (one line each)."""
 
     counts: pl.DataFrame
     as_of: dt.date | None
+    warnings: tuple[str, ...] = ()
+
+
+def _as_of_warnings(given: dt.date | None, latest: dt.date | None) -> tuple[str, ...]:
+    """An as-of date past the data is usually a typo or a stale export: every line still
+    active would be counted as active on a day nobody has seen yet."""
+    if given is None or latest is None or given <= latest:
+        return ()
+    return (f"warning: as-of {given.isoformat()} is after the last date in the data ({latest.isoformat()})",)
 
 
 @dataclass
@@ -280,29 +297,100 @@ def strict_failure(counts: pl.DataFrame) -> DataError | None:
     )
 
 
-def account_line(counts: pl.DataFrame) -> str:
-    """'line_items: 120 431 rows, 120 427 used, 4 rejected — see 'xsell validate'' (SPEC §1)."""
+ACCOUNT_WIDTH = 80
+SEE_VALIDATE = " — see 'xsell validate'"
 
-    def n(value: int) -> str:
-        return f"{value:,}".replace(",", " ")
 
-    parts = []
-    for row in counts.iter_rows(named=True):
-        text = f"{row['table']}: {n(row['rows'])} rows, {n(row['used'])} used, {n(row['rejected'])} rejected"
-        if row["excluded"]:
-            text += f", {n(row['excluded'])} excluded by the config"
-        dropped = []
-        if row.get("header_lines"):
-            dropped.append(f"{n(row['header_lines'])} report-title")
-        if row["blank_lines"]:
-            dropped.append(f"{n(row['blank_lines'])} blank")
-        if row["footer_lines"]:
-            dropped.append(f"{n(row['footer_lines'])} report-footer")
-        if dropped:
-            listed = dropped[0] if len(dropped) == 1 else ", ".join(dropped[:-1]) + " and " + dropped[-1]
-            text += f" ({listed} lines dropped)"
-        parts.append(text)
-    line = "; ".join(parts)
-    if int(counts["rejected"].sum()):
-        line += " — see 'xsell validate'"
-    return line
+def account_line(counts: pl.DataFrame, *, width: int = ACCOUNT_WIDTH, see_validate: bool = True) -> str:
+    """The row account every command ends with on stderr: one line of at most ``width``
+    characters in the common case, e.g.
+
+        15,965 line items: 15,965 used, 0 rejected; 4,000 accounts, 14 products
+        8,800 line items: 6,711 used, 2,089 open (no metric uses them), 0 rejected
+        3 line items: 3 used, 0 rejected; accounts: 1 rejected — see 'xsell validate'
+
+    Line items are always counted (used + open + rejected + excluded = rows), and any other
+    table that lost rows is named; the rest (the words after "open", the accounts and products
+    counts, blank and footer lines dropped) is said only while the line fits ``width``.
+    ``xsell validate`` gives every table's full account (``table_account``); its own line
+    does not send the reader to itself (``see_validate=False``).
+    """
+    tables = {row["table"]: row for row in counts.iter_rows(named=True)}
+    lines = tables.get("line_items") or _no_rows("line_items")
+    others = [row for name, row in tables.items() if name != "line_items"]
+
+    # (text, optional): optional pieces are kept, in this order of priority, while they fit.
+    head: list[tuple[str, bool]] = [(f"{lines['rows']:,} line items: {_used(lines):,} used", False)]
+    if lines["open"]:
+        head += [(f", {lines['open']:,} open", False), (" (no metric uses them)", True)]
+    head.append((f", {lines['rejected']:,} rejected", False))
+    if lines["excluded"]:
+        head += [(f", {lines['excluded']:,} excluded", False), (" by the config", True)]
+    dropped = _dropped(lines)
+    if dropped:
+        head.append((f" ({dropped} lines dropped)", True))
+    lost = [row for row in others if row["rejected"] or row["excluded"]]
+    for row in lost:
+        text = f"; {row['table']}: " + ", ".join(
+            f"{row[k]:,} {k}" for k in ("rejected", "excluded") if row[k] or k == "rejected"
+        )
+        head.append((text, False))
+    clean = [row for row in others if row not in lost]
+    if clean:
+        head.append(("; " + ", ".join(f"{row['rows']:,} {row['table']}" for row in clean), True))
+    tail = SEE_VALIDATE if see_validate and int(counts["rejected"].sum()) else ""
+
+    kept = [text for text, optional in head if not optional]
+    budget = width - len("".join(kept)) - len(tail)
+    chosen = []
+    for text, optional in head:
+        if optional:
+            if len(text) > budget:
+                continue
+            budget -= len(text)
+        chosen.append(text)
+    line = "".join(chosen)
+    if len(line) + len(tail) <= width:
+        return line + tail
+    # Rejected rows in a large book: the pointer to validate gets a line of its own; only a book
+    # with everything at once (open, rejected and excluded rows in the millions, rejections in
+    # every table) wraps its counts too, between words, never inside a number.
+    wrapped = textwrap.wrap(line, width, subsequent_indent="  ", break_long_words=False)
+    return "\n".join([*wrapped, f"  {tail.strip()}"] if tail else wrapped)
+
+
+def table_account(row: Mapping[str, Any], *, warnings: int | None = None) -> str:
+    """One table's full account, as ``xsell validate`` gives it: 'accounts: 4,000 rows, 3,998
+    used, 2 rejected, 5 warnings (1 blank lines dropped)'."""
+    text = f"{row['table']}: {row['rows']:,} rows, {_used(row):,} used"
+    if row["open"]:
+        text += f", {row['open']:,} open (no metric uses them)"
+    text += f", {row['rejected']:,} rejected"
+    if row["excluded"]:
+        text += f", {row['excluded']:,} excluded by the config"
+    if warnings is not None:
+        text += f", {warnings:,} warnings"
+    dropped = _dropped(row)
+    if dropped:
+        text += f" ({dropped} lines dropped)"
+    return text
+
+
+def _used(row: Mapping[str, Any]) -> int:
+    """Rows a metric can use: the loaded rows less the open ones (open pipeline)."""
+    return int(row["used"]) - int(row["open"] or 0)
+
+
+def _dropped(row: Mapping[str, Any]) -> str:
+    dropped = [
+        f"{row[key]:,} {what}"
+        for key, what in (("header_lines", "report-title"), ("blank_lines", "blank"), ("footer_lines", "report-footer"))
+        if row.get(key)
+    ]
+    if len(dropped) <= 1:
+        return "".join(dropped)
+    return ", ".join(dropped[:-1]) + " and " + dropped[-1]
+
+
+def _no_rows(table: str) -> dict[str, Any]:
+    return dict.fromkeys(("rows", "used", "rejected", "excluded", "open"), 0) | {"table": table}

@@ -8,7 +8,7 @@ from ..errors import ExitCode
 from ..ingest import ISSUE_SCHEMA
 from ..ingest.repeats import held_at
 from .answer import Answer, Shown
-from .session import Collected, Plan, Session
+from .session import Collected, Plan, Session, table_account
 
 
 def validate(session: Session) -> Answer:
@@ -36,17 +36,13 @@ def validate(session: Session) -> Answer:
                 engine="streaming"
             )
         warnings = dict(warned.iter_rows())
+        # Every table's full account: the one-line account on stderr is short (it must fit a
+        # terminal), so the details are here, on stderr too when the output carries no notes.
+        accounts = tuple(
+            f"{table_account(row, warnings=warnings.get(row['table'], 0))} — {book.sources[row['table']].path}"
+            for row in got.counts.iter_rows(named=True)
+        )
         notes: list[str] = []
-        for row in got.counts.iter_rows(named=True):
-            source = book.sources[row["table"]]
-            notes.append(
-                f"{row['table']}: {source.path} — {row['rows']:,} rows, {row['used']:,} used, "
-                f"{row['rejected']:,} rejected, {warnings.get(row['table'], 0):,} warnings"
-                + (f", {row['excluded']:,} excluded by the config" if row["excluded"] else "")
-                + (f", {row['blank_lines']} blank lines dropped" if row["blank_lines"] else "")
-                + (f", {row['footer_lines']} report-footer lines dropped" if row["footer_lines"] else "")
-                + (f", {row['header_lines']} report-title lines dropped" if row["header_lines"] else "")
-            )
         if book.profile:
             notes.append(f"profile: {book.profile}")
         for source in book.sources.values():
@@ -54,18 +50,23 @@ def validate(session: Session) -> Answer:
             notes.append(f"{source.table} columns: {mapped}")
             if source.ignored_headers:
                 notes.append(f"{source.table} ignored: {', '.join(source.ignored_headers)}")
-        announce = repeats(copies, overlapping, held)
+        announce = (*accounts, *repeats(copies, overlapping, held))
         return Shown(tuple(notes), code=int(ExitCode.DATA) if got.rejected else 0, announce=announce)
 
     # The file repeats a long path on every row, and the notes name each file: it goes last.
     view = ("table", "row", "column", "value", "rule", "message", "severity", "header", "file")
     return Answer(
-        "Rejected rows and warnings", Plan(main=issues, book=book), finish, table_columns=view, streamable=False
+        "Rejected rows and warnings",
+        Plan(main=issues, book=book),
+        finish,
+        table_columns=view,
+        streamable=False,
+        see_validate=False,
     )
 
 
 def _n(value: int) -> str:
-    return f"{value:,}".replace(",", " ")
+    return f"{value:,}"  # as the row account and the tables write counts
 
 
 def repeats(copies: pl.DataFrame, overlapping: pl.DataFrame, held: pl.DataFrame) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ import difflib
 
 import polars as pl
 
-from ..errors import DataError
+from ..errors import UsageError
 from ..ingest import normalize_id
 from ..metrics import whitespace as metric
 from ..metrics.flags import forced_bundles
@@ -121,7 +121,8 @@ def _matches(accounts: pl.LazyFrame, text: str) -> pl.LazyFrame:
 
 def resolve_account(text: str, matches: pl.DataFrame, session: Session) -> str:
     """The one account ``text`` names: its account_id (exact, Salesforce 15/18 aware), its whole
-    name, or the only name holding it (any case); otherwise a DataError listing the choices."""
+    name, or the only name holding it (any case); otherwise a UsageError (exit 2, as for any
+    bad option value) listing the choices."""
     if not matches.is_empty():
         best = matches.filter(pl.col("how") == matches["how"].min())
         if best.height == 1:
@@ -129,11 +130,11 @@ def resolve_account(text: str, matches: pl.DataFrame, session: Session) -> str:
         shown = best.select("account_id", "account_name").head(10).iter_rows()
         listing = ", ".join(f"{i} ({n})" if n else str(i) for i, n in shown)
         more = f" and {best.height - 10} more" if best.height > 10 else ""
-        raise DataError(
+        raise UsageError(
             f"--account {text}: {best.height} accounts match '{text.strip()}'; use an account_id: {listing}{more}"
         )
     close = _close_accounts(text, session)
-    raise DataError(
+    raise UsageError(
         f"--account {text}: no account with that id or name",
         hint=("close matches: " + ", ".join(close)) if close else "check the id in the accounts table",
     )

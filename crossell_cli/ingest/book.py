@@ -25,7 +25,7 @@ from ..config import Settings, SourceOptions
 from ..errors import ConfigError, DataError
 from ..schema import ACCOUNTS, LINE_ITEMS, PRODUCTS, SCHEMA, TableName, normalize_header
 from . import parsers as p
-from .headers import GENERIC_HEADERS, ColumnSource, find_header, map_columns, missing_column_error
+from .headers import GENERIC_HEADERS, ColumnSource, find_header, map_columns, require
 from .profiles import for_headers
 from .read import LOOKUP_HIT, ROW, RawTable, diagnose_csv, diagnose_utf8, read_raw
 from .repeats import concurrent_at_start, duplicate_rows
@@ -282,12 +282,7 @@ def _require(
     table = SCHEMA[table_name]
     taken = {src.header for _, src in mapping.values() if src.header}
     try:
-        for col in table.columns:
-            if col.required and col.name not in mapping:
-                raise missing_column_error(table, [col.name], raw.headers, raw.path, taken=taken)
-        for group in table.one_of:
-            if not any(n in mapping for n in group):
-                raise missing_column_error(table, list(group), raw.headers, raw.path, taken=taken)
+        require(table, mapping, raw.headers, raw.path, taken=taken)
     except DataError as err:
         lookup = profile.get("lookups", {}).get(table_name)
         if lookup and lookup.get("when_missing") in err.message:

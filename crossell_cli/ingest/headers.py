@@ -161,35 +161,56 @@ def missing_column_error(
     *,
     taken: Collection[str] = (),
 ) -> DataError:
-    """A missing column, the headers found and the closest one as a fix. ``taken``: headers
-    already mapped to another column, never suggested (OpportunityId is the deal, not the
-    account); nor is a key of another record."""
-    wanted = " or ".join(names)
+    """One required column (or one of a group: ``names``) that no header fills."""
+    return missing_columns_error(table, [names], headers, path, taken=taken)
+
+
+def missing_columns_error(
+    table: Table,
+    groups: Sequence[Sequence[str]],
+    headers: Sequence[str],
+    path: Path,
+    *,
+    taken: Collection[str] = (),
+) -> DataError:
+    """Every required column no header fills, in one message: each group is one column, or
+    one of several alternatives ("amount (or unit_price)"). The fix maps each to the closest
+    header found, when one is close. ``taken``: headers already mapped to another column, never
+    suggested (OpportunityId is the deal, not the account); nor is a key of another record."""
     used = {normalize_header(h) for h in taken}
     pool = {normalize_header(h): h for h in headers if normalize_header(h) not in used}
-    guesses: list[str] = []
-    for name in names:
-        col = table.column(name)
-        for synonym in (name, *col.synonyms):
-            target = normalize_header(synonym)
-            close = difflib.get_close_matches(target, list(pool), n=3, cutoff=0.75)
-            guesses += [g for g in close if not (col.kind == "id" and _other_record(target, g))][:1]
-    closest = pool[guesses[0]] if guesses else None
-    hint = f"map it in xsell.yaml: columns: {{{table.name}: {{{names[0]}: '{closest or 'Your Header'}'}}}}"
+    wanted = [names[0] + (f" (or {', '.join(names[1:])})" if len(names) > 1 else "") for names in groups]
+    closest: dict[str, str] = {}
+    for names in groups:
+        for name in names:
+            col = table.column(name)
+            guesses: list[str] = []
+            for synonym in (name, *col.synonyms):
+                target = normalize_header(synonym)
+                close = difflib.get_close_matches(target, list(pool), n=3, cutoff=0.75)
+                guesses += [g for g in close if not (col.kind == "id" and _other_record(target, g))][:1]
+            if guesses and names[0] not in closest:
+                closest[names[0]] = pool[guesses[0]]
+    mapping = ", ".join(f"{names[0]}: '{closest.get(names[0], 'Your Header')}'" for names in groups)
+    many = len(groups) > 1
+    hint = f"map {'them' if many else 'it'} in xsell.yaml: columns: {{{table.name}: {{{mapping}}}}}"
     if closest:
-        hint = f"the closest header is '{closest}'; " + hint
+        near = ", ".join(f"'{header}'" + (f" for {name}" if many else "") for name, header in closest.items())
+        hint = f"the closest header{'s are' if len(closest) > 1 else ' is'} {near}; " + hint
+    listed = wanted[0] if not many else ", ".join(wanted[:-1]) + " and " + wanted[-1]
     return DataError(
-        f"{path}: no column for {wanted} (the {table.name} table needs it). "
+        f"{path}: no column for {listed} (the {table.name} table needs {'them' if many else 'it'}). "
         f"Headers found: {', '.join(headers) or '(none)'}",
         hint=hint,
     )
 
 
-def require(table: Table, mapping: Mapping[str, object], headers: Sequence[str], path: Path) -> None:
-    """Every required column (and one of each one_of group) is mapped, or a DataError says which."""
-    for col in table.columns:
-        if col.required and col.name not in mapping:
-            raise missing_column_error(table, [col.name], headers, path)
-    for group in table.one_of:
-        if not any(n in mapping for n in group):
-            raise missing_column_error(table, list(group), headers, path)
+def require(
+    table: Table, mapping: Mapping[str, object], headers: Sequence[str], path: Path, *, taken: Collection[str] = ()
+) -> None:
+    """Every required column (and one of each one_of group) is mapped, or one DataError names
+    them all."""
+    missing = [[c.name] for c in table.columns if c.required and c.name not in mapping]
+    missing += [list(group) for group in table.one_of if not any(n in mapping for n in group)]
+    if missing:
+        raise missing_columns_error(table, missing, headers, path, taken=taken)

@@ -1,0 +1,98 @@
+"""The row account on stderr (SPEC §1 "Nothing is lost"; issue 14 item 2, issue 13 item 5):
+one line of at most 80 characters in the common case, open rows counted apart from used
+ones, every table that lost rows named; validate gives each table's full account."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import pytest
+
+from crossell_cli.commands.session import account_line, table_account
+from crossell_cli.ingest import COUNTS_SCHEMA
+
+
+def counts(*tables: dict[str, Any]) -> pl.DataFrame:
+    rows = []
+    for table in tables:
+        row: dict[str, Any] = dict.fromkeys(COUNTS_SCHEMA, 0)
+        row.update(table)
+        row["used"] = row["rows"] - row["rejected"] - row["excluded"]  # as the loader counts: open rows included
+        rows.append(row)
+    return pl.DataFrame(rows, schema=COUNTS_SCHEMA)
+
+
+SAMPLE = (
+    {"table": "line_items", "rows": 15_965, "open": 196},
+    {"table": "accounts", "rows": 4_000},
+    {"table": "products", "rows": 14},
+)
+
+
+def test_open_rows_are_counted_apart_from_used_rows():
+    line = account_line(counts({"table": "line_items", "rows": 8_800, "open": 2_089}))
+    assert line == "8,800 line items: 6,711 used, 2,089 open (no metric uses them), 0 rejected"
+
+
+def test_a_clean_book_names_its_other_tables_when_they_fit():
+    line = account_line(counts({"table": "line_items", "rows": 15_965}, *SAMPLE[1:]))
+    assert line == "15,965 line items: 15,965 used, 0 rejected; 4,000 accounts, 14 products"
+
+
+def test_what_does_not_fit_is_left_to_validate():
+    assert account_line(counts(*SAMPLE)) == "15,965 line items: 15,769 used, 196 open (no metric uses them), 0 rejected"
+
+
+def test_rejected_rows_in_any_table_are_always_said():
+    line = account_line(counts({"table": "line_items", "rows": 5, "rejected": 2}, {"table": "accounts", "rows": 3}))
+    assert line == "5 line items: 3 used, 2 rejected; 3 accounts — see 'xsell validate'"
+    line = account_line(
+        counts(
+            {"table": "line_items", "rows": 120_431, "rejected": 4},
+            {"table": "accounts", "rows": 10_000, "rejected": 2},
+            {"table": "products", "rows": 40},
+        )
+    )
+    assert line == "120,431 line items: 120,427 used, 4 rejected; accounts: 2 rejected\n  — see 'xsell validate'"
+
+
+def test_validate_does_not_send_the_reader_to_itself():
+    line = account_line(counts({"table": "line_items", "rows": 5, "rejected": 2}), see_validate=False)
+    assert line == "5 line items: 3 used, 2 rejected"
+
+
+def test_excluded_and_dropped_lines():
+    line = account_line(
+        counts({"table": "line_items", "rows": 541_909, "rejected": 132_516, "excluded": 13_023, "blank_lines": 2})
+    )
+    assert line == "541,909 line items: 396,370 used, 132,516 rejected, 13,023 excluded\n  — see 'xsell validate'"
+    line = account_line(counts({"table": "line_items", "rows": 16, "blank_lines": 2, "footer_lines": 3}))
+    assert line == "16 line items: 16 used, 0 rejected (2 blank and 3 report-footer lines dropped)"
+
+
+@pytest.mark.parametrize("size", [0, 1, 999, 12_345, 9_876_543, 123_456_789])
+def test_fits_80_columns_whatever_the_counts(size):
+    """Every count at once, up to hundreds of millions: the words wrap, a number never splits."""
+    line = account_line(
+        counts(
+            {"table": "line_items", "rows": size * 4, "open": size, "rejected": size, "excluded": size},
+            {"table": "accounts", "rows": size, "rejected": size, "blank_lines": size},
+            {"table": "products", "rows": size, "excluded": size},
+        )
+    )
+    assert max(len(part) for part in line.splitlines()) <= 80, line
+    words = line.split()
+    line = " ".join(words)
+    assert words[:5] == [f"{size * 4:,}", "line", "items:", f"{size:,}", "used,"], line
+    if size:
+        assert f"{size:,} open" in line and f"{size:,} rejected" in line and f"{size:,} excluded" in line
+        assert f"accounts: {size:,} rejected" in line and f"products: 0 rejected, {size:,} excluded" in line
+        assert line.endswith("— see 'xsell validate'")
+
+
+def test_validate_gives_each_table_in_full():
+    row = counts({"table": "accounts", "rows": 4_000, "rejected": 2, "open": 0, "blank_lines": 1}).row(0, named=True)
+    assert table_account(row, warnings=5) == (
+        "accounts: 4,000 rows, 3,998 used, 2 rejected, 5 warnings (1 blank lines dropped)"
+    )

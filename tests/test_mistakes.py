@@ -1,0 +1,68 @@
+"""Mistakes caught with the valid values (issue 14 item 4): each says everything that is
+wrong in one go, with the exit code of its kind, and stdout stays empty."""
+
+from __future__ import annotations
+
+from .conftest import SAMPLE
+
+ACCOUNT = "15,965 line items: 15,769 used, 196 open (no metric uses them), 0 rejected\n"
+
+
+def test_a_file_missing_several_required_columns_names_them_all(cli, write):
+    path = write("line_items.csv", "Acount Id,Prodct,when,notes\n1,2,3,4\n")
+    result = cli("attach", "--line-items", str(path))
+    assert (result.exit_code, result.stdout) == (65, "")
+    assert result.stderr == (
+        f"Error: {path}: no column for account_id, product_id, booked_at (or start_date) and amount "
+        "(or period_amount, unit_price, unit_price_minor) (the line_items table needs them). "
+        "Headers found: Acount Id, Prodct, when, notes\n"
+        "  fix: the closest headers are 'Acount Id' for account_id, 'Prodct' for product_id; map them in "
+        "xsell.yaml: columns: {line_items: {account_id: 'Acount Id', product_id: 'Prodct', "
+        "booked_at: 'Your Header', amount: 'Your Header'}}\n"
+    )
+
+
+def test_one_missing_column_is_said_as_before(cli, write):
+    path = write("line_items.csv", "account_id,product_id,booked_at,amout\na,A,2024-01-01,10\n")
+    result = cli("attach", "--line-items", str(path))
+    assert result.exit_code == 65
+    assert result.stderr.startswith(f"Error: {path}: no column for amount (or period_amount, unit_price, ")
+    assert "(the line_items table needs it)" in result.stderr
+    assert "  fix: the closest header is 'amout'; map it in xsell.yaml" in result.stderr
+
+
+def test_an_as_of_date_after_the_data_is_said_once(cli):
+    result = cli("summary", "--data", str(SAMPLE), "--as-of", "2026-03-01", "--format", "csv")
+    assert result.exit_code == 0
+    assert result.stderr == "warning: as-of 2026-03-01 is after the last date in the data (2025-12-31)\n" + ACCOUNT
+    quiet = cli("summary", "--data", str(SAMPLE), "--as-of", "2026-03-01", "--format", "csv", "-q")
+    assert (quiet.exit_code, quiet.stderr) == (0, "")  # a cron job asking for today's date is not an error
+
+
+def test_an_as_of_date_inside_the_data_says_nothing_more(cli):
+    for as_of in ("2025-12-31", "2024-06-30"):
+        result = cli("attach", "--data", str(SAMPLE), "--as-of", as_of, "--format", "csv")
+        assert (result.exit_code, result.stderr) == (0, ACCOUNT)
+
+
+def test_a_where_value_nobody_has_lists_the_values(cli):
+    result = cli("attach", "--data", str(SAMPLE), "--where", "segment=Enterprize")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "Error: no account has segment = 'Enterprize'; values: Enterprise, Mid-Market, SMB (did you mean Enterprise?)\n"
+    )
+
+
+def test_an_account_name_several_accounts_hold_lists_them(cli):
+    result = cli("whitespace", "--data", str(SAMPLE), "--account", "Lumen Motors")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.startswith(
+        "Error: --account Lumen Motors: 7 accounts match 'Lumen Motors'; use an account_id: "
+        "A-000042 (Lumen Motors 00042), A-000733 (Lumen Motors 00733), "
+    )
+
+
+def test_a_base_family_the_data_lacks_is_a_usage_error_with_nothing_on_stdout(cli):
+    result = cli("attach", "--data", str(SAMPLE), "--base", "Cor", "--format", "csv")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == "Error: --base Cor: no family of that name\n  fix: did you mean 'Core'?\n"
