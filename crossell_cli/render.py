@@ -79,15 +79,18 @@ class Output:
 # ---------------------------------------------------------------------------------------
 # column kinds drive the human formatting; machine formats never change values
 
-_RATE = re.compile(
+# The column names the metrics use (SPEC §2), grouped by how a person reads them; the report
+# (report/fmt.py) reads its columns by the same names.
+RATE_COLUMNS = re.compile(
     r"(_rate|_share|^share_|_attach|^ci_low$|^ci_high$|(^|_)score$|^within_\d+d$|^logo_retention$|"
-    r"^grr$|^nrr$|_pct$|^precision_at_\d+$|^recall_at_\d+$|^hit_rate$|^discount$|^realized_price)"
+    r"^grr$|^nrr$|_pct$|^precision_at_\d+$|^recall_at_\d+$|^hit_rate$|^discount$|^realized_price|^survival$)"
 )
-_MONEY = re.compile(
+MONEY_COLUMNS = re.compile(
     r"(^amount$|_amount$|_arr$|^arr$|_value$|^new$|^reactivation$|^cross_sell$|^upsell$|"
     r"^contraction$|^churn$|^expansion$|^cross_sell_pass_through$|^revenue$|_revenue$)"
 )
-_DAYS = re.compile(r"(_days$|^days$)")
+DAYS_COLUMNS = re.compile(r"(_days$|^days$)")
+_RATE, _MONEY, _DAYS = RATE_COLUMNS, MONEY_COLUMNS, DAYS_COLUMNS
 _RATIO = re.compile(r"^lift$")
 # Kinds whose cells are never cut: a number, a date or yes/no is whole or it is wrong.
 _TEXT = "text"

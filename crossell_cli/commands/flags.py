@@ -25,14 +25,7 @@ def flags(
     if model.dateless:
         return Answer("", Plan(model=model, ingested=ingested), lambda _got: Shown(message=dateless_message("flags")))
     t = settings.thresholds
-    flag_settings = metric.FlagSettings(
-        pass_through_discount=t.pass_through_discount,
-        forced_bundle_share=t.forced_bundle_share,
-        early_churn_days=t.early_churn_days,
-        premature_days=t.premature_days,
-        min_base=settings.min_base,
-        window_days=settings.window_days,
-    )
+    flag_settings = metric.FlagSettings.of(settings)
     findings = metric.filter_findings(metric.flags(model, flag_settings), names=names, severity=severity)
     sides = {"counts": findings.group_by("flag").len().sort("flag"), "severities": findings.select("severity").unique()}
     # Sorted by severity, then amount: the head is the most severe and the largest.

@@ -129,14 +129,7 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
     calendar = Calendar(settings.period, settings.fiscal_year_start_month)
     quarters = Calendar("quarter", settings.fiscal_year_start_month)
     modes: tuple[expansion_metric.Mode, ...] = ("bookings", "arr") if settings.mode == "auto" else (settings.mode,)
-    flag_settings = flags_metric.FlagSettings(
-        pass_through_discount=t.pass_through_discount,
-        forced_bundle_share=t.forced_bundle_share,
-        early_churn_days=t.early_churn_days,
-        premature_days=t.premature_days,
-        min_base=settings.min_base,
-        window_days=settings.window_days,
-    )
+    flag_settings = flags_metric.FlagSettings.of(settings)
     if dated:
         # expansion (as `xsell expansion`): both modes under auto, the data choose after the collect
         pass_through = flags_metric.pass_through_lines(model, discount=t.pass_through_discount).select(

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from ..config import Settings
 from ..model import Model, active_at, as_of
 from ..text import fmt
 from .pairs import deal_pairs
@@ -92,6 +93,19 @@ class FlagSettings:
     concentration_factor: float = 2.0
     concentration_min_lines: int = 3
     erosion_drop: float = 0.2
+
+    @classmethod
+    def of(cls, settings: Settings) -> FlagSettings:
+        """The thresholds a run's settings give (config `thresholds:`, --min-base, --window)."""
+        t = settings.thresholds
+        return cls(
+            pass_through_discount=t.pass_through_discount,
+            forced_bundle_share=t.forced_bundle_share,
+            early_churn_days=t.early_churn_days,
+            premature_days=t.premature_days,
+            min_base=settings.min_base,
+            window_days=settings.window_days,
+        )
 
 
 DEAL = ("__deal_contract", "__deal_account", "__deal_day")

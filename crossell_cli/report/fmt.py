@@ -12,21 +12,16 @@ import math
 import re
 from typing import Literal
 
+from ..render import DAYS_COLUMNS, MONEY_COLUMNS, RATE_COLUMNS
+
 Kind = Literal["rate", "money", "days", "count", "ratio", "date", "text", "number"]
 
 MISSING = "–"
 MINUS = "−"  # a real minus sign: a hyphen is too short to see next to a number
 
-# The column names the metrics use (SPEC §2), grouped by how a person reads them.
-_RATE = re.compile(
-    r"(_rate$|_share$|^share_|_attach$|^ci_low$|^ci_high$|^score$|^mean_score$|^within_\d+d$|"
-    r"^logo_retention$|^grr$|^nrr$|^discount$|^survival$|^share_cross_sold$)"
-)
-_MONEY = re.compile(
-    r"(^amount$|_amount$|_arr$|_value$|^new$|^reactivation$|^cross_sell$|^upsell$|^contraction$|"
-    r"^churn$|^expansion$|^cross_sell_pass_through$)"
-)
-_DAYS = re.compile(r"(_days$|^days$)")
+# The column names the metrics use (SPEC §2), grouped by how a person reads them: the same
+# names as the terminal and file outputs (render.py), so a column reads alike everywhere.
+_RATE, _MONEY, _DAYS = RATE_COLUMNS, MONEY_COLUMNS, DAYS_COLUMNS
 _COUNT = re.compile(
     r"(_accounts$|^accounts$|^accounts_|^co_booked$|^cross_sold_after$|^before$|^rows$|^used$|^rejected$|"
     r"^excluded$|^open$|^at_risk$|^events$|^censored$|^non_owners$|^cross_sells$|^flagged$|"
