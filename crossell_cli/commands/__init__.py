@@ -2,12 +2,13 @@
 
 session.py   settings, the lazy book, the shared model, the one collect and its checks
 answer.py    Answer (what a command hands the CLI) and Shown (what it shows after the collect)
-attach.py, whitespace.py, expansion.py, timing.py, retention.py, flags.py, summary.py,
+attach.py, whitespace.py, backtest.py, expansion.py, timing.py, retention.py, flags.py, summary.py,
 validate.py  one command each: which metric plans, which notes
 """
 
 from .answer import Answer, Shown
 from .attach import attach
+from .backtest import backtest
 from .expansion import expansion
 from .flags import flags
 from .retention import retention
@@ -25,6 +26,7 @@ __all__ = [
     "Shown",
     "account_line",
     "attach",
+    "backtest",
     "collect",
     "expansion",
     "flags",

@@ -223,8 +223,7 @@ def check_table(
     probe_ok = clean
     if exclude:
         cells_ok = pl.all_horizontal(
-            [*read, *present, pl.col(EXTRA).is_null() | (pl.col(EXTRA) == "")]
-            + ([pl.col(LOOKUP)] if looked_up else [])
+            [*read, *present, pl.col(EXTRA).is_null() | (pl.col(EXTRA) == "")] + ([pl.col(LOOKUP)] if looked_up else [])
         )
         texts_all = [pl.col(text_of(n)) for n in mapping] + [
             pl.col(f"__u_{i}") for i in range(len(raw.headers)) if i not in mapped
