@@ -746,3 +746,62 @@ def load(folder: Path) -> Fitted | None:
 def cache_key(parts: dict[str, Any]) -> str:
     text = json.dumps({"version": VERSION, **parts}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def attach_scores(
+    lines: pl.DataFrame,
+    segments: pl.DataFrame | None,
+    *,
+    items: Sequence[str],
+    ranked: Sequence[str],
+    as_of: dt.date,
+    min_base: int,
+    forced: Sequence[tuple[str, str]] = (),
+) -> pl.DataFrame:
+    """account_id, family, score: the attach baseline (the ranking before the model): the highest
+    attach_rate(A → B) = co-owners / owners of A over the families A the customer owns, among its
+    segment's customers when that base has min_base of them, else the book's; 0 without evidence.
+    Dense item × item algebra, so a 3.7 k-item catalogue costs no billion-row join."""
+    lines = history(lines.filter(pl.col("booked_at") <= as_of))
+    idx = item_index(items, ranked)
+    levels = segment_levels(segments)
+    st = build_state(lines, segments, idx, as_of, levels)
+    if st.n == 0:
+        return pl.DataFrame(schema={"account_id": pl.String, "family": pl.String, "score": pl.Float64})
+    x = _sparse(st)
+    g = st.customers["g"].to_numpy()
+    every = np.asarray((x.T @ x).toarray())
+    base_all = np.maximum(np.diag(every), 1.0)
+    position = {item: k for k, item in enumerate(idx["item"].to_list())}
+    ranked_mask = idx["ranked"].to_numpy()
+    frames = []
+    for level in np.unique(g):
+        rows = np.flatnonzero(g == level)
+        xg = x[rows]
+        own = np.asarray((xg.T @ xg).toarray())
+        base = np.diag(own)
+        local = (base >= min_base) & (levels[level] not in (_NONE, "all"))
+        rate = np.where(local[:, None], own / np.maximum(base, 1.0)[:, None], every / base_all[:, None])
+        np.fill_diagonal(rate, 0.0)
+        for a, b in forced:
+            if a in position and b in position:
+                rate[position[a], position[b]] = 0.0
+        best = np.zeros((rows.size, st.n_items))
+        who_all, item_all = xg.nonzero()
+        order = np.lexsort((who_all, item_all))
+        who_all, item_all = who_all[order], item_all[order]
+        bounds = np.flatnonzero(np.r_[True, item_all[1:] != item_all[:-1], True])
+        for k in range(len(bounds) - 1):
+            item = item_all[bounds[k]]
+            who = who_all[bounds[k] : bounds[k + 1]]
+            best[who] = np.maximum(best[who], rate[item][None, :])
+        mask = (np.asarray(xg.toarray()) == 0) & ranked_mask[None, :]
+        r, i = np.nonzero(mask)
+        frames.append(pl.DataFrame({"a": rows[r].astype(np.int64), "i": i.astype(np.int64), "score": best[r, i]}))
+    got = pl.concat(frames)
+    return (
+        got.join(st.customers.select(pl.col("a").cast(pl.Int64), "account_id"), on="a")
+        .join(idx.select(pl.col("i").cast(pl.Int64), pl.col("item").alias("family")), on="i")
+        .select("account_id", "family", "score")
+        .sort("account_id", "family")
+    )

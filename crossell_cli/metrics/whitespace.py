@@ -241,53 +241,19 @@ def attach_baseline(model: Model, *, min_base: int, forced: pl.LazyFrame | None 
     backtest's "today's attach baseline"): for each family A the customer owns, attach_rate(A → B)
     among customers of its segment when that base has min_base of them, else among all customers;
     the highest wins (0 without evidence). Forced-bundle pairs are no evidence."""
-    segment = model.accounts.select("account_id", pl.col("segment").cast(pl.String))
-    owned = model.ownership.join(segment, on="account_id", how="left").with_columns(
-        pl.col("segment").fill_null(_NO_SEGMENT)
-    )
-    pairs = owned.join(owned.select("account_id", pl.col("item").alias("family")), on="account_id").filter(
-        pl.col("item") != pl.col("family")
-    )
-    seg_base = owned.group_by("segment", "item").agg(pl.len().alias("n"))
-    seg_both = pairs.group_by("segment", "item", "family").agg(pl.len().alias("both"))
-    all_base = seg_base.group_by("item").agg(pl.col("n").sum().alias("n_all"))
-    all_both = seg_both.group_by("item", "family").agg(pl.col("both").sum().alias("both_all"))
-    seg_rates = seg_both.join(seg_base, on=["segment", "item"]).select(
-        "segment", pl.col("item").alias("base"), "family", (pl.col("both") / pl.col("n")).alias("rate")
-    )
-    all_rates = all_both.join(all_base, on="item").select(
-        pl.col("item").alias("base"), "family", (pl.col("both_all") / pl.col("n_all")).alias("rate")
-    )
+    as_of = model.as_of_frame.collect()
+    when = as_of.item() if as_of.height else None
+    if when is None:
+        return pl.LazyFrame(schema={"account_id": pl.String, "family": pl.String, "score": pl.Float64})
+    pairs: list[tuple[str, str]] = []
     if forced is not None:
-        bundles = forced.select(pl.col("base_family").alias("base"), "family")
-        seg_rates = seg_rates.join(bundles, on=["base", "family"], how="anti")
-        all_rates = all_rates.join(bundles, on=["base", "family"], how="anti")
-    # Each owned family's evidence comes from its segment when that base is big enough, else the book.
-    bases = (
-        owned.join(seg_base, on=["segment", "item"], how="left")
-        .with_columns(((pl.col("n") >= min_base) & (pl.col("segment") != _NO_SEGMENT)).alias("local"))
-        .select("account_id", "segment", pl.col("item").alias("base"), "local")
-    )
-    best = (
-        pl.concat(
-            [
-                bases.filter(pl.col("local"))
-                .join(seg_rates, on=["segment", "base"])
-                .select("account_id", "family", "rate"),
-                bases.filter(~pl.col("local")).join(all_rates, on="base").select("account_id", "family", "rate"),
-            ]
-        )
-        .group_by("account_id", "family")
-        .agg(pl.col("rate").max().alias("score"))
-    )
-    candidates = (
-        owned.select("account_id")
-        .unique()
-        .join(sellable_items(model), how="cross")
-        .join(owned.select("account_id", pl.col("item").alias("family")), on=["account_id", "family"], how="anti")
-    )
-    return (
-        candidates.join(best, on=["account_id", "family"], how="left")
-        .with_columns(pl.col("score").fill_null(0.0))
-        .sort("account_id", "family")
-    )
+        pairs = [(str(a), str(b)) for a, b in forced.select("base_family", "family").collect().iter_rows()]
+    return choice.attach_scores(
+        model.won.select(choice.LINE_COLUMNS).collect(),
+        segments(model),
+        items=model.items.collect()["item"].to_list(),
+        ranked=sellable_items(model).collect()["family"].to_list(),
+        as_of=when,
+        min_base=min_base,
+        forced=pairs,
+    ).lazy()
