@@ -8,6 +8,7 @@ import datetime as dt
 import polars as pl
 
 from ..metrics import backtest as metric
+from ..metrics import choice
 from ..metrics import whitespace as ws
 from ..metrics.flags import forced_bundles
 from ..model import MONEY_COLUMNS, Model
@@ -90,12 +91,30 @@ def _evaluate(
         "popularity": cands.join(popularity, on="item", how="left").with_columns(pl.col("score").fill_null(0.0)),
     }
     forced = forced_bundles(model, share=settings.thresholds.forced_bundle_share, min_lines=settings.min_base)
+    # The models learn and score exactly the items ranked: with --active-days the recently sold
+    # ones (as the research harness fits it), not the whole catalogue. Only the evaluated
+    # accounts are scored; the evidence and the fit still come from every customer.
+    ranked = metric.ranked_items(sellable, won_to_cut, cutoff=cut, active_days=active_days)["item"].to_list()
+    evaluated = truth["account_id"].unique().sort().to_list()
     scores["attach_baseline"] = (
-        ws.attach_baseline(model, min_base=settings.min_base, forced=forced).rename({"family": "item"}).collect()
+        ws.attach_baseline(model, min_base=settings.min_base, forced=forced, ranked=ranked, only=evaluated)
+        .rename({"family": "item"})
+        .collect()
     )
-    fitted = fit_cached(session, model, horizon_days=horizon_days, use_cache=use_cache)
-    rows = ws.whitespace(model, min_base=settings.min_base, forced=forced, order="account", fitted=fitted)
-    scores["whitespace"] = rows.select("account_id", pl.col("family").alias("item"), "score").collect()
+    fitted = fit_cached(
+        session,
+        model,
+        horizon_days=horizon_days,
+        use_cache=use_cache,
+        ranked=ranked if active_days is not None else None,
+    )
+    # The scores `xsell whitespace` lists, without the evidence behind its reasons.
+    if fitted is None:
+        scores["whitespace"] = cands.head(0).with_columns(pl.lit(0.0).alias("score"))
+    else:
+        lines = model.won.filter(pl.col("account_id").is_in(evaluated)).select(choice.LINE_COLUMNS).collect()
+        scored = choice.score(fitted, lines, ws.segments(model), evidence=False)
+        scores["whitespace"] = scored.select("account_id", pl.col("family").alias("item"), "score")
     per = {name: metric.per_account(s, cands, truth) for name, s in scores.items()}
     facts = {"customers": customers.height, "evaluated": per["popularity"].height}
     return metric.table(per), facts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 
 import polars as pl
 
@@ -115,8 +116,16 @@ def _plural(noun: str) -> str:
     return "families" if noun == "family" else noun + "s"
 
 
-def fit_cached(session: Session, model: Model, *, horizon_days: int, use_cache: bool) -> choice.Fitted | None:
-    """The whitespace model at T: from the fit cache when the inputs and settings are unchanged."""
+def fit_cached(
+    session: Session,
+    model: Model,
+    *,
+    horizon_days: int,
+    use_cache: bool,
+    ranked: Sequence[str] | None = None,
+) -> choice.Fitted | None:
+    """The whitespace model at T: from the fit cache when the inputs and settings are unchanged.
+    ``ranked``: the items it learns to order (default: every sellable item)."""
     from .. import cache
 
     settings = session.settings
@@ -125,9 +134,12 @@ def fit_cached(session: Session, model: Model, *, horizon_days: int, use_cache: 
         "settings": repr(settings),
         "horizon": horizon_days,
         "as_of": str(model.known_as_of),
+        "ranked": None if ranked is None else sorted(ranked),
     }
     return cache.fitted(
-        key, lambda: metric.fit(model, min_base=settings.min_base, horizon_days=horizon_days), use=use_cache
+        key,
+        lambda: metric.fit(model, min_base=settings.min_base, horizon_days=horizon_days, ranked=ranked),
+        use=use_cache,
     )
 
 

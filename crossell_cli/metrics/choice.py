@@ -261,12 +261,29 @@ def pair_rates(pairs: Pairs, min_base: int) -> tuple[Array, Array]:
 
 
 def ease_weights(x: Any) -> Array:
+    """W = −P / diag(P), diag W = 0, P = (XᵀX + λI)⁻¹. An item nobody owns has a zero row and
+    column in XᵀX, so P is block-diagonal and its W row and column are 0: only the owned items
+    are inverted, by Cholesky (XᵀX + λI is symmetric positive definite)."""
+    from scipy.linalg import lapack
+
     gram = np.asarray((x.T @ x).toarray())
     lam = EASE_FRAC * max(float(np.mean(np.diag(gram))), 1.0)
-    p = np.linalg.inv(gram + lam * np.eye(gram.shape[0]))
-    w = -p / np.diag(p)[None, :]
-    np.fill_diagonal(w, 0.0)
-    return np.asarray(w)
+    live = np.flatnonzero(np.diag(gram) > 0)
+    w = np.zeros(gram.shape)
+    if not live.size:
+        return w
+    sub = gram[np.ix_(live, live)]
+    sub[np.diag_indices_from(sub)] += lam
+    chol, info = lapack.dpotrf(sub, lower=1, clean=1)
+    p, info2 = lapack.dpotri(chol, lower=1) if info == 0 else (None, 1)
+    if info2 != 0 or p is None:
+        p = np.linalg.inv(sub)
+    else:
+        p = np.tril(p) + np.tril(p, -1).T
+    part = -p / np.diag(p)[None, :]
+    np.fill_diagonal(part, 0.0)
+    w[np.ix_(live, live)] = part
+    return w
 
 
 @dataclass
@@ -355,33 +372,44 @@ def account_sample(lines: pl.DataFrame, most: int = FIT_ACCOUNTS) -> pl.DataFram
     return lines.join(keep.select("account_id"), on="account_id", how="semi")
 
 
-def _choice_terms(theta: Array, blocks: list[tuple[Array, Array, Array]], l2: float, hessian: bool = True) -> Any:
+@dataclass
+class Block:
+    """One snapshot's training cells, packed: only (account, candidate) cells are kept.
+    f (d, cells) standardised features, y (cells) 1 where bought, row (cells) the account of each
+    cell (sorted, starting at 0), starts: the first cell of each account."""
+
+    f: Array
+    y: Array
+    row: Array
+    starts: Array
+
+
+def _choice_terms(theta: Array, blocks: list[Block], l2: float, hessian: bool = True) -> Any:
     d = theta.size
     loss = 0.5 * l2 * float(theta @ theta)
     grad = l2 * theta.copy()
     hess = l2 * np.eye(d)
-    for f, y, mask in blocks:
-        u = np.tensordot(theta, f, axes=1)
-        u = np.where(mask, u, -np.inf)
-        u = u - u.max(1, keepdims=True)
+    for b in blocks:
+        u = theta @ b.f
+        u = u - np.maximum.reduceat(u, b.starts)[b.row]
         p = np.exp(u)
-        z = p.sum(1, keepdims=True)
-        p /= z
-        k = y.sum(1)
-        loss += float((k * np.log(z[:, 0])).sum() - (np.where(y > 0, u, 0.0)).sum())
+        z = np.add.reduceat(p, b.starts)
+        p /= z[b.row]
+        k = np.add.reduceat(b.y, b.starts)
+        loss += float((k * np.log(z)).sum() - (u * b.y).sum())
         if not hessian:
             continue
-        ef = np.einsum("dnm,nm->dn", f, p)
-        grad += (ef * k[None]).sum(1) - np.einsum("dnm,nm->d", f, y)
-        for j in range(d):
-            effj = np.einsum("enm,nm->en", f, f[j] * p)
-            hess[j] += ((effj - ef[j][None] * ef) * k[None]).sum(1)
+        # E_p[f] per account, weighted by the account's purchases
+        ef = np.add.reduceat(b.f * p, b.starts, axis=1)  # (d, accounts)
+        grad += ef @ k - b.f @ b.y
+        pk = p * k[b.row]
+        hess += (b.f * pk) @ b.f.T - (ef * k) @ ef.T
     return loss, grad, hess
 
 
-def fit_choice(blocks: list[tuple[Array, Array, Array]], l2: float = L2, iters: int = 50) -> Array:
+def fit_choice(blocks: list[Block], l2: float = L2, iters: int = 50) -> Array:
     """Damped Newton on the conditional-logit log-likelihood with an L2 penalty l2/2 |θ|²."""
-    theta = np.zeros(blocks[0][0].shape[0])
+    theta = np.zeros(blocks[0].f.shape[0])
     loss, grad, hess = _choice_terms(theta, blocks, l2)
     for _ in range(iters):
         step = np.linalg.solve(hess, grad)
@@ -448,14 +476,13 @@ def fit(
     levels = segment_levels(segments)
     sample = account_sample(lines)
     rng = np.random.default_rng(0)
-    raw: list[tuple[Array, Array, Array]] = []
+    raw: list[Block] = []
     snaps = snapshots(lines, as_of, horizon)
     used: list[dt.date] = []
     for snap in snaps:
         st = build_state(sample, segments, idx, snap, levels)
         if st.n == 0:
             continue
-        tables, _ = tables_at(sample, st, idx, horizon, min_base)
         x, ever, g = account_rows(st)
         dense = np.asarray(x.toarray())
         mask = (dense == 0) & ranked_mask[None, :]
@@ -468,10 +495,8 @@ def fit(
             rows = np.sort(rng.choice(rows, TRAIN_ACCOUNTS, replace=False))
         if not len(rows):
             continue
-        import scipy.sparse as sp
-
-        fs = features(tables, sp.csr_matrix(x[rows]), ever[rows], g[rows])
-        raw.append((np.stack([fs[f] for f in FEATURES]), labels[rows], mask[rows]))
+        tables, _ = tables_at(sample, st, idx, horizon, min_base)
+        raw.append(_training_block(tables, x, ever, g, labels, mask, rows))
         used.append(snap)
     st = build_state(lines, segments, idx, as_of, levels)
     tables, pairs = tables_at(lines, st, idx, horizon, min_base)
@@ -490,12 +515,16 @@ def fit(
             tables,
             pairs,
         )
-    mu = np.array([np.mean(np.concatenate([f[j][m] for f, _, m in raw])) for j in range(d)])
-    sd = np.array([np.std(np.concatenate([f[j][m] for f, _, m in raw])) for j in range(d)])
+    every = np.concatenate([b.f for b in raw], axis=1)
+    mu = every.mean(axis=1)
+    sd = every.std(axis=1)
+    del every
     sd = np.where(sd > 1e-9, sd, 1.0)
-    blocks = [((f - mu[:, None, None]) / sd[:, None, None], y, m) for f, y, m in raw]
-    theta = fit_choice(blocks)
-    trained = sum(len(y) for _, y, _ in blocks)
+    for b in raw:
+        b.f -= mu[:, None]
+        b.f /= sd[:, None]
+    theta = fit_choice(raw)
+    trained = sum(b.starts.size for b in raw)
     return Fitted(
         as_of,
         horizon,
@@ -510,6 +539,32 @@ def fit(
         pairs,
         used,
         trained,
+    )
+
+
+def _training_block(
+    tables: Tables, x: Any, ever: Array, g: Array, labels: Array, mask: Array, rows: Array, chunk: int = 1000
+) -> Block:
+    """The candidate cells of the training accounts ``rows``, packed (features in row chunks, so
+    no dense accounts × items × features array is ever held)."""
+    import scipy.sparse as sp
+
+    fs, ys, cell_rows = [], [], []
+    for lo in range(0, rows.size, chunk):
+        part = rows[lo : lo + chunk]
+        got = features(tables, sp.csr_matrix(x[part]), ever[part], g[part])
+        keep = mask[part]
+        r, _ = np.nonzero(keep)
+        fs.append(np.stack([np.asarray(got[f])[keep] for f in FEATURES]))
+        ys.append(labels[part][keep])
+        cell_rows.append(r + lo)
+    row = np.concatenate(cell_rows)
+    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+    return Block(
+        np.concatenate(fs, axis=1),
+        np.concatenate(ys),
+        np.repeat(np.arange(starts.size), np.diff(np.r_[starts, row.size])),
+        starts,
     )
 
 
@@ -560,10 +615,12 @@ def score(
     *,
     forced: Sequence[tuple[str, str]] = (),
     chunk: int = 2000,
+    evidence: bool = True,
 ) -> pl.DataFrame:
     """SCORED rows for every customer in ``lines`` (the won lines of any subset of the book, up
     to T): one row per ranked item it does not own, with the evidence behind the reason (the
-    owned item with the highest observed cross-sell rate into it, and that rate's counts)."""
+    owned item with the highest observed cross-sell rate into it, and that rate's counts; left
+    empty when not ``evidence``: the backtest needs the scores only)."""
     import scipy.sparse as sp
 
     lines = history(lines.filter(pl.col("booked_at") <= fitted.as_of))
@@ -575,7 +632,7 @@ def score(
     pairs_forced = np.array(
         [(position[a], position[b]) for a, b in forced if a in position and b in position], dtype=np.int64
     ).reshape(-1, 2)
-    rates = evidence_rates(fitted, pairs_forced)
+    rates = evidence_rates(fitted, pairs_forced) if evidence else np.zeros((0, 0, 0))
     x_all, ever_all, g_all = account_rows(st)
     names = np.array(fitted.levels, dtype=object)
     book_n, book_x = fitted.pairs.n2.sum(0), fitted.pairs.x2.sum(0)
@@ -596,21 +653,8 @@ def score(
             top = np.where(np.isfinite(top), top, 0.0)
             e = np.where(mask, np.exp(utility - top), 0.0)
             prob = e / np.maximum(e.sum(1, keepdims=True), 1e-300)
-        best_rate = np.full(dense.shape, -1.0)
-        best_base = np.full(dense.shape, -1, dtype=np.int64)
-        owned_a, owned_i = x.nonzero()
-        order = np.lexsort((owned_a, owned_i))
-        owned_a, owned_i = owned_a[order], owned_i[order]
-        bounds = np.flatnonzero(np.r_[True, owned_i[1:] != owned_i[:-1], True])
-        for k in range(len(bounds) - 1):
-            item = owned_i[bounds[k]]
-            who = owned_a[bounds[k] : bounds[k + 1]]
-            candidate = rates[g[who], item, :]
-            better = candidate > best_rate[who]
-            best_rate[who] = np.where(better, candidate, best_rate[who])
-            best_base[who] = np.where(better, item, best_base[who])
         a, i = np.nonzero(mask)
-        base = best_base[a, i]
+        base = _best_base(x, g, rates, dense.shape)[a, i] if evidence else np.full(a.size, -1, dtype=np.int64)
         has = base >= 0
         seg_level = g[a]
         safe = np.maximum(base, 0)
@@ -649,6 +693,25 @@ def score(
         )
         .select(list(SCORED))
     )
+
+
+def _best_base(x: Any, g: Array, rates: Array, shape: tuple[int, int]) -> Array:
+    """(accounts × items): the owned item with the highest evidence rate into each item (the
+    first such item on a tie), −1 when none has evidence."""
+    best_rate = np.full(shape, -1.0)
+    best_base = np.full(shape, -1, dtype=np.int64)
+    owned_a, owned_i = x.nonzero()
+    order = np.lexsort((owned_a, owned_i))
+    owned_a, owned_i = owned_a[order], owned_i[order]
+    bounds = np.flatnonzero(np.r_[True, owned_i[1:] != owned_i[:-1], True])
+    for k in range(len(bounds) - 1):
+        item = owned_i[bounds[k]]
+        who = owned_a[bounds[k] : bounds[k + 1]]
+        candidate = rates[g[who], item, :]
+        better = candidate > best_rate[who]
+        best_rate[who] = np.where(better, candidate, best_rate[who])
+        best_base[who] = np.where(better, item, best_base[who])
+    return best_base
 
 
 def _noisy_or(x: Any, fitted: Fitted, g: Array) -> Array:
@@ -757,11 +820,13 @@ def attach_scores(
     as_of: dt.date,
     min_base: int,
     forced: Sequence[tuple[str, str]] = (),
+    only: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """account_id, family, score: the attach baseline (the ranking before the model): the highest
     attach_rate(A → B) = co-owners / owners of A over the families A the customer owns, among its
     segment's customers when that base has min_base of them, else the book's; 0 without evidence.
-    Dense item × item algebra, so a 3.7 k-item catalogue costs no billion-row join."""
+    Dense item × item algebra, so a 3.7 k-item catalogue costs no billion-row join. ``only``: the
+    accounts listed (all: None); the rates always come from the whole book."""
     lines = history(lines.filter(pl.col("booked_at") <= as_of))
     idx = item_index(items, ranked)
     levels = segment_levels(segments)
@@ -774,11 +839,14 @@ def attach_scores(
     base_all = np.maximum(np.diag(every), 1.0)
     position = {item: k for k, item in enumerate(idx["item"].to_list())}
     ranked_mask = idx["ranked"].to_numpy()
+    listed = np.ones(st.n, dtype=bool) if only is None else st.customers["account_id"].is_in(list(only)).to_numpy()
     frames = []
     for level in np.unique(g):
-        rows = np.flatnonzero(g == level)
+        everyone = np.flatnonzero(g == level)
+        rows = everyone[listed[everyone]]
+        xg_all = x[everyone]
+        own = np.asarray((xg_all.T @ xg_all).toarray())
         xg = x[rows]
-        own = np.asarray((xg.T @ xg).toarray())
         base = np.diag(own)
         local = (base >= min_base) & (levels[level] not in (_NONE, "all"))
         rate = np.where(local[:, None], own / np.maximum(base, 1.0)[:, None], every / base_all[:, None])
@@ -798,10 +866,9 @@ def attach_scores(
         mask = (np.asarray(xg.toarray()) == 0) & ranked_mask[None, :]
         r, i = np.nonzero(mask)
         frames.append(pl.DataFrame({"a": rows[r].astype(np.int64), "i": i.astype(np.int64), "score": best[r, i]}))
-    got = pl.concat(frames)
+    got = pl.concat(frames).sort("a", "i")
     return (
-        got.join(st.customers.select(pl.col("a").cast(pl.Int64), "account_id"), on="a")
-        .join(idx.select(pl.col("i").cast(pl.Int64), pl.col("item").alias("family")), on="i")
+        got.join(st.customers.select(pl.col("a").cast(pl.Int64), "account_id"), on="a", maintain_order="left")
+        .join(idx.select(pl.col("i").cast(pl.Int64), pl.col("item").alias("family")), on="i", maintain_order="left")
         .select("account_id", "family", "score")
-        .sort("account_id", "family")
     )

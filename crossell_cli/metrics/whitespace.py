@@ -50,6 +50,23 @@ def columns(level: str) -> tuple[str, ...]:
     return PRODUCT_COLUMNS if level == "product" else COLUMNS
 
 
+def empty(level: str) -> pl.LazyFrame:
+    """No whitespace rows, with the columns and types of a scored result."""
+    types = {"score": pl.Float64, "expected_value": pl.Float64, "rank": pl.Int64}
+    return pl.LazyFrame(schema={c: types.get(c, pl.String) for c in columns(level)})
+
+
+def scoring_rows(model: Model, accounts: pl.LazyFrame | None = None) -> int:
+    """How many (customer, item) cells scoring takes: the customers listed (all: None) × the
+    sellable items. Every row scoring can return is one of these cells, so it bounds the rows."""
+    customers = model.customers.select("account_id")
+    if accounts is not None:
+        customers = customers.join(accounts, on="account_id", how="semi")
+    got = pl.collect_all([customers.select(pl.len()), sellable_items(model).select(pl.len())])
+    listed, offered = (int(frame.item() or 0) for frame in got)
+    return listed * offered
+
+
 def sellable_items(model: Model) -> pl.LazyFrame:
     """family: items that may be offered: a catalogue entry with a sellable product, or an item
     seen on won lines that the catalogue does not know (sellable by default)."""
@@ -100,15 +117,21 @@ def segments(model: Model) -> pl.DataFrame | None:
     return frame if frame["segment"].drop_nulls().len() else None
 
 
-def fit(model: Model, *, min_base: int, horizon_days: int = HORIZON_DAYS) -> choice.Fitted | None:
-    """The whitespace model fitted on the book up to T (None: no won line on or before T)."""
+def fit(
+    model: Model, *, min_base: int, horizon_days: int = HORIZON_DAYS, ranked: Sequence[str] | None = None
+) -> choice.Fitted | None:
+    """The whitespace model fitted on the book up to T (None: no won line on or before T).
+
+    ``ranked``: the items that may be offered (default: every sellable item); the fit learns to
+    order exactly these, as the backtest's ``--active-days`` candidates are ordered."""
     as_of = model.as_of_frame.collect()
     when = as_of.item() if as_of.height else None
     if when is None:
         return None
     won = model.won.select(choice.LINE_COLUMNS).collect()
     items = model.items.collect()["item"].to_list()
-    ranked = sellable_items(model).collect()["family"].to_list()
+    if ranked is None:
+        ranked = sellable_items(model).collect()["family"].to_list()
     return choice.fit(
         won, segments(model), items=items, ranked=ranked, as_of=when, horizon=horizon_days, min_base=min_base
     )
@@ -135,17 +158,22 @@ def whitespace(
     top: int | None = None,
     fitted: choice.Fitted | None = None,
     horizon_days: int = HORIZON_DAYS,
+    max_rows: int | None = None,
 ) -> pl.LazyFrame:
     """Scored whitespace rows (``columns(model.level)``) for every customer (or those in ``accounts``).
 
     ``fitted``: the model fitted on this book at T (``fit``); fitted here when not given.
     ``order``: see the module docstring; ``top`` keeps the first rows of that order, and only
     those rows get a reason built.
+    ``max_rows``: when scoring would take more cells than this (``scoring_rows``), nothing is
+    fitted or scored and the result is empty (``empty``): the caller says why.
     """
+    if max_rows is not None and scoring_rows(model, accounts) > max_rows:
+        return empty(model.level)
     if fitted is None:
         fitted = fit(model, min_base=min_base, horizon_days=horizon_days)
     if fitted is None:
-        return pl.LazyFrame(schema={c: pl.String for c in columns(model.level)})
+        return empty(model.level)
     won = model.won
     if accounts is not None:
         won = won.join(accounts, on="account_id", how="semi")
@@ -236,11 +264,19 @@ def by_family(rows: Frame) -> Frame:
     )
 
 
-def attach_baseline(model: Model, *, min_base: int, forced: pl.LazyFrame | None = None) -> pl.LazyFrame:
+def attach_baseline(
+    model: Model,
+    *,
+    min_base: int,
+    forced: pl.LazyFrame | None = None,
+    ranked: Sequence[str] | None = None,
+    only: Sequence[str] | None = None,
+) -> pl.LazyFrame:
     """account_id, family, score: the ranking whitespace used before its model (kept as the
     backtest's "today's attach baseline"): for each family A the customer owns, attach_rate(A → B)
     among customers of its segment when that base has min_base of them, else among all customers;
-    the highest wins (0 without evidence). Forced-bundle pairs are no evidence."""
+    the highest wins (0 without evidence). Forced-bundle pairs are no evidence. ``ranked``: the
+    items scored (default: every sellable one); ``only``: the accounts listed (default: all)."""
     as_of = model.as_of_frame.collect()
     when = as_of.item() if as_of.height else None
     if when is None:
@@ -252,8 +288,9 @@ def attach_baseline(model: Model, *, min_base: int, forced: pl.LazyFrame | None 
         model.won.select(choice.LINE_COLUMNS).collect(),
         segments(model),
         items=model.items.collect()["item"].to_list(),
-        ranked=sellable_items(model).collect()["family"].to_list(),
+        ranked=sellable_items(model).collect()["family"].to_list() if ranked is None else ranked,
         as_of=when,
         min_base=min_base,
         forced=pairs,
+        only=only,
     ).lazy()
