@@ -10,11 +10,10 @@ import polars as pl
 from ..metrics import backtest as metric
 from ..metrics import choice
 from ..metrics import whitespace as ws
-from ..metrics.flags import forced_bundles
 from ..model import MONEY_COLUMNS, Model
 from .answer import Answer, Shown, dateless_message, empty, settings_line
 from .session import Collected, Plan, Session
-from .whitespace import fit_cached
+from .whitespace import fit_cached, forced_frame
 
 COLUMNS = ("model", *metric.METRICS, "accounts")
 
@@ -90,23 +89,23 @@ def _evaluate(
     scores: dict[str, pl.DataFrame] = {
         "popularity": cands.join(popularity, on="item", how="left").with_columns(pl.col("score").fill_null(0.0)),
     }
-    forced = forced_bundles(model, share=settings.thresholds.forced_bundle_share, min_lines=settings.min_base)
     # The models learn and score exactly the items ranked: with --active-days the recently sold
     # ones (as the research harness fits it), not the whole catalogue. Only the evaluated
     # accounts are scored; the evidence and the fit still come from every customer.
     ranked = metric.ranked_items(sellable, won_to_cut, cutoff=cut, active_days=active_days)["item"].to_list()
     evaluated = truth["account_id"].unique().sort().to_list()
-    scores["attach_baseline"] = (
-        ws.attach_baseline(model, min_base=settings.min_base, forced=forced, ranked=ranked, only=evaluated)
-        .rename({"family": "item"})
-        .collect()
-    )
     fitted = fit_cached(
         session,
         model,
         horizon_days=horizon_days,
         use_cache=use_cache,
         ranked=ranked if active_days is not None else None,
+    )
+    forced = forced_frame(fitted, model, session)
+    scores["attach_baseline"] = (
+        ws.attach_baseline(model, min_base=settings.min_base, forced=forced, ranked=ranked, only=evaluated)
+        .rename({"family": "item"})
+        .collect()
     )
     # The scores `xsell whitespace` lists, without the evidence behind its reasons.
     if fitted is None:

@@ -31,8 +31,9 @@ def whitespace(
     # The evidence always comes from the whole book: --where only chooses the accounts listed.
     model, ingested = session.facts(MONEY_COLUMNS, apply_where=False)
     listed = model.accounts.filter(_where(settings.where)).select("account_id") if settings.where else None
-    forced = forced_bundles(model, share=settings.thresholds.forced_bundle_share, min_lines=settings.min_base)
-    sides: dict[str, pl.LazyFrame] = {"forced": forced.select("base_family", "family")}
+    fitted = fit_cached(session, model, horizon_days=horizon_days, use_cache=use_cache)
+    forced = forced_frame(fitted, model, session)
+    sides: dict[str, pl.LazyFrame] = {"forced": forced}
     title = "Whitespace"
     noun = "family" if model.level == "family" else "product"
     account_id: str | None = None
@@ -51,7 +52,6 @@ def whitespace(
             .agg(pl.col("item").sort().alias("owned"))
         )
         listed = chosen if listed is None else listed.join(chosen, on="account_id", how="semi")
-    fitted = fit_cached(session, model, horizon_days=horizon_days, use_cache=use_cache)
     order: metric.Order = "value" if sort == "value" else "score"
 
     def rows_for(order: metric.Order, top: int | None) -> pl.LazyFrame:
@@ -136,10 +136,30 @@ def fit_cached(
         "as_of": str(model.known_as_of),
         "ranked": None if ranked is None else sorted(ranked),
     }
-    return cache.fitted(
-        key,
-        lambda: metric.fit(model, min_base=settings.min_base, horizon_days=horizon_days, ranked=ranked),
-        use=use_cache,
+
+    def made() -> choice.Fitted | None:
+        fitted = metric.fit(model, min_base=settings.min_base, horizon_days=horizon_days, ranked=ranked)
+        if fitted is not None:
+            fitted.forced = _forced_pairs(model, session)
+        return fitted
+
+    return cache.fitted(key, made, use=use_cache)
+
+
+def _forced_pairs(model: Model, session: Session) -> list[tuple[str, str]]:
+    settings = session.settings
+    frame = forced_bundles(model, share=settings.thresholds.forced_bundle_share, min_lines=settings.min_base)
+    rows = frame.select("base_family", "family").sort("base_family", "family").collect().iter_rows()
+    return [(str(a), str(b)) for a, b in rows]
+
+
+def forced_frame(fitted: choice.Fitted | None, model: Model, session: Session) -> pl.LazyFrame:
+    """base_family, family: the forced bundles, from the fit when it carries them (a warm run
+    does not recount them over the whole book)."""
+    pairs = fitted.forced if fitted is not None and fitted.forced is not None else _forced_pairs(model, session)
+    return pl.LazyFrame(
+        {"base_family": [a for a, _ in pairs], "family": [b for _, b in pairs]},
+        schema={"base_family": pl.String, "family": pl.String},
     )
 
 

@@ -444,6 +444,9 @@ class Fitted:
     pairs: Pairs
     snapshots: list[dt.date] = field(default_factory=list)
     trained_accounts: int = 0
+    # (base, item) forced-bundle pairs of the book at T, kept with the fit so a warm run need
+    # not recount them over the whole book (set by the caller that knows the book's settings).
+    forced: list[tuple[str, str]] | None = None
 
     @property
     def how(self) -> str:
@@ -594,17 +597,22 @@ SCORED = {
 }
 
 
-def evidence_rates(fitted: Fitted, forced: Array | None) -> Array:
+def evidence_rates(fitted: Fitted, forced: Array | None, bases: Array | None = None) -> Array:
     """(G, A, B): the observed cross-sell rate x/n the reason may cite: the segment's when its
-    base has min_base customers, else the book's when that has, else −1 (no evidence)."""
+    base has min_base customers, else the book's when that has, else −1 (no evidence).
+    ``bases``: only these rows A (all: None), in that order."""
     pairs, base = fitted.pairs, fitted.min_base
-    big_n, big_x = pairs.n2.sum(0), pairs.x2.sum(0)
+    rows = np.arange(len(fitted.items)) if bases is None else np.asarray(bases, dtype=np.int64)
+    n2, x2 = np.asarray(pairs.n2)[:, rows, :], np.asarray(pairs.x2)[:, rows, :]
+    big_n, big_x = n2.sum(0), x2.sum(0)
     book = np.where(big_n >= base, big_x / np.maximum(big_n, 1.0), -1.0)
-    out = np.where(pairs.n2 >= base, pairs.x2 / np.maximum(pairs.n2, 1.0), book[None])
-    for g in range(out.shape[0]):
-        np.fill_diagonal(out[g], -1.0)
-        if forced is not None and len(forced):
-            out[g][forced[:, 0], forced[:, 1]] = -1.0
+    out = np.where(n2 >= base, x2 / np.maximum(n2, 1.0), book[None])
+    where = np.full(len(fitted.items), -1, dtype=np.int64)
+    where[rows] = np.arange(rows.size)
+    out[:, np.arange(rows.size), rows] = -1.0
+    if forced is not None and len(forced):
+        hit = where[forced[:, 0]] >= 0
+        out[:, where[forced[hit, 0]], forced[hit, 1]] = -1.0
     return np.asarray(out)
 
 
@@ -632,10 +640,13 @@ def score(
     pairs_forced = np.array(
         [(position[a], position[b]) for a, b in forced if a in position and b in position], dtype=np.int64
     ).reshape(-1, 2)
-    rates = evidence_rates(fitted, pairs_forced) if evidence else np.zeros((0, 0, 0))
+    # Evidence rows only for the items some listed account owns (one account: a few rows).
+    held = np.unique(st.owned["i"].to_numpy()).astype(np.int64)
+    rates = evidence_rates(fitted, pairs_forced, held) if evidence else np.zeros((0, 0, 0))
+    row_of = np.full(len(fitted.items), -1, dtype=np.int64)
+    row_of[held] = np.arange(held.size)
     x_all, ever_all, g_all = account_rows(st)
     names = np.array(fitted.levels, dtype=object)
-    book_n, book_x = fitted.pairs.n2.sum(0), fitted.pairs.x2.sum(0)
     frames = []
     for lo in range(0, st.n, chunk):
         rows = np.arange(lo, min(lo + chunk, st.n))
@@ -654,13 +665,15 @@ def score(
             e = np.where(mask, np.exp(utility - top), 0.0)
             prob = e / np.maximum(e.sum(1, keepdims=True), 1e-300)
         a, i = np.nonzero(mask)
-        base = _best_base(x, g, rates, dense.shape)[a, i] if evidence else np.full(a.size, -1, dtype=np.int64)
+        base = _best_base(x, g, rates, row_of, dense.shape)[a, i] if evidence else np.full(a.size, -1, dtype=np.int64)
         has = base >= 0
         seg_level = g[a]
         safe = np.maximum(base, 0)
         use_seg = has & (fitted.pairs.n2[seg_level, safe, i] >= fitted.min_base)
-        n2 = np.where(use_seg, fitted.pairs.n2[seg_level, safe, i], book_n[safe, i])
-        x2 = np.where(use_seg, fitted.pairs.x2[seg_level, safe, i], book_x[safe, i])
+        book_n = np.asarray(fitted.pairs.n2)[:, safe, i].sum(0)
+        book_x = np.asarray(fitted.pairs.x2)[:, safe, i].sum(0)
+        n2 = np.where(use_seg, fitted.pairs.n2[seg_level, safe, i], book_n)
+        x2 = np.where(use_seg, fitted.pairs.x2[seg_level, safe, i], book_x)
         named = use_seg & (names[seg_level] != _NONE) & (len(fitted.levels) > 1)
         frames.append(
             pl.DataFrame(
@@ -695,7 +708,7 @@ def score(
     )
 
 
-def _best_base(x: Any, g: Array, rates: Array, shape: tuple[int, int]) -> Array:
+def _best_base(x: Any, g: Array, rates: Array, row_of: Array, shape: tuple[int, int]) -> Array:
     """(accounts × items): the owned item with the highest evidence rate into each item (the
     first such item on a tie), −1 when none has evidence."""
     best_rate = np.full(shape, -1.0)
@@ -707,7 +720,7 @@ def _best_base(x: Any, g: Array, rates: Array, shape: tuple[int, int]) -> Array:
     for k in range(len(bounds) - 1):
         item = owned_i[bounds[k]]
         who = owned_a[bounds[k] : bounds[k + 1]]
-        candidate = rates[g[who], item, :]
+        candidate = rates[g[who], row_of[item], :]
         better = candidate > best_rate[who]
         best_rate[who] = np.where(better, candidate, best_rate[who])
         best_base[who] = np.where(better, item, best_base[who])
@@ -767,6 +780,7 @@ def save(fitted: Fitted, folder: Path) -> None:
             "levels": fitted.levels,
             "snapshots": [s.isoformat() for s in fitted.snapshots],
             "trained_accounts": fitted.trained_accounts,
+            "forced": fitted.forced,
             "version": VERSION,
         }
         (work / "meta.json").write_text(json.dumps(meta))
@@ -801,6 +815,7 @@ def load(folder: Path) -> Fitted | None:
             pairs,
             [dt.date.fromisoformat(s) for s in meta["snapshots"]],
             int(meta["trained_accounts"]),
+            None if meta.get("forced") is None else [(str(a), str(b)) for a, b in meta["forced"]],
         )
     except (OSError, ValueError, KeyError):
         return None
