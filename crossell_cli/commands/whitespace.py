@@ -54,15 +54,22 @@ def whitespace(
         listed = chosen if listed is None else listed.join(chosen, on="account_id", how="semi")
     order: metric.Order = "value" if sort == "value" else "score"
 
-    def rows_for(order: metric.Order, top: int | None) -> pl.LazyFrame:
+    def rows_for(order: metric.Order, top: int | None, reasons: bool = True) -> pl.LazyFrame:
         return metric.whitespace(
-            model, min_base=settings.min_base, forced=forced, accounts=listed, order=order, top=top, fitted=fitted
+            model,
+            min_base=settings.min_base,
+            forced=forced,
+            accounts=listed,
+            order=order,
+            top=top,
+            fitted=fitted,
+            reasons=reasons,
         )
 
     if account is not None:
         rows = rows_for("value" if sort == "value" else "account", top)
     elif by == "family":
-        rows = metric.by_family(rows_for("account", None))
+        rows = metric.by_family(rows_for("account", None, reasons=False))
         title += " by family"
     else:
         rows = rows_for(order, top)

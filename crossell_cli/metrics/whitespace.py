@@ -159,6 +159,7 @@ def whitespace(
     fitted: choice.Fitted | None = None,
     horizon_days: int = HORIZON_DAYS,
     max_rows: int | None = None,
+    reasons: bool = True,
 ) -> pl.LazyFrame:
     """Scored whitespace rows (``columns(model.level)``) for every customer (or those in ``accounts``).
 
@@ -167,6 +168,8 @@ def whitespace(
     those rows get a reason built.
     ``max_rows``: when scoring would take more cells than this (``scoring_rows``), nothing is
     fitted or scored and the result is empty (``empty``): the caller says why.
+    ``reasons``: False leaves reason empty and skips the evidence behind it (a roll-up needs
+    only the scores and values).
     """
     if max_rows is not None and scoring_rows(model, accounts) > max_rows:
         return empty(model.level)
@@ -181,7 +184,7 @@ def whitespace(
     pairs: Sequence[tuple[str, str]] = ()
     if forced is not None:
         pairs = [(str(a), str(b)) for a, b in forced.select("base_family", "family").collect().iter_rows()]
-    scored = choice.score(fitted, lines, segments(model), forced=pairs).lazy()
+    scored = choice.score(fitted, lines, segments(model), forced=pairs, evidence=reasons).lazy()
     segment = model.accounts.select("account_id", pl.col("segment").cast(pl.String))
     # The typical value comes from every customer of the segment, whoever is listed.
     customers = model.customers.join(segment, on="account_id", how="left").with_columns(
@@ -212,6 +215,10 @@ def whitespace(
         rows = rows.sort(["score", "account_id", "family"], descending=[True, False, False])
     if top is not None:
         rows = rows.head(top)
+    if not reasons:
+        names = item_names(model).rename({"item": "family", "name": "product_name"})
+        rows = rows.join(names, on="family", how="left", maintain_order="left")
+        return rows.with_columns(pl.lit(None, dtype=pl.String).alias("reason")).select(columns(model.level))
     return _with_reason(rows, model, min_base=min_base).select(columns(model.level))
 
 
