@@ -248,3 +248,23 @@ def test_cutting_an_export_at_the_as_of_date_changes_no_score(cli, tmp_path):
     part = cli(*args, "--line-items", str(cut))
     assert whole.exit_code == part.exit_code == 0, whole.output
     assert whole.stdout == part.stdout
+
+
+def test_max_rows_gates_scoring_before_any_fit():
+    """whitespace(max_rows=N): 3 customers × 3 sellable families = 9 cells; at N = 8 nothing is
+    fitted or scored and the result is empty with the scored columns' types; at N = 9 rows come."""
+    from crossell_cli.metrics import whitespace as ws
+    from crossell_cli.model import build_model
+
+    from .conftest import book_from_rows
+
+    # a1 owns A, a2 owns A and B, a3 owns A and C: whitespace a1 {B, C}, a2 {C}, a3 {B}: 4 rows.
+    owned = [("a1", "A"), ("a2", "A"), ("a2", "B"), ("a3", "A"), ("a3", "C")]
+    lines = [{"account_id": a, "product_id": f, "booked_at": "2024-01-15"} for a, f in owned]
+    model = build_model(book_from_rows(lines), as_of=d("2024-06-30"), level="family")
+    assert model is not None
+    assert ws.scoring_rows(model) == 9
+    gated = ws.whitespace(model, min_base=1, max_rows=8).collect()
+    assert gated.is_empty() and gated.columns == list(ws.COLUMNS)
+    assert gated.schema["score"] == pl.Float64 and gated.schema["rank"] == pl.Int64
+    assert ws.whitespace(model, min_base=1, max_rows=9).collect().height == 4
