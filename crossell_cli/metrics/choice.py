@@ -624,11 +624,13 @@ def score(
     forced: Sequence[tuple[str, str]] = (),
     chunk: int = 2000,
     evidence: bool = True,
+    keep: int | None = None,
 ) -> pl.DataFrame:
     """SCORED rows for every customer in ``lines`` (the won lines of any subset of the book, up
     to T): one row per ranked item it does not own, with the evidence behind the reason (the
     owned item with the highest observed cross-sell rate into it, and that rate's counts; left
-    empty when not ``evidence``: the backtest needs the scores only)."""
+    empty when not ``evidence``: the backtest needs the scores only). ``keep``: only each
+    account's first ``keep`` rows by score, ties by item name (what a --top can print)."""
     import scipy.sparse as sp
 
     lines = history(lines.filter(pl.col("booked_at") <= fitted.as_of))
@@ -664,7 +666,14 @@ def score(
             top = np.where(np.isfinite(top), top, 0.0)
             e = np.where(mask, np.exp(utility - top), 0.0)
             prob = e / np.maximum(e.sum(1, keepdims=True), 1e-300)
-        a, i = np.nonzero(mask)
+        if keep is not None and keep < mask.shape[1]:
+            order = np.argsort(np.where(mask, -prob, np.inf), axis=1, kind="stable")[:, :keep]
+            a = np.repeat(np.arange(mask.shape[0]), order.shape[1])
+            i = order.ravel()
+            kept = mask[a, i]
+            a, i = a[kept], i[kept]
+        else:
+            a, i = np.nonzero(mask)
         base = _best_base(x, g, rates, row_of, dense.shape)[a, i] if evidence else np.full(a.size, -1, dtype=np.int64)
         has = base >= 0
         seg_level = g[a]

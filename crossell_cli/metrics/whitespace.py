@@ -42,6 +42,7 @@ Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 COLUMNS = ("account_id", "account_name", "family", "score", "expected_value", "reason", "rank")
 PRODUCT_COLUMNS = ("account_id", "account_name", "family", "product_name", "score", "expected_value", "reason", "rank")
 _NO_SEGMENT = "\x00none"
+EVIDENCE = ("base", "base_bought", "base_customers", "base_segment")
 HORIZON_DAYS = 180
 
 
@@ -184,7 +185,13 @@ def whitespace(
     pairs: Sequence[tuple[str, str]] = ()
     if forced is not None:
         pairs = [(str(a), str(b)) for a, b in forced.select("base_family", "family").collect().iter_rows()]
-    scored = choice.score(fitted, lines, segments(model), forced=pairs, evidence=reasons).lazy()
+    # With --top, the evidence behind reasons is found afterwards for the printed rows only.
+    late = reasons and top is not None
+    segs = segments(model)
+    # An account's rows in the first ``top`` by score (or by account) are its own first ``top``
+    # by score: the rest can neither print nor change a printed rank.
+    keep = top if top is not None and order != "value" else None
+    scored = choice.score(fitted, lines, segs, forced=pairs, evidence=reasons and not late, keep=keep).lazy()
     segment = model.accounts.select("account_id", pl.col("segment").cast(pl.String))
     # The typical value comes from every customer of the segment, whoever is listed.
     customers = model.customers.join(segment, on="account_id", how="left").with_columns(
@@ -215,6 +222,11 @@ def whitespace(
         rows = rows.sort(["score", "account_id", "family"], descending=[True, False, False])
     if top is not None:
         rows = rows.head(top)
+    if late:
+        head = rows.collect()
+        shown = lines.filter(pl.col("account_id").is_in(head["account_id"].unique().to_list()))
+        cited = choice.score(fitted, shown, segs, forced=pairs).select("account_id", "family", *EVIDENCE)
+        rows = head.drop(EVIDENCE).join(cited, on=["account_id", "family"], how="left", maintain_order="left").lazy()
     if not reasons:
         names = item_names(model).rename({"item": "family", "name": "product_name"})
         rows = rows.join(names, on="family", how="left", maintain_order="left")
