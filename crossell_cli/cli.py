@@ -694,6 +694,26 @@ def summary(
     return _show(opts, session, build(session))
 
 
+Horizon = Annotated[
+    str | None,
+    typer.Option(
+        "--horizon",
+        metavar="DAYS",
+        help="The window the model learns to predict (and the backtest scores), e.g. 180d (default), 90d, 6m.",
+    ),
+]
+NoCache = Annotated[
+    bool,
+    typer.Option("--no-cache", help="Fit the whitespace model afresh and keep nothing (default: reuse the fit cache)."),
+]
+
+
+def _horizon(value: str | None) -> int:
+    from .config import parse_window
+
+    return parse_window(value, what="--horizon") if value else 180
+
+
 @command()
 def whitespace(
     account: Annotated[
@@ -702,9 +722,7 @@ def whitespace(
             "--account", "-a", metavar="ID_OR_NAME", help="One account: its account_id or an unambiguous account_name."
         ),
     ] = None,
-    top: Annotated[
-        int | None, typer.Option("--top", "-n", min=1, metavar="N", help="Only the N most valuable rows.")
-    ] = None,
+    top: Annotated[int | None, typer.Option("--top", "-n", min=1, metavar="N", help="Only the first N rows.")] = None,
     by: Annotated[
         str | None,
         typer.Option(
@@ -714,25 +732,73 @@ def whitespace(
             autocompletion=_values("family"),
         ),
     ] = None,
+    sort: Annotated[
+        str | None,
+        typer.Option("--sort", metavar="ORDER", help="score (default: most likely first) or value (expected_value)."),
+    ] = None,
+    horizon: Horizon = None,
     min_base: MinBase = None,
+    no_cache: NoCache = False,
     *,
     opts: Common,
 ) -> int:
     """Whitespace: the families each customer does not own yet, scored, valued and explained.
 
-    score = the highest attach rate into the family from a family the account owns (in its segment when that base has min_base customers, else across the book); expected_value = score × the family's typical ARR (median won line in the segment, else overall, else list price); reason says which evidence won; rank 1 is the account's most valuable next product. Forced-bundle pairs are never evidence; unsellable families never appear. --where chooses which accounts are listed; the evidence always comes from the whole book.
+    Every sellable family (product with --level product) a customer does not own at the as-of date, none left out. score = the probability that it is the next one the customer buys, from a model fitted on this book's own history (popularity, recent sales, cross-sell rates after the land bundle, item-to-item affinity, re-buys; see the README); expected_value = score × the family's typical ARR (median won line in the segment, else overall, else list price); reason gives the counts behind the evidence ("owns Core; 412 of 1,204 Mid-Market Core customers bought Analytics later (34%)"), from bases of at least min_base customers. Rows: score descending, then account_id, then family (--sort value: expected_value first); rank 1 is the account's most likely next family. Forced-bundle pairs are never evidence; unsellable families never appear. --where chooses which accounts are listed; the evidence always comes from the whole book up to the as-of date. The fitted model is cached in the user cache folder (see the README); --no-cache fits afresh.
 
     Example:
 
         xsell whitespace --data sample_data --account A-000042
         xsell whitespace --data sample_data --where segment=Enterprise --top 20
         xsell whitespace --data sample_data --by family
+        xsell whitespace --data sample_data --sort value --top 20
     """
     from .commands import whitespace as build
 
     _choice(by, "--by", ("family",))
+    _choice(sort, "--sort", ("score", "value"))
+    days = _horizon(horizon)
     session = _session(opts, min_base=min_base)
-    return _show(opts, session, build(session, account=account, top=top, by=by))
+    answer = build(session, account=account, top=top, by=by, sort=sort, horizon_days=days, use_cache=not no_cache)
+    return _show(opts, session, answer)
+
+
+@command()
+def backtest(
+    cutoff: Annotated[
+        str | None,
+        typer.Option("--cutoff", metavar="DATE", help="Rank as of this date (default: the as-of date − horizon)."),
+    ] = None,
+    horizon: Horizon = None,
+    active_days: Annotated[
+        int | None,
+        typer.Option(
+            "--active-days", min=1, metavar="N", help="Candidates: only items sold in the N days before the cutoff."
+        ),
+    ] = None,
+    min_base: MinBase = None,
+    no_cache: NoCache = False,
+    *,
+    opts: Common,
+) -> int:
+    """Backtest: how well whitespace ranks what customers bought next, against popularity.
+
+    Ranks as of the cutoff with only the data up to it (as xsell whitespace --as-of CUTOFF --horizon H does), then scores the ranking against the families each customer at the cutoff first bought in (cutoff, cutoff + horizon]. One row per model: popularity (families by number of owners), attach_baseline (the highest attach rate from an owned family: the ranking before the model) and whitespace (the shipped model). Columns: precision, recall, hit rate, MAP and NDCG at 1, 3 and 5, averaged over the accounts that bought something new; accounts; and the difference to popularity in P@1 and MAP@5 with a bootstrap 95% interval (1 000 resamples, fixed seed: the same bytes every run).
+
+    Example:
+
+        xsell backtest --data sample_data --cutoff 2025-06-30 --horizon 180d
+        xsell backtest -c examples/online_retail/xsell.yaml --cutoff 2011-09-09 --horizon 90d --active-days 90
+    """
+    from .commands import backtest as build
+    from .config import parse_iso_date
+
+    days = _horizon(horizon)
+    when = parse_iso_date(cutoff, what="--cutoff") if cutoff else None
+    session = _session(opts, min_base=min_base)
+    return _show(
+        opts, session, build(session, cutoff=when, horizon_days=days, active_days=active_days, use_cache=not no_cache)
+    )
 
 
 @command()

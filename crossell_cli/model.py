@@ -267,7 +267,7 @@ def build_model(book: Book, *, as_of: dt.date | None, level: Level, where: Seque
     t = pl.lit(as_of, dtype=pl.Date) if as_of is not None else latest_closed_date()
     lines = with_items(book.line_items, book.products, level, bundled="bundled" in book.present)
     lines = lines.with_columns(t.alias(AS_OF))
-    accounts = book.accounts if book.accounts is not None else accounts_from_lines(book.line_items)
+    accounts = book.accounts if book.accounts is not None else accounts_from_lines(book.line_items, as_of=t)
     listed = accounts.filter(where_condition(where)).select("account_id") if where else accounts.select("account_id")
     return Model(
         level=level,

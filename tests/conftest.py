@@ -154,3 +154,11 @@ def realdata(name: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not present (the shared real datasets live beside the repo)")
     return path
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fit_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Whitespace fits go to a folder of this test session, never the user's cache."""
+    import os
+
+    os.environ["XSELL_CACHE_DIR"] = str(tmp_path_factory.mktemp("xsell-cache"))

@@ -148,6 +148,15 @@ def whitespace(
     return collect(plan(model, min_base=min_base, forced=forced, accounts=listed))
 
 
+def attach_baseline(
+    model: Model, *, min_base: int, forced_pairs: pl.DataFrame | pl.LazyFrame | None = None
+) -> pl.DataFrame:
+    from crossell_cli.metrics.whitespace import attach_baseline as plan
+
+    forced = forced_pairs.lazy() if forced_pairs is not None else None
+    return collect(plan(model, min_base=min_base, forced=forced))
+
+
 def by_family(rows: pl.DataFrame) -> pl.DataFrame:
     from crossell_cli.metrics.whitespace import by_family as rollup
 

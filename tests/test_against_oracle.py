@@ -21,7 +21,17 @@ from crossell_cli.model import build_model
 
 from .conftest import REPO, SAMPLE, book_from_rows, realdata
 from .helpers import as_of as model_as_of
-from .helpers import eager, expansion, forced_bundles, has_end_dates, retention, summary, timing, whitespace
+from .helpers import (
+    attach_baseline,
+    eager,
+    expansion,
+    forced_bundles,
+    has_end_dates,
+    retention,
+    summary,
+    timing,
+    whitespace,
+)
 from .oracle import metrics_oracle as oracle
 
 
@@ -101,9 +111,18 @@ def compare_everything(book: Book, *, as_of: dt.date | None = None, level: str =
     bundles = forced_bundles(model, share=0.95, min_lines=10)
     want_bundles = oracle.forced_bundles(lines, products, share=0.95, min_lines=10, **kw)
     assert set(bundles.select("base_family", "family").iter_rows()) == want_bundles, label
-    got = whitespace(model, min_base=10, forced_pairs=bundles)
+    # The oracle re-derives the attach baseline (the ranking before the model, kept as the
+    # backtest's baseline); the model's own scores are checked in test_whitespace_model.py.
+    got = attach_baseline(model, min_base=10, forced_pairs=bundles)
     want = oracle.whitespace(lines, products, accounts, min_base=10, forced_pairs=want_bundles, **kw)
-    assert_same_rows(got, want, label=f"{label} whitespace")
+    want = sorted(
+        ({k: r[k] for k in ("account_id", "family", "score")} for r in want),
+        key=lambda r: (r["account_id"], r["family"]),
+    )
+    assert_same_rows(got, want, label=f"{label} attach baseline")
+    rows = whitespace(model, min_base=10, forced_pairs=bundles)
+    got_pairs = set(rows.select("account_id", "family").iter_rows())
+    assert got_pairs == {(r["account_id"], r["family"]) for r in want}, f"{label} whitespace candidates"
 
     got = summary(model, window_days=365, has_stage="stage" in book.present, premature_days=90, early_churn_days=180)
     want = oracle.summary(lines, products, accounts, window_days=365, **kw)

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "crossell_cli"
 # Highest first. A module's layer is its first path part (a package or a module).
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cli", "__main__"}),
-    frozenset({"commands", "report", "render", "progress", "sample"}),
+    frozenset({"commands", "report", "render", "progress", "cache", "sample"}),
     frozenset({"metrics"}),
     frozenset({"model"}),
     frozenset({"ingest"}),

@@ -11,7 +11,7 @@ from crossell_cli.metrics.periods import Calendar
 from crossell_cli.model import build_model
 
 from .conftest import book_from_rows, d
-from .helpers import arr_added, as_of, by_family, expansion, retention, summary, timing, whitespace
+from .helpers import arr_added, as_of, attach_baseline, by_family, expansion, retention, summary, timing, whitespace
 
 
 def model_of(lines, products=(), accounts=(), *, as_of=None, level="family"):
@@ -517,57 +517,71 @@ def whitespace_book():
     return lines, products, accounts
 
 
-def test_whitespace_scores_values_reasons_and_ranks_by_hand():
+def test_attach_baseline_scores_by_hand():
     lines, products, accounts = whitespace_book()
-    model = model_of(lines, products, accounts)
-    rows = whitespace(model, min_base=10)
-    s9 = {r["family"]: r for r in rows.filter(pl.col("account_id") == "s9").iter_rows(named=True)}
+    rows = attach_baseline(model_of(lines, products, accounts), min_base=10)
+    s9 = rows_by(rows.filter(pl.col("account_id") == "s9"), "family")
     assert set(s9) == {"Analytics", "Payroll"}  # Old is not sellable; Core is owned
-    # Analytics: 4 of 10 SMB Core customers; typical = SMB median of 100..400 = 250 -> 100
-    assert s9["Analytics"]["score"] == pytest.approx(0.4)
-    assert s9["Analytics"]["expected_value"] == pytest.approx(100.0)
-    assert s9["Analytics"]["reason"] == "owns Core; 40% of Core customers in SMB also own Analytics"
-    # Payroll: 2 of 10 -> 0.2 × 50
-    assert s9["Payroll"]["expected_value"] == pytest.approx(10.0)
-    assert (s9["Analytics"]["rank"], s9["Payroll"]["rank"]) == (1, 2)
-    assert s9["Analytics"]["account_name"] == "Small 9"
-    # ENT base of 12 >= 10: 9/12; no ENT Payroll line -> overall Payroll median 50, score 0 in ENT
-    e11 = {r["family"]: r for r in rows.filter(pl.col("account_id") == "e11").iter_rows(named=True)}
-    assert e11["Analytics"]["score"] == pytest.approx(0.75) and e11["Analytics"]["expected_value"] == pytest.approx(
-        750.0
-    )
-    assert e11["Payroll"]["score"] == 0.0 and e11["Payroll"]["expected_value"] == 0.0
-    # Owners of everything sellable have no rows.
-    assert rows.filter(pl.col("account_id") == "s0").select("family").to_series().to_list() == ["Payroll"]
+    assert s9["Analytics"]["score"] == pytest.approx(0.4)  # 4 of 10 SMB Core customers
+    assert s9["Payroll"]["score"] == pytest.approx(0.2)
+    e11 = rows_by(rows.filter(pl.col("account_id") == "e11"), "family")
+    assert e11["Analytics"]["score"] == pytest.approx(0.75) and e11["Payroll"]["score"] == 0.0
 
 
-def test_whitespace_small_segment_falls_back_to_the_whole_book():
+def test_attach_baseline_small_segment_falls_back_to_the_whole_book():
     lines, products, accounts = whitespace_book()
-    rows = whitespace(model_of(lines, products, accounts), min_base=11)
-    s9 = {r["family"]: r for r in rows.filter(pl.col("account_id") == "s9").iter_rows(named=True)}
-    # SMB base 10 < 11: all customers: Core 22, of whom 13 own Analytics
-    assert s9["Analytics"]["score"] == pytest.approx(13 / 22)
-    assert s9["Analytics"]["reason"] == "owns Core; 59% of Core customers also own Analytics"
-    # ENT (12) still uses its segment
+    rows = attach_baseline(model_of(lines, products, accounts), min_base=11)
+    s9 = rows.filter((pl.col("account_id") == "s9") & (pl.col("family") == "Analytics")).row(0, named=True)
+    assert s9["score"] == pytest.approx(13 / 22)  # SMB base 10 < 11: Core 22, 13 own Analytics
     e11 = rows.filter((pl.col("account_id") == "e11") & (pl.col("family") == "Analytics")).row(0, named=True)
     assert e11["score"] == pytest.approx(0.75)
 
 
-def test_whitespace_forced_bundle_pairs_are_no_evidence():
+def test_attach_baseline_forced_bundle_pairs_are_no_evidence():
     lines, products, accounts = whitespace_book()
     forced = pl.DataFrame({"base_family": ["Core"], "family": ["Analytics"]})
-    rows = whitespace(model_of(lines, products, accounts), min_base=10, forced_pairs=forced)
+    rows = attach_baseline(model_of(lines, products, accounts), min_base=10, forced_pairs=forced)
     s9 = rows.filter((pl.col("account_id") == "s9") & (pl.col("family") == "Analytics")).row(0, named=True)
     assert s9["score"] == 0.0  # Core was the only evidence
+
+
+def test_whitespace_rows_values_reasons_and_ranks_by_hand():
+    lines, products, accounts = whitespace_book()
+    rows = whitespace(model_of(lines, products, accounts), min_base=10)
+    s9 = rows_by(rows.filter(pl.col("account_id") == "s9"), "family")
+    assert set(s9) == {"Analytics", "Payroll"}  # Old is not sellable; Core is owned
+    # One day of history: no earlier snapshot to fit on, so the score is the cross-sell noisy-or.
+    # Analytics: SMB Core customers whose Analytics was not in the land bundle: 10, 4 bought it
+    # later; rate (4 + 10 ρ) / (10 + 10) with ρ_SMB = (4 + 10 ρ_book) / (10 + 10), ρ_book = 14 / 24.
+    rho_book = (13 + 1) / (22 + 2)
+    rho = (4 + 10 * rho_book) / 20
+    assert s9["Analytics"]["score"] == pytest.approx((4 + 10 * rho) / 20)
+    assert s9["Analytics"]["expected_value"] == pytest.approx(s9["Analytics"]["score"] * 250.0)  # SMB median
+    assert s9["Analytics"]["reason"] == "owns Core; 4 of 10 SMB Core customers bought Analytics later (40%)"
+    assert (s9["Analytics"]["rank"], s9["Payroll"]["rank"]) == (1, 2)
+    assert s9["Analytics"]["account_name"] == "Small 9"
+    # Owners of everything sellable have no rows.
+    assert rows.filter(pl.col("account_id") == "s0").select("family").to_series().to_list() == ["Payroll"]
+
+
+def test_whitespace_reason_min_base_applies_to_the_book_fallback_too():
+    lines, products, accounts = whitespace_book()
+    rows = whitespace(model_of(lines, products, accounts), min_base=23)  # no base has 23 customers
+    s9 = rows.filter((pl.col("account_id") == "s9") & (pl.col("family") == "Analytics")).row(0, named=True)
+    assert s9["reason"].startswith("no owned family with 23+ customers")
+    rows = whitespace(model_of(lines, products, accounts), min_base=11)  # SMB 10 < 11: the book's 22
+    s9 = rows.filter((pl.col("account_id") == "s9") & (pl.col("family") == "Analytics")).row(0, named=True)
+    assert s9["reason"] == "owns Core; 13 of 22 Core customers bought Analytics later (59%)"
 
 
 def test_whitespace_by_family_rollup():
     lines, products, accounts = whitespace_book()
     rows = whitespace(model_of(lines, products, accounts), min_base=10)
     rollup = rows_by(by_family(rows), "family")
-    # Analytics non-owners: 6 SMB + 3 ENT; value 6 × 100 + 3 × 750
+    # Analytics non-owners: 6 SMB + 3 ENT, every one of them (no pruning)
     assert rollup["Analytics"]["non_owners"] == 9
-    assert rollup["Analytics"]["whitespace_value"] == pytest.approx(6 * 100 + 3 * 750)
+    want = rows.filter(pl.col("family") == "Analytics")["expected_value"].sum()
+    assert rollup["Analytics"]["whitespace_value"] == pytest.approx(want)
 
 
 # ----------------------------------------------------------------------------- summary

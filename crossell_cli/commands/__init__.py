@@ -2,13 +2,14 @@
 
 session.py   settings, the lazy book, the shared model, the one collect and its checks
 answer.py    Answer (what a command hands the CLI) and Shown (what it shows after the collect)
-attach.py, whitespace.py, expansion.py, timing.py, retention.py, flags.py, summary.py,
+attach.py, whitespace.py, backtest.py, expansion.py, timing.py, retention.py, flags.py, summary.py,
 validate.py  one command each: which metric plans, which notes
 report.py    every metric in one plan, finished into the record the report renderers draw
 """
 
 from .answer import Answer, Shown
 from .attach import attach
+from .backtest import backtest
 from .expansion import expansion
 from .flags import flags
 from .report import Report, report
@@ -28,6 +29,7 @@ __all__ = [
     "Shown",
     "account_line",
     "attach",
+    "backtest",
     "collect",
     "expansion",
     "flags",

@@ -35,6 +35,7 @@ from ..metrics import whitespace as whitespace_metric
 from ..metrics.periods import Calendar
 from ..model import ALL_COLUMNS, Model, where_condition
 from .session import Collected, Plan, Session
+from .whitespace import fit_cached, forced_frame
 
 if TYPE_CHECKING:
     from ..report import ReportData
@@ -116,14 +117,25 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
     # to score in memory, which is measured first (one small collect of facts already in memory).
     listed = whole.accounts.filter(where_condition(settings.where)).select("account_id") if settings.where else None
     work = whitespace_work(whole)
-    ws_bundles = flags_metric.forced_bundles(whole, share=t.forced_bundle_share, min_lines=settings.min_base)
-    # One scoring for both views: its rows by expected value (as `whitespace --top N` orders them).
-    ws_rows = whitespace_metric.whitespace(
-        whole, min_base=settings.min_base, forced=ws_bundles, accounts=listed, order="value"
-    )
-    ws_views = {"whitespace_top": ws_rows.head(top), "whitespace_by_family": whitespace_metric.by_family(ws_rows)}
     if work <= WHITESPACE_ROWS:
-        sides |= ws_views
+        # The same fit (from the cache when unchanged) and the same rows as `xsell whitespace`.
+        fitted = fit_cached(session, whole, horizon_days=whitespace_metric.HORIZON_DAYS, use_cache=True)
+        forced = forced_frame(fitted, whole, session)
+
+        def ws_rows(order: whitespace_metric.Order, top: int | None, reasons: bool) -> pl.LazyFrame:
+            return whitespace_metric.whitespace(
+                whole,
+                min_base=settings.min_base,
+                forced=forced,
+                accounts=listed,
+                order=order,
+                top=top,
+                fitted=fitted,
+                reasons=reasons,
+            )
+
+        sides["whitespace_top"] = ws_rows("score", top, True)
+        sides["whitespace_by_family"] = whitespace_metric.by_family(ws_rows("account", None, False))
 
     dated = not model.dateless
     calendar = Calendar(settings.period, settings.fiscal_year_start_month)
@@ -208,7 +220,8 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
                     "the memory; at family level (families in the products table) the book is narrower.",
                 )
             )
-            ws_top, ws_by_family = (pl.DataFrame(schema=view.collect_schema()) for view in ws_views.values())
+            none = whitespace_metric.empty(model.level)
+            ws_top, ws_by_family = none.collect(), whitespace_metric.by_family(none).collect()
         else:
             ws_top, ws_by_family = got["whitespace_top"], got["whitespace_by_family"]
         caveat = summary_metric.caveat_of(summary_parts, level=model.level, dateless=model.dateless)

@@ -3,84 +3,171 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 
 import polars as pl
 
 from ..errors import UsageError
 from ..ingest import normalize_id
+from ..metrics import choice
 from ..metrics import whitespace as metric
 from ..metrics.flags import forced_bundles
-from ..model import MONEY_COLUMNS
+from ..model import MONEY_COLUMNS, Model
 from .answer import Answer, Shown, empty, settings_line
 from .session import Collected, Plan, Session
 
 
 def whitespace(
-    session: Session, *, account: str | None = None, top: int | None = None, by: str | None = None
+    session: Session,
+    *,
+    account: str | None = None,
+    top: int | None = None,
+    by: str | None = None,
+    sort: str | None = None,
+    horizon_days: int = metric.HORIZON_DAYS,
+    use_cache: bool = True,
 ) -> Answer:
     settings = session.settings
     # The evidence always comes from the whole book: --where only chooses the accounts listed.
     model, ingested = session.facts(MONEY_COLUMNS, apply_where=False)
     listed = model.accounts.filter(_where(settings.where)).select("account_id") if settings.where else None
-    forced = forced_bundles(model, share=settings.thresholds.forced_bundle_share, min_lines=settings.min_base)
-    sides: dict[str, pl.LazyFrame] = {"forced": forced.select("base_family", "family")}
+    fitted = fit_cached(session, model, horizon_days=horizon_days, use_cache=use_cache)
+    forced = forced_frame(fitted, model, session)
+    sides: dict[str, pl.LazyFrame] = {"forced": forced}
     title = "Whitespace"
     noun = "family" if model.level == "family" else "product"
+    account_id: str | None = None
     if account is not None:
-        matches = _matches(model.accounts, account)
-        sides["matches"] = matches.join(model.accounts.select("account_id", "segment"), on="account_id", how="left")
-        chosen = matches.select("account_id")
+        # Resolved first, so that only this account is scored (over the cached fit).
+        matches = _matches(model.accounts, account).join(
+            model.accounts.select("account_id", "segment"), on="account_id", how="left"
+        )
+        found = matches.collect()
+        account_id = resolve_account(account, found, session)
+        sides["matches"] = found.lazy()
+        chosen = pl.LazyFrame({"account_id": [account_id]}, schema={"account_id": pl.String})
         sides["owned"] = (
             model.ownership.join(chosen, on="account_id", how="semi")
             .group_by("account_id")
             .agg(pl.col("item").sort().alias("owned"))
         )
         listed = chosen if listed is None else listed.join(chosen, on="account_id", how="semi")
-        rows = metric.whitespace(model, min_base=settings.min_base, forced=forced, accounts=listed)
+    order: metric.Order = "value" if sort == "value" else "score"
+
+    def rows_for(order: metric.Order, top: int | None, reasons: bool = True) -> pl.LazyFrame:
+        return metric.whitespace(
+            model,
+            min_base=settings.min_base,
+            forced=forced,
+            accounts=listed,
+            order=order,
+            top=top,
+            fitted=fitted,
+            reasons=reasons,
+        )
+
+    if account is not None:
+        rows = rows_for("value" if sort == "value" else "account", top)
     elif by == "family":
-        rows = metric.by_family(metric.whitespace(model, min_base=settings.min_base, forced=forced, accounts=listed))
+        rows = metric.by_family(rows_for("account", None, reasons=False))
         title += " by family"
     else:
-        # The whole book, largest expected value first: a lazy plan the writer streams.
-        rows = metric.whitespace(
-            model, min_base=settings.min_base, forced=forced, accounts=listed, order="value", top=top
-        )
-    if top is not None and (by == "family" or account is not None):
+        rows = rows_for(order, top)
+    if top is not None and by == "family":
         rows = rows.head(top)
 
     def finish(got: Collected) -> Shown:
-        if got.as_of is None:
+        if got.as_of is None or fitted is None:
             return Shown(
                 ("no won line with a date on or before the as-of date: nothing to measure",),
-                frame=empty(metric.COLUMNS),
+                frame=empty(metric.columns(model.level)),
             )
-        notes = [
-            settings_line(
-                settings, got.as_of, dateless=model.dateless, level=model.level, extra=f"min_base {settings.min_base}"
-            )
-        ]
+        ranked = int(fitted.ranked.sum())
+        ordering = (
+            ("rows by expected_value, then score" if sort == "value" else "rows by score")
+            + ", ties by account_id then "
+            + noun
+        )
+        extra = (
+            f"min_base {settings.min_base} · ranked: every sellable {noun} a customer does not own "
+            f"({ranked} {noun if ranked == 1 else _plural(noun)}) · score: probability it is the next "
+            f"{noun} bought, {fitted.how}, horizon {horizon_days}d · {ordering}"
+        )
+        notes = [settings_line(settings, got.as_of, dateless=model.dateless, level=model.level, extra=extra)]
         bundles = got["forced"]
         if not bundles.is_empty():
             pairs = ", ".join(f"{a} → {b}" for a, b in bundles.iter_rows())
             notes.append(f"forced bundles not used as evidence: {pairs}")
-        if account is None:
+        if account_id is None:
             return Shown(tuple(notes))
-        account_id = resolve_account(account, got["matches"], session)
-        frame = got.main.filter(pl.col("account_id") == account_id) if got.main is not None else None
+        frame = got.main
         if frame is not None and frame.is_empty():
             notes.append(f"{account_id} owns no {noun} at {got.as_of}, or already owns every sellable one")
+        shown = ("family", "product_name") if model.level == "product" else ("family",)
         return Shown(
             tuple(notes),
             frame=frame,
             title=f"Whitespace for {account_id}",
             header=account_header(account_id, got["matches"], got["owned"]),
             header_columns=("account_id", "account_name"),
-            table_columns=("family", "score", "expected_value", "rank", "reason"),
+            table_columns=(*shown, "score", "expected_value", "rank", "reason"),
         )
 
-    view = ("account_id", "account_name", "family", "score", "expected_value", "rank", "reason")
+    named = ("family", "product_name") if model.level == "product" else ("family",)
+    view = ("account_id", "account_name", *named, "score", "expected_value", "rank", "reason")
     plan = Plan(main=rows, sides=sides, model=model, ingested=ingested)
     return Answer(title, plan, finish, streamable=account is None, level=model.level, table_columns=() if by else view)
+
+
+def _plural(noun: str) -> str:
+    return "families" if noun == "family" else noun + "s"
+
+
+def fit_cached(
+    session: Session,
+    model: Model,
+    *,
+    horizon_days: int,
+    use_cache: bool,
+    ranked: Sequence[str] | None = None,
+) -> choice.Fitted | None:
+    """The whitespace model at T: from the fit cache when the inputs and settings are unchanged.
+    ``ranked``: the items it learns to order (default: every sellable item)."""
+    from .. import cache
+
+    settings = session.settings
+    key = {
+        "inputs": cache.fingerprint(session.inputs),
+        "settings": repr(settings),
+        "horizon": horizon_days,
+        "as_of": str(model.known_as_of),
+        "ranked": None if ranked is None else sorted(ranked),
+    }
+
+    def made() -> choice.Fitted | None:
+        fitted = metric.fit(model, min_base=settings.min_base, horizon_days=horizon_days, ranked=ranked)
+        if fitted is not None:
+            fitted.forced = _forced_pairs(model, session)
+        return fitted
+
+    return cache.fitted(key, made, use=use_cache)
+
+
+def _forced_pairs(model: Model, session: Session) -> list[tuple[str, str]]:
+    settings = session.settings
+    frame = forced_bundles(model, share=settings.thresholds.forced_bundle_share, min_lines=settings.min_base)
+    rows = frame.select("base_family", "family").sort("base_family", "family").collect().iter_rows()
+    return [(str(a), str(b)) for a, b in rows]
+
+
+def forced_frame(fitted: choice.Fitted | None, model: Model, session: Session) -> pl.LazyFrame:
+    """base_family, family: the forced bundles, from the fit when it carries them (a warm run
+    does not recount them over the whole book)."""
+    pairs = fitted.forced if fitted is not None and fitted.forced is not None else _forced_pairs(model, session)
+    return pl.LazyFrame(
+        {"base_family": [a for a, _ in pairs], "family": [b for _, b in pairs]},
+        schema={"base_family": pl.String, "family": pl.String},
+    )
 
 
 def account_header(account_id: str, matches: pl.DataFrame, owned: pl.DataFrame, most: int = 8) -> str:

@@ -755,12 +755,21 @@ def _finish_accounts(
     return accounts.select([*ACCOUNT_DTYPES, *extras]).sort("account_id")
 
 
-def accounts_from_lines(lines: pl.LazyFrame) -> pl.LazyFrame:
+def accounts_from_lines(lines: pl.LazyFrame, *, as_of: pl.Expr | None = None) -> pl.LazyFrame:
     """Accounts read off line items: each attribute from the account's latest line that has it
-    (by booked_at, then file order)."""
+    (by booked_at, then file order), among the lines booked on or before ``as_of`` when it is
+    given (a line without a booking date counts as known): an attribute that a line dated after
+    T sets was not known at T, so it must not shape an answer as of T (issue 11). An account
+    whose every line is later than T is still listed, with empty attributes."""
     extra = {c.removeprefix("__acct_"): c for c in lines.collect_schema().names() if c.startswith("__acct_")}
+    known = pl.lit(True)
+    if as_of is not None and extra:
+        # T may be an aggregate over the whole book (the latest closed date): a column first,
+        # so that each group compares with the book's T, not its own.
+        lines = lines.with_columns(as_of.alias("__as_of"))
+        known = pl.col("booked_at").is_null() | (pl.col("booked_at") <= pl.col("__as_of"))
     latest = [
-        pl.col(col).sort_by("booked_at", ROW, nulls_last=False).drop_nulls().last().alias(name)
+        pl.when(known).then(pl.col(col)).sort_by("booked_at", ROW, nulls_last=False).drop_nulls().last().alias(name)
         for name, col in extra.items()
     ]
     accounts = (lines.group_by("account_id").agg(latest) if latest else lines.select("account_id").unique()).filter(

@@ -1,52 +1,71 @@
-"""Whitespace: what each customer does not own yet, scored and valued (SPEC §2 "whitespace").
+"""Whitespace: what each customer does not own yet, scored, valued and explained (SPEC §2 "whitespace").
 
-For account a and every sellable family B it does not own at T:
-  score           the estimated probability that a buys B next: for each family A that a
-                  owns, attach_rate(A -> B) among customers of a's segment when that base has
-                  at least min_base customers, else among all customers; the highest wins.
-                  Forced-bundle pairs are no evidence.
+For account a and every sellable item B (a family, or a product at product level) it does not
+own at T — every one of them, never a pruned subset:
+  score           the probability that B is the next item a buys: the whitespace model of
+                  ``choice.py`` (a conditional logit over popularity, recent demand, cross-sell
+                  rates after the land bundle, item–item affinity and re-buys, fitted on the
+                  book's own earlier snapshots).
   expected_value  score × typical ARR of B: the median amount of B's won lines among the
                   customers (at T) of a's segment, else among all customers, else the median
                   list price of B's products; empty when none is known.
-  reason          the evidence in words: "owns Core; 35% of Core customers in Mid-Market
-                  also own Analytics" (empty, and score 0, when no owned family has any).
-  rank            1 = highest expected_value within the account (then score, then family).
-Grain: one row per (customer, family not owned). Evidence always comes from the whole
-book; ``accounts`` only chooses which accounts are listed.
+  reason          the evidence in words, with its counts: "owns Core; 412 of 1,204 Mid-Market
+                  Core customers bought Analytics later (34%)": the owned item with the highest
+                  observed rate of later (after the land bundle) purchases of B, among bases of
+                  at least min_base customers, in a's segment, else across the book. Forced-bundle
+                  pairs are never evidence.
+  rank            1 = highest score within the account (``order`` "value": highest
+                  expected_value); ties by item name.
+Grain: one row per (customer, item not owned). The evidence and the fit always come from the
+whole book up to T; ``accounts`` only chooses which accounts are scored and listed.
 
-Accounts with the same segment and the same set of owned families get the same scores
-(a "signature"), so scores are computed once per signature, exactly, for every sellable
-family, and then given to every account of it.
+Row order (a total order, so every run gives the same bytes): "score": score descending, then
+account_id, then item; "value": expected_value descending (empty last), then score descending,
+account_id, item; "account": account_id, then rank.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, TypeVar
 
 import polars as pl
 
 from ..model import Model
-from ..text import fmt
-from .stats import fraction_mean, money_sum, ratio
+from . import choice
+from .flags import thousands
+from .stats import fraction_mean, money_sum
 
-Order = Literal["account", "value"]
+Order = Literal["account", "value", "score"]
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 COLUMNS = ("account_id", "account_name", "family", "score", "expected_value", "reason", "rank")
+PRODUCT_COLUMNS = ("account_id", "account_name", "family", "product_name", "score", "expected_value", "reason", "rank")
 _NO_SEGMENT = "\x00none"
+EVIDENCE = ("base", "base_bought", "base_customers", "base_segment")
+HORIZON_DAYS = 180
 
 
-def _customers(model: Model) -> pl.LazyFrame:
-    """account_id, segment (a real segment, or _NO_SEGMENT), sig: one row per customer at T.
+def columns(level: str) -> tuple[str, ...]:
+    """The output columns: at product level the product's name follows its id."""
+    return PRODUCT_COLUMNS if level == "product" else COLUMNS
 
-    The signature is the segment and the sorted set of owned items."""
-    segments = model.accounts.select("account_id", "segment")
-    return (
-        model.ownership.group_by("account_id")
-        .agg(pl.col("item").sort().str.join("\x1f").alias("owned_set"))
-        .join(segments, on="account_id", how="left")
-        .with_columns(pl.col("segment").fill_null(_NO_SEGMENT))
-    )
+
+def empty(level: str) -> pl.LazyFrame:
+    """No whitespace rows, with the columns and types of a scored result."""
+    types = {"score": pl.Float64, "expected_value": pl.Float64, "rank": pl.Int64}
+    return pl.LazyFrame(schema={c: types.get(c, pl.String) for c in columns(level)})
+
+
+def scoring_rows(model: Model, accounts: pl.LazyFrame | None = None) -> int:
+    """How many (customer, item) cells scoring takes: the customers listed (all: None) × the
+    sellable items. Every row scoring can return is one of these cells, so it bounds the rows."""
+    customers = model.customers.select("account_id")
+    if accounts is not None:
+        customers = customers.join(accounts, on="account_id", how="semi")
+    got = pl.collect_all([customers.select(pl.len()), sellable_items(model).select(pl.len())])
+    listed, offered = (int(frame.item() or 0) for frame in got)
+    return listed * offered
 
 
 def sellable_items(model: Model) -> pl.LazyFrame:
@@ -60,47 +79,6 @@ def sellable_items(model: Model) -> pl.LazyFrame:
         .filter(pl.col("sellable").fill_null(True))
         .select("family")
     )
-
-
-def evidence(model: Model, owned: pl.LazyFrame, *, min_base: int, forced: pl.LazyFrame | None) -> pl.LazyFrame:
-    """segment, base, family, rate, scope: attach_rate(base -> family) among the segment's customers
-    where that base has min_base of them (scope 'segment'), else among all customers ('all').
-
-    ``owned``: account_id, item, segment. Every sellable family is a target, owned by anyone
-    or not: 0 of a base owning it is evidence too (a 0% attach rate), not a missing value.
-    """
-    targets = sellable_items(model)
-    pairs = owned.join(owned.select("account_id", pl.col("item").alias("family")), on="account_id").filter(
-        pl.col("item") != pl.col("family")
-    )
-    seg_base = owned.group_by("segment", "item").agg(pl.len().alias("n"))
-    seg_both = pairs.group_by("segment", "item", "family").agg(pl.len().alias("both"))
-    all_base = seg_base.group_by("item").agg(pl.col("n").sum().alias("n_all"))
-    all_both = seg_both.group_by("item", "family").agg(pl.col("both").sum().alias("both_all"))
-    grid = (
-        seg_base.join(targets, how="cross")
-        .filter(pl.col("item") != pl.col("family"))
-        .join(seg_both, on=["segment", "item", "family"], how="left")
-        .join(all_base, on="item", how="left")
-        .join(all_both, on=["item", "family"], how="left")
-        .with_columns(pl.col("both").fill_null(0), pl.col("both_all").fill_null(0))
-    )
-    use_segment = (pl.col("n") >= min_base) & (pl.col("segment") != _NO_SEGMENT)
-    rates = grid.select(
-        "segment",
-        pl.col("item").alias("base"),
-        "family",
-        pl.when(use_segment)
-        .then(ratio(pl.col("both"), pl.col("n")))
-        .otherwise(ratio(pl.col("both_all"), pl.col("n_all")))
-        .alias("rate"),
-        pl.when(use_segment).then(pl.lit("segment")).otherwise(pl.lit("all")).alias("scope"),
-    )
-    if forced is not None:
-        rates = rates.join(
-            forced.select(pl.col("base_family").alias("base"), "family"), on=["base", "family"], how="anti"
-        )
-    return rates
 
 
 def typical_value(model: Model, segments: pl.LazyFrame) -> pl.LazyFrame:
@@ -132,6 +110,45 @@ def typical_value(model: Model, segments: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def segments(model: Model) -> pl.DataFrame | None:
+    """account_id, segment as known at T (None when the book has no segment)."""
+    if "segment" not in model.accounts.collect_schema().names():
+        return None
+    frame = model.accounts.select("account_id", pl.col("segment").cast(pl.String)).collect()
+    return frame if frame["segment"].drop_nulls().len() else None
+
+
+def fit(
+    model: Model, *, min_base: int, horizon_days: int = HORIZON_DAYS, ranked: Sequence[str] | None = None
+) -> choice.Fitted | None:
+    """The whitespace model fitted on the book up to T (None: no won line on or before T).
+
+    ``ranked``: the items that may be offered (default: every sellable item); the fit learns to
+    order exactly these, as the backtest's ``--active-days`` candidates are ordered."""
+    as_of = model.as_of_frame.collect()
+    when = as_of.item() if as_of.height else None
+    if when is None:
+        return None
+    won = model.won.select(choice.LINE_COLUMNS).collect()
+    items = model.items.collect()["item"].to_list()
+    if ranked is None:
+        ranked = sellable_items(model).collect()["family"].to_list()
+    return choice.fit(
+        won, segments(model), items=items, ranked=ranked, as_of=when, horizon=horizon_days, min_base=min_base
+    )
+
+
+def item_names(model: Model) -> pl.LazyFrame:
+    """item, name: what a person calls the item (a product's name at product level)."""
+    if model.level != "product" or "product_name" not in model.products.collect_schema().names():
+        return model.products.select(pl.col("product_id").alias("item"), pl.col("product_id").alias("name")).head(0)
+    return (
+        model.products.filter(pl.col("product_name").is_not_null())
+        .group_by(pl.col("product_id").alias("item"))
+        .agg(pl.col("product_name").min().alias("name"))
+    )
+
+
 def whitespace(
     model: Model,
     *,
@@ -140,69 +157,117 @@ def whitespace(
     accounts: pl.LazyFrame | None = None,
     order: Order = "account",
     top: int | None = None,
+    fitted: choice.Fitted | None = None,
+    horizon_days: int = HORIZON_DAYS,
+    max_rows: int | None = None,
+    reasons: bool = True,
 ) -> pl.LazyFrame:
-    """Scored whitespace rows (COLUMNS) for every customer (or those in ``accounts``).
+    """Scored whitespace rows (``columns(model.level)``) for every customer (or those in ``accounts``).
 
-    ``order`` "account": by account, then rank; "value": by expected_value (largest first,
-    empty last), then account and family. ``top`` keeps the first rows of that order.
+    ``fitted``: the model fitted on this book at T (``fit``); fitted here when not given.
+    ``order``: see the module docstring; ``top`` keeps the first rows of that order, and only
+    those rows get a reason built.
+    ``max_rows``: when scoring would take more cells than this (``scoring_rows``), nothing is
+    fitted or scored and the result is empty (``empty``): the caller says why.
+    ``reasons``: False leaves reason empty and skips the evidence behind it (a roll-up needs
+    only the scores and values).
     """
-    customers = _customers(model)
-    owned = model.ownership.join(customers.select("account_id", "segment"), on="account_id")
-    signatures = customers.select("segment", "owned_set").unique()
-    bases = signatures.with_columns(pl.col("owned_set").str.split("\x1f").alias("base")).explode("base")
-    rates = evidence(model, owned, min_base=min_base, forced=forced)
-    candidates = signatures.join(sellable_items(model), how="cross").join(
-        bases.select("segment", "owned_set", pl.col("base").alias("family")),
-        on=["segment", "owned_set", "family"],
-        how="anti",
+    if max_rows is not None and scoring_rows(model, accounts) > max_rows:
+        return empty(model.level)
+    if fitted is None:
+        fitted = fit(model, min_base=min_base, horizon_days=horizon_days)
+    if fitted is None:
+        return empty(model.level)
+    won = model.won
+    if accounts is not None:
+        won = won.join(accounts, on="account_id", how="semi")
+    lines = won.select(choice.LINE_COLUMNS).collect()
+    pairs: Sequence[tuple[str, str]] = ()
+    if forced is not None:
+        pairs = [(str(a), str(b)) for a, b in forced.select("base_family", "family").collect().iter_rows()]
+    # With --top, the evidence behind reasons is found afterwards for the printed rows only.
+    late = reasons and top is not None
+    segs = segments(model)
+    # An account's rows in the first ``top`` by score (or by account) are its own first ``top``
+    # by score: the rest can neither print nor change a printed rank.
+    keep = top if top is not None and order != "value" else None
+    scored = choice.score(fitted, lines, segs, forced=pairs, evidence=reasons and not late, keep=keep).lazy()
+    segment = model.accounts.select("account_id", pl.col("segment").cast(pl.String))
+    # The typical value comes from every customer of the segment, whoever is listed.
+    customers = model.customers.join(segment, on="account_id", how="left").with_columns(
+        pl.col("segment").fill_null(_NO_SEGMENT)
     )
-    ranked = ["rate", "base"]
-    best = (
-        candidates.join(bases, on=["segment", "owned_set"], how="left")
-        .join(rates, on=["segment", "base", "family"], how="left")
-        .group_by("segment", "owned_set", "family")
-        .agg(
-            pl.col("rate").max().alias("evidence"),
-            pl.col("rate").max().fill_null(0.0).alias("score"),
-            pl.col("base").sort_by(ranked, descending=[True, False], nulls_last=True).first(),
-            pl.col("scope").sort_by(ranked, descending=[True, False], nulls_last=True).first(),
-        )
-    )
-    typical = typical_value(model, customers.select("account_id", "segment"))
-    scored = best.join(typical, on=["segment", "family"], how="left").with_columns(
-        (pl.col("score") * pl.col("typical")).alias("expected_value")
-    )
-    listed = customers if accounts is None else customers.join(accounts, on="account_id", how="semi")
+    typical = typical_value(model, customers)
     names = model.accounts.select("account_id", "account_name")
-    percent = (pl.col("score") * 100).round(0).cast(pl.Int64).cast(pl.String)
-    scope = pl.when(pl.col("scope") == "segment").then(fmt(" in {}", pl.col("segment"))).otherwise(pl.lit(""))
-    reason = pl.concat_str(
-        [
-            pl.lit("owns "),
-            pl.col("base"),
-            pl.lit("; "),
-            percent,
-            pl.lit("% of "),
-            pl.col("base"),
-            pl.lit(" customers"),
-            scope,
-            pl.lit(" also own "),
-            pl.col("family"),
-        ]
-    )
+    by_value = order == "value"
     rows = (
-        listed.join(scored, on=["segment", "owned_set"])
+        scored.join(customers, on="account_id", how="left")
+        .join(typical, on=["segment", "family"], how="left")
+        .with_columns((pl.col("score") * pl.col("typical")).alias("expected_value"))
         .join(names, on="account_id", how="left")
-        .with_columns(pl.when(pl.col("evidence").is_not_null()).then(reason).alias("reason"))
-        .sort(
-            ["account_id", "expected_value", "score", "family"], descending=[False, True, True, False], nulls_last=True
-        )
-        .with_columns(pl.int_range(1, pl.len() + 1).over("account_id").cast(pl.Int64).alias("rank"))
-        .select(COLUMNS)
+    )
+    within = (
+        (["expected_value", "score", "family"], [True, True, False])
+        if by_value
+        else (["score", "family"], [True, False])
+    )
+    rows = rows.sort(["account_id", *within[0]], descending=[False, *within[1]], nulls_last=True).with_columns(
+        pl.int_range(1, pl.len() + 1).over("account_id").cast(pl.Int64).alias("rank")
     )
     if order == "value":
-        rows = rows.sort(["expected_value", "account_id", "family"], descending=[True, False, False], nulls_last=True)
-    return rows if top is None else rows.head(top)
+        rows = rows.sort(
+            ["expected_value", "score", "account_id", "family"], descending=[True, True, False, False], nulls_last=True
+        )
+    elif order == "score":
+        rows = rows.sort(["score", "account_id", "family"], descending=[True, False, False])
+    if top is not None:
+        rows = rows.head(top)
+    if late:
+        head = rows.collect()
+        shown = lines.filter(pl.col("account_id").is_in(head["account_id"].unique().to_list()))
+        cited = choice.score(fitted, shown, segs, forced=pairs).select("account_id", "family", *EVIDENCE)
+        rows = head.drop(EVIDENCE).join(cited, on=["account_id", "family"], how="left", maintain_order="left").lazy()
+    if not reasons:
+        names = item_names(model).rename({"item": "family", "name": "product_name"})
+        rows = rows.join(names, on="family", how="left", maintain_order="left")
+        return rows.with_columns(pl.lit(None, dtype=pl.String).alias("reason")).select(columns(model.level))
+    return _with_reason(rows, model, min_base=min_base).select(columns(model.level))
+
+
+def _with_reason(rows: pl.LazyFrame, model: Model, *, min_base: int) -> pl.LazyFrame:
+    """reason (and product_name at product level), built only for the rows given."""
+    noun = "product" if model.level == "product" else "family"
+    names = item_names(model)
+    rows = rows.join(
+        names.rename({"item": "family", "name": "product_name"}), on="family", how="left", maintain_order="left"
+    ).join(names.rename({"item": "base", "name": "base_name"}), on="base", how="left", maintain_order="left")
+    item = pl.coalesce("product_name", "family")
+    base = pl.coalesce("base_name", "base")
+    percent = (pl.col("base_bought") * 100 / pl.col("base_customers")).round(0).cast(pl.Int64).cast(pl.String)
+    segment = (
+        pl.when(pl.col("base_segment").is_not_null()).then(pl.col("base_segment") + pl.lit(" ")).otherwise(pl.lit(""))
+    )
+    cited = pl.concat_str(
+        [
+            pl.lit("owns "),
+            base,
+            pl.lit("; "),
+            thousands(pl.col("base_bought")),
+            pl.lit(" of "),
+            thousands(pl.col("base_customers")),
+            pl.lit(" "),
+            segment,
+            base,
+            pl.lit(" customers bought "),
+            item,
+            pl.lit(" later ("),
+            percent,
+            pl.lit("%)"),
+        ]
+    )
+    none = pl.lit(f"no owned {noun} with {min_base}+ customers to learn from; scored on popularity and recent sales")
+    reason = pl.when(pl.col("base").is_not_null()).then(cited).otherwise(none)
+    return rows.with_columns(reason.alias("reason"))
 
 
 def by_family(rows: Frame) -> Frame:
@@ -214,5 +279,37 @@ def by_family(rows: Frame) -> Frame:
             money_sum(pl.col("expected_value")).alias("whitespace_value"),
             fraction_mean(pl.col("score")).alias("mean_score"),
         )
-        .sort(["whitespace_value", "family"], descending=[True, False])
+        .sort(["whitespace_value", "mean_score", "family"], descending=[True, True, False], nulls_last=True)
     )
+
+
+def attach_baseline(
+    model: Model,
+    *,
+    min_base: int,
+    forced: pl.LazyFrame | None = None,
+    ranked: Sequence[str] | None = None,
+    only: Sequence[str] | None = None,
+) -> pl.LazyFrame:
+    """account_id, family, score: the ranking whitespace used before its model (kept as the
+    backtest's "today's attach baseline"): for each family A the customer owns, attach_rate(A → B)
+    among customers of its segment when that base has min_base of them, else among all customers;
+    the highest wins (0 without evidence). Forced-bundle pairs are no evidence. ``ranked``: the
+    items scored (default: every sellable one); ``only``: the accounts listed (default: all)."""
+    as_of = model.as_of_frame.collect()
+    when = as_of.item() if as_of.height else None
+    if when is None:
+        return pl.LazyFrame(schema={"account_id": pl.String, "family": pl.String, "score": pl.Float64})
+    pairs: list[tuple[str, str]] = []
+    if forced is not None:
+        pairs = [(str(a), str(b)) for a, b in forced.select("base_family", "family").collect().iter_rows()]
+    return choice.attach_scores(
+        model.won.select(choice.LINE_COLUMNS).collect(),
+        segments(model),
+        items=model.items.collect()["item"].to_list(),
+        ranked=sellable_items(model).collect()["family"].to_list() if ranked is None else ranked,
+        as_of=when,
+        min_base=min_base,
+        forced=pairs,
+        only=only,
+    ).lazy()

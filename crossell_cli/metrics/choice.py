@@ -1,0 +1,898 @@
+"""The whitespace model: a conditional logit over six expert scores, fitted on the user's own book.
+
+For an as-of date T and horizon h, every customer a at T and every ranked item B it does not own:
+
+  pop(B)      log((1 + customers owning B) / (1 + customers))
+  trend(B)    logit((x + 0.5) / (n + 1)): of the n customers at T − h not owning B then, x first
+              bought B in (T − h, T]
+  trend30(B)  the same over the last 30 days
+  xs(a, B)    logit(1 − Π_{A owned by a} (1 − r_s(B | A))): the noisy-or of cross-sell pair rates.
+              n_AB = customers owning A whose B was neither in their land bundle nor first bought
+              on or before A's first purchase; x_AB = those who first bought B after A, outside the
+              land bundle. The segment's counts when its n_AB ≥ min_base, else the book's, shrunk by
+              10 pseudo-accounts towards B's cross-sell rate ρ_s(B) (x1 + 10 ρ(B)) / (n1 + 10) of the
+              segment (n1 = customers whose B is not in their land bundle, x1 = who cross-sold B;
+              book-wide ρ(B) = (X1 + 1) / (N1 + 2)). A family bought only inside land bundles has
+              x ≈ 0: it is not a cross-sell, whatever its popularity.
+  ease(a, B)  Σ_{A owned} W_AB / √(items a owns), W the EASE item–item weights of the ownership
+              matrix X: P = (XᵀX + λI)⁻¹, W = −P / diag(P), diag W = 0, λ = 5 × mean owners per item
+  prev(a, B)  1 when a bought B before but does not own it at T
+
+utility(a, B) = Σ_f θ_f (x_f − μ_f) / σ_f. θ is fitted at run time: at past snapshots S = T − k h
+(k = 1…4, each with h days of history before it) the features are recomputed from lines booked on
+or before S, and each customer at S that first bought some candidate in (S, S + h] contributes the
+log-softmax of its bought items among its candidates (at most 4 000 such customers per snapshot,
+seed 0; books over 25 000 accounts fit on a fixed hash sample of 25 000). L2 = 10 on standardised
+features, damped Newton. score(a, B) = softmax of the utilities over a's candidates: the
+probability that B is the next thing a buys. With no usable snapshot (a book shorter than two
+horizons) the score is the noisy-or itself, a probability too.
+
+Everything is a pure function of the lines booked on or before T; numpy does the dense algebra,
+scipy.sparse the products of the 0/1 ownership matrix with item × item tables.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+Array = npt.NDArray[Any]
+
+SHRINK = 10.0  # pseudo-accounts of shrinkage towards the parent rate
+SHORT_WINDOW = 30  # days of the short trend window
+EASE_FRAC = 5.0  # EASE λ = EASE_FRAC × mean owners per item
+L2 = 10.0
+MAX_SNAPSHOTS = 4
+TRAIN_ACCOUNTS = 4000  # buyers per snapshot in the fit
+FIT_ACCOUNTS = 25_000  # snapshots are computed on at most this many accounts
+FEATURES = ("pop", "trend", "trend30", "xs", "ease", "prev")
+VERSION = "choice-1"  # part of the cache key: a new formula never reads an old fit
+_NONE = "\x00none"
+LINE_COLUMNS = ("account_id", "item", "booked_at", "start_date", "end_date", "contract_id")
+
+
+# ----------------------------------------------------------------------------- the book at a date
+
+
+def item_index(items: Sequence[str], ranked: Sequence[str]) -> pl.DataFrame:
+    """item, i (column index, items sorted), ranked (an item that may be offered)."""
+    frame = pl.DataFrame({"item": sorted(set(items) | set(ranked))}, schema={"item": pl.String})
+    return frame.with_row_index("i").with_columns(pl.col("item").is_in(list(ranked)).alias("ranked"))
+
+
+def owned_at(lines: pl.DataFrame, when: dt.date) -> pl.DataFrame:
+    active = (
+        (pl.col("start_date") <= when)
+        & (pl.col("booked_at") <= when)
+        & (pl.col("end_date").is_null() | (pl.col("end_date") > when))
+    )
+    return lines.filter(active).select("account_id", "item").unique().sort("account_id", "item")
+
+
+def first_purchases(lines: pl.DataFrame, when: dt.date) -> pl.DataFrame:
+    """account_id, item, first (first booking day), in_land (a line in the land bundle: the
+    account's first booking day, or a contract with a line booked that day)."""
+    upto = lines.filter(pl.col("booked_at") <= when)
+    land = upto.group_by("account_id").agg(pl.col("booked_at").min().alias("land"))
+    upto = upto.join(land, on="account_id")
+    land_contracts = (
+        upto.filter((pl.col("booked_at") == pl.col("land")) & pl.col("contract_id").is_not_null())
+        .select("account_id", "contract_id")
+        .unique()
+        .with_columns(pl.lit(True).alias("lc"))
+    )
+    upto = upto.join(land_contracts, on=["account_id", "contract_id"], how="left").with_columns(
+        ((pl.col("booked_at") == pl.col("land")) | pl.col("lc").fill_null(False)).alias("in_land")
+    )
+    return (
+        upto.group_by("account_id", "item")
+        .agg(pl.col("booked_at").min().alias("first"), pl.col("in_land").any())
+        .sort("account_id", "item")
+    )
+
+
+@dataclass
+class State:
+    """The book at a date: customers (account_id, a, g), owned pairs (a, i), first purchases."""
+
+    when: dt.date
+    customers: pl.DataFrame  # account_id, a, g (segment level index)
+    owned: pl.DataFrame  # a, i
+    first: pl.DataFrame  # account_id, a (null: not a customer), i, first, in_land
+    n_items: int
+    levels: list[str]
+
+    @property
+    def n(self) -> int:
+        return self.customers.height
+
+
+def build_state(
+    lines: pl.DataFrame, segments: pl.DataFrame | None, idx: pl.DataFrame, when: dt.date, levels: list[str]
+) -> State:
+    own = owned_at(lines, when)
+    customers = own.select("account_id").unique().sort("account_id").with_row_index("a")
+    customers = customers.with_columns(_segment_index(customers, segments, levels).alias("g"))
+    index = idx.select("item", "i")
+    owned = own.join(customers.select("account_id", "a"), on="account_id").join(index, on="item").select("a", "i")
+    first = (
+        first_purchases(lines, when)
+        .join(index, on="item")
+        .join(customers.select("account_id", "a"), on="account_id", how="left")
+    )
+    return State(when, customers, owned.sort("a", "i"), first, idx.height, levels)
+
+
+def _segment_index(customers: pl.DataFrame, segments: pl.DataFrame | None, levels: list[str]) -> pl.Series:
+    if segments is None or len(levels) <= 1:
+        return pl.Series("g", [0] * customers.height, dtype=pl.Int64)
+    table = pl.DataFrame({"segment": levels}).with_row_index("g").with_columns(pl.col("g").cast(pl.Int64))
+    got = (
+        customers.select("account_id")
+        .join(segments, on="account_id", how="left", maintain_order="left")
+        .with_columns(pl.col("segment").fill_null(_NONE))
+        .join(table, on="segment", how="left", maintain_order="left")
+    )
+    return got["g"].fill_null(0)
+
+
+def segment_levels(segments: pl.DataFrame | None) -> list[str]:
+    if segments is None:
+        return ["all"]
+    return sorted({_NONE, *segments["segment"].drop_nulls().to_list()})
+
+
+def _sparse(st: State) -> Any:
+    import scipy.sparse as sp
+
+    ones = np.ones(st.owned.height)
+    return sp.csr_matrix((ones, (st.owned["a"].to_numpy(), st.owned["i"].to_numpy())), shape=(st.n, st.n_items))
+
+
+def _logit(p: Array) -> Array:
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(q / (1 - q)))
+
+
+# ----------------------------------------------------------------------------- item-level tables
+
+
+def popularity(st: State) -> Array:
+    owners = np.bincount(st.owned["i"].to_numpy(), minlength=st.n_items).astype(float)
+    return np.asarray(np.log((owners + 1.0) / (st.n + 1.0)))
+
+
+def trend(lines: pl.DataFrame, idx: pl.DataFrame, when: dt.date, window: int) -> Array:
+    """logit of the smoothed new-buyer rate of each item over the last ``window`` days."""
+    start = when - dt.timedelta(days=window)
+    before = owned_at(lines, start)
+    customers = before.select("account_id").unique()
+    first = (
+        lines.filter(pl.col("booked_at") <= when)
+        .group_by("account_id", "item")
+        .agg(pl.col("booked_at").min().alias("f"))
+    )
+    new = first.filter(pl.col("f") > start).join(customers, on="account_id", how="semi").join(idx, on="item")
+    owners = before.join(idx, on="item")
+    x = np.bincount(new["i"].to_numpy(), minlength=idx.height).astype(float)
+    n = customers.height - np.bincount(owners["i"].to_numpy(), minlength=idx.height).astype(float)
+    p = (x + 0.5) / (np.maximum(n, 0) + 1.0)
+    return np.asarray(np.log(p / (1 - p)))
+
+
+@dataclass
+class Pairs:
+    """Cross-sell counts at a date, per segment level g: n1, x1 (G, B); n2, x2 (G, A, B)."""
+
+    n1: Array
+    x1: Array
+    n2: Array
+    x2: Array
+
+
+def crosssell_counts(st: State) -> Pairs:
+    n_items, levels = st.n_items, len(st.levels)
+    first = st.first.filter(pl.col("a").is_not_null()).join(st.customers.select("a", "g"), on="a").sort("a", "i")
+    fa = first["a"].to_numpy().astype(np.int64)
+    fi = first["i"].to_numpy().astype(np.int64)
+    ft = first["first"].to_physical().to_numpy()
+    fl = first["in_land"].to_numpy()
+    fg = first["g"].to_numpy().astype(np.int64)
+    owned = (st.owned["a"].to_numpy().astype(np.int64) * n_items + st.owned["i"].to_numpy()).astype(np.int64)
+    owned_key = np.isin(fa * n_items + fi, owned)
+    size = np.bincount(st.customers["g"].to_numpy(), minlength=levels).astype(float)
+    key1 = fg * n_items + fi
+    land_n = np.bincount(key1, weights=fl.astype(float), minlength=levels * n_items).reshape(levels, n_items)
+    x1 = np.bincount(key1, weights=(~fl).astype(float), minlength=levels * n_items).reshape(levels, n_items)
+    n1 = size[:, None] - land_n
+    # Every owned (a, A) row against every (a, B) row of the same account, in blocks of accounts.
+    counts = np.bincount(fa, minlength=st.n)
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    left = np.flatnonzero(owned_key)
+    reps = counts[fa[left]]
+    whole = levels * n_items * n_items
+    blocked = np.zeros(whole)
+    x2 = np.zeros(whole)
+    step = 2_000_000
+    ends = np.cumsum(reps)
+    lo = 0
+    while lo < left.size:
+        hi = int(np.searchsorted(ends, ends[lo] - reps[lo] + step, side="right"))
+        hi = max(hi, lo + 1)
+        part, part_reps = left[lo:hi], reps[lo:hi]
+        rows_l = np.repeat(part, part_reps)
+        offsets = np.arange(rows_l.size) - np.repeat(np.cumsum(part_reps) - part_reps, part_reps)
+        rows_r = start[fa[rows_l]] + offsets
+        keep = fi[rows_l] != fi[rows_r]
+        rows_l, rows_r = rows_l[keep], rows_r[keep]
+        key = fg[rows_l] * n_items * n_items + fi[rows_l] * n_items + fi[rows_r]
+        shut = fl[rows_r] | (ft[rows_r] <= ft[rows_l])
+        blocked += np.bincount(key[shut], minlength=whole)
+        x2 += np.bincount(key[~shut], minlength=whole)
+        lo = hi
+    owners = np.bincount(fg[left] * n_items + fi[left], minlength=levels * n_items).reshape(levels, n_items)
+    n2 = owners.astype(float)[:, :, None] - blocked.reshape(levels, n_items, n_items)
+    return Pairs(n1, x1, n2, x2.reshape(levels, n_items, n_items))
+
+
+def pair_rates(pairs: Pairs, min_base: int) -> tuple[Array, Array]:
+    """log(1 − r_s(B | A)) per segment (G, A, B), and the logit segment rate ρ_s (G, B)."""
+    big_n1, big_x1 = pairs.n1.sum(0), pairs.x1.sum(0)
+    big_n2, big_x2 = pairs.n2.sum(0), pairs.x2.sum(0)
+    book = (big_x1 + 1.0) / (big_n1 + 2.0)
+    seg = np.where(pairs.n1 >= min_base, (pairs.x1 + SHRINK * book) / (np.maximum(pairs.n1, 0) + SHRINK), book)
+    log_r = np.empty(pairs.n2.shape)
+    for g in range(pairs.n2.shape[0]):
+        use = pairs.n2[g] >= min_base
+        rate = (np.where(use, pairs.x2[g], big_x2) + SHRINK * seg[g][None, :]) / (
+            np.maximum(np.where(use, pairs.n2[g], big_n2), 0) + SHRINK
+        )
+        log_r[g] = np.log1p(-np.clip(rate, 1e-6, 1 - 1e-6))
+    return log_r, _logit(seg)
+
+
+def ease_weights(x: Any) -> Array:
+    """W = −P / diag(P), diag W = 0, P = (XᵀX + λI)⁻¹. An item nobody owns has a zero row and
+    column in XᵀX, so P is block-diagonal and its W row and column are 0: only the owned items
+    are inverted, by Cholesky (XᵀX + λI is symmetric positive definite)."""
+    from scipy.linalg import lapack
+
+    gram = np.asarray((x.T @ x).toarray())
+    lam = EASE_FRAC * max(float(np.mean(np.diag(gram))), 1.0)
+    live = np.flatnonzero(np.diag(gram) > 0)
+    w = np.zeros(gram.shape)
+    if not live.size:
+        return w
+    sub = gram[np.ix_(live, live)]
+    sub[np.diag_indices_from(sub)] += lam
+    chol, info = lapack.dpotrf(sub, lower=1, clean=1)
+    p, info2 = lapack.dpotri(chol, lower=1) if info == 0 else (None, 1)
+    if info2 != 0 or p is None:
+        p = np.linalg.inv(sub)
+    else:
+        p = np.tril(p) + np.tril(p, -1).T
+    part = -p / np.diag(p)[None, :]
+    np.fill_diagonal(part, 0.0)
+    w[np.ix_(live, live)] = part
+    return w
+
+
+@dataclass
+class Tables:
+    """Everything item-level the features need at one date."""
+
+    pop: Array
+    trend: Array
+    trend30: Array
+    log_r: Array  # (G, A, B)
+    ease: Array  # (A, B)
+
+
+def tables_at(lines: pl.DataFrame, st: State, idx: pl.DataFrame, horizon: int, min_base: int) -> tuple[Tables, Pairs]:
+    upto = lines.filter(pl.col("booked_at") <= st.when)
+    index = idx.select("item", "i")
+    pairs = crosssell_counts(st)
+    log_r, _ = pair_rates(pairs, min_base)
+    tables = Tables(
+        pop=popularity(st),
+        trend=trend(upto, index, st.when, horizon),
+        trend30=trend(upto, index, st.when, SHORT_WINDOW),
+        log_r=log_r,
+        ease=ease_weights(_sparse(st)),
+    )
+    return tables, pairs
+
+
+def features(tables: Tables, owned: Any, ever: Array, g: Array) -> dict[str, Array]:
+    """Dense (accounts × items) features for the accounts whose 0/1 ownership rows are ``owned``
+    (a scipy CSR matrix), ``ever`` their bought-before matrix, ``g`` their segment levels."""
+    n, m = owned.shape
+    xs = np.zeros((n, m))
+    for level in np.unique(g):
+        rows = np.flatnonzero(g == level)
+        xs[rows] = owned[rows] @ tables.log_r[level]
+    dense = np.asarray(owned.toarray())
+    held = np.sqrt(np.maximum(dense.sum(1, keepdims=True), 1.0))
+    return {
+        "pop": np.broadcast_to(tables.pop, (n, m)),
+        "trend": np.broadcast_to(tables.trend, (n, m)),
+        "trend30": np.broadcast_to(tables.trend30, (n, m)),
+        "xs": _logit(-np.expm1(xs)),
+        "ease": np.asarray(owned @ tables.ease) / held,
+        "prev": ever - dense,
+    }
+
+
+def account_rows(st: State, rows: Array | None = None) -> tuple[Any, Array, Array]:
+    """(ownership CSR, ever-bought dense, segment level) of the customers ``rows`` (all: None)."""
+    import scipy.sparse as sp
+
+    x = _sparse(st)
+    ever = np.zeros((st.n, st.n_items))
+    got = st.first.filter(pl.col("a").is_not_null())
+    ever[got["a"].to_numpy(), got["i"].to_numpy()] = 1.0
+    g = st.customers["g"].to_numpy()
+    if rows is None:
+        return x, ever, g
+    return sp.csr_matrix(x[rows]), ever[rows], g[rows]
+
+
+# ----------------------------------------------------------------------------- the fit
+
+
+def snapshots(lines: pl.DataFrame, when: dt.date, horizon: int) -> list[dt.date]:
+    """S = T − k h (k = 1…4) with at least h days of history before S: every label window
+    (S, S + h] ends on or before T."""
+    start = lines["booked_at"].min()
+    out: list[dt.date] = []
+    if not isinstance(start, dt.date):
+        return out
+    for k in range(1, MAX_SNAPSHOTS + 1):
+        snap = when - dt.timedelta(days=k * horizon)
+        if (snap - start).days < horizon:
+            break
+        out.append(snap)
+    return out
+
+
+def account_sample(lines: pl.DataFrame, most: int = FIT_ACCOUNTS) -> pl.DataFrame:
+    ids = lines.select("account_id").unique()
+    if ids.height <= most:
+        return lines
+    keep = ids.with_columns(pl.col("account_id").hash(seed=42).alias("_h")).sort("_h", "account_id").head(most)
+    return lines.join(keep.select("account_id"), on="account_id", how="semi")
+
+
+@dataclass
+class Block:
+    """One snapshot's training cells, packed: only (account, candidate) cells are kept.
+    f (d, cells) standardised features, y (cells) 1 where bought, row (cells) the account of each
+    cell (sorted, starting at 0), starts: the first cell of each account."""
+
+    f: Array
+    y: Array
+    row: Array
+    starts: Array
+
+
+def _choice_terms(theta: Array, blocks: list[Block], l2: float, hessian: bool = True) -> Any:
+    d = theta.size
+    loss = 0.5 * l2 * float(theta @ theta)
+    grad = l2 * theta.copy()
+    hess = l2 * np.eye(d)
+    for b in blocks:
+        u = theta @ b.f
+        u = u - np.maximum.reduceat(u, b.starts)[b.row]
+        p = np.exp(u)
+        z = np.add.reduceat(p, b.starts)
+        p /= z[b.row]
+        k = np.add.reduceat(b.y, b.starts)
+        loss += float((k * np.log(z)).sum() - (u * b.y).sum())
+        if not hessian:
+            continue
+        # E_p[f] per account, weighted by the account's purchases
+        ef = np.add.reduceat(b.f * p, b.starts, axis=1)  # (d, accounts)
+        grad += ef @ k - b.f @ b.y
+        pk = p * k[b.row]
+        hess += (b.f * pk) @ b.f.T - (ef * k) @ ef.T
+    return loss, grad, hess
+
+
+def fit_choice(blocks: list[Block], l2: float = L2, iters: int = 50) -> Array:
+    """Damped Newton on the conditional-logit log-likelihood with an L2 penalty l2/2 |θ|²."""
+    theta = np.zeros(blocks[0].f.shape[0])
+    loss, grad, hess = _choice_terms(theta, blocks, l2)
+    for _ in range(iters):
+        step = np.linalg.solve(hess, grad)
+        t = 1.0
+        while True:
+            new = theta - t * step
+            new_loss = _choice_terms(new, blocks, l2, hessian=False)[0]
+            if new_loss <= loss or t < 1e-4:
+                break
+            t *= 0.5
+        theta = new
+        if abs(loss - new_loss) < 1e-9 * max(abs(loss), 1.0):
+            break
+        loss, grad, hess = _choice_terms(theta, blocks, l2)
+    return np.asarray(theta)
+
+
+@dataclass
+class Fitted:
+    """A fitted model at T: the weights, the item tables at T and the counts behind reasons."""
+
+    as_of: dt.date
+    horizon: int
+    min_base: int
+    items: list[str]
+    ranked: Array  # bool per item
+    levels: list[str]
+    theta: Array | None  # None: the noisy-or fallback
+    mu: Array
+    sd: Array
+    tables: Tables
+    pairs: Pairs
+    snapshots: list[dt.date] = field(default_factory=list)
+    trained_accounts: int = 0
+    # (base, item) forced-bundle pairs of the book at T, kept with the fit so a warm run need
+    # not recount them over the whole book (set by the caller that knows the book's settings).
+    forced: list[tuple[str, str]] | None = None
+
+    @property
+    def how(self) -> str:
+        if self.theta is None:
+            return "cross-sell noisy-or (no earlier snapshot with a full horizon to learn from)"
+        days = ", ".join(s.isoformat() for s in self.snapshots)
+        return f"choice model fitted on {self.trained_accounts} buyers at {days}"
+
+
+def history(lines: pl.DataFrame) -> pl.DataFrame:
+    """The won lines the model reads, in one fixed order (row order never changes a sum)."""
+    return lines.select(LINE_COLUMNS).sort(list(LINE_COLUMNS), nulls_last=True)
+
+
+def fit(
+    lines: pl.DataFrame,
+    segments: pl.DataFrame | None,
+    *,
+    items: Sequence[str],
+    ranked: Sequence[str],
+    as_of: dt.date,
+    horizon: int,
+    min_base: int,
+) -> Fitted:
+    """Fit the model on the won ``lines`` booked on or before ``as_of`` (LINE_COLUMNS);
+    ``segments``: account_id, segment as known at T (None: no segment)."""
+    lines = history(lines.filter(pl.col("booked_at") <= as_of))
+    idx = item_index(items, ranked)
+    ranked_mask = idx["ranked"].to_numpy()
+    levels = segment_levels(segments)
+    sample = account_sample(lines)
+    rng = np.random.default_rng(0)
+    raw: list[Block] = []
+    snaps = snapshots(lines, as_of, horizon)
+    used: list[dt.date] = []
+    for snap in snaps:
+        st = build_state(sample, segments, idx, snap, levels)
+        if st.n == 0:
+            continue
+        x, ever, g = account_rows(st)
+        dense = np.asarray(x.toarray())
+        mask = (dense == 0) & ranked_mask[None, :]
+        labels = np.zeros((st.n, st.n_items))
+        new = _label_pairs(sample, st, idx, horizon)
+        labels[new[0], new[1]] = 1.0
+        labels *= mask
+        rows = np.flatnonzero(labels.sum(1) > 0)
+        if len(rows) > TRAIN_ACCOUNTS:
+            rows = np.sort(rng.choice(rows, TRAIN_ACCOUNTS, replace=False))
+        if not len(rows):
+            continue
+        tables, _ = tables_at(sample, st, idx, horizon, min_base)
+        raw.append(_training_block(tables, x, ever, g, labels, mask, rows))
+        used.append(snap)
+    st = build_state(lines, segments, idx, as_of, levels)
+    tables, pairs = tables_at(lines, st, idx, horizon, min_base)
+    d = len(FEATURES)
+    if not raw:
+        return Fitted(
+            as_of,
+            horizon,
+            min_base,
+            idx["item"].to_list(),
+            ranked_mask,
+            levels,
+            None,
+            np.zeros(d),
+            np.ones(d),
+            tables,
+            pairs,
+        )
+    every = np.concatenate([b.f for b in raw], axis=1)
+    mu = every.mean(axis=1)
+    sd = every.std(axis=1)
+    del every
+    sd = np.where(sd > 1e-9, sd, 1.0)
+    for b in raw:
+        b.f -= mu[:, None]
+        b.f /= sd[:, None]
+    theta = fit_choice(raw)
+    trained = sum(b.starts.size for b in raw)
+    return Fitted(
+        as_of,
+        horizon,
+        min_base,
+        idx["item"].to_list(),
+        ranked_mask,
+        levels,
+        theta,
+        mu,
+        sd,
+        tables,
+        pairs,
+        used,
+        trained,
+    )
+
+
+def _training_block(
+    tables: Tables, x: Any, ever: Array, g: Array, labels: Array, mask: Array, rows: Array, chunk: int = 1000
+) -> Block:
+    """The candidate cells of the training accounts ``rows``, packed (features in row chunks, so
+    no dense accounts × items × features array is ever held)."""
+    import scipy.sparse as sp
+
+    fs, ys, cell_rows = [], [], []
+    for lo in range(0, rows.size, chunk):
+        part = rows[lo : lo + chunk]
+        got = features(tables, sp.csr_matrix(x[part]), ever[part], g[part])
+        keep = mask[part]
+        r, _ = np.nonzero(keep)
+        fs.append(np.stack([np.asarray(got[f])[keep] for f in FEATURES]))
+        ys.append(labels[part][keep])
+        cell_rows.append(r + lo)
+    row = np.concatenate(cell_rows)
+    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+    return Block(
+        np.concatenate(fs, axis=1),
+        np.concatenate(ys),
+        np.repeat(np.arange(starts.size), np.diff(np.r_[starts, row.size])),
+        starts,
+    )
+
+
+def _label_pairs(lines: pl.DataFrame, st: State, idx: pl.DataFrame, horizon: int) -> tuple[Array, Array]:
+    """(a, i) of customers at the snapshot that first bought item i in (S, S + h]."""
+    end = st.when + dt.timedelta(days=horizon)
+    first = lines.group_by("account_id", "item").agg(pl.col("booked_at").min().alias("f"))
+    new = (
+        first.filter((pl.col("f") > st.when) & (pl.col("f") <= end))
+        .join(st.customers.select("account_id", "a"), on="account_id")
+        .join(idx.select("item", "i"), on="item")
+    )
+    return new["a"].to_numpy(), new["i"].to_numpy()
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+SCORED = {
+    "account_id": pl.String,
+    "family": pl.String,
+    "score": pl.Float64,
+    "base": pl.String,
+    "base_bought": pl.Int64,
+    "base_customers": pl.Int64,
+    "base_segment": pl.String,
+}
+
+
+def evidence_rates(fitted: Fitted, forced: Array | None, bases: Array | None = None) -> Array:
+    """(G, A, B): the observed cross-sell rate x/n the reason may cite: the segment's when its
+    base has min_base customers, else the book's when that has, else −1 (no evidence).
+    ``bases``: only these rows A (all: None), in that order."""
+    pairs, base = fitted.pairs, fitted.min_base
+    rows = np.arange(len(fitted.items)) if bases is None else np.asarray(bases, dtype=np.int64)
+    n2, x2 = np.asarray(pairs.n2)[:, rows, :], np.asarray(pairs.x2)[:, rows, :]
+    big_n, big_x = n2.sum(0), x2.sum(0)
+    book = np.where(big_n >= base, big_x / np.maximum(big_n, 1.0), -1.0)
+    out = np.where(n2 >= base, x2 / np.maximum(n2, 1.0), book[None])
+    where = np.full(len(fitted.items), -1, dtype=np.int64)
+    where[rows] = np.arange(rows.size)
+    out[:, np.arange(rows.size), rows] = -1.0
+    if forced is not None and len(forced):
+        hit = where[forced[:, 0]] >= 0
+        out[:, where[forced[hit, 0]], forced[hit, 1]] = -1.0
+    return np.asarray(out)
+
+
+def score(
+    fitted: Fitted,
+    lines: pl.DataFrame,
+    segments: pl.DataFrame | None,
+    *,
+    forced: Sequence[tuple[str, str]] = (),
+    chunk: int = 2000,
+    evidence: bool = True,
+    keep: int | None = None,
+) -> pl.DataFrame:
+    """SCORED rows for every customer in ``lines`` (the won lines of any subset of the book, up
+    to T): one row per ranked item it does not own, with the evidence behind the reason (the
+    owned item with the highest observed cross-sell rate into it, and that rate's counts; left
+    empty when not ``evidence``: the backtest needs the scores only). ``keep``: only each
+    account's first ``keep`` rows by score, ties by item name (what a --top can print)."""
+    import scipy.sparse as sp
+
+    lines = history(lines.filter(pl.col("booked_at") <= fitted.as_of))
+    idx = pl.DataFrame({"item": fitted.items}, schema={"item": pl.String}).with_row_index("i")
+    st = build_state(lines, segments, idx, fitted.as_of, fitted.levels)
+    if st.n == 0:
+        return pl.DataFrame(schema=SCORED)
+    position = {item: k for k, item in enumerate(fitted.items)}
+    pairs_forced = np.array(
+        [(position[a], position[b]) for a, b in forced if a in position and b in position], dtype=np.int64
+    ).reshape(-1, 2)
+    # Evidence rows only for the items some listed account owns (one account: a few rows).
+    held = np.unique(st.owned["i"].to_numpy()).astype(np.int64)
+    rates = evidence_rates(fitted, pairs_forced, held) if evidence else np.zeros((0, 0, 0))
+    row_of = np.full(len(fitted.items), -1, dtype=np.int64)
+    row_of[held] = np.arange(held.size)
+    x_all, ever_all, g_all = account_rows(st)
+    names = np.array(fitted.levels, dtype=object)
+    frames = []
+    for lo in range(0, st.n, chunk):
+        rows = np.arange(lo, min(lo + chunk, st.n))
+        x = sp.csr_matrix(x_all[rows])
+        g = g_all[rows]
+        fs = features(fitted.tables, x, ever_all[rows], g)
+        dense = np.asarray(x.toarray())
+        mask = (dense == 0) & fitted.ranked[None, :]
+        if fitted.theta is None:
+            prob = np.where(mask, -np.expm1(_noisy_or(x, fitted, g)), 0.0)
+        else:
+            utility = sum(fitted.theta[j] * (fs[f] - fitted.mu[j]) / fitted.sd[j] for j, f in enumerate(FEATURES))
+            utility = np.where(mask, utility, -np.inf)
+            top = np.max(np.where(mask, utility, -np.inf), axis=1, keepdims=True)
+            top = np.where(np.isfinite(top), top, 0.0)
+            e = np.where(mask, np.exp(utility - top), 0.0)
+            prob = e / np.maximum(e.sum(1, keepdims=True), 1e-300)
+        if keep is not None and keep < mask.shape[1]:
+            order = np.argsort(np.where(mask, -prob, np.inf), axis=1, kind="stable")[:, :keep]
+            a = np.repeat(np.arange(mask.shape[0]), order.shape[1])
+            i = order.ravel()
+            kept = mask[a, i]
+            a, i = a[kept], i[kept]
+        else:
+            a, i = np.nonzero(mask)
+        base = _best_base(x, g, rates, row_of, dense.shape)[a, i] if evidence else np.full(a.size, -1, dtype=np.int64)
+        has = base >= 0
+        seg_level = g[a]
+        safe = np.maximum(base, 0)
+        use_seg = has & (fitted.pairs.n2[seg_level, safe, i] >= fitted.min_base)
+        book_n = np.asarray(fitted.pairs.n2)[:, safe, i].sum(0)
+        book_x = np.asarray(fitted.pairs.x2)[:, safe, i].sum(0)
+        n2 = np.where(use_seg, fitted.pairs.n2[seg_level, safe, i], book_n)
+        x2 = np.where(use_seg, fitted.pairs.x2[seg_level, safe, i], book_x)
+        named = use_seg & (names[seg_level] != _NONE) & (len(fitted.levels) > 1)
+        frames.append(
+            pl.DataFrame(
+                {
+                    "a": (rows[a]).astype(np.int64),
+                    "i": i.astype(np.int64),
+                    "score": prob[a, i],
+                    "base_i": np.where(has, base, -1),
+                    "base_bought": np.where(has, x2, 0).astype(np.int64),
+                    "base_customers": np.where(has, n2, 0).astype(np.int64),
+                    "seg_g": np.where(named, seg_level, -1).astype(np.int64),
+                }
+            )
+        )
+    got = pl.concat(frames)
+    customers = st.customers.select(pl.col("a").cast(pl.Int64), "account_id")
+    items = idx.select(pl.col("i").cast(pl.Int64), pl.col("item").alias("family"))
+    bases = idx.select(pl.col("i").cast(pl.Int64).alias("base_i"), pl.col("item").alias("base"))
+    level_names = pl.DataFrame({"base_segment": fitted.levels}, schema={"base_segment": pl.String}).with_row_index(
+        "seg_g"
+    )
+    return (
+        got.join(customers, on="a", how="left")
+        .join(items, on="i", how="left")
+        .join(bases, on="base_i", how="left")
+        .join(level_names.with_columns(pl.col("seg_g").cast(pl.Int64)), on="seg_g", how="left")
+        .with_columns(
+            pl.when(pl.col("base").is_null()).then(None).otherwise(pl.col(c)).alias(c)
+            for c in ("base_bought", "base_customers")
+        )
+        .select(list(SCORED))
+    )
+
+
+def _best_base(x: Any, g: Array, rates: Array, row_of: Array, shape: tuple[int, int]) -> Array:
+    """(accounts × items): the owned item with the highest evidence rate into each item (the
+    first such item on a tie), −1 when none has evidence."""
+    best_rate = np.full(shape, -1.0)
+    best_base = np.full(shape, -1, dtype=np.int64)
+    owned_a, owned_i = x.nonzero()
+    order = np.lexsort((owned_a, owned_i))
+    owned_a, owned_i = owned_a[order], owned_i[order]
+    bounds = np.flatnonzero(np.r_[True, owned_i[1:] != owned_i[:-1], True])
+    for k in range(len(bounds) - 1):
+        item = owned_i[bounds[k]]
+        who = owned_a[bounds[k] : bounds[k + 1]]
+        candidate = rates[g[who], row_of[item], :]
+        better = candidate > best_rate[who]
+        best_rate[who] = np.where(better, candidate, best_rate[who])
+        best_base[who] = np.where(better, item, best_base[who])
+    return best_base
+
+
+def _noisy_or(x: Any, fitted: Fitted, g: Array) -> Array:
+    """Σ_A log(1 − r(B | A)) over owned A, per account (the fallback's log non-purchase)."""
+    out = np.zeros(x.shape)
+    for level in np.unique(g):
+        rows = np.flatnonzero(g == level)
+        out[rows] = x[rows] @ fitted.tables.log_r[level]
+    return out
+
+
+# ----------------------------------------------------------------------------- the fit cache
+
+
+def _arrays(fitted: Fitted) -> dict[str, Array]:
+    t, p = fitted.tables, fitted.pairs
+    out = {
+        "ranked": fitted.ranked,
+        "mu": fitted.mu,
+        "sd": fitted.sd,
+        "pop": t.pop,
+        "trend": t.trend,
+        "trend30": t.trend30,
+        "log_r": t.log_r,
+        "ease": t.ease,
+        "n1": p.n1,
+        "x1": p.x1,
+        "n2": p.n2,
+        "x2": p.x2,
+    }
+    if fitted.theta is not None:
+        out["theta"] = fitted.theta
+    return out
+
+
+def save(fitted: Fitted, folder: Path) -> None:
+    """One .npy per array (memory-mapped when read back) and meta.json, written into a temporary
+    folder that is renamed into place: a reader never sees half a fit."""
+    import os
+    import shutil
+    import tempfile
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+    try:
+        for name, array in _arrays(fitted).items():
+            np.save(work / f"{name}.npy", np.ascontiguousarray(array))
+        meta = {
+            "as_of": fitted.as_of.isoformat(),
+            "horizon": fitted.horizon,
+            "min_base": fitted.min_base,
+            "items": fitted.items,
+            "levels": fitted.levels,
+            "snapshots": [s.isoformat() for s in fitted.snapshots],
+            "trained_accounts": fitted.trained_accounts,
+            "forced": fitted.forced,
+            "version": VERSION,
+        }
+        (work / "meta.json").write_text(json.dumps(meta))
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        os.replace(work, folder)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def load(folder: Path) -> Fitted | None:
+    """The fit saved in ``folder``, or None when there is none (or it is unreadable)."""
+    try:
+        meta = json.loads((folder / "meta.json").read_text())
+        if meta.get("version") != VERSION:
+            return None
+        arr = {f.stem: np.load(f, mmap_mode="r") for f in folder.glob("*.npy")}
+        tables = Tables(arr["pop"], arr["trend"], arr["trend30"], arr["log_r"], arr["ease"])
+        pairs = Pairs(arr["n1"], arr["x1"], arr["n2"], arr["x2"])
+        return Fitted(
+            dt.date.fromisoformat(meta["as_of"]),
+            int(meta["horizon"]),
+            int(meta["min_base"]),
+            list(meta["items"]),
+            np.asarray(arr["ranked"]),
+            list(meta["levels"]),
+            np.asarray(arr["theta"]) if "theta" in arr else None,
+            np.asarray(arr["mu"]),
+            np.asarray(arr["sd"]),
+            tables,
+            pairs,
+            [dt.date.fromisoformat(s) for s in meta["snapshots"]],
+            int(meta["trained_accounts"]),
+            None if meta.get("forced") is None else [(str(a), str(b)) for a, b in meta["forced"]],
+        )
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def cache_key(parts: dict[str, Any]) -> str:
+    text = json.dumps({"version": VERSION, **parts}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def attach_scores(
+    lines: pl.DataFrame,
+    segments: pl.DataFrame | None,
+    *,
+    items: Sequence[str],
+    ranked: Sequence[str],
+    as_of: dt.date,
+    min_base: int,
+    forced: Sequence[tuple[str, str]] = (),
+    only: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """account_id, family, score: the attach baseline (the ranking before the model): the highest
+    attach_rate(A → B) = co-owners / owners of A over the families A the customer owns, among its
+    segment's customers when that base has min_base of them, else the book's; 0 without evidence.
+    Dense item × item algebra, so a 3.7 k-item catalogue costs no billion-row join. ``only``: the
+    accounts listed (all: None); the rates always come from the whole book."""
+    lines = history(lines.filter(pl.col("booked_at") <= as_of))
+    idx = item_index(items, ranked)
+    levels = segment_levels(segments)
+    st = build_state(lines, segments, idx, as_of, levels)
+    if st.n == 0:
+        return pl.DataFrame(schema={"account_id": pl.String, "family": pl.String, "score": pl.Float64})
+    x = _sparse(st)
+    g = st.customers["g"].to_numpy()
+    every = np.asarray((x.T @ x).toarray())
+    base_all = np.maximum(np.diag(every), 1.0)
+    position = {item: k for k, item in enumerate(idx["item"].to_list())}
+    ranked_mask = idx["ranked"].to_numpy()
+    listed = np.ones(st.n, dtype=bool) if only is None else st.customers["account_id"].is_in(list(only)).to_numpy()
+    frames = []
+    for level in np.unique(g):
+        everyone = np.flatnonzero(g == level)
+        rows = everyone[listed[everyone]]
+        xg_all = x[everyone]
+        own = np.asarray((xg_all.T @ xg_all).toarray())
+        xg = x[rows]
+        base = np.diag(own)
+        local = (base >= min_base) & (levels[level] not in (_NONE, "all"))
+        rate = np.where(local[:, None], own / np.maximum(base, 1.0)[:, None], every / base_all[:, None])
+        np.fill_diagonal(rate, 0.0)
+        for a, b in forced:
+            if a in position and b in position:
+                rate[position[a], position[b]] = 0.0
+        best = np.zeros((rows.size, st.n_items))
+        who_all, item_all = xg.nonzero()
+        order = np.lexsort((who_all, item_all))
+        who_all, item_all = who_all[order], item_all[order]
+        bounds = np.flatnonzero(np.r_[True, item_all[1:] != item_all[:-1], True])
+        for k in range(len(bounds) - 1):
+            item = item_all[bounds[k]]
+            who = who_all[bounds[k] : bounds[k + 1]]
+            best[who] = np.maximum(best[who], rate[item][None, :])
+        mask = (np.asarray(xg.toarray()) == 0) & ranked_mask[None, :]
+        r, i = np.nonzero(mask)
+        frames.append(pl.DataFrame({"a": rows[r].astype(np.int64), "i": i.astype(np.int64), "score": best[r, i]}))
+    got = pl.concat(frames).sort("a", "i")
+    return (
+        got.join(st.customers.select(pl.col("a").cast(pl.Int64), "account_id"), on="a", maintain_order="left")
+        .join(idx.select(pl.col("i").cast(pl.Int64), pl.col("item").alias("family")), on="i", maintain_order="left")
+        .select("account_id", "family", "score")
+    )

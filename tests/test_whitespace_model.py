@@ -1,0 +1,270 @@
+"""The whitespace model (metrics/choice.py), the backtest metrics and the fit cache: tiny books
+worked out by hand, properties over generated books, and the CLI's exact streams."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from crossell_cli.metrics import backtest as bt
+from crossell_cli.metrics import choice
+
+from .conftest import d
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+def lines_of(rows: list[tuple[str, str, str, str | None]]) -> pl.DataFrame:
+    """(account, item, booked day, contract) -> won lines that start when booked and never end."""
+    return pl.DataFrame(
+        {
+            "account_id": [r[0] for r in rows],
+            "item": [r[1] for r in rows],
+            "booked_at": [d(r[2]) for r in rows],
+            "start_date": [d(r[2]) for r in rows],
+            "end_date": [None] * len(rows),
+            "contract_id": [r[3] for r in rows],
+        },
+        schema={
+            "account_id": pl.String,
+            "item": pl.String,
+            "booked_at": pl.Date,
+            "start_date": pl.Date,
+            "end_date": pl.Date,
+            "contract_id": pl.String,
+        },
+    )
+
+
+def state_of(lines: pl.DataFrame, when: str, items=("A", "B", "C")):
+    idx = choice.item_index(list(items), list(items))
+    return choice.build_state(lines, None, idx, d(when), ["all"]), idx
+
+
+def test_crosssell_counts_leave_out_the_land_bundle_by_hand():
+    lines = lines_of(
+        [
+            ("a1", "A", "2024-01-01", "k1"),
+            ("a1", "B", "2024-03-01", "k2"),  # cross-sold after A
+            ("a2", "A", "2024-01-01", "k3"),
+            ("a2", "B", "2024-01-05", "k3"),  # on the land contract: land bundle, not a cross-sell
+            ("a3", "A", "2024-01-01", "k4"),
+            ("a4", "B", "2024-01-01", "k5"),
+            ("a4", "A", "2024-02-01", "k6"),  # owns A, but bought B before A
+        ]
+    )
+    st, _ = state_of(lines, "2024-06-30")
+    pairs = choice.crosssell_counts(st)
+    a, b = 0, 1
+    # Base A -> B: owners of A are a1..a4; a2's B is in its land bundle, a4's B came first.
+    assert pairs.n2[0, a, b] == 2 and pairs.x2[0, a, b] == 1
+    # Item level: B outside the land bundle for a1, a3 (never bought): n1 = 2, x1 = 1 (a1).
+    assert pairs.n1[0, b] == 2 and pairs.x1[0, b] == 1
+
+
+def test_popularity_and_trend_by_hand():
+    lines = lines_of(
+        [
+            ("a1", "A", "2024-01-01", None),
+            ("a2", "A", "2024-01-01", None),
+            ("a2", "B", "2024-06-20", None),
+            ("a3", "B", "2024-01-01", None),
+        ]
+    )
+    st, idx = state_of(lines, "2024-06-30")
+    pop = choice.popularity(st)
+    assert pop[0] == pytest.approx(math.log(3 / 4)) and pop[2] == pytest.approx(math.log(1 / 4))
+    # 30 days back (2024-05-31): 3 customers, 1 owned B then; a2 bought B since: (1 + .5) / (2 + 1)
+    trend = choice.trend(lines, idx.select("item", "i"), d("2024-06-30"), 30)
+    assert trend[1] == pytest.approx(math.log(0.5 / 0.5))
+
+
+def test_snapshots_keep_a_full_horizon_of_history():
+    lines = lines_of([("a1", "A", "2024-01-01", None)])
+    assert choice.snapshots(lines, d("2024-12-31"), 90) == [d("2024-10-02"), d("2024-07-04"), d("2024-04-05")]
+    assert choice.snapshots(lines, d("2024-03-01"), 90) == []
+
+
+def test_backtest_metrics_by_hand():
+    cands = pl.DataFrame({"account_id": ["x"] * 4 + ["y"] * 2, "item": ["A", "B", "C", "D", "A", "B"]})
+    scores = cands.with_columns(pl.Series("score", [0.9, 0.8, 0.8, 0.1, 0.2, 0.1]))
+    truth = pl.DataFrame({"account_id": ["x", "x", "y"], "item": ["C", "E", "A"]})
+    got = bt.per_account(scores, cands, truth).to_dicts()
+    x, y = got
+    # x ranks A, B, C (B before C: tie by name), D; truth C (rank 3) and E (not a candidate)
+    assert x["precision_at_1"] == 0 and x["precision_at_3"] == pytest.approx(1 / 3)
+    assert x["recall_at_3"] == pytest.approx(1 / 2) and x["hit_rate_at_3"] == 1.0
+    assert x["map_at_3"] == pytest.approx((1 / 3) / 2)
+    assert x["ndcg_at_3"] == pytest.approx((1 / math.log2(4)) / (1 + 1 / math.log2(3)))
+    assert y["precision_at_1"] == 1 and y["map_at_5"] == 1 and y["precision_at_5"] == pytest.approx(1 / 5)
+    table = bt.table({"popularity": bt.per_account(scores, cands, truth), "same": bt.per_account(scores, cands, truth)})
+    assert table["accounts"].to_list() == [2, 2]
+    assert table.filter(pl.col("model") == "same").row(0, named=True)["p1_vs_popularity"] == 0.0
+
+
+def test_bootstrap_is_fixed():
+    diff = np.array([0.0, 1.0, 0.0, 1.0, 1.0])
+    assert bt.bootstrap(diff) == bt.bootstrap(diff)
+    low, high = bt.bootstrap(diff)
+    assert 0.0 <= low <= 0.6 <= high <= 1.0
+
+
+# ----------------------------------------------------------------------------- properties
+
+
+@st.composite
+def books(draw):
+    n = draw(st.integers(4, 14))
+    rows = []
+    for a in range(n):
+        start = draw(st.integers(0, 400))
+        for k in range(draw(st.integers(1, 4))):
+            item = draw(st.sampled_from("ABCDE"))
+            day = dt.date(2023, 1, 1) + dt.timedelta(days=start + draw(st.integers(0, 300)) * (k > 0))
+            rows.append((f"a{a:02d}", item, day.isoformat(), f"k{a}-{k % 2}"))
+    return rows
+
+
+def _scores(rows):
+    lines = lines_of(rows)
+    segments = pl.DataFrame(
+        {
+            "account_id": sorted({r[0] for r in rows}),
+            "segment": ["S" if i % 2 else "M" for i in range(len({r[0] for r in rows}))],
+        }
+    )
+    fitted = choice.fit(
+        lines, segments, items=list("ABCDE"), ranked=list("ABCD"), as_of=d("2024-06-30"), horizon=90, min_base=2
+    )
+    return choice.score(fitted, lines, segments)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books(), st.randoms(use_true_random=False))
+def test_scores_are_probabilities_and_do_not_depend_on_row_order(rows, rnd):
+    got = _scores(rows)
+    assert got["score"].is_between(0.0, 1.0).all()
+    assert not got["family"].is_in(["E"]).any()  # E is not ranked
+    shuffled = list(rows)
+    rnd.shuffle(shuffled)
+    again = _scores(shuffled)
+    assert got.sort("account_id", "family").equals(again.sort("account_id", "family"))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books())
+def test_lines_after_the_as_of_date_change_nothing(rows):
+    cut = d("2024-06-30")
+    later = [r for r in rows if d(r[2]) > cut]
+    kept = [r for r in rows if d(r[2]) <= cut]
+    if not kept:
+        return
+    assert _scores(kept).equals(_scores(kept + later))
+
+
+# ----------------------------------------------------------------------------- the CLI
+
+
+def test_backtest_on_sample_data_exact_streams(cli):
+    got = cli("backtest", "--data", str(SAMPLE), "--cutoff", "2025-06-30", "--horizon", "180d", "--format", "csv")
+    assert got.exit_code == 0, got.output
+    rows = pl.read_csv(got.stdout.encode())
+    assert rows["model"].to_list() == ["popularity", "attach_baseline", "whitespace"]
+    assert rows["accounts"].to_list() == [658, 658, 658]
+    p1 = dict(zip(rows["model"], rows["precision_at_1"].round(3), strict=True))
+    map5 = dict(zip(rows["model"], rows["map_at_5"].round(3), strict=True))
+    # The research harness's figures (popularity, today's score, the model), to the digit.
+    assert (p1["popularity"], map5["popularity"]) == (0.179, 0.398)
+    assert (p1["attach_baseline"], map5["attach_baseline"]) == (0.350, 0.551)
+    assert (p1["whitespace"], map5["whitespace"]) == (0.430, 0.603)
+    assert got.stderr == (
+        "line_items: 15 965 rows, 15 965 used, 0 rejected; accounts: 4 000 rows, 4 000 used, 0 rejected; "
+        "products: 14 rows, 14 used, 0 rejected\n"
+    )
+    again = cli("backtest", "--data", str(SAMPLE), "--cutoff", "2025-06-30", "--horizon", "180d", "--format", "csv")
+    assert again.stdout == got.stdout  # the bootstrap is seeded: same bytes
+
+
+def test_backtest_default_cutoff_is_as_of_minus_horizon(cli):
+    got = cli("backtest", "--data", str(SAMPLE), "--horizon", "180d", "--format", "table")
+    assert got.exit_code == 0, got.output
+    assert "cutoff 2025-07-04 · horizon 180d" in " ".join(got.stdout.split())
+
+
+def test_whitespace_fit_cache_is_reused_and_no_cache_writes_nothing(cli, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XSELL_CACHE_DIR", str(cache))
+    first = cli("whitespace", "--data", str(SAMPLE), "--account", "A-000042")
+    assert first.exit_code == 0
+    fits = list(cache.glob("whitespace-*"))
+    assert len(fits) == 1 and (fits[0] / "meta.json").exists()
+    warm = cli("whitespace", "--data", str(SAMPLE), "--account", "A-000042")
+    assert warm.stdout == first.stdout
+    other = tmp_path / "other"
+    monkeypatch.setenv("XSELL_CACHE_DIR", str(other))
+    fresh = cli("whitespace", "--data", str(SAMPLE), "--account", "A-000042", "--no-cache")
+    assert fresh.stdout == first.stdout and not other.exists()
+    # Another setting is another fit.
+    cli("whitespace", "--data", str(SAMPLE), "--account", "A-000042", "--min-base", "12")
+    monkeypatch.setenv("XSELL_CACHE_DIR", str(cache))
+    cli("whitespace", "--data", str(SAMPLE), "--account", "A-000042", "--min-base", "12")
+    assert len(list(cache.glob("whitespace-*"))) == 2
+
+
+def test_whitespace_book_order_is_total_and_top_is_its_head(cli):
+    whole = cli("whitespace", "--data", str(SAMPLE), "--format", "csv")
+    top = cli("whitespace", "--data", str(SAMPLE), "--top", "25", "--format", "csv")
+    assert whole.exit_code == top.exit_code == 0
+    rows = pl.read_csv(whole.stdout.encode())
+    assert rows.equals(rows.sort(["score", "account_id", "family"], descending=[True, False, False]))
+    assert top.stdout.splitlines() == whole.stdout.splitlines()[:26]
+    value = pl.read_csv(cli("whitespace", "--data", str(SAMPLE), "--sort", "value", "--format", "csv").stdout.encode())
+    assert value.equals(
+        value.sort(
+            ["expected_value", "score", "account_id", "family"], descending=[True, True, False, False], nulls_last=True
+        )
+    )
+
+
+@pytest.mark.realdata
+def test_cutting_an_export_at_the_as_of_date_changes_no_score(cli, tmp_path):
+    from .conftest import realdata
+
+    source = realdata("aws_saas_sales") / "SaaS-Sales.csv"
+    raw = pl.read_csv(source, infer_schema=False, encoding="utf8-lossy")
+    day = pl.col("Order Date").str.to_date("%m/%d/%Y")
+    cut = tmp_path / "cut" / "SaaS-Sales.csv"
+    cut.parent.mkdir()
+    raw.filter(day <= dt.date(2021, 6, 30)).write_csv(cut)
+    args = ("whitespace", "--level", "product", "--as-of", "2021-06-30", "--format", "csv", "--no-cache")
+    whole = cli(*args, "--line-items", str(source))
+    part = cli(*args, "--line-items", str(cut))
+    assert whole.exit_code == part.exit_code == 0, whole.output
+    assert whole.stdout == part.stdout
+
+
+def test_max_rows_gates_scoring_before_any_fit():
+    """whitespace(max_rows=N): 3 customers × 3 sellable families = 9 cells; at N = 8 nothing is
+    fitted or scored and the result is empty with the scored columns' types; at N = 9 rows come."""
+    from crossell_cli.metrics import whitespace as ws
+    from crossell_cli.model import build_model
+
+    from .conftest import book_from_rows
+
+    # a1 owns A, a2 owns A and B, a3 owns A and C: whitespace a1 {B, C}, a2 {C}, a3 {B}: 4 rows.
+    owned = [("a1", "A"), ("a2", "A"), ("a2", "B"), ("a3", "A"), ("a3", "C")]
+    lines = [{"account_id": a, "product_id": f, "booked_at": "2024-01-15"} for a, f in owned]
+    model = build_model(book_from_rows(lines), as_of=d("2024-06-30"), level="family")
+    assert model is not None
+    assert ws.scoring_rows(model) == 9
+    gated = ws.whitespace(model, min_base=1, max_rows=8).collect()
+    assert gated.is_empty() and gated.columns == list(ws.COLUMNS)
+    assert gated.schema["score"] == pl.Float64 and gated.schema["rank"] == pl.Int64
+    assert ws.whitespace(model, min_base=1, max_rows=9).collect().height == 4
