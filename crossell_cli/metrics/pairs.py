@@ -21,31 +21,21 @@ def co_owned_pairs(owned: pl.LazyFrame, *, bases: pl.LazyFrame | None = None) ->
     booked the same day or on the same contract as the base's first; cross_sold_after: later;
     before: earlier.
     """
-    # Items as integer codes in their own order (a dense rank keeps "a < b"): the join makes
-    # one row per (account, item, item) — 48 million on Online Retail — and grouping them by
-    # two integers instead of two strings took the product-level count from ~55 to a few
-    # CPU-seconds. The names come back on the distinct pairs.
-    coded = owned.with_columns(pl.col("item").rank("dense").cast(pl.UInt32).alias("__code"))
-    names = coded.select("__code", "item").unique()
-    right = coded.select(
+    right = owned.select(
         "account_id",
-        pl.col("__code").alias("target"),
+        pl.col("item").alias("target"),
         pl.col("first_date").alias("d_b"),
         pl.col("first_contract").alias("c_b"),
     )
-    left = coded.select(
-        "account_id",
-        pl.col("__code").alias("base"),
-        pl.col("first_date").alias("d"),
-        pl.col("first_contract").alias("c"),
+    left = owned.select(
+        "account_id", pl.col("item").alias("base"), pl.col("first_date").alias("d"), pl.col("first_contract").alias("c")
     )
     if bases is None:
         keep = pl.col("base") < pl.col("target")
         right = right.with_columns(pl.lit(True).alias("__target_is_base"))
     else:
-        base_codes = names.join(bases.select("item"), on="item", how="semi").select("__code")
-        marked = base_codes.select(pl.col("__code").alias("target"), pl.lit(True).alias("__target_is_base"))
-        left = left.join(base_codes.select(pl.col("__code").alias("base")), on="base", how="semi")
+        marked = bases.select(pl.col("item").alias("target"), pl.lit(True).alias("__target_is_base"))
+        left = left.join(bases.select(pl.col("item").alias("base")), on="base", how="semi")
         right = right.join(marked, on="target", how="left").with_columns(pl.col("__target_is_base").fill_null(False))
         keep = (pl.col("base") < pl.col("target")) | (
             (pl.col("base") != pl.col("target")) & ~pl.col("__target_is_base")
@@ -77,21 +67,7 @@ def co_owned_pairs(owned: pl.LazyFrame, *, bases: pl.LazyFrame | None = None) ->
         pl.col("before").alias("cross_sold_after"),
         pl.col("cross_sold_after").alias("before"),
     )
-    counted = pl.concat([half.select(columns), mirror], how="vertical")
-    base_names = names.select(pl.col("__code").alias("base"), pl.col("item").alias("__base"))
-    target_names = names.select(pl.col("__code").alias("target"), pl.col("item").alias("__target"))
-    return (
-        counted.join(base_names, on="base")
-        .join(target_names, on="target")
-        .select(
-            pl.col("__base").alias("base"),
-            pl.col("__target").alias("target"),
-            "both_accounts",
-            "co_booked",
-            "cross_sold_after",
-            "before",
-        )
-    )
+    return pl.concat([half.select(columns), mirror], how="vertical")
 
 
 def deal_pairs(deal_items: pl.LazyFrame) -> pl.LazyFrame:
