@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 from polars.testing import assert_frame_equal
 
-from crossell_cli.ingest.read import ROW, RawTable
+from crossell_cli.ingest.read import EXTRA, ROW, RawTable
 from crossell_cli.ingest.repeats import concurrent_at_start, duplicate_rows, held_at
 from crossell_cli.ingest.rules import CONCURRENT, DUPLICATE_OF
 
@@ -151,3 +151,32 @@ def test_validate_says_nothing_of_repeats_in_a_clean_bookings_export():
     )
     assert result.exit_code == 0
     assert "duplicate" not in result.stderr and "overlapping" not in result.stderr
+
+
+def test_a_rejected_ragged_row_is_not_the_copy_of_a_used_row(tmp_path: Path):
+    # Row 1 has a sixth cell (rejected: ragged_row); row 3 repeats its five named cells and is
+    # used. The extra text is part of the row, so row 3 copies nothing: no duplicate_row.
+    path = tmp_path / "lines.csv"
+    path.write_text(
+        "account_id,product_id,booked_at,amount,note\n"
+        "A-001,CORE,2024-01-15,1200,x,EXTRA\n"
+        "A-002,CORE,2024-02-01,900,y\n"
+        "A-001,CORE,2024-01-15,1200,x\n"
+    )
+    out = tmp_path / "issues.csv"
+    result = invoke(["validate", "--line-items", str(path), "-o", str(out)], env=NO_CONFIG)
+    assert result.exit_code == 65
+    issues = pl.read_csv(out)
+    assert issues.select("row", "rule").rows() == [(1, "ragged_row")]
+    assert "exact duplicate rows" not in result.stderr
+
+
+def test_duplicate_rows_compare_the_extra_cells_too():
+    raw_frame = pl.LazyFrame(
+        {ROW: [1, 2, 3], "c0": ["A", "A", "A"], EXTRA: ["more", None, None]},
+        schema_overrides={ROW: pl.Int64},
+    )
+    raw = RawTable(Path("f.csv"), ("a",), raw_frame, "utf-8", ",", "csv")
+    got = duplicate_rows(raw).sort(ROW).collect()
+    want = pl.DataFrame({ROW: [3], DUPLICATE_OF: [2]}, schema={ROW: pl.Int64, DUPLICATE_OF: pl.Int64})
+    assert_frame_equal(got, want)

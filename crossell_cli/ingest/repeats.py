@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from .read import ROW, RawTable
+from .read import EXTRA, ROW, RawTable
 from .rules import CONCURRENT, DUPLICATE_OF
 
 
@@ -40,6 +40,11 @@ def duplicate_rows(raw: RawTable) -> pl.LazyFrame:
     if not cells:
         return pl.LazyFrame(schema={ROW: pl.Int64, DUPLICATE_OF: pl.Int64})
     texts = [raw.text(i).alias(c) for i, c in enumerate(cells)]
+    if EXTRA in raw.frame.collect_schema().names():
+        # The cells past the header are part of the row: a ragged row (rejected) is no copy
+        # of a later row that has only its named cells.
+        cells.append("__extra")
+        texts.append(pl.col(EXTRA).alias("__extra"))
     hashed = raw.frame.select(pl.col(ROW).cast(pl.Int64), pl.struct(texts).hash(seed=0).alias("__hash"))
     candidates = hashed.filter(pl.len().over("__hash") > 1).select(ROW)
     rows = raw.frame.select(pl.col(ROW).cast(pl.Int64), *texts).join(candidates, on=ROW, how="semi")
