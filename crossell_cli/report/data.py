@@ -76,3 +76,19 @@ class ReportData:
     def as_of_text(self) -> str:
         """ "as of 2025-12-31", or what stands in for it in a book without dates."""
         return f"as of {self.as_of.isoformat()}" if self.as_of else "no dates (ownership as exported)"
+
+
+def matrix_axes(attach: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The attach matrix's rows (base_family, customers) and columns (target_family,
+    customers), most-owned first and then by name: one order for the page and the workbook."""
+    bases = (
+        attach.group_by("base_family")
+        .agg(pl.col("base_accounts").max().alias("customers"))
+        .sort(["customers", "base_family"], descending=[True, False])
+    )
+    targets = (
+        attach.group_by("target_family")
+        .agg(pl.col("target_accounts").max().alias("customers"))
+        .sort(["customers", "target_family"], descending=[True, False])
+    )
+    return bases, targets

@@ -18,7 +18,7 @@ import polars as pl
 
 from . import fmt
 from .charts import Curve, HeatCell, Series, bullet, grouped_bars, hbars, heatmap, line_chart, stacked_bars, step_chart
-from .data import ReportData
+from .data import ReportData, matrix_axes
 from .svg import BLACK, BLUE, CATEGORICAL, GREEN, GREY, ORANGE, PURPLE, SKY, VERMILLION, LegendItem
 
 # More than this many items per heatmap axis and a cell is too small to read or hover:
@@ -262,16 +262,7 @@ def _attach(data: ReportData) -> str:
                 f"({data.as_of_text}), so no attach rate exists.",
             ),
         )
-    bases = (
-        attach.group_by("base_family")
-        .agg(pl.col("base_accounts").max().alias("customers"))
-        .sort(["customers", "base_family"], descending=[True, False])
-    )
-    targets = (
-        attach.group_by("target_family")
-        .agg(pl.col("target_accounts").max().alias("customers"))
-        .sort(["customers", "target_family"], descending=[True, False])
-    )
+    bases, targets = matrix_axes(attach)
     rows = [str(v) for v in bases.get_column("base_family").head(HEATMAP_MAX).to_list()]
     columns = [str(v) for v in targets.get_column("target_family").head(HEATMAP_MAX).to_list()]
     row_index = {name: i for i, name in enumerate(rows)}

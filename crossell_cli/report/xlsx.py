@@ -17,7 +17,7 @@ from typing import IO, Any
 import polars as pl
 
 from . import fmt
-from .data import ReportData
+from .data import ReportData, matrix_axes
 from .html import CURVES_MAX, KPI_LABELS
 from .svg import BLACK, BLUE, CATEGORICAL, GREEN, ORANGE, PURPLE, SKY, VERMILLION
 
@@ -308,16 +308,7 @@ def _attach_matrix(book: _Book, data: ReportData) -> None:
     if attach.is_empty():
         _message_sheet(book, "Attach matrix", _why_attach(data))
         return
-    bases = (
-        attach.group_by("base_family")
-        .agg(pl.col("base_accounts").max().alias("customers"))
-        .sort(["customers", "base_family"], descending=[True, False])
-    )
-    targets = (
-        attach.group_by("target_family")
-        .agg(pl.col("target_accounts").max().alias("customers"))
-        .sort(["customers", "target_family"], descending=[True, False])
-    )
+    bases, targets = matrix_axes(attach)
     rows = bases.head(MATRIX_MAX).to_dicts()
     columns = [str(t) for t in targets.get_column("target_family").head(MATRIX_MAX).to_list()]
     row_of = {str(r["base_family"]): i for i, r in enumerate(rows)}
