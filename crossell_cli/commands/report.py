@@ -35,7 +35,7 @@ from ..metrics import whitespace as whitespace_metric
 from ..metrics.periods import Calendar
 from ..model import ALL_COLUMNS, Model, where_condition
 from .session import Collected, Plan, Session
-from .whitespace import fit_cached, forced_frame
+from .whitespace import fit_cached, forced_frame, scored_rows
 
 if TYPE_CHECKING:
     from ..report import ReportData
@@ -121,21 +121,10 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
         # The same fit (from the cache when unchanged) and the same rows as `xsell whitespace`.
         fitted = fit_cached(session, whole, horizon_days=whitespace_metric.HORIZON_DAYS, use_cache=True)
         forced = forced_frame(fitted, whole, session)
-
-        def ws_rows(order: whitespace_metric.Order, top: int | None, reasons: bool) -> pl.LazyFrame:
-            return whitespace_metric.whitespace(
-                whole,
-                min_base=settings.min_base,
-                forced=forced,
-                accounts=listed,
-                order=order,
-                top=top,
-                fitted=fitted,
-                reasons=reasons,
-            )
-
-        sides["whitespace_top"] = ws_rows("score", top, True)
-        sides["whitespace_by_family"] = whitespace_metric.by_family(ws_rows("account", None, False))
+        sides["whitespace_top"] = scored_rows(whole, session, fitted, forced, listed, order="score", top=top)
+        sides["whitespace_by_family"] = whitespace_metric.by_family(
+            scored_rows(whole, session, fitted, forced, listed, order="account", top=None, reasons=False)
+        )
 
     dated = not model.dateless
     calendar = Calendar(settings.period, settings.fiscal_year_start_month)

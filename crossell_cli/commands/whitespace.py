@@ -55,16 +55,7 @@ def whitespace(
     order: metric.Order = "value" if sort == "value" else "score"
 
     def rows_for(order: metric.Order, top: int | None, reasons: bool = True) -> pl.LazyFrame:
-        return metric.whitespace(
-            model,
-            min_base=settings.min_base,
-            forced=forced,
-            accounts=listed,
-            order=order,
-            top=top,
-            fitted=fitted,
-            reasons=reasons,
-        )
+        return scored_rows(model, session, fitted, forced, listed, order=order, top=top, reasons=reasons)
 
     if account is not None:
         rows = rows_for("value" if sort == "value" else "account", top)
@@ -117,6 +108,30 @@ def whitespace(
     view = ("account_id", "account_name", *named, "score", "expected_value", "rank", "reason")
     plan = Plan(main=rows, sides=sides, model=model, ingested=ingested)
     return Answer(title, plan, finish, streamable=account is None, level=model.level, table_columns=() if by else view)
+
+
+def scored_rows(
+    model: Model,
+    session: Session,
+    fitted: choice.Fitted | None,
+    forced: pl.LazyFrame,
+    listed: pl.LazyFrame | None,
+    *,
+    order: metric.Order,
+    top: int | None,
+    reasons: bool = True,
+) -> pl.LazyFrame:
+    """The whitespace rows as `xsell whitespace` lists them (the report reads the same)."""
+    return metric.whitespace(
+        model,
+        min_base=session.settings.min_base,
+        forced=forced,
+        accounts=listed,
+        order=order,
+        top=top,
+        fitted=fitted,
+        reasons=reasons,
+    )
 
 
 def _plural(noun: str) -> str:
