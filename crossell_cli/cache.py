@@ -1,19 +1,30 @@
-"""The fit cache: a fitted whitespace model kept in the user's cache folder between runs.
+"""The cache: what a whitespace run computed, kept in the user's cache folder between runs —
+the fitted model (``fitted``) and the facts read from the export (``frames``: the used lines up
+to T, the accounts and products, the row account), so that a warm run neither reads the export
+nor fits again.
 
 Where: ``$XSELL_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/xsell`` (``~/.cache/xsell`` when that
 is unset) on Linux, ``~/Library/Caches/xsell`` on macOS, ``%LOCALAPPDATA%\\xsell\\Cache`` on
 Windows: the folders platformdirs would choose, without the dependency. One sub-folder per fit,
-named by a digest of the input files (path, size, modification time) and every setting, so a
-changed export, config or option never reads an old fit. Deleting the folder is always safe.
+named by a digest of the input files (path, size, modification time), every setting and xsell's
+own code (``code_fingerprint``), so a changed export, config, option or upgrade never reads an old
+entry. Deleting the folder is always safe.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import sys
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
+
+import polars as pl
 
 from .metrics import choice
 
@@ -47,11 +58,18 @@ def fingerprint(paths: Iterable[Path]) -> list[tuple[str, int, int]]:
     return sorted(out)
 
 
+@cache
+def code_fingerprint() -> list[tuple[str, int, int]]:
+    """xsell's own source files (path, size, mtime): an upgrade or an edit never reads an entry
+    an older xsell wrote."""
+    return fingerprint([Path(__file__).resolve().parent])
+
+
 def fitted(key: dict[str, Any], fit: Callable[[], choice.Fitted | None], *, use: bool) -> choice.Fitted | None:
     """The fit saved under ``key``, else ``fit()`` (saved for next time when ``use``)."""
     if not use:
         return fit()
-    folder = cache_dir() / ("whitespace-" + choice.cache_key(key))
+    folder = cache_dir() / ("whitespace-" + choice.cache_key({**key, "code": code_fingerprint()}))
     got = choice.load(folder) if folder.exists() else None
     if got is not None:
         return got
@@ -66,9 +84,54 @@ def fitted(key: dict[str, Any], fit: Callable[[], choice.Fitted | None], *, use:
     return made
 
 
-def _prune(root: Path) -> None:
-    fits = sorted((p for p in root.glob("whitespace-*") if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
-    import shutil
+Frames = tuple[dict[str, pl.DataFrame], dict[str, Any]]
 
-    for old in fits[KEEP:]:
+
+def frames(kind: str, key: Mapping[str, Any], make: Callable[[], Frames]) -> Frames:
+    """Named frames and a JSON-able ``meta`` saved under ``kind`` and ``key``, else ``make()``
+    (then saved: one Parquet file per frame, which keeps every column's type, and meta.json)."""
+    text = json.dumps({"kind": kind, "code": code_fingerprint(), **key}, sort_keys=True, default=str)
+    folder = cache_dir() / f"{kind}-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
+    got = _load_frames(folder)
+    if got is not None:
+        return got
+    made = make()
+    try:
+        _save_frames(made, folder)
+        _prune(folder.parent, kind)
+    except OSError:
+        pass  # a read-only or full cache folder only costs the next run a read
+    return made
+
+
+def _save_frames(made: Frames, folder: Path) -> None:
+    """Written into a temporary folder that is renamed into place: a reader never sees half an entry."""
+    named, meta = made
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+    try:
+        for name, frame in named.items():
+            frame.write_parquet(work / f"{name}.parquet", compression="zstd", statistics=False)
+        (work / "meta.json").write_text(json.dumps({"frames": sorted(named), "meta": meta}))
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        os.replace(work, folder)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _load_frames(folder: Path) -> Frames | None:
+    try:
+        saved = json.loads((folder / "meta.json").read_text())
+        named = {name: pl.read_parquet(folder / f"{name}.parquet") for name in saved["frames"]}
+        return named, dict(saved["meta"])
+    except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
+        return None
+
+
+def _prune(root: Path, kind: str = "whitespace") -> None:
+    """Keep the KEEP most recent entries of ``kind``."""
+    entries = sorted((p for p in root.glob(f"{kind}-*") if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in entries[KEEP:]:
         shutil.rmtree(old, ignore_errors=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -213,6 +215,41 @@ def test_whitespace_fit_cache_is_reused_and_no_cache_writes_nothing(cli, tmp_pat
     monkeypatch.setenv("XSELL_CACHE_DIR", str(cache))
     cli("whitespace", "--data", str(SAMPLE), "--account", "A-000042", "--min-base", "12")
     assert len(list(cache.glob("whitespace-*"))) == 2
+
+
+def test_a_warm_whitespace_run_reads_its_facts_from_the_cache_not_the_export(cli, tmp_path, monkeypatch):
+    """The second run over the same export and settings takes the facts the first one read
+    (lines up to T, accounts, products, the row account) from the cache: the same bytes on both
+    streams, without reading the export. A changed export is read again."""
+    from crossell_cli.commands.session import Session
+
+    book = tmp_path / "book"
+    shutil.copytree(SAMPLE, book)
+    monkeypatch.setenv("XSELL_CACHE_DIR", str(tmp_path / "cache"))
+    args = ("whitespace", "--data", str(book), "--account", "A-000042", "--format", "csv")
+    cold = cli(*args)
+    assert cold.exit_code == 0, cold.output
+    assert len(list((tmp_path / "cache").glob("facts-*"))) == 1
+
+    reads: list[str] = []
+    read_facts = Session._read_facts
+
+    def counted(self: Session, *args: object, **kwargs: object) -> object:
+        reads.append("read")
+        return read_facts(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Session, "_read_facts", counted)
+    warm = cli(*args)
+    assert (warm.exit_code, warm.stdout, warm.stderr) == (0, cold.stdout, cold.stderr)
+    whole = cli("whitespace", "--data", str(book), "--top", "5", "--format", "csv")
+    assert whole.exit_code == 0, whole.output  # any account of the book, from the same facts
+    assert reads == []
+    line_items = book / "line_items.csv"
+    stat = line_items.stat()
+    os.utime(line_items, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    again = cli(*args)
+    assert (again.exit_code, again.stdout, reads) == (0, cold.stdout, ["read"])
+    assert len(list((tmp_path / "cache").glob("facts-*"))) == 2
 
 
 def test_whitespace_book_order_is_total_and_top_is_its_head(cli):

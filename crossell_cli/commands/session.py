@@ -70,10 +70,14 @@ class Session:
         clean = load_probed(self.settings, self.profile, dict(zip(probes, got, strict=True)))
         return clean if clean is not None else self.book
 
-    def facts(self, columns: Sequence[str], *, apply_where: bool = True) -> tuple[Model, Ingested]:
+    def facts(self, columns: Sequence[str], *, apply_where: bool = True, keep: bool = False) -> tuple[Model, Ingested]:
         """Read the book once: the used lines booked on or before T (only ``columns``), the
         accounts and products, T and the row counts, in one streaming collect; and the model
         over them, whose facts and metrics are then lazy plans over memory.
+
+        ``keep``: what was read is kept in the user's cache folder (cache.py), keyed by the
+        input files, the settings and xsell's code, and read back from there by the next run
+        with the same ones: a warm whitespace run does not read the export again.
 
         Why two steps rather than one plan from file to answer: every fact is shared by several
         parts of a command's plan (classified lines feed five flags), and Polars 2.1 plans such
@@ -82,6 +86,40 @@ class Session:
         can panic. Reading into memory once cuts the graph at its widest point: the plans
         above it are small and fast to plan, and nothing is read or parsed twice.
         """
+        if keep:
+            from .. import cache
+
+            key = {
+                "inputs": cache.fingerprint(self.inputs),
+                "settings": repr(self.settings),
+                "profile": repr(sorted(self.profile.items())),
+                "columns": list(columns),
+                "apply_where": apply_where,
+            }
+            named, meta = cache.frames("facts", key, lambda: self._read_facts(columns, apply_where=apply_where))
+        else:
+            named, meta = self._read_facts(columns, apply_where=apply_where)
+        as_of = dt.date.fromisoformat(meta["as_of"]) if meta["as_of"] else None
+        ingested = Ingested(counts=named["counts"], as_of=as_of, warnings=tuple(meta["warnings"]))
+        model = Model(
+            level=meta["level"],
+            all_lines=named["lines"].lazy(),
+            accounts=named["accounts"].lazy(),
+            products=named["products"].lazy(),
+            catalogue=named["products"].lazy() if meta["catalogue"] else None,
+            listed=named["listed"].lazy(),
+            where=(),
+            dateless=meta["dateless"],
+            has_stage=meta["has_stage"],
+            known_as_of=as_of,
+            in_memory=True,
+        )
+        return model, ingested
+
+    def _read_facts(
+        self, columns: Sequence[str], *, apply_where: bool
+    ) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
+        """The frames ``facts`` builds its model on, and what else it needs to know (``meta``)."""
         book = self.read()
         model = self.model(apply_where=apply_where, book=book)
         wanted = [c for c in columns if c in model.all_lines.collect_schema().names()]
@@ -96,28 +134,19 @@ class Session:
             named["latest"] = model.all_lines.select(latest_closed_date().alias("latest"))
         got = _collect_checked(self, named, book=book)
         value = got["as_of"].item() if got["as_of"].height else None
-        ingested = Ingested(
-            counts=got["__counts"],
-            as_of=value if isinstance(value, dt.date) else None,
-            warnings=_as_of_warnings(self.settings.as_of, got["latest"].item() if "latest" in got else None),
-        )
-        catalogue = got["products"].lazy() if model.catalogue is not None else None
-        return (
-            Model(
-                level=model.level,
-                all_lines=got["lines"].lazy(),
-                accounts=got["accounts"].lazy(),
-                products=got["products"].lazy(),
-                catalogue=catalogue,
-                listed=got["listed"].lazy(),
-                where=(),
-                dateless=model.dateless,
-                has_stage=model.has_stage,
-                known_as_of=ingested.as_of,
-                in_memory=True,
-            ),
-            ingested,
-        )
+        as_of = value if isinstance(value, dt.date) else None
+        warnings = _as_of_warnings(self.settings.as_of, got["latest"].item() if "latest" in got else None)
+        frames = {name: got[name] for name in ("lines", "accounts", "products", "listed")}
+        frames["counts"] = got["__counts"]
+        meta = {
+            "as_of": as_of.isoformat() if as_of else None,
+            "warnings": list(warnings),
+            "level": model.level,
+            "catalogue": model.catalogue is not None,
+            "dateless": model.dateless,
+            "has_stage": model.has_stage,
+        }
+        return frames, meta
 
 
 def open_session(cli: Mapping[str, Any], *, config: Path | None, cwd: Path | None = None) -> Session:

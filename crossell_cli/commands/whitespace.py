@@ -29,7 +29,8 @@ def whitespace(
 ) -> Answer:
     settings = session.settings
     # The evidence always comes from the whole book: --where only chooses the accounts listed.
-    model, ingested = session.facts(MONEY_COLUMNS, apply_where=False)
+    # A warm run (same inputs and settings) reads the facts back from the cache, not the export.
+    model, ingested = session.facts(MONEY_COLUMNS, apply_where=False, keep=use_cache)
     listed = model.accounts.filter(_where(settings.where)).select("account_id") if settings.where else None
     fitted = fit_cached(session, model, horizon_days=horizon_days, use_cache=use_cache)
     forced = forced_frame(fitted, model, session)
