@@ -704,7 +704,7 @@ Horizon = Annotated[
 ]
 NoCache = Annotated[
     bool,
-    typer.Option("--no-cache", help="Fit the whitespace model afresh and keep nothing (default: reuse the fit cache)."),
+    typer.Option("--no-cache", help="Read the export and fit the whitespace model afresh, and keep nothing (default: reuse the cache)."),
 ]
 
 
@@ -744,7 +744,7 @@ def whitespace(
 ) -> int:
     """Whitespace: the families each customer does not own yet, scored, valued and explained.
 
-    Every sellable family (product with --level product) a customer does not own at the as-of date, none left out. score = the probability that it is the next one the customer buys, from a model fitted on this book's own history (popularity, recent sales, cross-sell rates after the land bundle, item-to-item affinity, re-buys; see the README); expected_value = score × the family's typical ARR (median won line in the segment, else overall, else list price); reason gives the counts behind the evidence ("owns Core; 412 of 1,204 Mid-Market Core customers bought Analytics later (34%)"), from bases of at least min_base customers. Rows: score descending, then account_id, then family (--sort value: expected_value first); rank 1 is the account's most likely next family. Forced-bundle pairs are never evidence; unsellable families never appear. --where chooses which accounts are listed; the evidence always comes from the whole book up to the as-of date. The fitted model is cached in the user cache folder (see the README); --no-cache fits afresh.
+    Every sellable family (product with --level product) a customer does not own at the as-of date, none left out. score = the probability that it is the next one the customer buys, from a model fitted on this book's own history (popularity, recent sales, cross-sell rates after the land bundle, item-to-item affinity, re-buys; see the README); expected_value = score × the family's typical ARR (median won line in the segment, else overall, else list price); reason gives the counts behind the evidence ("owns Core; 412 of 1,204 Mid-Market Core customers bought Analytics later (34%)"), from bases of at least min_base customers. Rows: score descending, then account_id, then family (--sort value: expected_value first); rank 1 is the account's most likely next family. Forced-bundle pairs are never evidence; unsellable families never appear. --where chooses which accounts are listed; the evidence always comes from the whole book up to the as-of date. The fitted model and the facts read from the export are cached in the user cache folder (see the README), so a second run reads neither the export nor fits again; --no-cache does both afresh.
 
     Example:
 
