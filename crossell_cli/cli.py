@@ -704,7 +704,10 @@ Horizon = Annotated[
 ]
 NoCache = Annotated[
     bool,
-    typer.Option("--no-cache", help="Read the export and fit the whitespace model afresh, and keep nothing (default: reuse the cache)."),
+    typer.Option(
+        "--no-cache",
+        help="Read the export and fit the whitespace model afresh, and keep nothing (default: reuse the cache).",
+    ),
 ]
 
 

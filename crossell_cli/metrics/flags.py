@@ -278,20 +278,21 @@ def _when(frame: pl.LazyFrame, verdict: pl.LazyFrame, condition: pl.Expr) -> pl.
     return frame.join(gate, how="cross").drop("__gate")
 
 
-def flagged_premature_lines(model: Model, *, days: int) -> pl.LazyFrame:
-    """The premature lines that count as flagged: none when premature is book-level."""
-    verdict = premature_verdict(model, days=days)
+def flagged_premature_lines(model: Model, *, days: int, verdict: pl.LazyFrame | None = None) -> pl.LazyFrame:
+    """The premature lines that count as flagged: none when premature is book-level.
+    ``verdict``: premature_verdict's row, when the caller has it already."""
+    verdict = premature_verdict(model, days=days) if verdict is None else verdict
     return _when(premature_lines(model, days=days), verdict, ~pl.col("book_level"))
 
 
-def _premature_book_row(model: Model, *, days: int) -> pl.LazyFrame:
-    """One finding for the whole book, when premature is book-level: the median, and how many
-    cross-sell lines came that soon (none when no line did)."""
+def _premature_book_row(model: Model, *, days: int, verdict: pl.LazyFrame) -> pl.LazyFrame:
+    """One finding for the whole book, when premature is book-level (``verdict``: see
+    premature_verdict): the median, and how many cross-sell lines came that soon (none when no
+    line did)."""
     soon = (pl.col("booked_at") - pl.col("land_date")).dt.total_days() <= days
     counts = model.classified.filter(pl.col("kind") == "cross_sell").select(
         pl.len().alias("lines"), soon.sum().alias("early"), money_sum(pl.col("amount").filter(soon)).alias("amount")
     )
-    verdict = premature_verdict(model, days=days)
     row = counts.join(verdict, how="cross").filter(pl.col("book_level") & (pl.col("early") > 0))
     return row.select(
         pl.lit("premature").alias("flag"),
@@ -316,7 +317,10 @@ def _premature_book_row(model: Model, *, days: int) -> pl.LazyFrame:
 def flags(model: Model, settings: FlagSettings) -> pl.LazyFrame:
     """Every finding, sorted by severity, then amount (largest first)."""
     s = settings
-    passthrough = pass_through_lines(model, discount=s.pass_through_discount)
+    # Pass-through, premature and early-churn lines are listed and also feed the rep
+    # concentration: each is computed once (an explicit cache: Polars 2.1 shares a repeated
+    # subplan only at the top of a plan; without it flags counted each of them twice).
+    passthrough = pass_through_lines(model, discount=s.pass_through_discount).cache()
     pct = ((1 - pl.col("realized")) * 100).round(0).cast(pl.Int64).cast(pl.String)
     pt_rows = _line_rows(
         passthrough,
@@ -331,7 +335,7 @@ def flags(model: Model, settings: FlagSettings) -> pl.LazyFrame:
             pl.col("others"),
         ),
     )
-    churned = early_churned(model, days=s.early_churn_days)
+    churned = early_churned(model, days=s.early_churn_days).cache()
     ec_rows = _line_rows(
         churned,
         "early_churn",
@@ -343,7 +347,8 @@ def flags(model: Model, settings: FlagSettings) -> pl.LazyFrame:
             (pl.col("last_end") - pl.col("first_start")).dt.total_days().cast(pl.String),
         ),
     )
-    premature = flagged_premature_lines(model, days=s.premature_days)
+    verdict = premature_verdict(model, days=s.premature_days).cache()
+    premature = flagged_premature_lines(model, days=s.premature_days, verdict=verdict).cache()
     pm_lines = _line_rows(
         premature,
         "premature",
@@ -354,7 +359,7 @@ def flags(model: Model, settings: FlagSettings) -> pl.LazyFrame:
             pl.col("land_date").cast(pl.String),
         ),
     )
-    pm_book = _premature_book_row(model, days=s.premature_days)
+    pm_book = _premature_book_row(model, days=s.premature_days, verdict=verdict)
     bundles = forced_bundles(model, share=s.forced_bundle_share, min_lines=s.min_base)
     fb_rows = bundles.select(
         pl.lit("forced_bundle").alias("flag"),
