@@ -653,6 +653,30 @@ def summary_rows(lines, *, level="family"):
     return rows_by(frame, "kpi")
 
 
+def test_median_rebuy_days_by_hand():
+    """Gaps between an account's consecutive purchase days of the same family, never across
+    two families or two accounts (sorted, those rows sit next to each other too)."""
+    from crossell_cli.metrics.summary import median_rebuy_days
+
+    def line(account: str, product: str, day: str) -> dict[str, object]:
+        return {"account_id": account, "product_id": product, "booked_at": day, "amount": 1.0}
+
+    lines = [
+        line("a", "X", "2025-01-01"),
+        line("a", "X", "2025-01-11"),
+        line("a", "X", "2025-01-11"),  # the same day twice is one purchase day
+        line("a", "X", "2025-02-10"),  # gaps 10 and 30
+        line("a", "Y", "2025-01-03"),
+        line("a", "Y", "2025-01-05"),  # gap 2
+        line("b", "X", "2025-01-05"),
+        line("b", "Y", "2025-01-20"),  # two families, no gap
+    ]
+    # Gaps 2, 10, 30: the median is 10 (across the pairs' boundaries it would be 6).
+    assert median_rebuy_days(model_of(lines, as_of="2025-12-31")).collect().item() == 10.0
+    once = [line("a", "X", "2025-01-01"), line("b", "X", "2025-02-01"), line("b", "Y", "2025-03-01")]
+    assert median_rebuy_days(model_of(once, as_of="2025-12-31")).collect().item() is None
+
+
 def test_summary_status_is_na_where_the_saas_ranges_do_not_apply():
     # Re-buys of F 30 days apart (x: 30, 30; y: 30), no end dates: replenishment, not renewal.
     rows = summary_rows(replenishment_lines(30))
