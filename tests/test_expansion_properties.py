@@ -163,3 +163,35 @@ def test_opening_plus_movements_is_closing_and_closing_is_the_arr(lines, as_of_d
         assert row["closing_arr"] == pytest.approx(arr(own, close), abs=1e-6), row
         assert row["opening_arr"] == previous.get(group, 0.0)  # chains: last period's closing
         previous[group] = row["closing_arr"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abc"), st.sampled_from("xy"), st.integers(-(10**12), 10**12)),
+        max_size=40,
+    )
+)
+def test_running_totals_by_linear_scan_equal_the_window_definitions(rows):
+    """_running and _had_before (linear scans over sorted rows) give exactly what a cum_sum and
+    a cum_max over window groups give: the definitions they replace."""
+    from crossell_cli.metrics.expansion import _had_before, _running
+
+    frame = (
+        pl.DataFrame(rows, schema={"a": pl.String, "b": pl.String, "units": pl.Int64}, orient="row")
+        .with_row_index("i")
+        .sort("a", "b", "i")
+    )
+    got = frame.select(
+        _running(pl.col("units"), "a", "b").alias("running"),
+        _had_before(pl.col("units") > 0, "a", "b").alias("had"),
+        _running(pl.col("units"), "a").alias("running_a"),
+        _had_before(pl.col("units") > 0, "a").alias("had_a"),
+    )
+    want = frame.select(
+        pl.col("units").cum_sum().over("a", "b").alias("running"),
+        (pl.col("units") > 0).shift(1).fill_null(False).cum_max().over("a", "b").alias("had"),
+        pl.col("units").cum_sum().over("a").alias("running_a"),
+        (pl.col("units") > 0).shift(1).fill_null(False).cum_max().over("a").alias("had_a"),
+    )
+    assert got.equals(want)
