@@ -173,9 +173,9 @@ def test_opening_plus_movements_is_closing_and_closing_is_the_arr(lines, as_of_d
     )
 )
 def test_running_totals_by_linear_scan_equal_the_window_definitions(rows):
-    """_running and _had_before (linear scans over sorted rows) give exactly what a cum_sum and
+    """runs.running and runs.had_before (linear scans over sorted rows) give exactly what a cum_sum and
     a cum_max over window groups give: the definitions they replace."""
-    from crossell_cli.metrics.expansion import _had_before, _running
+    from crossell_cli.runs import had_before, running
 
     frame = (
         pl.DataFrame(rows, schema={"a": pl.String, "b": pl.String, "units": pl.Int64}, orient="row")
@@ -183,10 +183,10 @@ def test_running_totals_by_linear_scan_equal_the_window_definitions(rows):
         .sort("a", "b", "i")
     )
     got = frame.select(
-        _running(pl.col("units"), "a", "b").alias("running"),
-        _had_before(pl.col("units") > 0, "a", "b").alias("had"),
-        _running(pl.col("units"), "a").alias("running_a"),
-        _had_before(pl.col("units") > 0, "a").alias("had_a"),
+        running(pl.col("units"), "a", "b").alias("running"),
+        had_before(pl.col("units") > 0, "a", "b").alias("had"),
+        running(pl.col("units"), "a").alias("running_a"),
+        had_before(pl.col("units") > 0, "a").alias("had_a"),
     )
     want = frame.select(
         pl.col("units").cum_sum().over("a", "b").alias("running"),

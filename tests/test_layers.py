@@ -18,7 +18,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"metrics"}),
     frozenset({"model"}),
     frozenset({"ingest"}),
-    frozenset({"config", "schema", "errors", "text", "profiles", "__init__"}),
+    frozenset({"config", "schema", "errors", "text", "profiles", "runs", "__init__"}),
 )
 
 

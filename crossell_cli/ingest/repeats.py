@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from ..runs import running
 from .read import EXTRA, ROW, RawTable
 from .rules import CONCURRENT, DUPLICATE_OF
 
@@ -83,7 +84,7 @@ def concurrent_at_start(lines: pl.LazyFrame) -> pl.LazyFrame:
     return (
         pl.concat([starts, ends], how="vertical")
         .sort("account_id", "product_id", "__day", "__step", ROW, nulls_last=True)
-        .with_columns(pl.col("__step").cum_sum().over("account_id", "product_id").alias(CONCURRENT))
+        .with_columns(running(pl.col("__step"), "account_id", "product_id").alias(CONCURRENT))
         .filter(pl.col("__step") == 1)
         .select(ROW, pl.col(CONCURRENT).cast(pl.Int64))
     )

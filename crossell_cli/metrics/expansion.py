@@ -43,6 +43,7 @@ from typing import Literal
 import polars as pl
 
 from ..model import Model, as_of
+from ..runs import had_before, running
 from .periods import Calendar
 from .stats import from_money_units, money_sum, money_units, ratio
 
@@ -177,49 +178,31 @@ def arr_changes(model: Model, snapshots: Snapshots) -> pl.LazyFrame:
         events.group_by("account_id", "item", "period_index")
         .agg(money_units(pl.col("amount")).alias("__units"), pl.col("as_of").first())
         .sort("account_id", "item", "period_index")
-        .with_columns(_running(pl.col("__units"), "account_id", "item").alias("__after"))
+        .with_columns(running(pl.col("__units"), "account_id", "item").alias("__after"))
         .with_columns(
             from_money_units(pl.col("__units")).alias("delta"),
             _clean(from_money_units(pl.col("__after"))).alias("arr_after"),
             _clean(from_money_units(pl.col("__after") - pl.col("__units"))).alias("arr_before"),
         )
-        .with_columns(_had_before(pl.col("arr_after") > 0, "account_id", "item").alias("item_had_arr"))
+        .with_columns(had_before(pl.col("arr_after") > 0, "account_id", "item").alias("item_had_arr"))
         .drop("__units", "__after")
     )
     accounts = (
         items.group_by("account_id", "period_index")
         .agg(money_units(pl.col("delta")).alias("__units"))
         .sort("account_id", "period_index")
-        .with_columns(_running(pl.col("__units"), "account_id").alias("__after"))
+        .with_columns(running(pl.col("__units"), "account_id").alias("__after"))
         .with_columns(
             from_money_units(pl.col("__units")).alias("account_delta"),
             _clean(from_money_units(pl.col("__after"))).alias("total_after"),
             _clean(from_money_units(pl.col("__after") - pl.col("__units"))).alias("total_before"),
         )
-        .with_columns(_had_before(pl.col("total_after") > 0, "account_id").alias("account_had_arr"))
+        .with_columns(had_before(pl.col("total_after") > 0, "account_id").alias("account_had_arr"))
         .drop("__units", "__after")
     )
     return items.join(accounts, on=["account_id", "period_index"], how="left").with_columns(
         snapshots.day(pl.col("period_index")).alias("day")
     )
-
-
-def _starts(*keys: str) -> pl.Expr:
-    """True on the first row of each run of equal ``keys`` (rows sorted by them)."""
-    return ~pl.all_horizontal([pl.col(k) == pl.col(k).shift(1) for k in keys]).fill_null(False)
-
-
-def _running(units: pl.Expr, *keys: str) -> pl.Expr:
-    """Running total of integer ``units`` within each run of equal ``keys`` (rows sorted by them):
-    exact, as integers are."""
-    total = units.cum_sum()
-    return total - pl.when(_starts(*keys)).then(total - units).forward_fill()
-
-
-def _had_before(flag: pl.Expr, *keys: str) -> pl.Expr:
-    """True when an earlier row of the same run of ``keys`` (rows sorted by them) has ``flag``."""
-    run = _starts(*keys).cast(pl.Int64).cum_sum()
-    return (pl.when(flag).then(run).shift(1).forward_fill() == run).fill_null(False)
 
 
 def _clean(value: pl.Expr) -> pl.Expr:
