@@ -121,9 +121,16 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
         # The same fit (from the cache when unchanged) and the same rows as `xsell whitespace`.
         fitted = fit_cached(session, whole, horizon_days=whitespace_metric.HORIZON_DAYS, use_cache=True)
         forced = forced_frame(fitted, whole, session)
-        sides["whitespace_top"] = scored_rows(whole, session, fitted, forced, listed, order="score", top=top)
-        sides["whitespace_by_family"] = whitespace_metric.by_family(
-            scored_rows(whole, session, fitted, forced, listed, order="account", top=None, reasons=False)
+        # Scored once: the top rows are the head of the book's rows in the "score" order (those
+        # `xsell whitespace --top N` prints), and only they are given a reason.
+        rows = scored_rows(whole, session, fitted, forced, listed, order="account", top=None, reasons=False).collect()
+        sides["whitespace_by_family"] = whitespace_metric.by_family(rows.lazy())
+        head = whitespace_metric.by_score(rows).head(top)
+        pairs = [(str(a), str(b)) for a, b in forced.collect().iter_rows()]
+        sides["whitespace_top"] = (
+            whitespace_metric.with_reasons(head, whole, fitted, min_base=settings.min_base, forced=pairs)
+            if fitted is not None
+            else head.lazy()
         )
 
     dated = not model.dateless

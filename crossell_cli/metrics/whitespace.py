@@ -221,19 +221,41 @@ def whitespace(
             ["expected_value", "score", "account_id", "family"], descending=[True, True, False, False], nulls_last=True
         )
     elif order == "score":
-        rows = rows.sort(["score", "account_id", "family"], descending=[True, False, False])
+        rows = by_score(rows)
     if top is not None:
         rows = rows.head(top)
     if late:
-        head = rows.collect()
-        shown = lines.filter(pl.col("account_id").is_in(head["account_id"].unique().to_list()))
-        cited = choice.score(fitted, shown, segs, forced=pairs).select("account_id", "family", *EVIDENCE)
-        rows = head.drop(EVIDENCE).join(cited, on=["account_id", "family"], how="left", maintain_order="left").lazy()
+        return with_reasons(rows.collect().drop(EVIDENCE), model, fitted, min_base=min_base, forced=pairs, segs=segs)
     if not reasons:
         names = item_names(model).rename({"item": "family", "name": "product_name"})
         rows = rows.join(names, on="family", how="left", maintain_order="left")
         return rows.with_columns(pl.lit(None, dtype=pl.String).alias("reason")).select(columns(model.level))
     return _with_reason(rows, model, min_base=min_base).select(columns(model.level))
+
+
+def by_score(rows: Frame) -> Frame:
+    """Rows in the "score" order: score descending, then account_id, then item."""
+    return rows.sort(["score", "account_id", "family"], descending=[True, False, False])
+
+
+def with_reasons(
+    rows: pl.DataFrame,
+    model: Model,
+    fitted: choice.Fitted,
+    *,
+    min_base: int,
+    forced: Sequence[tuple[str, str]] = (),
+    segs: pl.DataFrame | None = None,
+) -> pl.LazyFrame:
+    """``rows`` (scored whitespace rows, a few) with their reasons: the evidence is found for
+    their accounts only, by scoring those accounts again with it."""
+    segs = segments(model) if segs is None else segs
+    accounts = rows["account_id"].unique().to_list()
+    shown = model.won.filter(pl.col("account_id").is_in(accounts)).select(choice.LINE_COLUMNS).collect()
+    cited = choice.score(fitted, shown, segs, forced=forced).select("account_id", "family", *EVIDENCE)
+    bare = rows.drop("reason", "product_name", strict=False)
+    found = bare.join(cited, on=["account_id", "family"], how="left", maintain_order="left").lazy()
+    return _with_reason(found, model, min_base=min_base).select(columns(model.level))
 
 
 def _with_reason(rows: pl.LazyFrame, model: Model, *, min_base: int) -> pl.LazyFrame:
