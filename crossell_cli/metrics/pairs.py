@@ -9,6 +9,8 @@ product, product) triples and 8.3 million distinct pairs).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import polars as pl
 
 
@@ -70,25 +72,25 @@ def co_owned_pairs(owned: pl.LazyFrame, *, bases: pl.LazyFrame | None = None) ->
     return pl.concat([half.select(columns), mirror], how="vertical")
 
 
-def deal_pairs(deal_items: pl.LazyFrame) -> pl.LazyFrame:
-    """base, target, shared: for items sharing a deal, how many of the target's lines sit on a
-    deal that also holds the base. ``deal_items``: the deal's key columns, item, n (the item's
-    lines on it); keys compare nulls as equal (a deal without a contract is an account's day)."""
-    keys = [c for c in deal_items.collect_schema().names() if c not in ("item", "n")]
-    left = deal_items.select(*keys, pl.col("item").alias("a"), pl.col("n").alias("n_a"))
-    right = deal_items.select(*keys, pl.col("item").alias("b"), pl.col("n").alias("n_b"))
-    # A deal holding items a and b is joined once, as a < b, for both directions.
-    shared = (
-        left.join(right, on=keys, nulls_equal=True)
-        .filter(pl.col("a") < pl.col("b"))
-        .group_by("a", "b")
-        .agg(pl.col("n_a").sum().alias("lines_a"), pl.col("n_b").sum().alias("lines_b"))
-    )
-    shared = shared.cache()  # both orientations from one computation (see co_owned_pairs)
-    return pl.concat(
-        [
-            shared.select(pl.col("b").alias("base"), pl.col("a").alias("target"), pl.col("lines_a").alias("shared")),
-            shared.select(pl.col("a").alias("base"), pl.col("b").alias("target"), pl.col("lines_b").alias("shared")),
-        ],
-        how="vertical",
-    )
+def deal_pairs(deals: Sequence[tuple[pl.LazyFrame, Sequence[str]]], *, targets: pl.LazyFrame) -> pl.LazyFrame:
+    """base, target, shared: for each target item (``targets``, a frame of ``item``) and each
+    other item sharing a deal with it, how many of the target's lines sit on a deal that also
+    holds the base.
+
+    ``deals``: (deal items, key columns) per kind of deal; a deal items frame has the key
+    columns, item and n (the item's lines on the deal). Keys compare nulls as equal.
+    Only deals holding a target are paired, in one orientation (the target's lines): when
+    the targets are a few items of many, that is a small part of all the deal's pairs.
+    """
+    wanted = targets.select(pl.col("item").alias("target"))
+    shared = []
+    for items, keys in deals:
+        on_deal = items.select(*keys, pl.col("item").alias("target"), "n").join(wanted, on="target", how="semi")
+        others = items.select(*keys, pl.col("item").alias("base"))
+        shared.append(
+            on_deal.join(others, on=list(keys), nulls_equal=True)
+            .filter(pl.col("base") != pl.col("target"))
+            .group_by("base", "target")
+            .agg(pl.col("n").sum().alias("shared"))
+        )
+    return pl.concat(shared, how="vertical").group_by("base", "target").agg(pl.col("shared").sum())
