@@ -23,25 +23,35 @@ def co_owned_pairs(owned: pl.LazyFrame, *, bases: pl.LazyFrame | None = None) ->
     booked the same day or on the same contract as the base's first; cross_sold_after: later;
     before: earlier.
     """
-    right = owned.select(
+    # Items as integer codes (in name order), each marked as a base or not by one join with the
+    # small table of items: the pair join and group-by compare and hash integers rather than
+    # names, and the marking replaces a semi-join and a left join of the whole ownership with
+    # ``bases`` (300k-account benchmark book, bases with 10+ customers: 1.2-1.5 -> 1.0-1.1
+    # CPU-s; five bases: 1.5 -> 0.5).
+    items = owned.select("item").unique()
+    if bases is None:
+        items = items.with_columns(pl.lit(True).alias("__is_base"))
+    else:
+        marked = bases.select("item").unique().with_columns(pl.lit(True).alias("__is_base"))
+        items = items.join(marked, on="item", how="left").with_columns(pl.col("__is_base").fill_null(False))
+    items = items.sort("item").with_row_index("__code")
+    coded = owned.join(items, on="item")
+    left = coded.filter(pl.col("__is_base")).select(
         "account_id",
-        pl.col("item").alias("target"),
+        pl.col("__code").alias("base"),
+        pl.col("first_date").alias("d"),
+        pl.col("first_contract").alias("c"),
+    )
+    right = coded.select(
+        "account_id",
+        pl.col("__code").alias("target"),
+        pl.col("__is_base").alias("__target_is_base"),
         pl.col("first_date").alias("d_b"),
         pl.col("first_contract").alias("c_b"),
     )
-    left = owned.select(
-        "account_id", pl.col("item").alias("base"), pl.col("first_date").alias("d"), pl.col("first_contract").alias("c")
-    )
-    if bases is None:
-        keep = pl.col("base") < pl.col("target")
-        right = right.with_columns(pl.lit(True).alias("__target_is_base"))
-    else:
-        marked = bases.select(pl.col("item").alias("target"), pl.lit(True).alias("__target_is_base"))
-        left = left.join(bases.select(pl.col("item").alias("base")), on="base", how="semi")
-        right = right.join(marked, on="target", how="left").with_columns(pl.col("__target_is_base").fill_null(False))
-        keep = (pl.col("base") < pl.col("target")) | (
-            (pl.col("base") != pl.col("target")) & ~pl.col("__target_is_base")
-        )
+    # A pair of two bases is counted once, as (a < b), and mirrored; a base and another item,
+    # with the base first.
+    keep = (pl.col("base") < pl.col("target")) | ((pl.col("base") != pl.col("target")) & ~pl.col("__target_is_base"))
     # fill_null: a missing contract on either side means "not the same contract", not unknown.
     same = (pl.col("d") == pl.col("d_b")) | (pl.col("c") == pl.col("c_b")).fill_null(False)
     half = (
@@ -69,7 +79,13 @@ def co_owned_pairs(owned: pl.LazyFrame, *, bases: pl.LazyFrame | None = None) ->
         pl.col("before").alias("cross_sold_after"),
         pl.col("cross_sold_after").alias("before"),
     )
-    return pl.concat([half.select(columns), mirror], how="vertical")
+    names = items.select("__code", "item")
+    return (
+        pl.concat([half.select(columns), mirror], how="vertical")
+        .join(names.select(pl.col("__code").alias("base"), pl.col("item").alias("__base")), on="base")
+        .join(names.select(pl.col("__code").alias("target"), pl.col("item").alias("__target")), on="target")
+        .select(pl.col("__base").alias("base"), pl.col("__target").alias("target"), *columns[2:])
+    )
 
 
 def deal_pairs(deals: Sequence[tuple[pl.LazyFrame, Sequence[str]]], *, targets: pl.LazyFrame) -> pl.LazyFrame:
