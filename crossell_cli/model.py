@@ -8,8 +8,7 @@
 - ``won``: those with stage won (or no stage column);
 - ``ownership``: distinct (account, item) with a won line active at T
   (start_date <= T < end_date, an empty end_date never ends);
-- ``first_purchases``: per (account, item), the first booking day and its contract;
-  ``owned``: the ownership with them;
+- ``owned``: the ownership with each pair's first booking day and its contract;
 - ``land``: the account's first won booking; the land bundle is everything booked that
   day or on a contract booked that day;
 - ``classified``: each won line's kind: ``new`` (land bundle), ``cross_sell`` (booked on
@@ -19,7 +18,7 @@
 Each fact is a LazyFrame built once (``cached_property``) and shared by every metric that
 needs it. Over a scan (``xsell validate``, tests) the facts stay plans. Over lines already
 read into memory (``in_memory``, what ``Session.facts`` builds) the facts that several
-metrics share (ownership, first purchases, the classification) are computed once, the first
+metrics share (ownership, owned, the classification) are computed once, the first
 time a metric asks, and handed out as frames in memory: a command's plan then holds each of
 them once instead of re-deriving it under every metric that reads it (Polars 2.1 shares a
 repeated subplan only at the top of a plan, not one nested inside another).
@@ -134,19 +133,22 @@ class Model:
         return self.won.filter(active_at(day)).select("account_id", "item").unique()
 
     @cached_property
-    def first_purchases(self) -> pl.LazyFrame:
-        """Per (account, item): first_date and first_contract (smallest contract that day)."""
+    def owned(self) -> pl.LazyFrame:
+        """``ownership`` with each pair's first_date and first_contract (smallest contract of the
+        first day): what attach pairs up, in one pass over the won lines."""
         # The first line by (day, contract), nulls last: its contract is the smallest of the
         # first day's (empty only when none of them has one).
         first = pl.col("contract_id").sort_by("booked_at", "contract_id", nulls_last=True).first()
-        return self.won.group_by("account_id", "item").agg(
-            pl.col("booked_at").min().alias("first_date"), first.alias("first_contract")
+        return self._shared(
+            self.won.group_by("account_id", "item")
+            .agg(
+                pl.col("booked_at").min().alias("first_date"),
+                first.alias("first_contract"),
+                active_at(as_of()).any().alias("__owned"),
+            )
+            .filter(pl.col("__owned"))
+            .drop("__owned")
         )
-
-    @cached_property
-    def owned(self) -> pl.LazyFrame:
-        """``ownership`` with each pair's first_date and first_contract (what attach pairs up)."""
-        return self._shared(self.ownership.join(self.first_purchases, on=["account_id", "item"], how="left"))
 
     @cached_property
     def land(self) -> pl.LazyFrame:

@@ -50,7 +50,7 @@ def attach(
     pairs = metric.attach_pairs(model, forced=bundles, min_base=None if show_all else min_base, bases=bases)
     shown = metric.visible_pairs(pairs, min_base=min_base, show_all=show_all, exclude_bundles=exclude_bundles)
     sides = {
-        "head": metric.headline(model.ownership),
+        "head": metric.headline(model.owned),
         "owners": owners.sort("item"),
         "bundles": bundles.select("base_family", "family"),
     }

@@ -55,7 +55,9 @@ _COUNTS = ("both_accounts", "co_booked", "cross_sold_after", "before")
 
 
 def headline(ownership: pl.LazyFrame) -> pl.LazyFrame:
-    """One row: customers, multi_product_rate (owning >= 2 items), items_per_customer."""
+    """One row: customers, multi_product_rate (owning >= 2 items), items_per_customer.
+
+    ``ownership``: one row per (account_id, item) owned at T (``Model.ownership`` or ``owned``)."""
     per_customer = ownership.group_by("account_id").agg(pl.len().alias("items"))
     return per_customer.select(
         pl.len().alias("customers"),
@@ -66,7 +68,8 @@ def headline(ownership: pl.LazyFrame) -> pl.LazyFrame:
 
 def owners(model: Model) -> pl.LazyFrame:
     """item, owners: customers owning it at T, for every item bought by T or in the catalogue."""
-    counted = model.ownership.group_by("item").agg(pl.len().alias("owners"))
+    # ``owned`` holds the same pairs as ``ownership``: attach reads it for its pairs anyway.
+    counted = model.owned.group_by("item").agg(pl.len().alias("owners"))
     return (
         item_universe(model.won, model.catalogue, model.level)
         .join(counted, on="item", how="left")
@@ -98,7 +101,7 @@ def attach_pairs(
     """
     owned = model.owned
     counts = owners(model)
-    customers = headline(model.ownership).select("customers")
+    customers = headline(owned).select("customers")
     base_filter = None
     if bases is not None:
         base_filter = bases

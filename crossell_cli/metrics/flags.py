@@ -139,13 +139,22 @@ def forced_bundles(model: Model, *, share: float, min_lines: int) -> pl.LazyFram
     """
     if model.dateless:  # a wide export has no deals: every line would share one
         return pl.LazyFrame(schema=FORCED_SCHEMA)
-    # Distinct (deal, item) with B's line count: a deal with three lines of B is three of
-    # B's lines on a deal with A. Every B line counts once (a line is on one deal).
-    deal_items = model.won.group_by(*deal_key(), "item").agg(pl.len().alias("n"))
-    b_lines = deal_items.group_by("item").agg(pl.col("n").sum().alias("b_lines"))
+    deals = _multi_item_deals(model.won)
+    b_lines = model.won.group_by("item").agg(pl.len().alias("b_lines"))
+    # B's lines on a deal with A are among B's lines on a deal with any other item: only a B
+    # with ``share`` of its lines on such deals can be a forced bundle, and only deals holding
+    # one of those few B are paired up.
+    with_others = (
+        pl.concat([items.select("item", "n") for items, _ in deals], how="vertical")
+        .group_by("item")
+        .agg(pl.col("n").sum().alias("with_others"))
+    )
+    candidates = b_lines.join(with_others, on="item").filter(
+        (pl.col("b_lines") >= min_lines) & (pl.col("with_others") / pl.col("b_lines") >= share)
+    )
     return (
-        deal_pairs(deal_items)
-        .join(b_lines.rename({"item": "target"}), on="target")
+        deal_pairs(deals, targets=candidates.select("item"))
+        .join(candidates.select(pl.col("item").alias("target"), "b_lines"), on="target")
         .with_columns((pl.col("shared") / pl.col("b_lines")).alias("share"))
         .filter((pl.col("b_lines") >= min_lines) & (pl.col("share") >= share))
         .select(
@@ -157,6 +166,34 @@ def forced_bundles(model: Model, *, share: float, min_lines: int) -> pl.LazyFram
         )
         .sort("base_family", "family")
     )
+
+
+def _multi_item_deals(won: pl.LazyFrame) -> list[tuple[pl.LazyFrame, list[str]]]:
+    """The deals holding 2+ items, as (deal items, key columns) per kind of deal: contracts,
+    and (account, day) for lines without a contract id. A deal items frame has the key
+    columns, item and n (the item's lines on the deal: a deal with three lines of B is three
+    of B's lines on a deal with A; every line counts once, a line is on one deal).
+
+    Most deals of a book hold one line: they are dropped first by a count of lines, which is
+    cheaper than counting every deal's items; keying each kind of deal by its own columns is
+    cheaper than one three-column key (DEAL) that is two-thirds nulls.
+    """
+    has_contract = pl.col("contract_id").is_not_null()
+    deals = []
+    for lines, keys in (
+        (won.filter(has_contract), ["contract_id"]),
+        (won.filter(~has_contract), ["account_id", "booked_at"]),
+    ):
+        several = lines.group_by(keys).agg(pl.len().alias("__lines")).filter(pl.col("__lines") >= 2).select(keys)
+        items = (
+            lines.join(several, on=keys, how="semi", nulls_equal=True)
+            .group_by(*keys, "item")
+            .agg(pl.len().alias("n"))
+            .filter(pl.len().over(keys) >= 2)
+        )
+        # Read twice (the items' counts and the pairs): computed once.
+        deals.append((items.cache(), keys))
+    return deals
 
 
 def _line_rows(frame: pl.LazyFrame, flag: str, severity: str, detail: pl.Expr) -> pl.LazyFrame:
