@@ -1,8 +1,8 @@
 """Running values within runs of equal keys, over rows sorted by those keys: linear scans.
 
 A cumulative window (``cum_sum().over(keys)``) over millions of small groups costs several
-times a sort; over sorted rows, where each key's rows are consecutive, the same values come
-from a few passes down the column. Integer inputs stay exact.
+times a sort; over sorted rows, where each key's rows are consecutive, a few passes down the
+column give the same values. Integer inputs stay exact.
 """
 
 from __future__ import annotations
