@@ -263,27 +263,53 @@ def pair_rates(pairs: Pairs, min_base: int) -> tuple[Array, Array]:
 def ease_weights(x: Any) -> Array:
     """W = −P / diag(P), diag W = 0, P = (XᵀX + λI)⁻¹. An item nobody owns has a zero row and
     column in XᵀX, so P is block-diagonal and its W row and column are 0: only the owned items
-    are inverted, by Cholesky (XᵀX + λI is symmetric positive definite)."""
+    are inverted, by Cholesky (XᵀX + λI is symmetric positive definite). The work is done in
+    place on one items × items array: a catalogue of 3.7 k items makes each copy 100 MB."""
     from scipy.linalg import lapack
 
     gram = np.asarray((x.T @ x).toarray())
-    lam = EASE_FRAC * max(float(np.mean(np.diag(gram))), 1.0)
-    live = np.flatnonzero(np.diag(gram) > 0)
-    w = np.zeros(gram.shape)
+    diag = np.diag(gram).copy()
+    lam = EASE_FRAC * max(float(np.mean(diag)), 1.0)
+    live = np.flatnonzero(diag > 0)
     if not live.size:
-        return w
-    sub = gram[np.ix_(live, live)]
+        return np.zeros(gram.shape)
+    whole = live.size == gram.shape[0]
+    sub = gram if whole else gram[np.ix_(live, live)]
     sub[np.diag_indices_from(sub)] += lam
-    chol, info = lapack.dpotrf(sub, lower=1, clean=1)
-    p, info2 = lapack.dpotri(chol, lower=1) if info == 0 else (None, 1)
+    # XᵀX is symmetric, so its transpose (Fortran-ordered, what LAPACK takes without a copy)
+    # holds the same numbers.
+    chol, info = lapack.dpotrf(sub.T, lower=1, clean=1, overwrite_a=1)
+    p, info2 = lapack.dpotri(chol, lower=1, overwrite_c=1) if info == 0 else (None, 1)
     if info2 != 0 or p is None:
-        p = np.linalg.inv(sub)
+        again = np.asarray((x.T @ x).toarray())[np.ix_(live, live)]
+        again[np.diag_indices_from(again)] += lam
+        p = np.linalg.inv(again)
     else:
-        p = np.tril(p) + np.tril(p, -1).T
-    part = -p / np.diag(p)[None, :]
-    np.fill_diagonal(part, 0.0)
-    w[np.ix_(live, live)] = part
+        # P is symmetric: the transpose of the Fortran-ordered result is a C-ordered P.
+        p = _symmetric_from_lower(np.asarray(p)).T
+    d = np.diag(p).copy()
+    np.divide(p, -d[None, :], out=p)
+    np.fill_diagonal(p, 0.0)
+    if whole:
+        return np.asarray(p)
+    w = np.zeros(gram.shape)
+    w[np.ix_(live, live)] = p
     return w
+
+
+def _symmetric_from_lower(p: Array, block: int = 512) -> Array:
+    """``p`` with its strict upper triangle overwritten by the lower one's mirror, in place; every
+    entry plus 0.0 (what tril(p) + tril(p, −1)ᵀ gives, −0.0 turned into 0.0)."""
+    n = p.shape[0]
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
+        corner = p[lo:hi, lo:hi]
+        upper = np.triu_indices(hi - lo, 1)
+        corner[upper] = corner.T[upper]
+        if hi < n:
+            p[lo:hi, hi:] = p[hi:, lo:hi].T
+    p += 0.0
+    return p
 
 
 @dataclass
