@@ -199,14 +199,29 @@ class Pairs:
     x2: Array
 
 
-def crosssell_counts(st: State) -> Pairs:
+def crosssell_counts(st: State, gram: Array | None = None) -> Pairs:
+    """The counts behind the cross-sell rates, never a row per (A, B) pair (a large catalogue has
+    tens of millions): sparse products over the rows (account, day it first bought something).
+    With U the items owned at T first bought that day, V those bought that day outside the land
+    bundle and L "a later day of the same account", x2 = Uᵀ L V counts the B bought strictly after
+    A, outside the land bundle; with O and F the accounts' owned and ever-bought items, Oᵀ F
+    (diagonal 0) counts every pair with B ≠ A, so n2 = owners(A) − (Oᵀ F − x2). ``gram``: XᵀX of
+    the ownership matrix (``_sparse``) when the caller has it: Oᵀ F is XᵀX plus O against the
+    items bought but no longer owned. Every number is a count, exact in float64."""
+    import scipy.sparse as sp
+
     n_items, levels = st.n_items, len(st.levels)
-    first = st.first.filter(pl.col("a").is_not_null()).join(st.customers.select("a", "g"), on="a").sort("a", "i")
+    first = (
+        st.first.filter(pl.col("a").is_not_null())
+        .join(st.customers.select("a", "g"), on="a")
+        .sort("a", "first", "i")
+        .with_columns(pl.struct("a", "first").rank("dense").cast(pl.Int64).sub(1).alias("k"))
+    )
     fa = first["a"].to_numpy().astype(np.int64)
     fi = first["i"].to_numpy().astype(np.int64)
-    ft = first["first"].to_physical().to_numpy()
     fl = first["in_land"].to_numpy()
     fg = first["g"].to_numpy().astype(np.int64)
+    fk = first["k"].to_numpy()
     owned = (st.owned["a"].to_numpy().astype(np.int64) * n_items + st.owned["i"].to_numpy()).astype(np.int64)
     owned_key = np.isin(fa * n_items + fi, owned)
     size = np.bincount(st.customers["g"].to_numpy(), minlength=levels).astype(float)
@@ -214,60 +229,82 @@ def crosssell_counts(st: State) -> Pairs:
     land_n = np.bincount(key1, weights=fl.astype(float), minlength=levels * n_items).reshape(levels, n_items)
     x1 = np.bincount(key1, weights=(~fl).astype(float), minlength=levels * n_items).reshape(levels, n_items)
     n1 = size[:, None] - land_n
-    # Every owned (a, A) row against every (a, B) row of the same account, in blocks of accounts.
-    counts = np.bincount(fa, minlength=st.n)
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    left = np.flatnonzero(owned_key)
-    reps = counts[fa[left]]
-    whole = levels * n_items * n_items
-    blocked = np.zeros(whole)
-    x2 = np.zeros(whole)
-    step = 2_000_000
-    ends = np.cumsum(reps)
-    lo = 0
-    while lo < left.size:
-        hi = int(np.searchsorted(ends, ends[lo] - reps[lo] + step, side="right"))
-        hi = max(hi, lo + 1)
-        part, part_reps = left[lo:hi], reps[lo:hi]
-        rows_l = np.repeat(part, part_reps)
-        offsets = np.arange(rows_l.size) - np.repeat(np.cumsum(part_reps) - part_reps, part_reps)
-        rows_r = start[fa[rows_l]] + offsets
-        keep = fi[rows_l] != fi[rows_r]
-        rows_l, rows_r = rows_l[keep], rows_r[keep]
-        key = fg[rows_l] * n_items * n_items + fi[rows_l] * n_items + fi[rows_r]
-        shut = fl[rows_r] | (ft[rows_r] <= ft[rows_l])
-        blocked += np.bincount(key[shut], minlength=whole)
-        x2 += np.bincount(key[~shut], minlength=whole)
-        lo = hi
-    owners = np.bincount(fg[left] * n_items + fi[left], minlength=levels * n_items).reshape(levels, n_items)
-    n2 = owners.astype(float)[:, :, None] - blocked.reshape(levels, n_items, n_items)
-    return Pairs(n1, x1, n2, x2.reshape(levels, n_items, n_items))
+    owners = np.bincount(fg[owned_key] * n_items + fi[owned_key], minlength=levels * n_items)
+    owners = owners.reshape(levels, n_items).astype(float)
+    days = int(fk.max()) + 1 if fk.size else 0
+    day_account = np.zeros(days, dtype=np.int64)
+    day_account[fk] = fa
+    day_g = np.zeros(days, dtype=np.int64)
+    day_g[fk] = fg
+    # Rows are sorted by account then day: day k's later days are k + 1 … the account's last.
+    bounds = np.flatnonzero(np.r_[True, day_account[1:] != day_account[:-1], True])
+    after = np.repeat(bounds[1:], np.diff(bounds)) - np.arange(days) - 1
+    later_rows = np.repeat(np.arange(days), after)
+    later_cols = np.arange(later_rows.size) - np.repeat(np.cumsum(after) - after, after) + later_rows + 1
+    later = sp.csr_matrix((np.ones(later_rows.size), (later_rows, later_cols)), shape=(days, days))
+    mine, new, gone = np.flatnonzero(owned_key), np.flatnonzero(~fl), np.flatnonzero(~owned_key)
+    u = sp.csr_matrix((np.ones(mine.size), (fk[mine], fi[mine])), shape=(days, n_items))
+    subsequent = later @ sp.csr_matrix((np.ones(new.size), (fk[new], fi[new])), shape=(days, n_items))
+    held = sp.csr_matrix((np.ones(mine.size), (fa[mine], fi[mine])), shape=(st.n, n_items))
+    churned = sp.csr_matrix((np.ones(gone.size), (fa[gone], fi[gone])), shape=(st.n, n_items))
+    account_g = st.customers["g"].to_numpy()
+    n2 = np.empty((levels, n_items, n_items))
+    x2 = np.empty((levels, n_items, n_items))
+    for g in range(levels):
+        days_g = slice(None) if levels == 1 else np.flatnonzero(day_g == g)
+        (u[days_g].T @ subsequent[days_g]).toarray(out=x2[g])
+        accounts = slice(None) if levels == 1 else np.flatnonzero(account_g == g)
+        pairs = n2[g]
+        if levels == 1 and gram is not None:
+            np.copyto(pairs, gram)
+        else:
+            (held[accounts].T @ held[accounts]).toarray(out=pairs)
+        if gone.size:
+            pairs += (held[accounts].T @ churned[accounts]).toarray()
+        np.fill_diagonal(pairs, 0.0)
+        np.subtract(x2[g], pairs, out=pairs)
+        pairs += owners[g][:, None]
+    return Pairs(n1, x1, n2, x2)
 
 
 def pair_rates(pairs: Pairs, min_base: int) -> tuple[Array, Array]:
-    """log(1 − r_s(B | A)) per segment (G, A, B), and the logit segment rate ρ_s (G, B)."""
+    """log(1 − r_s(B | A)) per segment (G, A, B), and the logit segment rate ρ_s (G, B).
+    Computed a segment at a time in place: on a large catalogue each (A, B) array is 100 MB."""
     big_n1, big_x1 = pairs.n1.sum(0), pairs.x1.sum(0)
-    big_n2, big_x2 = pairs.n2.sum(0), pairs.x2.sum(0)
+    levels = pairs.n2.shape[0]
+    # One segment: the book's counts are the segment's own, so every cell takes the same branch.
+    big_n2, big_x2 = (pairs.n2[0], pairs.x2[0]) if levels == 1 else (pairs.n2.sum(0), pairs.x2.sum(0))
     book = (big_x1 + 1.0) / (big_n1 + 2.0)
     seg = np.where(pairs.n1 >= min_base, (pairs.x1 + SHRINK * book) / (np.maximum(pairs.n1, 0) + SHRINK), book)
     log_r = np.empty(pairs.n2.shape)
-    for g in range(pairs.n2.shape[0]):
-        use = pairs.n2[g] >= min_base
-        rate = (np.where(use, pairs.x2[g], big_x2) + SHRINK * seg[g][None, :]) / (
-            np.maximum(np.where(use, pairs.n2[g], big_n2), 0) + SHRINK
-        )
-        log_r[g] = np.log1p(-np.clip(rate, 1e-6, 1 - 1e-6))
+    base = np.empty(pairs.n2.shape[1:])
+    for g in range(levels):
+        rate = log_r[g]
+        if levels == 1:
+            np.add(pairs.x2[g], SHRINK * seg[g][None, :], out=rate)
+            np.maximum(pairs.n2[g], 0, out=base)
+        else:
+            use = pairs.n2[g] >= min_base
+            np.add(np.where(use, pairs.x2[g], big_x2), SHRINK * seg[g][None, :], out=rate)
+            np.maximum(np.where(use, pairs.n2[g], big_n2), 0, out=base)
+        base += SHRINK
+        rate /= base
+        np.clip(rate, 1e-6, 1 - 1e-6, out=rate)
+        np.negative(rate, out=rate)
+        np.log1p(rate, out=rate)
     return log_r, _logit(seg)
 
 
-def ease_weights(x: Any) -> Array:
+def ease_weights(x: Any, gram: Array | None = None) -> Array:
     """W = −P / diag(P), diag W = 0, P = (XᵀX + λI)⁻¹. An item nobody owns has a zero row and
     column in XᵀX, so P is block-diagonal and its W row and column are 0: only the owned items
     are inverted, by Cholesky (XᵀX + λI is symmetric positive definite). The work is done in
-    place on one items × items array: a catalogue of 3.7 k items makes each copy 100 MB."""
+    place on one items × items array: a catalogue of 3.7 k items makes each copy 100 MB.
+    ``gram``: XᵀX (``_gram``) when the caller has it; it is overwritten."""
     from scipy.linalg import lapack
 
-    gram = np.asarray((x.T @ x).toarray())
+    if gram is None:
+        gram = _gram(x)
     diag = np.diag(gram).copy()
     lam = EASE_FRAC * max(float(np.mean(diag)), 1.0)
     live = np.flatnonzero(diag > 0)
@@ -323,17 +360,25 @@ class Tables:
     ease: Array  # (A, B)
 
 
+def _gram(x: Any) -> Array:
+    """XᵀX of a 0/1 CSR matrix, dense: co-owner counts, exact."""
+    return np.asarray((x.T @ x).toarray())
+
+
 def tables_at(lines: pl.DataFrame, st: State, idx: pl.DataFrame, horizon: int, min_base: int) -> tuple[Tables, Pairs]:
     upto = lines.filter(pl.col("booked_at") <= st.when)
     index = idx.select("item", "i")
-    pairs = crosssell_counts(st)
+    x = _sparse(st)
+    # One XᵀX for both: the pair counts read it, then the EASE inverse overwrites it.
+    gram = _gram(x)
+    pairs = crosssell_counts(st, gram)
     log_r, _ = pair_rates(pairs, min_base)
     tables = Tables(
         pop=popularity(st),
         trend=trend(upto, index, st.when, horizon),
         trend30=trend(upto, index, st.when, SHORT_WINDOW),
         log_r=log_r,
-        ease=ease_weights(_sparse(st)),
+        ease=ease_weights(x, gram),
     )
     return tables, pairs
 
