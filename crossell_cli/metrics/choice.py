@@ -455,46 +455,62 @@ class Block:
     starts: Array
 
 
-def _choice_terms(theta: Array, blocks: list[Block], l2: float, hessian: bool = True) -> Any:
+def _choice_terms(
+    theta: Array, blocks: list[Block], l2: float, hessian: bool = True, work: Array | None = None, fixed: Any = None
+) -> Any:
+    """Loss, gradient and Hessian. ``work``: a scratch array of at least d × cells of the largest
+    block (a block's f is hundreds of MB on a large catalogue: one scratch instead of two fresh
+    arrays a call); ``fixed``: per block (purchases per account, f @ y), which θ does not move."""
     d = theta.size
     loss = 0.5 * l2 * float(theta @ theta)
     grad = l2 * theta.copy()
     hess = l2 * np.eye(d)
-    for b in blocks:
+    if fixed is None:
+        fixed = _fixed(blocks)
+    for b, (k, fy) in zip(blocks, fixed, strict=True):
         u = theta @ b.f
-        u = u - np.maximum.reduceat(u, b.starts)[b.row]
+        u -= np.maximum.reduceat(u, b.starts)[b.row]
         p = np.exp(u)
         z = np.add.reduceat(p, b.starts)
         p /= z[b.row]
-        k = np.add.reduceat(b.y, b.starts)
         loss += float((k * np.log(z)).sum() - (u * b.y).sum())
         if not hessian:
             continue
+        size = b.f.size
+        scratch = np.empty(b.f.shape) if work is None or work.size < size else work[:size].reshape(b.f.shape)
         # E_p[f] per account, weighted by the account's purchases
-        ef = np.add.reduceat(b.f * p, b.starts, axis=1)  # (d, accounts)
-        grad += ef @ k - b.f @ b.y
-        pk = p * k[b.row]
-        hess += (b.f * pk) @ b.f.T - (ef * k) @ ef.T
+        ef = np.add.reduceat(np.multiply(b.f, p, out=scratch), b.starts, axis=1)  # (d, accounts)
+        grad += ef @ k - fy
+        p *= k[b.row]
+        hess += np.multiply(b.f, p, out=scratch) @ b.f.T - (ef * k) @ ef.T
     return loss, grad, hess
 
 
-def fit_choice(blocks: list[Block], l2: float = L2, iters: int = 50) -> Array:
-    """Damped Newton on the conditional-logit log-likelihood with an L2 penalty l2/2 |θ|²."""
+def _fixed(blocks: list[Block]) -> list[tuple[Array, Array]]:
+    return [(np.add.reduceat(b.y, b.starts), b.f @ b.y) for b in blocks]
+
+
+def fit_choice(blocks: list[Block], l2: float = L2, iters: int = 50, work: Array | None = None) -> Array:
+    """Damped Newton on the conditional-logit log-likelihood with an L2 penalty l2/2 |θ|².
+    ``work``: scratch of at least d × cells of the largest block (made here when not given)."""
     theta = np.zeros(blocks[0].f.shape[0])
-    loss, grad, hess = _choice_terms(theta, blocks, l2)
+    if work is None or work.size < max(b.f.size for b in blocks):
+        work = np.empty(max(b.f.size for b in blocks))
+    fixed = _fixed(blocks)
+    loss, grad, hess = _choice_terms(theta, blocks, l2, work=work, fixed=fixed)
     for _ in range(iters):
         step = np.linalg.solve(hess, grad)
         t = 1.0
         while True:
             new = theta - t * step
-            new_loss = _choice_terms(new, blocks, l2, hessian=False)[0]
+            new_loss = _choice_terms(new, blocks, l2, hessian=False, fixed=fixed)[0]
             if new_loss <= loss or t < 1e-4:
                 break
             t *= 0.5
         theta = new
         if abs(loss - new_loss) < 1e-9 * max(abs(loss), 1.0):
             break
-        loss, grad, hess = _choice_terms(theta, blocks, l2)
+        loss, grad, hess = _choice_terms(theta, blocks, l2, work=work, fixed=fixed)
     return np.asarray(theta)
 
 
@@ -589,15 +605,22 @@ def fit(
             tables,
             pairs,
         )
-    every = np.concatenate([b.f for b in raw], axis=1)
+    # Standardise. The training cells are hundreds of MB on a large catalogue, so np.std is done
+    # by hand with its own steps (centre, square, sum, divide: the same numbers) and one scratch
+    # array, which the Newton steps then reuse; a single snapshot is centred where it lies.
+    every = raw[0].f if len(raw) == 1 else np.concatenate([b.f for b in raw], axis=1)
     mu = every.mean(axis=1)
-    sd = every.std(axis=1)
-    del every
+    every -= mu[:, None]
+    work = np.empty(every.size)
+    sd = np.sqrt(np.add.reduce(np.square(every, out=work.reshape(every.shape)), axis=1) / every.shape[1])
     sd = np.where(sd > 1e-9, sd, 1.0)
+    if len(raw) > 1:
+        del every
+        for b in raw:
+            b.f -= mu[:, None]
     for b in raw:
-        b.f -= mu[:, None]
         b.f /= sd[:, None]
-    theta = fit_choice(raw)
+    theta = fit_choice(raw, work=work)
     trained = sum(b.starts.size for b in raw)
     return Fitted(
         as_of,
@@ -620,26 +643,49 @@ def _training_block(
     tables: Tables, x: Any, ever: Array, g: Array, labels: Array, mask: Array, rows: Array, chunk: int = 1000
 ) -> Block:
     """The candidate cells of the training accounts ``rows``, packed (features in row chunks, so
-    no dense accounts × items × features array is ever held)."""
+    no dense accounts × items × features array is ever held). Each feature is computed as
+    ``features`` does, but only on the candidate cells, written straight into the packed array."""
     import scipy.sparse as sp
 
-    fs, ys, cell_rows = [], [], []
+    keep_all = mask[rows]
+    cells = int(np.count_nonzero(keep_all))
+    f = np.empty((len(FEATURES), cells))
+    y = np.empty(cells)
+    cell_rows = np.empty(cells, dtype=np.int64)
+    at = 0
     for lo in range(0, rows.size, chunk):
         part = rows[lo : lo + chunk]
-        got = features(tables, sp.csr_matrix(x[part]), ever[part], g[part])
-        keep = mask[part]
-        r, _ = np.nonzero(keep)
-        fs.append(np.stack([np.asarray(got[f])[keep] for f in FEATURES]))
-        ys.append(labels[part][keep])
-        cell_rows.append(r + lo)
-    row = np.concatenate(cell_rows)
-    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-    return Block(
-        np.concatenate(fs, axis=1),
-        np.concatenate(ys),
-        np.repeat(np.arange(starts.size), np.diff(np.r_[starts, row.size])),
-        starts,
-    )
+        owned = sp.csr_matrix(x[part])
+        keep = keep_all[lo : lo + chunk]
+        r, c = np.nonzero(keep)
+        got = slice(at, at + r.size)
+        _cell_features(tables, owned, ever[part], g[part], keep, c, f[:, got])
+        y[got] = labels[part][keep]
+        cell_rows[got] = r + lo
+        at += r.size
+    starts = np.flatnonzero(np.r_[True, cell_rows[1:] != cell_rows[:-1]])
+    return Block(f, y, np.repeat(np.arange(starts.size), np.diff(np.r_[starts, cells])), starts)
+
+
+def _cell_features(tables: Tables, owned: Any, ever: Array, g: Array, keep: Array, items: Array, out: Array) -> None:
+    """``features`` at the cells ``keep`` (items: their columns), into ``out`` (features × cells).
+    A candidate cell is one the account does not own, so ``prev`` there is ``ever``."""
+    n, m = owned.shape
+    xs = np.zeros((n, m))
+    for level in np.unique(g):
+        rows = np.flatnonzero(g == level)
+        xs[rows] = owned[rows] @ tables.log_r[level]
+    held = np.sqrt(np.maximum(np.asarray(owned.sum(1)), 1.0))
+    r = np.nonzero(keep)[0]
+    for j, name in enumerate(FEATURES):
+        if name in ("pop", "trend", "trend30"):
+            np.take(getattr(tables, name), items, out=out[j], mode="clip")  # valid indices: no buffered copy
+        elif name == "xs":
+            out[j] = _logit(-np.expm1(xs[keep]))
+        elif name == "ease":
+            np.divide(np.asarray(owned @ tables.ease)[keep], held[r, 0], out=out[j])
+        else:
+            out[j] = ever[keep]
 
 
 def _label_pairs(lines: pl.DataFrame, st: State, idx: pl.DataFrame, horizon: int) -> tuple[Array, Array]:
