@@ -199,14 +199,29 @@ class Pairs:
     x2: Array
 
 
-def crosssell_counts(st: State) -> Pairs:
+def crosssell_counts(st: State, gram: Array | None = None) -> Pairs:
+    """The counts behind the cross-sell rates, never a row per (A, B) pair (a large catalogue has
+    tens of millions): sparse products over the rows (account, day it first bought something).
+    With U the items owned at T first bought that day, V those bought that day outside the land
+    bundle and L "a later day of the same account", x2 = Uᵀ L V counts the B bought strictly after
+    A, outside the land bundle; with O and F the accounts' owned and ever-bought items, Oᵀ F
+    (diagonal 0) counts every pair with B ≠ A, so n2 = owners(A) − (Oᵀ F − x2). ``gram``: XᵀX of
+    the ownership matrix (``_sparse``) when the caller has it: Oᵀ F is XᵀX plus O against the
+    items bought but no longer owned. Every number is a count, exact in float64."""
+    import scipy.sparse as sp
+
     n_items, levels = st.n_items, len(st.levels)
-    first = st.first.filter(pl.col("a").is_not_null()).join(st.customers.select("a", "g"), on="a").sort("a", "i")
+    first = (
+        st.first.filter(pl.col("a").is_not_null())
+        .join(st.customers.select("a", "g"), on="a")
+        .sort("a", "first", "i")
+        .with_columns(pl.struct("a", "first").rank("dense").cast(pl.Int64).sub(1).alias("k"))
+    )
     fa = first["a"].to_numpy().astype(np.int64)
     fi = first["i"].to_numpy().astype(np.int64)
-    ft = first["first"].to_physical().to_numpy()
     fl = first["in_land"].to_numpy()
     fg = first["g"].to_numpy().astype(np.int64)
+    fk = first["k"].to_numpy()
     owned = (st.owned["a"].to_numpy().astype(np.int64) * n_items + st.owned["i"].to_numpy()).astype(np.int64)
     owned_key = np.isin(fa * n_items + fi, owned)
     size = np.bincount(st.customers["g"].to_numpy(), minlength=levels).astype(float)
@@ -214,76 +229,124 @@ def crosssell_counts(st: State) -> Pairs:
     land_n = np.bincount(key1, weights=fl.astype(float), minlength=levels * n_items).reshape(levels, n_items)
     x1 = np.bincount(key1, weights=(~fl).astype(float), minlength=levels * n_items).reshape(levels, n_items)
     n1 = size[:, None] - land_n
-    # Every owned (a, A) row against every (a, B) row of the same account, in blocks of accounts.
-    counts = np.bincount(fa, minlength=st.n)
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    left = np.flatnonzero(owned_key)
-    reps = counts[fa[left]]
-    whole = levels * n_items * n_items
-    blocked = np.zeros(whole)
-    x2 = np.zeros(whole)
-    step = 2_000_000
-    ends = np.cumsum(reps)
-    lo = 0
-    while lo < left.size:
-        hi = int(np.searchsorted(ends, ends[lo] - reps[lo] + step, side="right"))
-        hi = max(hi, lo + 1)
-        part, part_reps = left[lo:hi], reps[lo:hi]
-        rows_l = np.repeat(part, part_reps)
-        offsets = np.arange(rows_l.size) - np.repeat(np.cumsum(part_reps) - part_reps, part_reps)
-        rows_r = start[fa[rows_l]] + offsets
-        keep = fi[rows_l] != fi[rows_r]
-        rows_l, rows_r = rows_l[keep], rows_r[keep]
-        key = fg[rows_l] * n_items * n_items + fi[rows_l] * n_items + fi[rows_r]
-        shut = fl[rows_r] | (ft[rows_r] <= ft[rows_l])
-        blocked += np.bincount(key[shut], minlength=whole)
-        x2 += np.bincount(key[~shut], minlength=whole)
-        lo = hi
-    owners = np.bincount(fg[left] * n_items + fi[left], minlength=levels * n_items).reshape(levels, n_items)
-    n2 = owners.astype(float)[:, :, None] - blocked.reshape(levels, n_items, n_items)
-    return Pairs(n1, x1, n2, x2.reshape(levels, n_items, n_items))
+    owners = np.bincount(fg[owned_key] * n_items + fi[owned_key], minlength=levels * n_items)
+    owners = owners.reshape(levels, n_items).astype(float)
+    days = int(fk.max()) + 1 if fk.size else 0
+    day_account = np.zeros(days, dtype=np.int64)
+    day_account[fk] = fa
+    day_g = np.zeros(days, dtype=np.int64)
+    day_g[fk] = fg
+    # Rows are sorted by account then day: day k's later days are k + 1 … the account's last.
+    bounds = np.flatnonzero(np.r_[True, day_account[1:] != day_account[:-1], True])
+    after = np.repeat(bounds[1:], np.diff(bounds)) - np.arange(days) - 1
+    later_rows = np.repeat(np.arange(days), after)
+    later_cols = np.arange(later_rows.size) - np.repeat(np.cumsum(after) - after, after) + later_rows + 1
+    later = sp.csr_matrix((np.ones(later_rows.size), (later_rows, later_cols)), shape=(days, days))
+    mine, new, gone = np.flatnonzero(owned_key), np.flatnonzero(~fl), np.flatnonzero(~owned_key)
+    u = sp.csr_matrix((np.ones(mine.size), (fk[mine], fi[mine])), shape=(days, n_items))
+    subsequent = later @ sp.csr_matrix((np.ones(new.size), (fk[new], fi[new])), shape=(days, n_items))
+    held = sp.csr_matrix((np.ones(mine.size), (fa[mine], fi[mine])), shape=(st.n, n_items))
+    churned = sp.csr_matrix((np.ones(gone.size), (fa[gone], fi[gone])), shape=(st.n, n_items))
+    account_g = st.customers["g"].to_numpy()
+    n2 = np.empty((levels, n_items, n_items))
+    x2 = np.empty((levels, n_items, n_items))
+    for g in range(levels):
+        days_g = slice(None) if levels == 1 else np.flatnonzero(day_g == g)
+        (u[days_g].T @ subsequent[days_g]).toarray(out=x2[g])
+        accounts = slice(None) if levels == 1 else np.flatnonzero(account_g == g)
+        pairs = n2[g]
+        if levels == 1 and gram is not None:
+            np.copyto(pairs, gram)
+        else:
+            (held[accounts].T @ held[accounts]).toarray(out=pairs)
+        if gone.size:
+            pairs += (held[accounts].T @ churned[accounts]).toarray()
+        np.fill_diagonal(pairs, 0.0)
+        np.subtract(x2[g], pairs, out=pairs)
+        pairs += owners[g][:, None]
+    return Pairs(n1, x1, n2, x2)
 
 
 def pair_rates(pairs: Pairs, min_base: int) -> tuple[Array, Array]:
-    """log(1 − r_s(B | A)) per segment (G, A, B), and the logit segment rate ρ_s (G, B)."""
+    """log(1 − r_s(B | A)) per segment (G, A, B), and the logit segment rate ρ_s (G, B).
+    Computed a segment at a time in place: on a large catalogue each (A, B) array is 100 MB."""
     big_n1, big_x1 = pairs.n1.sum(0), pairs.x1.sum(0)
-    big_n2, big_x2 = pairs.n2.sum(0), pairs.x2.sum(0)
+    levels = pairs.n2.shape[0]
+    # One segment: the book's counts are the segment's own, so every cell takes the same branch.
+    big_n2, big_x2 = (pairs.n2[0], pairs.x2[0]) if levels == 1 else (pairs.n2.sum(0), pairs.x2.sum(0))
     book = (big_x1 + 1.0) / (big_n1 + 2.0)
     seg = np.where(pairs.n1 >= min_base, (pairs.x1 + SHRINK * book) / (np.maximum(pairs.n1, 0) + SHRINK), book)
     log_r = np.empty(pairs.n2.shape)
-    for g in range(pairs.n2.shape[0]):
-        use = pairs.n2[g] >= min_base
-        rate = (np.where(use, pairs.x2[g], big_x2) + SHRINK * seg[g][None, :]) / (
-            np.maximum(np.where(use, pairs.n2[g], big_n2), 0) + SHRINK
-        )
-        log_r[g] = np.log1p(-np.clip(rate, 1e-6, 1 - 1e-6))
+    base = np.empty(pairs.n2.shape[1:])
+    for g in range(levels):
+        rate = log_r[g]
+        if levels == 1:
+            np.add(pairs.x2[g], SHRINK * seg[g][None, :], out=rate)
+            np.maximum(pairs.n2[g], 0, out=base)
+        else:
+            use = pairs.n2[g] >= min_base
+            np.add(np.where(use, pairs.x2[g], big_x2), SHRINK * seg[g][None, :], out=rate)
+            np.maximum(np.where(use, pairs.n2[g], big_n2), 0, out=base)
+        base += SHRINK
+        rate /= base
+        np.clip(rate, 1e-6, 1 - 1e-6, out=rate)
+        np.negative(rate, out=rate)
+        np.log1p(rate, out=rate)
     return log_r, _logit(seg)
 
 
-def ease_weights(x: Any) -> Array:
+def ease_weights(x: Any, gram: Array | None = None) -> Array:
     """W = −P / diag(P), diag W = 0, P = (XᵀX + λI)⁻¹. An item nobody owns has a zero row and
     column in XᵀX, so P is block-diagonal and its W row and column are 0: only the owned items
-    are inverted, by Cholesky (XᵀX + λI is symmetric positive definite)."""
+    are inverted, by Cholesky (XᵀX + λI is symmetric positive definite). The work is done in
+    place on one items × items array: a catalogue of 3.7 k items makes each copy 100 MB.
+    ``gram``: XᵀX (``_gram``) when the caller has it; it is overwritten."""
     from scipy.linalg import lapack
 
-    gram = np.asarray((x.T @ x).toarray())
-    lam = EASE_FRAC * max(float(np.mean(np.diag(gram))), 1.0)
-    live = np.flatnonzero(np.diag(gram) > 0)
-    w = np.zeros(gram.shape)
+    if gram is None:
+        gram = _gram(x)
+    diag = np.diag(gram).copy()
+    lam = EASE_FRAC * max(float(np.mean(diag)), 1.0)
+    live = np.flatnonzero(diag > 0)
     if not live.size:
-        return w
-    sub = gram[np.ix_(live, live)]
+        return np.zeros(gram.shape)
+    whole = live.size == gram.shape[0]
+    sub = gram if whole else gram[np.ix_(live, live)]
     sub[np.diag_indices_from(sub)] += lam
-    chol, info = lapack.dpotrf(sub, lower=1, clean=1)
-    p, info2 = lapack.dpotri(chol, lower=1) if info == 0 else (None, 1)
+    # XᵀX is symmetric, so its transpose (Fortran-ordered, what LAPACK takes without a copy)
+    # holds the same numbers.
+    chol, info = lapack.dpotrf(sub.T, lower=1, clean=1, overwrite_a=1)
+    p, info2 = lapack.dpotri(chol, lower=1, overwrite_c=1) if info == 0 else (None, 1)
     if info2 != 0 or p is None:
-        p = np.linalg.inv(sub)
+        again = np.asarray((x.T @ x).toarray())[np.ix_(live, live)]
+        again[np.diag_indices_from(again)] += lam
+        p = np.linalg.inv(again)
     else:
-        p = np.tril(p) + np.tril(p, -1).T
-    part = -p / np.diag(p)[None, :]
-    np.fill_diagonal(part, 0.0)
-    w[np.ix_(live, live)] = part
+        # P is symmetric: the transpose of the Fortran-ordered result is a C-ordered P.
+        p = _symmetric_from_lower(np.asarray(p)).T
+    d = np.diag(p).copy()
+    np.divide(p, -d[None, :], out=p)
+    np.fill_diagonal(p, 0.0)
+    if whole:
+        return np.asarray(p)
+    w = np.zeros(gram.shape)
+    w[np.ix_(live, live)] = p
     return w
+
+
+def _symmetric_from_lower(p: Array, block: int = 512) -> Array:
+    """``p`` with its strict upper triangle overwritten by the lower one's mirror, in place; every
+    entry plus 0.0 (what tril(p) + tril(p, −1)ᵀ gives, −0.0 turned into 0.0)."""
+    n = p.shape[0]
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
+        corner = p[lo:hi, lo:hi]
+        upper = np.triu_indices(hi - lo, 1)
+        corner[upper] = corner.T[upper]
+        if hi < n:
+            p[lo:hi, hi:] = p[hi:, lo:hi].T
+    p += 0.0
+    return p
 
 
 @dataclass
@@ -297,17 +360,25 @@ class Tables:
     ease: Array  # (A, B)
 
 
+def _gram(x: Any) -> Array:
+    """XᵀX of a 0/1 CSR matrix, dense: co-owner counts, exact."""
+    return np.asarray((x.T @ x).toarray())
+
+
 def tables_at(lines: pl.DataFrame, st: State, idx: pl.DataFrame, horizon: int, min_base: int) -> tuple[Tables, Pairs]:
     upto = lines.filter(pl.col("booked_at") <= st.when)
     index = idx.select("item", "i")
-    pairs = crosssell_counts(st)
+    x = _sparse(st)
+    # One XᵀX for both: the pair counts read it, then the EASE inverse overwrites it.
+    gram = _gram(x)
+    pairs = crosssell_counts(st, gram)
     log_r, _ = pair_rates(pairs, min_base)
     tables = Tables(
         pop=popularity(st),
         trend=trend(upto, index, st.when, horizon),
         trend30=trend(upto, index, st.when, SHORT_WINDOW),
         log_r=log_r,
-        ease=ease_weights(_sparse(st)),
+        ease=ease_weights(x, gram),
     )
     return tables, pairs
 
@@ -384,46 +455,62 @@ class Block:
     starts: Array
 
 
-def _choice_terms(theta: Array, blocks: list[Block], l2: float, hessian: bool = True) -> Any:
+def _choice_terms(
+    theta: Array, blocks: list[Block], l2: float, hessian: bool = True, work: Array | None = None, fixed: Any = None
+) -> Any:
+    """Loss, gradient and Hessian. ``work``: a scratch array of at least d × cells of the largest
+    block (a block's f is hundreds of MB on a large catalogue: one scratch instead of two fresh
+    arrays a call); ``fixed``: per block (purchases per account, f @ y), which θ does not move."""
     d = theta.size
     loss = 0.5 * l2 * float(theta @ theta)
     grad = l2 * theta.copy()
     hess = l2 * np.eye(d)
-    for b in blocks:
+    if fixed is None:
+        fixed = _fixed(blocks)
+    for b, (k, fy) in zip(blocks, fixed, strict=True):
         u = theta @ b.f
-        u = u - np.maximum.reduceat(u, b.starts)[b.row]
+        u -= np.maximum.reduceat(u, b.starts)[b.row]
         p = np.exp(u)
         z = np.add.reduceat(p, b.starts)
         p /= z[b.row]
-        k = np.add.reduceat(b.y, b.starts)
         loss += float((k * np.log(z)).sum() - (u * b.y).sum())
         if not hessian:
             continue
+        size = b.f.size
+        scratch = np.empty(b.f.shape) if work is None or work.size < size else work[:size].reshape(b.f.shape)
         # E_p[f] per account, weighted by the account's purchases
-        ef = np.add.reduceat(b.f * p, b.starts, axis=1)  # (d, accounts)
-        grad += ef @ k - b.f @ b.y
-        pk = p * k[b.row]
-        hess += (b.f * pk) @ b.f.T - (ef * k) @ ef.T
+        ef = np.add.reduceat(np.multiply(b.f, p, out=scratch), b.starts, axis=1)  # (d, accounts)
+        grad += ef @ k - fy
+        p *= k[b.row]
+        hess += np.multiply(b.f, p, out=scratch) @ b.f.T - (ef * k) @ ef.T
     return loss, grad, hess
 
 
-def fit_choice(blocks: list[Block], l2: float = L2, iters: int = 50) -> Array:
-    """Damped Newton on the conditional-logit log-likelihood with an L2 penalty l2/2 |θ|²."""
+def _fixed(blocks: list[Block]) -> list[tuple[Array, Array]]:
+    return [(np.add.reduceat(b.y, b.starts), b.f @ b.y) for b in blocks]
+
+
+def fit_choice(blocks: list[Block], l2: float = L2, iters: int = 50, work: Array | None = None) -> Array:
+    """Damped Newton on the conditional-logit log-likelihood with an L2 penalty l2/2 |θ|².
+    ``work``: scratch of at least d × cells of the largest block (made here when not given)."""
     theta = np.zeros(blocks[0].f.shape[0])
-    loss, grad, hess = _choice_terms(theta, blocks, l2)
+    if work is None or work.size < max(b.f.size for b in blocks):
+        work = np.empty(max(b.f.size for b in blocks))
+    fixed = _fixed(blocks)
+    loss, grad, hess = _choice_terms(theta, blocks, l2, work=work, fixed=fixed)
     for _ in range(iters):
         step = np.linalg.solve(hess, grad)
         t = 1.0
         while True:
             new = theta - t * step
-            new_loss = _choice_terms(new, blocks, l2, hessian=False)[0]
+            new_loss = _choice_terms(new, blocks, l2, hessian=False, fixed=fixed)[0]
             if new_loss <= loss or t < 1e-4:
                 break
             t *= 0.5
         theta = new
         if abs(loss - new_loss) < 1e-9 * max(abs(loss), 1.0):
             break
-        loss, grad, hess = _choice_terms(theta, blocks, l2)
+        loss, grad, hess = _choice_terms(theta, blocks, l2, work=work, fixed=fixed)
     return np.asarray(theta)
 
 
@@ -518,15 +605,22 @@ def fit(
             tables,
             pairs,
         )
-    every = np.concatenate([b.f for b in raw], axis=1)
+    # Standardise. The training cells are hundreds of MB on a large catalogue, so np.std is done
+    # by hand with its own steps (centre, square, sum, divide: the same numbers) and one scratch
+    # array, which the Newton steps then reuse; a single snapshot is centred where it lies.
+    every = raw[0].f if len(raw) == 1 else np.concatenate([b.f for b in raw], axis=1)
     mu = every.mean(axis=1)
-    sd = every.std(axis=1)
-    del every
+    every -= mu[:, None]
+    work = np.empty(every.size)
+    sd = np.sqrt(np.add.reduce(np.square(every, out=work.reshape(every.shape)), axis=1) / every.shape[1])
     sd = np.where(sd > 1e-9, sd, 1.0)
+    if len(raw) > 1:
+        del every
+        for b in raw:
+            b.f -= mu[:, None]
     for b in raw:
-        b.f -= mu[:, None]
         b.f /= sd[:, None]
-    theta = fit_choice(raw)
+    theta = fit_choice(raw, work=work)
     trained = sum(b.starts.size for b in raw)
     return Fitted(
         as_of,
@@ -549,26 +643,49 @@ def _training_block(
     tables: Tables, x: Any, ever: Array, g: Array, labels: Array, mask: Array, rows: Array, chunk: int = 1000
 ) -> Block:
     """The candidate cells of the training accounts ``rows``, packed (features in row chunks, so
-    no dense accounts × items × features array is ever held)."""
+    no dense accounts × items × features array is ever held). Each feature is computed as
+    ``features`` does, but only on the candidate cells, written straight into the packed array."""
     import scipy.sparse as sp
 
-    fs, ys, cell_rows = [], [], []
+    keep_all = mask[rows]
+    cells = int(np.count_nonzero(keep_all))
+    f = np.empty((len(FEATURES), cells))
+    y = np.empty(cells)
+    cell_rows = np.empty(cells, dtype=np.int64)
+    at = 0
     for lo in range(0, rows.size, chunk):
         part = rows[lo : lo + chunk]
-        got = features(tables, sp.csr_matrix(x[part]), ever[part], g[part])
-        keep = mask[part]
-        r, _ = np.nonzero(keep)
-        fs.append(np.stack([np.asarray(got[f])[keep] for f in FEATURES]))
-        ys.append(labels[part][keep])
-        cell_rows.append(r + lo)
-    row = np.concatenate(cell_rows)
-    starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
-    return Block(
-        np.concatenate(fs, axis=1),
-        np.concatenate(ys),
-        np.repeat(np.arange(starts.size), np.diff(np.r_[starts, row.size])),
-        starts,
-    )
+        owned = sp.csr_matrix(x[part])
+        keep = keep_all[lo : lo + chunk]
+        r, c = np.nonzero(keep)
+        got = slice(at, at + r.size)
+        _cell_features(tables, owned, ever[part], g[part], keep, c, f[:, got])
+        y[got] = labels[part][keep]
+        cell_rows[got] = r + lo
+        at += r.size
+    starts = np.flatnonzero(np.r_[True, cell_rows[1:] != cell_rows[:-1]])
+    return Block(f, y, np.repeat(np.arange(starts.size), np.diff(np.r_[starts, cells])), starts)
+
+
+def _cell_features(tables: Tables, owned: Any, ever: Array, g: Array, keep: Array, items: Array, out: Array) -> None:
+    """``features`` at the cells ``keep`` (items: their columns), into ``out`` (features × cells).
+    A candidate cell is one the account does not own, so ``prev`` there is ``ever``."""
+    n, m = owned.shape
+    xs = np.zeros((n, m))
+    for level in np.unique(g):
+        rows = np.flatnonzero(g == level)
+        xs[rows] = owned[rows] @ tables.log_r[level]
+    held = np.sqrt(np.maximum(np.asarray(owned.sum(1)), 1.0))
+    r = np.nonzero(keep)[0]
+    for j, name in enumerate(FEATURES):
+        if name in ("pop", "trend", "trend30"):
+            np.take(getattr(tables, name), items, out=out[j], mode="clip")  # valid indices: no buffered copy
+        elif name == "xs":
+            out[j] = _logit(-np.expm1(xs[keep]))
+        elif name == "ease":
+            np.divide(np.asarray(owned @ tables.ease)[keep], held[r, 0], out=out[j])
+        else:
+            out[j] = ever[keep]
 
 
 def _label_pairs(lines: pl.DataFrame, st: State, idx: pl.DataFrame, horizon: int) -> tuple[Array, Array]:
