@@ -2,11 +2,12 @@
 
 import os
 
-# OpenBLAS's idle worker threads spin for 2^28 cycles after every BLAS call before they sleep.
-# The whitespace fit's EASE inverse (Cholesky, hundreds of BLAS calls inside LAPACK) then burnt
-# more CPU spinning than computing: 7.7 -> 2.9 CPU-s for Online Retail's two inverses with 2^4.
-# How the work is split among the threads does not change, so every result is the same to the
-# bit. Read once, when numpy (or scipy) loads OpenBLAS; a value the user set wins.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+# One BLAS thread: OpenBLAS chooses its Cholesky blocking by thread count, so the whitespace
+# fit's EASE inverse (and every score after it) differed in the last bits between a 2-core and
+# a 4-core machine; the same input must give the same bytes anywhere. It is cheaper too: idle
+# OpenBLAS workers spin after every call, and the two EASE inverses of Online Retail took
+# 2.9 CPU-s on two threads, 1.5 on one. Read when numpy first loads OpenBLAS, so it is set
+# before anything imports numpy; it applies to xsell's own process only.
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
 __version__ = "0.1.0"
