@@ -77,7 +77,7 @@ def fitted(key: dict[str, Any], fit: Callable[[], choice.Fitted | None], *, use:
     if made is None:
         return None
     try:
-        choice.save(made, folder)
+        _write(folder, lambda work: choice.save(made, work))
         _prune(folder.parent)
     except OSError:
         pass  # a read-only or full cache folder only costs the next run a fit
@@ -97,28 +97,34 @@ def frames(kind: str, key: Mapping[str, Any], make: Callable[[], Frames]) -> Fra
         return got
     made = make()
     try:
-        _save_frames(made, folder)
+        _write(folder, lambda work: _save_frames(made, work))
         _prune(folder.parent, kind)
     except OSError:
         pass  # a read-only or full cache folder only costs the next run a read
     return made
 
 
-def _save_frames(made: Frames, folder: Path) -> None:
-    """Written into a temporary folder that is renamed into place: a reader never sees half an entry."""
-    named, meta = made
+def _write(folder: Path, write: Callable[[Path], None]) -> None:
+    """``write`` fills a temporary folder beside ``folder``, which is then renamed into place: a
+    reader never sees half an entry."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     try:
-        for name, frame in named.items():
-            frame.write_parquet(work / f"{name}.parquet", compression="zstd", statistics=False)
-        (work / "meta.json").write_text(json.dumps({"frames": sorted(named), "meta": meta}))
+        write(work)
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
         os.replace(work, folder)
     finally:
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _save_frames(made: Frames, folder: Path) -> None:
+    """One Parquet file per frame (it keeps every column's type) and meta.json."""
+    named, meta = made
+    for name, frame in named.items():
+        frame.write_parquet(folder / f"{name}.parquet", compression="zstd", statistics=False)
+    (folder / "meta.json").write_text(json.dumps({"frames": sorted(named), "meta": meta}))
 
 
 def _load_frames(folder: Path) -> Frames | None:

@@ -887,35 +887,22 @@ def _arrays(fitted: Fitted) -> dict[str, Array]:
 
 
 def save(fitted: Fitted, folder: Path) -> None:
-    """One .npy per array (memory-mapped when read back) and meta.json, written into a temporary
-    folder that is renamed into place: a reader never sees half a fit."""
-    import os
-    import shutil
-    import tempfile
-
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
-    try:
-        for name, array in _arrays(fitted).items():
-            np.save(work / f"{name}.npy", np.ascontiguousarray(array))
-        meta = {
-            "as_of": fitted.as_of.isoformat(),
-            "horizon": fitted.horizon,
-            "min_base": fitted.min_base,
-            "items": fitted.items,
-            "levels": fitted.levels,
-            "snapshots": [s.isoformat() for s in fitted.snapshots],
-            "trained_accounts": fitted.trained_accounts,
-            "forced": fitted.forced,
-            "version": VERSION,
-        }
-        (work / "meta.json").write_text(json.dumps(meta))
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        os.replace(work, folder)
-    finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
+    """One .npy per array (memory-mapped when read back) and meta.json, into ``folder`` (an
+    empty one: cache.py writes it aside and renames it into place)."""
+    for name, array in _arrays(fitted).items():
+        np.save(folder / f"{name}.npy", np.ascontiguousarray(array))
+    meta = {
+        "as_of": fitted.as_of.isoformat(),
+        "horizon": fitted.horizon,
+        "min_base": fitted.min_base,
+        "items": fitted.items,
+        "levels": fitted.levels,
+        "snapshots": [s.isoformat() for s in fitted.snapshots],
+        "trained_accounts": fitted.trained_accounts,
+        "forced": fitted.forced,
+        "version": VERSION,
+    }
+    (folder / "meta.json").write_text(json.dumps(meta))
 
 
 def load(folder: Path) -> Fitted | None:
