@@ -57,6 +57,19 @@ SECTIONS = (
 )
 
 
+# The expansion bridge's movements, as both the page and the workbook draw them: (column,
+# label, colour, hatched).
+BRIDGE = (
+    ("new", "new (land)", BLUE, False),
+    ("reactivation", "reactivation", PURPLE, False),
+    ("upsell", "upsell", SKY, False),
+    ("cross_sell", "cross-sell", GREEN, False),
+    ("cross_sell_pass_through", "cross-sell at pass-through price (flagged)", GREEN, True),
+    ("contraction", "contraction", ORANGE, False),
+    ("churn", "churn", VERMILLION, False),
+)
+
+
 def render_html(data: ReportData) -> str:
     """One self-contained HTML page holding every metric of ``data``, with charts."""
     body = "".join(
@@ -394,17 +407,8 @@ def _expansion(data: ReportData) -> str:
     periods = [_str(p) for p in _col(expansion, "period")]
     word = _period_word(periods)
     arr_mode = data.mode == "arr"
-    spec = [
-        ("new", "new (land)", BLUE, False),
-        ("reactivation", "reactivation", PURPLE, False),
-        ("upsell", "upsell", SKY, False),
-        ("cross_sell", "cross-sell", GREEN, False),
-        ("cross_sell_pass_through", "cross-sell at pass-through price (flagged)", GREEN, True),
-        ("contraction", "contraction", ORANGE, False),
-        ("churn", "churn", VERMILLION, False),
-    ]
     series = []
-    for key, label, colour, hatched in spec:
+    for key, label, colour, hatched in BRIDGE:
         values = _floats(expansion, key)
         if all(v is None for v in values):
             continue  # bookings mode: reactivation, contraction and churn cannot be seen
@@ -420,7 +424,7 @@ def _expansion(data: ReportData) -> str:
         value_text=fmt.money,
         tick_text=fmt.compact_money,
     )
-    sums = {key: sum(v for v in _floats(expansion, key) if v is not None) for key, *_ in spec}
+    sums = {key: sum(v for v in _floats(expansion, key) if v is not None) for key, *_ in BRIDGE}
     won = sums["new"] + sums["cross_sell"] + sums["upsell"] + sums["reactivation"]
     share = sums["cross_sell"] / won if won else None
     pass_through = sums["cross_sell_pass_through"]

@@ -18,8 +18,8 @@ import polars as pl
 
 from . import fmt
 from .data import ReportData, matrix_axes
-from .html import CURVES_MAX, KPI_LABELS
-from .svg import BLACK, BLUE, CATEGORICAL, GREEN, ORANGE, PURPLE, SKY, VERMILLION
+from .html import BRIDGE, CURVES_MAX, KPI_LABELS
+from .svg import BLACK, CATEGORICAL
 
 MATRIX_MAX = 250  # bases and targets in the attach matrix sheet; every pair stays in "Attach"
 EXCEL_ROWS = 1_048_576  # a worksheet's hard limit, header included
@@ -385,24 +385,13 @@ def _attach_matrix(book: _Book, data: ReportData) -> None:
         sheet.write_string(note_row + offset, 0, note)
 
 
-_BRIDGE = (
-    ("new", "new (land)", BLUE, False),
-    ("reactivation", "reactivation", PURPLE, False),
-    ("upsell", "upsell", SKY, False),
-    ("cross_sell", "cross-sell", GREEN, False),
-    ("cross_sell_pass_through", "cross-sell at pass-through price (flagged)", GREEN, True),
-    ("contraction", "contraction", ORANGE, False),
-    ("churn", "churn", VERMILLION, False),
-)
-
-
 def _expansion_chart(book: _Book, sheet: Any, data: ReportData) -> None:
     expansion = data.expansion
     columns = expansion.columns
     last = expansion.height
     chart = book.workbook.add_chart({"type": "column", "subtype": "stacked"})
     period_col = columns.index("period")
-    for key, label, colour, hatched in _BRIDGE:
+    for key, label, colour, hatched in BRIDGE:
         if key not in columns or expansion.get_column(key).null_count() == expansion.height:
             continue  # bookings mode: reactivation, contraction and churn cannot be seen
         col = columns.index(key)
