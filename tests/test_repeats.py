@@ -90,8 +90,7 @@ def test_held_at_counts_pairs_active_on_the_day():
             (7, "C", "P", D(2024, 6, 1), None, "open"),
         ]
     )
-    at = pl.LazyFrame({"as_of": [D(2025, 1, 1)]})
-    got = held_at(book, at).collect()
+    got = held_at(book, D(2025, 1, 1)).collect()
     want = pl.DataFrame(
         {
             "pairs": [3],
@@ -104,6 +103,24 @@ def test_held_at_counts_pairs_active_on_the_day():
         schema_overrides={"most": pl.Int64, "pairs": pl.Int64, "overlapping": pl.Int64},
     )
     assert_frame_equal(got, want)
+
+
+def test_held_at_names_the_first_account_then_its_first_product_on_a_tie():
+    # A holds Q twice and P once; B holds P twice: the most is 2, held by (A, Q) and (B, P).
+    # The pair named is A's (the first account), with A's product Q, not the first product
+    # among all tied pairs (P, which A holds only once).
+    book = lines(
+        [
+            (1, "B", "P", D(2024, 1, 1), None, "won"),
+            (2, "B", "P", D(2024, 2, 1), None, "won"),
+            (3, "A", "P", D(2024, 1, 1), None, "won"),
+            (4, "A", "Q", D(2024, 1, 1), None, "won"),
+            (5, "A", "Q", D(2024, 3, 1), None, "won"),
+        ]
+    )
+    got = held_at(book, D(2025, 1, 1)).collect().row(0, named=True)
+    assert (got["pairs"], got["overlapping"], got["most"]) == (3, 2, 2)
+    assert (got["account_id"], got["product_id"]) == ("A", "Q")
 
 
 def test_duplicate_rows_compare_every_cell_and_point_to_the_first_copy():

@@ -32,9 +32,8 @@ def validate(session: Session) -> Answer:
         held = pl.DataFrame()
         if overlapping.item():
             # Only a book with overlapping lines reads its lines again, for the day's picture.
-            held = held_at(book.line_items, session.model(apply_where=False, book=book).as_of_frame).collect(
-                engine="streaming"
-            )
+            day = session.model(apply_where=False, book=book).as_of_frame.collect(engine="streaming")
+            held = held_at(book.line_items, day.item() if day.height else None).collect(engine="streaming")
         warnings = dict(warned.iter_rows())
         # Every table's full account: the one-line account on stderr is short (it must fit a
         # terminal), so the details are here, on stderr too when the output carries no notes.

@@ -12,6 +12,8 @@ used, and ``xsell validate`` says where they are and what they do to the numbers
 
 from __future__ import annotations
 
+import datetime as dt
+
 import polars as pl
 
 from ..runs import running
@@ -90,26 +92,32 @@ def concurrent_at_start(lines: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def held_at(lines: pl.LazyFrame, at: pl.LazyFrame) -> pl.LazyFrame:
-    """One row: how many account × product pairs hold a won line active on the day in ``at``
-    (one row, column ``as_of``), how many hold two or more at once, the most held at once,
-    and the pair holding it (first account and product in order on a tie)."""
-    active = (
-        lines.join(at, how="cross")
-        .filter(
+def held_at(lines: pl.LazyFrame, day: dt.date | None) -> pl.LazyFrame:
+    """One row: how many account × product pairs hold a won line active on ``day`` (T), how
+    many hold two or more at once, the most held at once, the pair holding it (first account,
+    then its first product, on a tie) and the day (column ``as_of``).
+
+    The day is a date, not a one-row frame crossed with the lines: Polars turns a cross join
+    followed by comparisons into an inequality join, 6× slower (300k-account book: 3.0 against
+    0.5 CPU-s); and the pair is read off the pairs holding the most, not off a sort of them all."""
+    when = pl.lit(day, dtype=pl.Date)
+    held = (
+        lines.filter(
             _won()
-            & (pl.col("booked_at") <= pl.col("as_of"))
-            & (pl.col("start_date") <= pl.col("as_of"))
-            & (pl.col("end_date").is_null() | (pl.col("as_of") < pl.col("end_date")))
+            & (pl.col("booked_at") <= when)
+            & (pl.col("start_date") <= when)
+            & (pl.col("end_date").is_null() | (when < pl.col("end_date")))
         )
         .group_by("account_id", "product_id")
         .agg(pl.len().cast(pl.Int64).alias("held"))
-        .sort(["held", "account_id", "product_id"], descending=[True, False, False])
     )
-    return active.select(
+    most = pl.col("held") == pl.col("held").max()
+    account = pl.col("account_id").filter(most).min()
+    return held.select(
         pl.len().cast(pl.Int64).alias("pairs"),
         (pl.col("held") >= 2).sum().cast(pl.Int64).alias("overlapping"),
-        pl.col("held").first().alias("most"),
-        pl.col("account_id").first(),
-        pl.col("product_id").first(),
-    ).join(at, how="cross")
+        pl.col("held").max().alias("most"),
+        account.alias("account_id"),
+        pl.col("product_id").filter(most & (pl.col("account_id") == account)).min().alias("product_id"),
+        when.alias("as_of"),
+    )
