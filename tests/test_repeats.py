@@ -197,3 +197,30 @@ def test_duplicate_rows_compare_the_extra_cells_too():
     got = duplicate_rows(raw).sort(ROW).collect()
     want = pl.DataFrame({ROW: [3], DUPLICATE_OF: [2]}, schema={ROW: pl.Int64, DUPLICATE_OF: pl.Int64})
     assert_frame_equal(got, want)
+
+
+def test_duplicate_rows_of_typed_parquet_columns_compare_the_cells_as_text():
+    # Typed cells are hashed as values and compared as the text they read as: 1.5 = 1.5 and
+    # NaN = NaN (copies), but -0.0 and 0.0 hash alike and read differently: no copy.
+    day, other = D(2024, 1, 15), D(2024, 2, 1)
+    raw_frame = pl.LazyFrame(
+        {
+            ROW: [1, 2, 3, 4, 5, 6, 7],
+            "c0": ["A"] * 7,
+            "c1": [1.5, 1.5, -0.0, 0.0, float("nan"), float("nan"), 1.5],
+            "c2": [day, day, day, day, other, other, other],
+        },
+        schema_overrides={ROW: pl.Int64},
+    )
+    raw = RawTable(
+        Path("f.parquet"),
+        ("a", "b", "c"),
+        raw_frame,
+        "utf-8",
+        None,
+        "parquet",
+        dtypes=(pl.String(), pl.Float64(), pl.Date()),
+    )
+    got = duplicate_rows(raw).sort(ROW).collect()
+    want = pl.DataFrame({ROW: [2, 6], DUPLICATE_OF: [1, 5]}, schema={ROW: pl.Int64, DUPLICATE_OF: pl.Int64})
+    assert_frame_equal(got, want)
