@@ -61,8 +61,15 @@ def fingerprint(paths: Iterable[Path]) -> list[tuple[str, int, int]]:
 @cache
 def code_fingerprint() -> list[tuple[str, int, int]]:
     """xsell's own source files (path, size, mtime): an upgrade or an edit never reads an entry
-    an older xsell wrote."""
-    return fingerprint([Path(__file__).resolve().parent])
+    an older xsell wrote. Not the compiled copies under ``__pycache__``: Python rewrites them when
+    it likes (another interpreter, a checkout that touched a file), which threw away fits that
+    the code behind them still matched."""
+    return source_fingerprint(Path(__file__).resolve().parent)
+
+
+def source_fingerprint(root: Path) -> list[tuple[str, int, int]]:
+    """``fingerprint`` of the files under ``root`` but those under a ``__pycache__`` folder."""
+    return fingerprint(sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts))
 
 
 def fitted(key: dict[str, Any], fit: Callable[[], choice.Fitted | None], *, use: bool) -> choice.Fitted | None:

@@ -217,6 +217,21 @@ def test_whitespace_fit_cache_is_reused_and_no_cache_writes_nothing(cli, tmp_pat
     assert len(list(cache.glob("whitespace-*"))) == 2
 
 
+def test_the_code_fingerprint_changes_with_the_source_not_with_compiled_copies(tmp_path):
+    from crossell_cli.cache import source_fingerprint
+
+    (tmp_path / "pkg" / "__pycache__").mkdir(parents=True)
+    source = tmp_path / "pkg" / "mod.py"
+    source.write_text("x = 1\n")
+    (tmp_path / "pkg" / "rules.yaml").write_text("a: 1\n")
+    before = source_fingerprint(tmp_path / "pkg")
+    assert [Path(p).name for p, _, _ in before] == ["mod.py", "rules.yaml"]
+    (tmp_path / "pkg" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"compiled")
+    assert source_fingerprint(tmp_path / "pkg") == before
+    source.write_text("x = 2  # an edit\n")
+    assert source_fingerprint(tmp_path / "pkg") != before
+
+
 def test_a_warm_whitespace_run_reads_its_facts_from_the_cache_not_the_export(cli, tmp_path, monkeypatch):
     """The second run over the same export and settings takes the facts the first one read
     (lines up to T, accounts, products, the row account) from the cache: the same bytes on both
