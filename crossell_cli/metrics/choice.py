@@ -815,22 +815,23 @@ def score(
             )
         )
     got = pl.concat(frames)
-    customers = st.customers.select(pl.col("a").cast(pl.Int64), "account_id")
-    items = idx.select(pl.col("i").cast(pl.Int64), pl.col("item").alias("family"))
-    bases = idx.select(pl.col("i").cast(pl.Int64).alias("base_i"), pl.col("item").alias("base"))
-    level_names = pl.DataFrame({"base_segment": fitted.levels}, schema={"base_segment": pl.String}).with_row_index(
-        "seg_g"
-    )
-    return (
-        got.join(customers, on="a", how="left")
-        .join(items, on="i", how="left")
-        .join(bases, on="base_i", how="left")
-        .join(level_names.with_columns(pl.col("seg_g").cast(pl.Int64)), on="seg_g", how="left")
-        .with_columns(
-            pl.when(pl.col("base").is_null()).then(None).otherwise(pl.col(c)).alias(c)
-            for c in ("base_bought", "base_customers")
-        )
-        .select(list(SCORED))
+    # Names by position: customer a is row a of the sorted customers, item i row i of the items
+    # (a gather, where four joins on 9.2 M rows cost the 300k-account book ~2 CPU-s).
+    item_name = idx["item"]
+    base = got.select(pl.when(pl.col("base_i") >= 0).then(pl.col("base_i"))).to_series()
+    segment = got.select(pl.when(pl.col("seg_g") >= 0).then(pl.col("seg_g"))).to_series()
+    has = base.is_not_null()
+    return pl.DataFrame(
+        {
+            "account_id": st.customers["account_id"].gather(got["a"]),
+            "family": item_name.gather(got["i"]),
+            "score": got["score"],
+            "base": item_name.gather(base),
+            "base_bought": got["base_bought"].zip_with(has, pl.Series([None], dtype=pl.Int64)),
+            "base_customers": got["base_customers"].zip_with(has, pl.Series([None], dtype=pl.Int64)),
+            "base_segment": pl.Series(fitted.levels, dtype=pl.String).gather(segment),
+        },
+        schema=SCORED,
     )
 
 
