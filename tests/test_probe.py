@@ -118,3 +118,22 @@ def test_every_corpus_file_the_probe_accepts_gives_the_same_book() -> None:
             continue
         _same(probed, book)
     assert taken > 5
+
+
+def test_exact_copies_found_from_the_probes_row_hashes_are_the_two_lanes_copies(tmp_path: Path) -> None:
+    # A clean export holding copies: the probe carries each row's hash, and the copy check
+    # reads the candidates off it (then compares their cells as text) instead of hashing the
+    # file again; the book, its issues included, is the two lanes' book.
+    (tmp_path / "line_items.csv").write_text(
+        "account_id,product_id,booked_at,amount\n"
+        "a,Core,2024-01-01,100\n"
+        "a,Core,2024-01-01,100\n"
+        "b,Core,2024-01-01,100.0\n"
+        "b,Core,2024-01-01,100\n"
+        "a,Core,2024-01-01,100\n"
+    )
+    probed, book = _probed_and_lanes({"data": str(tmp_path)})
+    assert probed is not None
+    _same(probed, book)
+    copies = eager(probed).issues.filter(pl.col("rule") == "duplicate_row")
+    assert copies.select("row", "value").rows() == [(2, "1"), (5, "1")]

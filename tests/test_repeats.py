@@ -13,7 +13,7 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from crossell_cli.ingest.read import EXTRA, ROW, RawTable
-from crossell_cli.ingest.repeats import concurrent_at_start, duplicate_rows, held_at
+from crossell_cli.ingest.repeats import ROW_HASH, concurrent_at_start, duplicate_rows, held_at
 from crossell_cli.ingest.rules import CONCURRENT, DUPLICATE_OF
 
 from .conftest import invoke
@@ -224,3 +224,19 @@ def test_duplicate_rows_of_typed_parquet_columns_compare_the_cells_as_text():
     got = duplicate_rows(raw).sort(ROW).collect()
     want = pl.DataFrame({ROW: [2, 6], DUPLICATE_OF: [1, 5]}, schema={ROW: pl.Int64, DUPLICATE_OF: pl.Int64})
     assert_frame_equal(got, want)
+
+
+def test_row_hashes_read_before_spare_the_copy_check_a_pass_over_the_file(tmp_path: Path):
+    # With every row's hash at hand and no two alike, nothing is read: the frame below would
+    # fail if it were (its file does not exist).
+    gone = pl.scan_csv(tmp_path / "missing.csv", schema={ROW: pl.Int64, "c0": pl.String})
+    raw = RawTable(Path("f.csv"), ("a",), gone, "utf-8", ",", "csv")
+    hashed = pl.DataFrame({ROW: [1, 2, 3], ROW_HASH: [11, 12, 13]}, schema={ROW: pl.Int64, ROW_HASH: pl.UInt64})
+    assert duplicate_rows(raw, hashed).collect().is_empty()
+    # Two rows sharing a hash are compared cell by cell, as without the hashes.
+    frame = pl.LazyFrame({ROW: [1, 2, 3], "c0": ["A", "A", "B"]}, schema_overrides={ROW: pl.Int64})
+    raw = RawTable(Path("f.csv"), ("a",), frame, "utf-8", ",", "csv")
+    hashed = pl.DataFrame({ROW: [1, 2, 3], ROW_HASH: [7, 7, 7]}, schema={ROW: pl.Int64, ROW_HASH: pl.UInt64})
+    got = duplicate_rows(raw, hashed).collect()
+    assert got.rows() == [(2, 1)]
+    assert_frame_equal(got, duplicate_rows(raw).collect())

@@ -19,7 +19,7 @@ import polars as pl
 
 from ..config import Settings, find_config, read_config, resolve_settings
 from ..errors import DataError, UsageError, XsellError
-from ..ingest import Book, explain, load, load_probed, load_profile, with_profile_lookups
+from ..ingest import ROW_HASH, Book, explain, load, load_probed, load_profile, with_profile_lookups
 from ..model import Model, build_model, latest_closed_date
 
 # A shared fact feeds several parts of one plan: nested common-subplan caching computes it
@@ -56,11 +56,16 @@ class Session:
             book, as_of=settings.as_of, level=settings.level, where=settings.where if apply_where else ()
         )
 
-    def read(self) -> Book:
+    def read(self, *, hashes: bool = False) -> Book:
         """The book with its files read: the clean lane of every table in one pass (no cell
         text kept), and the book over those rows in memory when all of them are clean; else
-        the lazy book, whose two lanes read the files again and name every problem."""
-        probes = self.book.probes
+        the lazy book, whose two lanes read the files again and name every problem.
+        ``hashes``: the line items' row hashes are read too, for the copy check of ``xsell
+        validate`` (otherwise they are left out of the pass, and cost nothing)."""
+        probes = {
+            table: probe if hashes and table == "line_items" else probe.drop(ROW_HASH)
+            for table, probe in self.book.probes.items()
+        }
         if not probes:
             return self.book
         try:

@@ -14,7 +14,7 @@ from .session import Collected, Plan, Session, table_account
 def validate(session: Session) -> Answer:
     # A file whose rows are all clean is read once into memory (the probe), and the warnings
     # are checked there; otherwise the lazy book reads it again and names every problem.
-    book = session.read()
+    book = session.read(hashes=True)
     issues = book.issues.select(list(ISSUE_SCHEMA)).sort(
         "severity", "table", "row", "column", descending=[True, False, False, False]
     )

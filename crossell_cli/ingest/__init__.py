@@ -27,6 +27,7 @@ from .book import (
 from .parsers import normalize_id
 from .profiles import available as available_profiles
 from .profiles import load_profile
+from .repeats import ROW_HASH
 from .table import ISSUE_SCHEMA, TableSource
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "ISSUE_SCHEMA",
     "LINE_ITEM_DTYPES",
     "PRODUCT_DTYPES",
+    "ROW_HASH",
     "Book",
     "Guard",
     "TableSource",

@@ -28,7 +28,7 @@ from . import parsers as p
 from .headers import GENERIC_HEADERS, ColumnSource, find_header, map_columns, require
 from .profiles import for_headers
 from .read import LOOKUP_HIT, ROW, RawTable, diagnose_csv, diagnose_utf8, read_raw
-from .repeats import concurrent_at_start, duplicate_rows
+from .repeats import ROW_HASH, concurrent_at_start, duplicate_rows
 from .rules import rules_for, template
 from .table import (
     COUNT_SCHEMA,
@@ -466,7 +466,11 @@ def _load(
     lines = _with_catalogue_list(lines, products, "products" in settings.sources)
     mapped = {src.canonical for src in lines_checked.source.mapping}
     present = frozenset(mapped | ({"stage"} if "is_won" in mapped else set()))
-    warnings = _warnings(lines, accounts, products if "products" in settings.sources else None, checked, line_raw)
+    probe = (probed or {}).get("line_items")
+    hashed = probe.select(ROW, ROW_HASH) if probe is not None and ROW_HASH in probe.columns else None
+    warnings = _warnings(
+        lines, accounts, products if "products" in settings.sources else None, checked, line_raw, hashed=hashed
+    )
     issues = pl.union([*(c.issues for c in checked.values()), late_issues, warnings], how="vertical")
     counts = _counts(checked, late_counts, lines)
     account_columns = (
@@ -806,8 +810,11 @@ def _warnings(
     products: pl.LazyFrame | None,
     checked: Mapping[TableName, Checked],
     raw_lines: RawTable,
+    *,
+    hashed: pl.DataFrame | None = None,
 ) -> pl.LazyFrame:
-    """The check stage: rows that are used but deserve a look."""
+    """The check stage: rows that are used but deserve a look. ``hashed``: every line row's
+    hash, read with the probe (see ``duplicate_rows``)."""
     parts: list[pl.LazyFrame] = []
     file = str(checked["line_items"].source.path)
     frame = lines
@@ -823,7 +830,7 @@ def _warnings(
         orphan_product = pl.col("product_id").is_not_null() & pl.col("__known_product").is_null()
     frame = frame.with_columns(orphan_account.alias("__orphan_account"), orphan_product.alias("__orphan_product"))
     frame = frame.with_columns(pl.col(ROW).cast(pl.Int64))
-    frame = frame.join(duplicate_rows(raw_lines), on=ROW, how="left")
+    frame = frame.join(duplicate_rows(raw_lines, hashed), on=ROW, how="left")
     frame = frame.join(concurrent_at_start(lines), on=ROW, how="left")
     for rule in rules_for("line_items", "check"):
         parts.append(

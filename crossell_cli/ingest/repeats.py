@@ -30,7 +30,24 @@ def _ever_active() -> pl.Expr:
     return pl.col("end_date").is_null() | (pl.col("end_date") > pl.col("start_date"))
 
 
-def duplicate_rows(raw: RawTable) -> pl.LazyFrame:
+# A row's hash over all its cells (``row_hash``), kept with the probe when the caller asks
+# (``xsell validate``), so that the copy check needs no pass over the file of its own.
+ROW_HASH = "__row_hash"
+
+
+def row_hash(raw: RawTable) -> pl.Expr:
+    """One hash over every cell of a row of ``raw.frame``, the cells past the header included
+    (a ragged row, rejected, is no copy of a later row that has only its named cells). A typed
+    Parquet column is hashed as it is (cells with the same text have the same value, and equal
+    values hash alike, NaN and -0.0 included), not cast to text: 1.35 -> 0.5 CPU-s on the
+    300k-account Parquet book."""
+    keys = [pl.col(raw.column(i)) if _hashes_as_value(raw.dtype(i)) else raw.text(i) for i in range(len(raw.headers))]
+    if EXTRA in raw.frame.collect_schema().names():
+        keys.append(pl.col(EXTRA))
+    return pl.struct(keys).hash(seed=0)
+
+
+def duplicate_rows(raw: RawTable, hashed: pl.DataFrame | None = None) -> pl.LazyFrame:
     """(ROW, DUPLICATE_OF): each used row whose every cell repeats an earlier used row, and
     the first such row. Cells are compared as the file's text, so 1.0 and 1 differ.
 
@@ -38,23 +55,31 @@ def duplicate_rows(raw: RawTable) -> pl.LazyFrame:
     a later one is: the copies are found over the file's rows, and the warning attaches to the
     used ones. A row hash finds the few rows that may repeat another; only those are compared
     cell by cell, so a collision never makes two different rows copies, and the text of the
-    whole file is not held in memory (a window over every cell of 3 M rows took 4.8 GB)."""
+    whole file is not held in memory (a window over every cell of 3 M rows took 4.8 GB).
+
+    ``hashed``: (ROW, ROW_HASH) of every row of the file, already read (the probe's): when no
+    two rows share a hash, which is every clean export's case, the file is not read again."""
     cells = [f"__cell{i}" for i in range(len(raw.headers))]
+    none = pl.LazyFrame(schema={ROW: pl.Int64, DUPLICATE_OF: pl.Int64})
     if not cells:
-        return pl.LazyFrame(schema={ROW: pl.Int64, DUPLICATE_OF: pl.Int64})
+        return none
     texts = [raw.text(i).alias(c) for i, c in enumerate(cells)]
-    # The hash reads a typed Parquet column as it is (cells with the same text have the same
-    # value, and equal values hash alike, NaN and -0.0 included), not cast to text: 1.35 ->
-    # 0.5 CPU-s on the 300k-account Parquet book. Only the candidates are cast and compared.
-    keys = [pl.col(raw.column(i)) if _hashes_as_value(raw.dtype(i)) else raw.text(i) for i in range(len(raw.headers))]
     if EXTRA in raw.frame.collect_schema().names():
-        # The cells past the header are part of the row: a ragged row (rejected) is no copy
-        # of a later row that has only its named cells.
         cells.append("__extra")
         texts.append(pl.col(EXTRA).alias("__extra"))
-        keys.append(pl.col(EXTRA))
-    hashed = raw.frame.select(pl.col(ROW).cast(pl.Int64), pl.struct(keys).hash(seed=0).alias("__hash"))
-    candidates = hashed.filter(pl.len().over("__hash") > 1).select(ROW)
+    candidates: pl.LazyFrame
+    if hashed is not None:
+        found = hashed.filter(pl.col(ROW_HASH).is_duplicated()).select(pl.col(ROW).cast(pl.Int64))
+        if found.is_empty():
+            return none
+        candidates = found.lazy()
+    else:
+        candidates = (
+            raw.frame.select(pl.col(ROW).cast(pl.Int64), row_hash(raw).alias(ROW_HASH))
+            .filter(pl.len().over(ROW_HASH) > 1)
+            .select(ROW)
+        )
+    # Only the candidates are cast to text and compared.
     rows = raw.frame.with_columns(pl.col(ROW).cast(pl.Int64)).join(candidates, on=ROW, how="semi").select(ROW, *texts)
     first = pl.col(ROW).min().over(cells)
     return (

@@ -36,6 +36,7 @@ from ..schema import Table, TableName, normalize_header
 from . import parsers as p
 from .headers import ColumnSource, find_header
 from .read import EXTRA, LOOKUP_HIT, ROW, RawTable
+from .repeats import ROW_HASH, row_hash
 from .rules import (
     EXCLUDED,
     LOOKUP,
@@ -231,10 +232,12 @@ def check_table(
         blank = pl.all_horizontal([c.is_null() | (c.str.strip_chars() == "") for c in texts_all])
         excluded_row = pl.col("__excl_reason").is_not_null() & ~blank
         probe_ok = ~pl.col("__candidate") & (excluded_row | (cells_ok & pl.col("__excl_reason").is_null()))
+    # (The row's hash rides along for the copy check: ``Session.read`` drops it, and so its
+    # work, unless asked.)
     probe = finish_clean(
-        raw.frame.select(columns)
+        raw.frame.select([*columns, row_hash(raw).alias(ROW_HASH)])
         .with_columns(probe_ok.alias("__clean"))
-        .select([*clean_cols, *[pl.col(n) for n in excl if exclude], pl.col("__clean")])
+        .select([*clean_cols, *[pl.col(n) for n in excl if exclude], pl.col("__clean"), pl.col(ROW_HASH)])
     )
     marked = raw.frame.select(columns).with_columns(clean.alias("__clean")).cache()
     straight = finish_clean(marked.filter(pl.col("__clean")).select(clean_cols))
@@ -310,7 +313,7 @@ def from_probe(checked: Checked, probe: pl.DataFrame) -> Checked | None:
     clean: every row kept but those the config excludes (listed as issues); None otherwise."""
     if not probe["__clean"].all():
         return None
-    frame = probe.lazy().drop("__clean")
+    frame = probe.lazy().drop("__clean", ROW_HASH, strict=False)
     excluded = pl.lit(False)
     issues = empty_issues()
     if "__excl_reason" in probe.columns:
