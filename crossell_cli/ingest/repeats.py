@@ -63,7 +63,7 @@ def duplicate_rows(raw: RawTable, hashed: pl.DataFrame | None = None) -> pl.Lazy
     none = pl.LazyFrame(schema={ROW: pl.Int64, DUPLICATE_OF: pl.Int64})
     if not cells:
         return none
-    texts = [raw.text(i).alias(c) for i, c in enumerate(cells)]
+    texts = [_cell(raw, i).alias(c) for i, c in enumerate(cells)]
     if EXTRA in raw.frame.collect_schema().names():
         cells.append("__extra")
         texts.append(pl.col(EXTRA).alias("__extra"))
@@ -87,6 +87,12 @@ def duplicate_rows(raw: RawTable, hashed: pl.DataFrame | None = None) -> pl.Lazy
         .filter(pl.col(ROW) != pl.col(DUPLICATE_OF))
         .select(pl.col(ROW).cast(pl.Int64), pl.col(DUPLICATE_OF).cast(pl.Int64))
     )
+
+
+def _cell(raw: RawTable, index: int) -> pl.Expr:
+    """A cell as the copy check compares it: its text; a Parquet duration, which Polars cannot
+    write as text, its value (two durations read alike exactly when they are equal)."""
+    return pl.col(raw.column(index)) if isinstance(raw.dtype(index), pl.Duration) else raw.text(index)
 
 
 def _hashes_as_value(dtype: pl.DataType) -> bool:
