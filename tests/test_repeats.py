@@ -271,7 +271,15 @@ def test_validate_reads_a_parquet_export_with_a_duration_column(tmp_path: Path):
     ).write_parquet(path)
     result = invoke(["validate", "--line-items", str(path), "--format", "csv"], env=NO_CONFIG)
     assert result.exit_code == 0, result.stderr
-    assert (
-        "warning: exact duplicate rows: 1 used line_items rows repeat an earlier row cell for cell (e.g. row 2 = row 1)"
-        in result.stderr
+    assert result.stdout == (
+        "table,file,row,column,header,value,rule,severity,message\n"
+        f"line_items,{path},2,(row),,1,duplicate_row,warning,"
+        '"every cell repeats row 1; both rows are used (counted twice); if the export repeated the line, remove the copy"\n'
+    )
+    assert result.stderr == (
+        f"line_items: 3 rows, 3 used, 0 rejected, 1 warnings — {path}\n"
+        "warning: exact duplicate rows: 1 used line_items rows repeat an earlier row cell for cell (e.g. row 2 = "
+        "row 1); they are used as they are, so each copy counts again — remove the copies from the export if they "
+        "are not separate purchases (rule duplicate_row lists them)\n"
+        "3 line items: 3 used, 0 rejected\n"
     )
