@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from unittest import mock
 
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crossell_cli.metrics import pairs as pairs_module
 from crossell_cli.model import build_model
 
 from .conftest import SAMPLE, book_from_rows
@@ -69,6 +71,18 @@ AS_OF = st.integers(0, 260).map(lambda k: BASE + dt.timedelta(days=k))
 @settings(max_examples=150, deadline=None)
 @given(rows=lines(), as_of=AS_OF, level=st.sampled_from(["family", "product"]))
 def test_matches_the_independent_oracle(rows, as_of, level):
+    check_against_the_oracle(rows, as_of, level)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=lines(), as_of=AS_OF, level=st.sampled_from(["family", "product"]))
+def test_the_sparse_pair_count_matches_the_independent_oracle(rows, as_of, level):
+    """The same check with the pairs counted by sparse products (the way a wide book takes)."""
+    with mock.patch.object(pairs_module, "SPARSE_ITEMS", 0), mock.patch.object(pairs_module, "SPARSE_WIDTH", 0.0):
+        check_against_the_oracle(rows, as_of, level)
+
+
+def check_against_the_oracle(rows: list[dict], as_of: dt.date, level: str) -> None:
     pairs, head = ours(rows, as_of, level)
     expected = oracle(rows, as_of, level)
     assert head.customers == expected["customers"]
