@@ -7,6 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from crossell_cli.metrics import pairs
 from crossell_cli.metrics.flags import FlagSettings, fails
 from crossell_cli.metrics.periods import Calendar
 from crossell_cli.model import build_model
@@ -90,7 +91,16 @@ def test_pass_through_without_contract_ids_uses_the_same_day():
     assert "the same day" in findings.filter(pl.col("flag") == "pass_through")["detail"][0]
 
 
-def test_forced_bundle_pair_and_its_threshold():
+@pytest.fixture(params=["join", "sparse"])
+def pair_way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Pairs counted by the self-join, or by the sparse products a wide book takes."""
+    if request.param == "sparse":
+        monkeypatch.setattr(pairs, "SPARSE_ITEMS", 0)
+        monkeypatch.setattr(pairs, "SPARSE_WIDTH", 0.0)
+    return str(request.param)
+
+
+def test_forced_bundle_pair_and_its_threshold(pair_way):
     lines = []
     for i in range(20):
         lines.append(line(f"a{i}", "Core", "2024-01-01", contract_id=f"k{i}"))
@@ -326,7 +336,7 @@ def sample_findings(folder: Path) -> pl.DataFrame:
     return flags(build_model(book, as_of=None, level="family"), FlagSettings())
 
 
-def test_every_planted_pattern_is_found_and_nothing_else():
+def test_every_planted_pattern_is_found_and_nothing_else(pair_way):
     planted = pl.read_csv(SAMPLE / "planted.csv", infer_schema=False)
     found = sample_findings(SAMPLE)
     assert planted_keys(found) == planted_keys(planted)  # precision and recall both 1.0

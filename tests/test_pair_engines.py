@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crossell_cli.metrics import pairs
-from crossell_cli.metrics.sparse_pairs import sparse_pair_counts
+from crossell_cli.metrics.sparse_pairs import sparse_deal_pairs, sparse_pair_counts
 
 D = dt.date(2024, 1, 1)
 
@@ -156,3 +156,75 @@ def test_a_narrow_catalogue_takes_the_join():
     frame = coded(HAND)
     with mock.patch("crossell_cli.metrics.sparse_pairs.sparse_pair_counts", side_effect=AssertionError("sparse")):
         assert as_dict(pairs._count_pairs(frame)) == HAND_COUNTS
+
+
+# Deals: the lines of each item on a deal (n), and the targets whose lines are counted.
+DEALS = [("k1", "X", 2), ("k1", "Y", 1), ("k2", "X", 1), ("k2", "Z", 3), ("k3", "X", 1), ("k3", "Y", 1), ("k3", "Z", 1)]
+# (base, target): the target's lines on deals that also hold the base
+DEAL_COUNTS = {("Y", "X"): 3, ("Z", "X"): 2, ("X", "Y"): 2, ("Z", "Y"): 1, ("X", "Z"): 4, ("Y", "Z"): 1}
+
+
+def deal_items(rows: list[tuple[str, str, int]], targets: set[str] | None, keys: tuple[str, ...]) -> pl.DataFrame:
+    """(deal, item, n) rows as ``_count_deal_pairs`` takes them; a two-column key splits the
+    deal name into an account (its letter) and a day (its number)."""
+    frame = pl.DataFrame(
+        {
+            "deal": [r[0] for r in rows],
+            "item": [r[1] for r in rows],
+            "n": [r[2] for r in rows],
+            "__target": [targets is None or r[1] in targets for r in rows],
+        },
+        schema={"deal": pl.String, "item": pl.String, "n": pl.UInt32, "__target": pl.Boolean},
+    )
+    if keys == ("contract_id",):
+        return frame.rename({"deal": "contract_id"}).select(*keys, "item", "n", "__target")
+    return frame.select(
+        pl.col("deal").str.slice(0, 1).alias("account_id"),
+        (pl.lit(D) + pl.duration(days=pl.col("deal").str.slice(1).cast(pl.Int64))).alias("booked_at"),
+        "item",
+        "n",
+        "__target",
+    )
+
+
+def deals_joined(frame: pl.DataFrame, keys: tuple[str, ...]) -> dict[tuple[str, str], int]:
+    return {(b, t): n for b, t, n in pairs.joined_deal_pairs(frame.lazy(), keys).collect().iter_rows()}
+
+
+def deals_sparse(frame: pl.DataFrame, keys: tuple[str, ...], cells: int = 8_000_000) -> dict[tuple[str, str], int]:
+    got = sparse_deal_pairs(frame, keys=keys, schema=pairs._SHARED, cells=cells)
+    assert got.schema == pl.Schema(pairs._SHARED)
+    out = {(b, t): n for b, t, n in got.iter_rows()}
+    assert len(out) == got.height
+    return out
+
+
+KEYS = [("contract_id",), ("account_id", "booked_at")]
+
+
+@pytest.mark.parametrize("keys", KEYS, ids=["contract", "account-day"])
+@pytest.mark.parametrize(
+    "count",
+    [deals_joined, deals_sparse, lambda f, k: deals_sparse(f, k, cells=1)],
+    ids=["join", "sparse", "blocks"],
+)
+def test_hand_worked_deal_counts(count, keys):
+    assert count(deal_items(DEALS, None, keys), keys) == DEAL_COUNTS
+    assert count(deal_items(DEALS, {"X"}, keys), keys) == {("Y", "X"): 3, ("Z", "X"): 2}
+    assert count(deal_items(DEALS, set(), keys), keys) == {}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from(["a1", "a2", "b1", "b2"]), st.sampled_from("ABCDEF"), st.integers(1, 4)),
+        max_size=24,
+        unique_by=lambda r: (r[0], r[1]),  # one row per deal and item
+    ),
+    targets=st.one_of(st.none(), st.sets(st.sampled_from("ABCDEF"))),
+    keys=st.sampled_from(KEYS),
+    cells=st.integers(1, 30),
+)
+def test_the_two_ways_agree_on_deals(rows, targets, keys, cells):
+    frame = deal_items(rows, targets, keys)
+    assert deals_sparse(frame, keys, cells=cells) == deals_joined(frame, keys)

@@ -12,6 +12,7 @@ Co-owned pairs are counted one of two exact ways, whichever is cheaper for the b
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import polars as pl
 
@@ -72,13 +73,14 @@ def _count_pairs(coded: pl.DataFrame) -> pl.DataFrame:
     return joined_pair_counts(coded.lazy()).collect(engine="streaming")
 
 
-def _items_per_owner(coded: pl.DataFrame) -> float:
-    """Σ n² / Σ n over accounts: how many items the account of a random owned row owns. On a
-    large book, from the accounts whose id hashes to one in sixteen (all rows of each)."""
+def _items_per_owner(coded: pl.DataFrame, keys: Sequence[str] = ("account_id",)) -> float:
+    """Σ n² / Σ n over the groups of ``keys`` (accounts, deals), n the rows of a group (the
+    items it holds): how many items the group of a random row holds. On a large book, from
+    the groups whose key hashes to one in sixteen (all rows of each)."""
     if coded.height > 200_000:
-        coded = coded.filter(pl.col("account_id").hash() % 16 == 0)
+        coded = coded.filter(pl.struct(keys).hash() % 16 == 0)
     n = pl.col("len").cast(pl.Float64)
-    width = coded.group_by("account_id").len().select((n * n).sum() / n.sum()).item()
+    width = coded.group_by(keys).len().select((n * n).sum() / n.sum()).item()
     return float(width) if width is not None else 0.0
 
 
@@ -139,15 +141,39 @@ def deal_pairs(deals: Sequence[tuple[pl.LazyFrame, Sequence[str]]], *, targets: 
     Only deals holding a target are paired, in one orientation (the target's lines): when
     the targets are a few items of many, that is a small part of all the deal's pairs.
     """
-    wanted = targets.select(pl.col("item").alias("target"))
-    shared = []
-    for items, keys in deals:
-        on_deal = items.select(*keys, pl.col("item").alias("target"), "n").join(wanted, on="target", how="semi")
-        others = items.select(*keys, pl.col("item").alias("base"))
-        shared.append(
-            on_deal.join(others, on=list(keys), nulls_equal=True)
-            .filter(pl.col("base") != pl.col("target"))
-            .group_by("base", "target")
-            .agg(pl.col("n").sum().alias("shared"))
-        )
+    marked = targets.select("item").unique().with_columns(pl.lit(True).alias("__target"))
+    shared = [
+        items.select(*keys, "item", pl.col("n").cast(pl.UInt32))
+        .join(marked, on="item", how="left")
+        .with_columns(pl.col("__target").fill_null(False))
+        .map_batches(partial(_count_deal_pairs, keys=tuple(keys)), schema=_SHARED)
+        for items, keys in deals
+    ]
     return pl.concat(shared, how="vertical").group_by("base", "target").agg(pl.col("shared").sum())
+
+
+_SHARED = {"base": pl.String, "target": pl.String, "shared": pl.UInt32}
+
+
+def _count_deal_pairs(deal_items: pl.DataFrame, *, keys: tuple[str, ...]) -> pl.DataFrame:
+    """``deal_pairs`` for one kind of deal (key columns, item, n, __target), by the cheaper way
+    (see ``_count_pairs``): a self-join on the deal, or sparse products on a wide book."""
+    n_items = deal_items["item"].n_unique()
+    if n_items >= SPARSE_ITEMS and _items_per_owner(deal_items, keys) >= SPARSE_WIDTH:
+        from .sparse_pairs import sparse_deal_pairs  # numpy and scipy load only when used
+
+        return sparse_deal_pairs(deal_items, keys=keys, schema=_SHARED)
+    return joined_deal_pairs(deal_items.lazy(), keys).collect(engine="streaming")
+
+
+def joined_deal_pairs(deal_items: pl.LazyFrame, keys: Sequence[str]) -> pl.LazyFrame:
+    """``_count_deal_pairs`` by joining the targets' deal lines with the deals' items."""
+    on_deal = deal_items.filter(pl.col("__target")).select(*keys, pl.col("item").alias("target"), "n")
+    others = deal_items.select(*keys, pl.col("item").alias("base"))
+    return (
+        on_deal.join(others, on=list(keys), nulls_equal=True)
+        .filter(pl.col("base") != pl.col("target"))
+        .group_by("base", "target")
+        .agg(pl.col("n").sum().alias("shared"))
+        .select(*_SHARED)
+    )

@@ -89,6 +89,45 @@ def sparse_pair_counts(
     return pl.concat(blocks)
 
 
+def sparse_deal_pairs(
+    deal_items: pl.DataFrame,
+    *,
+    keys: tuple[str, ...],
+    schema: Mapping[str, pl.DataType | type[pl.DataType]],
+    cells: int = 8_000_000,
+) -> pl.DataFrame:
+    """``pairs.deal_pairs`` for one kind of deal (``keys``, item, n, __target: one row per deal
+    and item) in ``schema``'s columns (base, target, shared), as shared = OᵀN: O deals × items,
+    1 where the deal holds the item; N the same with the item's lines on the deal. The products
+    run over blocks of target columns made dense (at most ``cells`` cells each)."""
+    wanted = deal_items["__target"].to_numpy()
+    if not wanted.any():
+        return pl.DataFrame(schema=schema)
+    deals = deal_items.select(keys).unique().with_row_index("__deal")
+    numbered = deal_items.join(deals, on=list(keys), nulls_equal=True)
+    names = numbered["item"].unique().sort()
+    codes = (numbered["item"].rank("dense").cast(pl.Int64) - 1).to_numpy()
+    deal, lines = numbered["__deal"].to_numpy(), numbered["n"].to_numpy()
+    shape = (deals.height, names.len())
+    on = sp.csr_matrix((np.ones(len(codes), np.int32), (deal, codes)), shape=shape).T.tocsr()
+    with_lines = sp.csc_matrix((lines.astype(np.int64), (deal, codes)), shape=shape)
+    targets = np.unique(codes[numbered["__target"].to_numpy()])
+    blocks = []
+    step = max(1, cells // names.len())
+    for start in range(0, len(targets), step):
+        columns = targets[start : start + step]
+        shared = (on @ with_lines[:, columns]).toarray()
+        shared[columns, np.arange(len(columns))] = 0  # an item with itself is no pair
+        base, target = np.nonzero(shared)
+        blocks.append(
+            pl.DataFrame(
+                {"base": names.gather(base), "target": names.gather(columns[target]), "shared": shared[base, target]},
+                schema=schema,
+            )
+        )
+    return pl.concat(blocks)
+
+
 def _cells(product: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
     return np.asarray(product.toarray()[rows, columns], dtype=np.int64)
 
