@@ -273,12 +273,14 @@ def check_table(
     steps: list[list[pl.Expr]] = []
     parsed_cols: list[pl.Expr] = []
     for name, parser in parsers.items():
-        full = parser.full(pl.col(text_of(name)), p.Scratch(f"__s_{name}_"))
+        need = needs_full(name)
+        # Only the cells the fast parse could not read go through the full one: a row lands
+        # in this lane for one bad cell (a missing id), and its other cells are already read.
+        full = parser.full(pl.when(need).then(pl.col(text_of(name))), p.Scratch(f"__s_{name}_"))
         for i, exprs in enumerate(full.steps):
             if i == len(steps):
                 steps.append([])
             steps[i].extend(exprs)
-        need = needs_full(name)
         parsed_cols += [
             pl.when(need).then(full.value).otherwise(pl.col(f"__f_{name}")).cast(parser.dtype).alias(name),
             pl.when(need).then(full.error).alias(error_of(name)),
