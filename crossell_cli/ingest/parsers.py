@@ -282,12 +282,10 @@ def full_id(text: pl.Expr, s: Scratch) -> Parsed:
 
 
 def fast_id(text: pl.Expr) -> pl.Expr:
-    """Plain ids, and whole numbers written as floats ('17850.0' -> '17850', as pandas and
-    Excel write a numeric id); padded ones, anything that may be Excel-mangled and 18-character
-    ids (Salesforce's) are left to ``full_id``."""
+    """Plain ids; padded ones, anything that may be Excel-mangled, a float id or an
+    18-character Salesforce id is left to ``full_id``."""
     suspect = text.str.contains(r"^\s|\s$|[eE]\+|\.0+$") | (text.str.len_bytes() == 18)
-    whole = pl.when(suspect).then(text).str.extract(r"^(\d+)\.0+$", 1)
-    return pl.when((text != "") & ~suspect).then(text).otherwise(pl.when(whole.str.len_bytes() != 18).then(whole))
+    return pl.when((text != "") & ~suspect).then(text)
 
 
 def normalize_id(text: str) -> str:
@@ -415,13 +413,8 @@ def _epoch(text: pl.Expr) -> pl.Expr:
 
 
 def fast_date(text: pl.Expr, locale_formats: Sequence[str] = ()) -> pl.Expr:
-    """ISO dates, and ISO date-times without a zone written with a space ('2010-12-01
-    08:26:00', as most exports write a timestamp); with a detected locale format, that one too
-    (a whole column of 1/15/2024)."""
+    """ISO dates; with a detected locale format, that one too (a whole column of 1/15/2024)."""
     value = text.str.to_date("%Y-%m-%d", strict=False)
-    # The full parse's first format that can read such a text (the earlier ones need a 'T').
-    timed = pl.when(value.is_null()).then(text).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False)
-    value = pl.coalesce(value, timed.dt.date())
     if locale_formats:
         value = pl.coalesce(value, _first_date(text.str.replace(TRAILING_TIME, ""), locale_formats[:1]))
     return pl.when(value >= MIN_DATE).then(value)
