@@ -162,6 +162,13 @@ from hypothesis import strategies as st  # noqa: E402
 _NUMBERISH = st.text(alphabet="0123456789.,-+ eE$%()€inf", max_size=12)
 _DATEISH = st.one_of(
     st.dates(min_value=dt.date(1, 1, 1)).map(lambda d: d.isoformat()),
+    # timestamps as exports write them: a space or a 'T', seconds, fractions, a zone
+    st.tuples(
+        st.datetimes(min_value=dt.datetime(1, 1, 1)),
+        st.sampled_from([" ", "T"]),
+        st.sampled_from(["seconds", "milliseconds", "microseconds", "minutes"]),
+        st.sampled_from(["", "Z", "+02:00"]),
+    ).map(lambda t: t[0].isoformat(sep=t[1], timespec=t[2]) + t[3]),
     st.text(alphabet="0123456789-/ T:.Z", max_size=20),
 )
 _IDISH = st.text(alphabet="0123456789AaBbZz.eE+- \t", max_size=20)
@@ -195,7 +202,28 @@ def test_fast_numbers_agree_with_the_full_parser(values, mark):
 @given(st.lists(_DATEISH, min_size=1, max_size=20))
 def test_fast_dates_agree_with_the_full_parser(values):
     _agree(parse.fast_date, dates(()), values)
-    _agree(lambda e: parse.fast_date(e, ("%m/%d/%Y",)), dates(("%m/%d/%Y",)), values)
+    for formats in (("%m/%d/%Y",), (parse.ISO_TIMESTAMP,), (parse.ISO_TIMESTAMP, "%d/%m/%Y")):
+        _agree(lambda e, f=formats: parse.fast_date(e, f), dates(formats), values)
+
+
+def test_a_timestamp_column_is_read_by_the_fast_lane():
+    """A column of timestamps ('2012-03-19 10:42:46', Maven Fuzzy Factory's created_at) is read
+    by the fast parse once its sample shows them: its rows no longer all take the full parsers.
+    A column of plain dates does not pay for the second parse."""
+    stamps = ["2012-03-19 10:42:46", "2012-03-20 08:01:00.25", " 2012-03-21 09:00:00 ", "3/22/2012 10:00"]
+    formats, problem = parse.detect_date_formats(pl.Series(stamps), ())
+    assert (formats, problem) == ((parse.ISO_TIMESTAMP, "%m/%d/%Y"), None)
+    assert parse.detect_date_formats(pl.Series(["2012-03-19", "2012-03-20"]), ()) == ((), None)
+    got = pl.DataFrame({"t": stamps}).select(parse.fast_date(pl.col("t"), formats))["t"].to_list()
+    # padded text stays with the full parse, which reads it
+    assert got == [dt.date(2012, 3, 19), dt.date(2012, 3, 20), None, dt.date(2012, 3, 22)]
+    assert parse.run_full(lambda e, s: parse.full_date(e, formats, s), stamps)[0] == [
+        dt.date(2012, 3, 19),
+        dt.date(2012, 3, 20),
+        dt.date(2012, 3, 21),
+        dt.date(2012, 3, 22),
+    ]
+    assert pl.DataFrame({"t": stamps}).select(parse.fast_date(pl.col("t")))["t"].null_count() == 4
 
 
 @settings(max_examples=300, deadline=None)

@@ -47,6 +47,11 @@ _ISO_DATETIME_FORMATS = (
     "%Y-%m-%d %H:%M",
     "%Y-%m-%dT%H:%M",
 )
+# An ISO timestamp written with a space ('2012-03-19 10:42:46'), as most exports write one:
+# one of ``_ISO_DATETIME_FORMATS`` (the first that can read such a text), and among a column's
+# formats when its sample holds such values, so that the fast lane reads them too (it costs a
+# second parse of every cell, not paid by a column of plain dates).
+ISO_TIMESTAMP = "%Y-%m-%d %H:%M:%S%.f"
 # Day-first and month-first can only be told apart by the data; see ``detect_date_formats``.
 LOCALE_DATE_FORMATS = (
     "%m/%d/%Y",
@@ -412,16 +417,25 @@ def _epoch(text: pl.Expr) -> pl.Expr:
     return pl.when(digits).then(pl.from_epoch(seconds, time_unit="s").dt.date())
 
 
-def fast_date(text: pl.Expr, locale_formats: Sequence[str] = ()) -> pl.Expr:
-    """ISO dates; with a detected locale format, that one too (a whole column of 1/15/2024)."""
+def fast_date(text: pl.Expr, formats: Sequence[str] = ()) -> pl.Expr:
+    """ISO dates; ISO timestamps when the column's sample showed them (``ISO_TIMESTAMP`` among
+    its ``formats``); with a detected locale format, that one too (a whole column of 1/15/2024)."""
     value = text.str.to_date("%Y-%m-%d", strict=False)
+    if ISO_TIMESTAMP in formats:
+        value = pl.coalesce(text.str.to_datetime(ISO_TIMESTAMP, strict=False).dt.date(), value)
+    locale_formats = _locale(formats)
     if locale_formats:
         value = pl.coalesce(value, _first_date(text.str.replace(TRAILING_TIME, ""), locale_formats[:1]))
     return pl.when(value >= MIN_DATE).then(value)
 
 
-def full_date(text: pl.Expr, locale_formats: Sequence[str], s: Scratch) -> Parsed:
+def _locale(formats: Sequence[str]) -> list[str]:
+    return [f for f in formats if f != ISO_TIMESTAMP]
+
+
+def full_date(text: pl.Expr, formats: Sequence[str], s: Scratch) -> Parsed:
     """ISO dates and datetimes always, Unix timestamps; then the locale formats chosen for this column."""
+    locale_formats = _locale(formats)
     s.let(t=text.str.strip_chars())
     s.let(
         iso=s["t"].str.to_date("%Y-%m-%d", strict=False),
@@ -442,9 +456,10 @@ def typed_date(column: pl.Expr, dtype: pl.DataType) -> Parsed:
 
 
 def detect_date_formats(sample: pl.Series, configured: Sequence[str]) -> tuple[tuple[str, ...], str | None]:
-    """Choose the locale formats for one column from a sample of its values.
+    """Choose the formats of one column from a sample of its values.
 
-    Returns (formats, problem). Configured formats are used as given. Otherwise every
+    Returns (formats, problem). Configured formats are used as given. Otherwise
+    ``ISO_TIMESTAMP`` comes first when a value of the sample is one, then every locale
     candidate is tried on the values that are not ISO; a candidate is kept if it reads
     at least one of them. When both month-first and day-first read every value and
     disagree on some, the column is ambiguous (e.g. only dates up to the 12th) and the
@@ -455,6 +470,14 @@ def detect_date_formats(sample: pl.Series, configured: Sequence[str]) -> tuple[t
     frame = (
         sample.cast(pl.String).str.strip_chars().to_frame("t").filter(pl.col("t").is_not_null() & (pl.col("t") != ""))
     )
+    stamped = frame.select(pl.col("t").str.to_datetime(ISO_TIMESTAMP, strict=False).is_not_null().any()).item()
+    stamp = (ISO_TIMESTAMP,) if stamped else ()
+    formats, problem = _locale_formats(frame)
+    return stamp + formats, problem
+
+
+def _locale_formats(frame: pl.DataFrame) -> tuple[tuple[str, ...], str | None]:
+    """``detect_date_formats``' locale formats of the sample's non-empty, stripped values (t)."""
     non_iso = frame.filter(
         pl.col("t").str.to_date("%Y-%m-%d", strict=False).is_null()
         & _first_date(pl.col("t"), _ISO_DATETIME_FORMATS).is_null()
