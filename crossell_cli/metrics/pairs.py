@@ -53,7 +53,7 @@ _COUNTED = {"base": pl.UInt32, "target": pl.UInt32, **dict.fromkeys(PAIR_COUNTS,
 
 # The sparse count is the cheaper one when the accounts own many items each from a wide
 # catalogue. Measured on 1 M owned rows (CPU-s, join vs sparse): 32 items per account of 2 000,
-# 4.6 vs 3.3; 16 of 2 000, 3.1 vs 3.4; 64 of 100, 1.3 vs 1.6; Online Retail (360 of 3 700),
+# 4.6 vs 3.3; 16 of 2 000, 3.1 vs 3.4; 64 of 100, 1.3 vs 1.6; Online Retail (180 of 3 659),
 # 6.7 vs 1.8 on 266 k rows.
 SPARSE_WIDTH = 32.0
 SPARSE_ITEMS = 1000
