@@ -66,3 +66,36 @@ def test_a_base_family_the_data_lacks_is_a_usage_error_with_nothing_on_stdout(cl
     result = cli("attach", "--data", str(SAMPLE), "--base", "Cor", "--format", "csv")
     assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == "Error: --base Cor: no family of that name\n  fix: did you mean 'Core'?\n"
+
+
+def test_a_year_past_9999_is_a_bad_date_not_a_crash(cli, write):
+    """Polars reads '+20128-02-05 10:00:00' as a date in the year 20128, which no deal was booked
+    on and Python cannot hold: it was kept by validate and crashed attach (exit 70, "year
+    20128 is out of range"). Found by a review. Now it is a rejected row like any bad date."""
+    path = write(
+        "line_items.csv",
+        "line_id,account_id,product_id,booked_at,amount,stage\n"
+        "L1,A1,P1,2024-01-05 10:00:00,100,won\n"
+        "L2,A1,P2,+20128-02-05 10:00:00,200,won\n"
+        "L3,A2,P1,2024-01-07 10:00:00,300,won\n"
+        "L4,A2,P2,2024-03-05 10:00:00,50,won\n",
+    )
+    checked = cli("validate", "--line-items", str(path))
+    assert checked.exit_code == 65
+    assert checked.stdout == (
+        "table,file,row,column,header,value,rule,severity,message\n"
+        f"line_items,{path},2,booked_at,booked_at,'+20128-02-05 10:00:00,bad_date,rejected,"
+        "\"'+20128-02-05 10:00:00' is not a date; write dates as YYYY-MM-DD, or list the file's format "
+        'in date_formats: in xsell.yaml"\n'
+    )
+    assert checked.stderr == (
+        f"line_items: 4 rows, 3 used, 1 rejected, 0 warnings — {path}\n4 line items: 3 used, 1 rejected\n"
+    )
+    pairs = cli("attach", "--line-items", str(path), "--all", "--format", "csv")
+    assert pairs.exit_code == 0
+    # A2 alone owns both: P1 first on 2024-01-07, P2 on 2024-03-05 (A1's P2 line is the rejected one)
+    assert pairs.stdout.splitlines()[1:] == [
+        "P2,P1,1,1,1.0,0.20654931437723745,1.0,2,1.0,1.0,0,0,1,0.0,",
+        "P1,P2,2,1,0.5,0.09453120573423074,0.9054687942657693,1,0.5,1.0,0,1,0,0.5,",
+    ]
+    assert pairs.stderr == "4 line items: 3 used, 1 rejected — see 'xsell validate'\n"

@@ -248,3 +248,13 @@ def test_percentages_divide_exactly():
     assert values == [0.57, 0.57, 0.57]
     quick = pl.DataFrame({"t": ["57", "29"]}).select(parse.fast_fraction(pl.col("t"), ".", "auto"))["t"]
     assert quick.to_list() == [0.57, 0.29]
+
+
+def test_a_typed_date_outside_1900_to_9999_is_a_bad_date():
+    """A Parquet date column is held to the same range as text (a year past 9999 made the
+    conversion to Python fail later: 'year 20128 is out of range')."""
+    days = pl.Series("d", [19_723, 6_600_000, -30_000, None], dtype=pl.Int32).cast(pl.Date)
+    parsed = parse.typed_date(pl.col("d"), pl.Date())
+    got = pl.DataFrame({"d": days}).select(parsed.value.alias("v"), parsed.error.alias("e"))
+    assert got["v"].to_list() == [dt.date(2024, 1, 1), None, None, None]
+    assert got["e"].to_list() == [None, "bad_date", "bad_date", None]

@@ -38,6 +38,15 @@ EXCEL_ID = "excel_mangled_id"
 UNKNOWN_STAGE = "unknown_stage"
 
 MIN_DATE = dt.date(1900, 1, 1)
+# Polars reads years past 9999 ('+20128-02-05'); no date anyone booked on, and none Python holds.
+MAX_DATE = dt.date(9999, 12, 31)
+
+
+def _booked(value: pl.Expr) -> pl.Expr:
+    """``value`` where it is a day a deal could be booked on (MIN_DATE to MAX_DATE), else null."""
+    return pl.when(value.is_between(MIN_DATE, MAX_DATE)).then(value)
+
+
 _ISO_DATETIME_FORMATS = (
     "%Y-%m-%dT%H:%M:%S%.f%#z",
     "%Y-%m-%dT%H:%M:%S%.fZ",
@@ -426,7 +435,7 @@ def fast_date(text: pl.Expr, formats: Sequence[str] = ()) -> pl.Expr:
     locale_formats = _locale(formats)
     if locale_formats:
         value = pl.coalesce(value, _first_date(text.str.replace(TRAILING_TIME, ""), locale_formats[:1]))
-    return pl.when(value >= MIN_DATE).then(value)
+    return _booked(value)
 
 
 def _locale(formats: Sequence[str]) -> list[str]:
@@ -445,14 +454,15 @@ def full_date(text: pl.Expr, formats: Sequence[str], s: Scratch) -> Parsed:
     )
     s.let(d=pl.coalesce(s["iso"], s["epoch"], s["datetime"], _first_date(s["day"], locale_formats)))
     # '1/5/24' read with %Y is the year 24: not a date anyone booked a deal on.
-    s.let(d=pl.when(s["d"] >= MIN_DATE).then(s["d"]))
+    s.let(d=_booked(s["d"]))
     return s.parsed(s["d"], _error_where(text, s["d"], BAD_DATE))
 
 
 def typed_date(column: pl.Expr, dtype: pl.DataType) -> Parsed:
-    """A Parquet Date or Datetime column; a date before 1900 is a bad date, as in text."""
+    """A Parquet Date or Datetime column; a date before 1900 (or after 9999) is a bad date, as in text."""
     value = column.dt.date() if isinstance(dtype, pl.Datetime) else column
-    return Parsed(pl.when(value >= MIN_DATE).then(value), pl.when(value < MIN_DATE).then(pl.lit(BAD_DATE)))
+    booked = _booked(value)
+    return Parsed(booked, pl.when(value.is_not_null() & booked.is_null()).then(pl.lit(BAD_DATE)))
 
 
 def detect_date_formats(sample: pl.Series, configured: Sequence[str]) -> tuple[tuple[str, ...], str | None]:
@@ -484,12 +494,7 @@ def _locale_formats(frame: pl.DataFrame) -> tuple[tuple[str, ...], str | None]:
     ).select(pl.col("t").str.replace(TRAILING_TIME, "").alias("d"))
     if non_iso.is_empty():
         return (), None
-    parsed = non_iso.select(
-        [
-            pl.when(_first_date(pl.col("d"), [f]) >= MIN_DATE).then(_first_date(pl.col("d"), [f])).alias(f)
-            for f in LOCALE_DATE_FORMATS
-        ]
-    )
+    parsed = non_iso.select([_booked(_first_date(pl.col("d"), [f])).alias(f) for f in LOCALE_DATE_FORMATS])
     scores = {f: parsed[f].is_not_null().sum() for f in LOCALE_DATE_FORMATS}
     best = max(scores.values())
     if best == 0:
