@@ -174,6 +174,9 @@ _DATEISH = st.one_of(
 _IDISH = st.text(alphabet="0123456789AaBbZz.eE+- \t", max_size=20)
 _WORDS = st.one_of(
     st.sampled_from([*parse.TRUE_WORDS, *parse.FALSE_WORDS, "TRUE", "No", "month", "P12M", "Year", "won", " won "]),
+    st.sampled_from([v for values in parse.DEFAULT_STAGES.values() for v in values]).flatmap(
+        lambda v: st.sampled_from([v, v.title(), v.upper(), v.capitalize(), f" {v}", v.replace(" ", "  ")])
+    ),
     st.text(max_size=8),
 )
 
@@ -240,6 +243,29 @@ def test_fast_words_agree_with_the_full_parser(values):
     _agree(parse.fast_bool, parse.full_bool, values)
     _agree(parse.fast_period, parse.full_period, values)
     _agree(lambda e: parse.fast_stage(e, mapping), stages(mapping), values)
+    # the stage map with its spellings, and with a layer that moves a default stage elsewhere
+    for layers in ((), ({"open": ("Won", "closed-won")}, {"lost": ("Signed",)})):
+        full_map = parse.stage_map(*layers)
+        _agree(lambda e, m=full_map: parse.fast_stage(e, m), stages(full_map), values)
+
+
+def test_the_usual_spellings_of_a_stage_take_the_fast_lane():
+    """'Won', 'Closed Won' and 'Lost' (Salesforce, HubSpot, the Kaggle CRM export) were read only
+    by the full parse, so every row of such an export took the problem lane."""
+    texts = ["Won", "Closed Won", "CLOSED LOST", "Prospecting", "won", " Won", "Closed  Won", "Signed"]
+    layered = parse.stage_map({"lost": ("Signed",)})
+    fast = pl.DataFrame({"t": texts}).select(parse.fast_stage(pl.col("t"), layered))["t"].to_list()
+    assert fast == ["won", "won", "lost", "open", "won", None, None, "lost"]  # padded: full parse
+    assert parse.run_full(lambda e, s: parse.full_stage(e, layered, s), texts)[0] == [
+        "won",
+        "won",
+        "lost",
+        "open",
+        "won",
+        "won",
+        "won",
+        "lost",
+    ]
 
 
 def test_percentages_divide_exactly():

@@ -556,13 +556,27 @@ def normalize_stage(value: str) -> str:
 
 
 def stage_map(*layers: Mapping[str, Sequence[str]]) -> dict[str, str]:
-    """Normalised stage text -> won / lost / open: the defaults, then each layer on top."""
+    """Stage text -> won / lost / open: the defaults, then each layer on top.
+
+    The keys are the normalised texts (what ``full_stage`` looks up), and every spelling the
+    layers list as written and in lower, upper and title case ('Won', 'Closed Won', 'CLOSED
+    WON': what ``fast_stage`` looks up, so that an export's usual spellings need no full
+    parse). A spelling maps to the outcome of its normalised text, so both agree by
+    construction; a normalised key never has upper case or spaces, so the spellings never
+    change what the full parse finds."""
     mapping: dict[str, str] = {}
+    spellings: list[str] = []
     for layer in (DEFAULT_STAGES, *layers):
         for outcome, values in layer.items():
             for value in values:
                 mapping[normalize_stage(value)] = outcome
-    return mapping
+                spellings.append(value)
+    spelled = {
+        variant: mapping[normalize_stage(value)]
+        for value in spellings
+        for variant in (value, value.lower(), value.upper(), value.title(), value.capitalize())
+    }
+    return {**spelled, **mapping}
 
 
 def full_stage(text: pl.Expr, mapping: Mapping[str, str], s: Scratch) -> Parsed:
@@ -573,7 +587,8 @@ def full_stage(text: pl.Expr, mapping: Mapping[str, str], s: Scratch) -> Parsed:
 
 
 def fast_stage(text: pl.Expr, mapping: Mapping[str, str]) -> pl.Expr:
-    """Exact matches of the normalised stage keys; 'Closed Won' and friends take ``full_stage``."""
+    """Exact matches of the stage map's keys (normalised texts and the listed spellings: 'Won',
+    'Closed Won'); padded or otherwise written stages take ``full_stage``."""
     return text.replace_strict(dict(mapping), default=None, return_dtype=pl.String)
 
 
