@@ -100,17 +100,15 @@ def sparse_deal_pairs(
     and item) in ``schema``'s columns (base, target, shared), as shared = OᵀN: O deals × items,
     1 where the deal holds the item; N the same with the item's lines on the deal. The products
     run over blocks of target columns made dense (at most ``cells`` cells each)."""
-    wanted = deal_items["__target"].to_numpy()
-    if not wanted.any():
+    if not deal_items["__target"].any():
         return pl.DataFrame(schema=schema)
     deals = deal_items.select(keys).unique().with_row_index("__deal")
     numbered = deal_items.join(deals, on=list(keys), nulls_equal=True)
     names = numbered["item"].unique().sort()
     codes = (numbered["item"].rank("dense").cast(pl.Int64) - 1).to_numpy()
     deal, lines = numbered["__deal"].to_numpy(), numbered["n"].to_numpy()
-    shape = (deals.height, names.len())
-    on = sp.csr_matrix((np.ones(len(codes), np.int32), (deal, codes)), shape=shape).T.tocsr()
-    with_lines = sp.csc_matrix((lines.astype(np.int64), (deal, codes)), shape=shape)
+    on = _incidence(deal, codes, deals.height, names.len()).T.tocsr()
+    with_lines = sp.csc_matrix((lines.astype(np.int64), (deal, codes)), shape=(deals.height, names.len()))
     targets = np.unique(codes[numbered["__target"].to_numpy()])
     blocks = []
     step = max(1, cells // names.len())
