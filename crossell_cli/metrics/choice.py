@@ -117,16 +117,28 @@ class State:
 
 
 def build_state(
-    lines: pl.DataFrame, segments: pl.DataFrame | None, idx: pl.DataFrame, when: dt.date, levels: list[str]
+    lines: pl.DataFrame,
+    segments: pl.DataFrame | None,
+    idx: pl.DataFrame,
+    when: dt.date,
+    levels: list[str],
+    *,
+    bought_only: bool = False,
 ) -> State:
+    """The book at ``when``. ``bought_only``: ``first`` holds only which items each account
+    bought by then (first and in_land left out), all that scoring reads (``account_rows``)."""
     own = owned_at(lines, when)
     customers = own.select("account_id").unique().sort("account_id").with_row_index("a")
     customers = customers.with_columns(_segment_index(customers, segments, levels).alias("g"))
     index = idx.select("item", "i")
     owned = own.join(customers.select("account_id", "a"), on="account_id").join(index, on="item").select("a", "i")
+    bought = (
+        lines.filter(pl.col("booked_at") <= when).select("account_id", "item").unique()
+        if bought_only
+        else first_purchases(lines, when)
+    )
     first = (
-        first_purchases(lines, when)
-        .join(index, on="item")
+        bought.join(index, on="item")
         .join(customers.select("account_id", "a"), on="account_id", how="left")
     )
     return State(when, customers, owned.sort("a", "i"), first, idx.height, levels)
@@ -733,7 +745,22 @@ def evidence_rates(fitted: Fitted, forced: Array | None, bases: Array | None = N
     return np.asarray(out)
 
 
-def score(
+@dataclass
+class Cells:
+    """Scored (customer, item) cells by position, before any name is attached.
+
+    ``frame``: a (row of ``customers``), i (index of ``items``), score, rank (1 = the account's
+    highest score; ties by item, which are sorted by name), key (the evidence behind the
+    reason, see ``evidence_key``; −1 when evidence was not asked for), in (a, rank) order.
+    ``customers``: account_id, a, g (segment level), sorted by account_id, so that ordering
+    by a orders by account_id, and by i by item name."""
+
+    frame: pl.DataFrame
+    customers: pl.DataFrame
+    items: pl.Series
+
+
+def score_cells(
     fitted: Fitted,
     lines: pl.DataFrame,
     segments: pl.DataFrame | None,
@@ -742,19 +769,20 @@ def score(
     chunk: int = 2000,
     evidence: bool = True,
     keep: int | None = None,
-) -> pl.DataFrame:
-    """SCORED rows for every customer in ``lines`` (the won lines of any subset of the book, up
-    to T): one row per ranked item it does not own, with the evidence behind the reason (the
-    owned item with the highest observed cross-sell rate into it, and that rate's counts; left
-    empty when not ``evidence``: the backtest needs the scores only). ``keep``: only each
-    account's first ``keep`` rows by score, ties by item name (what a --top can print)."""
+) -> Cells:
+    """Every customer in ``lines`` (the won lines of any subset of the book, up to T): one cell
+    per ranked item it does not own, scored, ranked within the account and, with ``evidence``,
+    keyed to the owned item with the highest observed cross-sell rate into it. ``keep``: only
+    each account's first ``keep`` cells by rank (what a --top can print)."""
     import scipy.sparse as sp
 
-    lines = history(lines.filter(pl.col("booked_at") <= fitted.as_of))
+    # (no fixed row order needed: scores read only sets of owned and bought items)
+    lines = lines.filter(pl.col("booked_at") <= fitted.as_of).select(LINE_COLUMNS)
     idx = pl.DataFrame({"item": fitted.items}, schema={"item": pl.String}).with_row_index("i")
-    st = build_state(lines, segments, idx, fitted.as_of, fitted.levels)
+    st = build_state(lines, segments, idx, fitted.as_of, fitted.levels, bought_only=True)
+    empty = {"a": pl.Int64, "i": pl.Int64, "score": pl.Float64, "rank": pl.Int64, "key": pl.Int64}
     if st.n == 0:
-        return pl.DataFrame(schema=SCORED)
+        return Cells(pl.DataFrame(schema=empty), st.customers, idx["item"])
     position = {item: k for k, item in enumerate(fitted.items)}
     pairs_forced = np.array(
         [(position[a], position[b]) for a, b in forced if a in position and b in position], dtype=np.int64
@@ -765,7 +793,7 @@ def score(
     row_of = np.full(len(fitted.items), -1, dtype=np.int64)
     row_of[held] = np.arange(held.size)
     x_all, ever_all, g_all = account_rows(st)
-    names = np.array(fitted.levels, dtype=object)
+    n_items = len(fitted.items)
     frames = []
     for lo in range(0, st.n, chunk):
         rows = np.arange(lo, min(lo + chunk, st.n))
@@ -783,56 +811,123 @@ def score(
             top = np.where(np.isfinite(top), top, 0.0)
             e = np.where(mask, np.exp(utility - top), 0.0)
             prob = e / np.maximum(e.sum(1, keepdims=True), 1e-300)
-        if keep is not None and keep < mask.shape[1]:
-            order = np.argsort(np.where(mask, -prob, np.inf), axis=1, kind="stable")[:, :keep]
-            a = np.repeat(np.arange(mask.shape[0]), order.shape[1])
-            i = order.ravel()
-            kept = mask[a, i]
-            a, i = a[kept], i[kept]
+        # Each account's cells by score, ties by item (a stable sort of the item order); the
+        # cells it owns or may not be offered sort last and are dropped.
+        order = np.argsort(np.where(mask, -prob, np.inf), axis=1, kind="stable")
+        if keep is not None and keep < n_items:
+            order = order[:, :keep]
+        a = np.repeat(np.arange(mask.shape[0]), order.shape[1])
+        i = order.ravel()
+        kept = mask[a, i]
+        rank = np.tile(np.arange(1, order.shape[1] + 1, dtype=np.int64), mask.shape[0])[kept]
+        a, i = a[kept], i[kept]
+        if evidence:
+            base = _best_base(x, g, rates, row_of, dense.shape)[a, i]
+            key = evidence_key(fitted, g[a], base, i)
         else:
-            a, i = np.nonzero(mask)
-        base = _best_base(x, g, rates, row_of, dense.shape)[a, i] if evidence else np.full(a.size, -1, dtype=np.int64)
-        has = base >= 0
-        seg_level = g[a]
-        safe = np.maximum(base, 0)
-        use_seg = has & (fitted.pairs.n2[seg_level, safe, i] >= fitted.min_base)
-        book_n = np.asarray(fitted.pairs.n2)[:, safe, i].sum(0)
-        book_x = np.asarray(fitted.pairs.x2)[:, safe, i].sum(0)
-        n2 = np.where(use_seg, fitted.pairs.n2[seg_level, safe, i], book_n)
-        x2 = np.where(use_seg, fitted.pairs.x2[seg_level, safe, i], book_x)
-        named = use_seg & (names[seg_level] != _NONE) & (len(fitted.levels) > 1)
+            key = np.full(a.size, -1, dtype=np.int64)
         frames.append(
             pl.DataFrame(
-                {
-                    "a": (rows[a]).astype(np.int64),
-                    "i": i.astype(np.int64),
-                    "score": prob[a, i],
-                    "base_i": np.where(has, base, -1),
-                    "base_bought": np.where(has, x2, 0).astype(np.int64),
-                    "base_customers": np.where(has, n2, 0).astype(np.int64),
-                    "seg_g": np.where(named, seg_level, -1).astype(np.int64),
-                }
+                {"a": (rows[a]).astype(np.int64), "i": i.astype(np.int64), "score": prob[a, i], "rank": rank, "key": key}
             )
         )
-    got = pl.concat(frames)
-    # Names by position: customer a is row a of the sorted customers, item i row i of the items
-    # (a gather, where four joins on 9.2 M rows cost the 300k-account book ~2 CPU-s).
-    item_name = idx["item"]
+    return Cells(pl.concat(frames), st.customers, idx["item"])
+
+
+def evidence_key(fitted: Fitted, g: Array, base: Array, i: Array) -> Array:
+    """What a reason cites, as one integer per cell: the item i, the owned base (−1: none) and
+    the segment level whose counts it quotes (0: the book's, g + 1: segment g's, used when
+    that segment's base has min_base customers). ``evidence`` reads it back."""
+    n = len(fitted.items)
+    has = base >= 0
+    safe = np.maximum(base, 0)
+    use_seg = has & (np.asarray(fitted.pairs.n2)[g, safe, i] >= fitted.min_base)
+    level = np.where(use_seg, g + 1, 0)
+    return np.asarray((level * (n + 1) + (base + 1)) * n + i, dtype=np.int64)
+
+
+def evidence(fitted: Fitted, key: Array) -> pl.DataFrame:
+    """Per ``evidence_key``: i, base_i (−1: none), base_bought, base_customers (the counts the
+    reason quotes: 0 without a base) and seg_g (the segment it names, −1: none)."""
+    n = len(fitted.items)
+    key = np.asarray(key, dtype=np.int64)
+    i = key % n
+    base = (key // n) % (n + 1) - 1
+    level = key // (n * (n + 1))
+    has = base >= 0
+    safe = np.maximum(base, 0)
+    use_seg = level > 0
+    seg = np.maximum(level - 1, 0)
+    n2, x2 = np.asarray(fitted.pairs.n2), np.asarray(fitted.pairs.x2)
+    bought = np.where(use_seg, x2[seg, safe, i], x2[:, safe, i].sum(0))
+    customers = np.where(use_seg, n2[seg, safe, i], n2[:, safe, i].sum(0))
+    names = np.array(fitted.levels, dtype=object)
+    named = use_seg & (names[seg] != _NONE) & (len(fitted.levels) > 1)
+    return pl.DataFrame(
+        {
+            "i": i,
+            "base_i": np.where(has, base, -1),
+            "base_bought": np.where(has, bought, 0).astype(np.int64),
+            "base_customers": np.where(has, customers, 0).astype(np.int64),
+            "seg_g": np.where(named, seg, -1).astype(np.int64),
+        }
+    )
+
+
+def named_evidence(fitted: Fitted, key: Array) -> pl.DataFrame:
+    """``evidence`` with names: family, base, base_bought, base_customers, base_segment (the
+    counts empty without a base)."""
+    got = evidence(fitted, key)
+    items = pl.Series(fitted.items, dtype=pl.String)
     base = got.select(pl.when(pl.col("base_i") >= 0).then(pl.col("base_i"))).to_series()
     segment = got.select(pl.when(pl.col("seg_g") >= 0).then(pl.col("seg_g"))).to_series()
     has = base.is_not_null()
     return pl.DataFrame(
         {
-            "account_id": st.customers["account_id"].gather(got["a"]),
-            "family": item_name.gather(got["i"]),
-            "score": got["score"],
-            "base": item_name.gather(base),
+            "family": items.gather(got["i"]),
+            "base": items.gather(base),
             "base_bought": got["base_bought"].zip_with(has, pl.Series([None], dtype=pl.Int64)),
             "base_customers": got["base_customers"].zip_with(has, pl.Series([None], dtype=pl.Int64)),
             "base_segment": pl.Series(fitted.levels, dtype=pl.String).gather(segment),
         },
+        schema={k: v for k, v in SCORED.items() if k not in ("account_id", "score")},
+    )
+
+
+def score(
+    fitted: Fitted,
+    lines: pl.DataFrame,
+    segments: pl.DataFrame | None,
+    *,
+    forced: Sequence[tuple[str, str]] = (),
+    chunk: int = 2000,
+    evidence: bool = True,
+    keep: int | None = None,
+) -> pl.DataFrame:
+    """SCORED rows (``score_cells`` with names) in (account_id, rank) order: the evidence
+    columns empty when not ``evidence`` (the backtest needs the scores only)."""
+    cells = score_cells(fitted, lines, segments, forced=forced, chunk=chunk, evidence=evidence, keep=keep)
+    got = cells.frame
+    if got.is_empty():
+        return pl.DataFrame(schema=SCORED)
+    if evidence:
+        cited = named_evidence(fitted, got["key"].to_numpy()).drop("family")
+    else:
+        cited = pl.DataFrame(
+            {k: pl.Series([None] * got.height, dtype=SCORED[k]) for k in EVIDENCE_COLUMNS}
+        )
+    return pl.DataFrame(
+        {
+            "account_id": cells.customers["account_id"].gather(got["a"]),
+            "family": cells.items.gather(got["i"]),
+            "score": got["score"],
+            **{k: cited[k] for k in EVIDENCE_COLUMNS},
+        },
         schema=SCORED,
     )
+
+
+EVIDENCE_COLUMNS = ("base", "base_bought", "base_customers", "base_segment")
 
 
 def _best_base(x: Any, g: Array, rates: Array, row_of: Array, shape: tuple[int, int]) -> Array:
