@@ -198,6 +198,8 @@ def whitespace(
     # by score: the rest can neither print nor change a printed rank.
     keep = top if top is not None and order != "value" else None
     cells = choice.score_cells(fitted, lines, segs, forced=pairs, evidence=reasons and not late, keep=keep)
+    if cells.frame.is_empty():
+        return empty(model.level)
     frame = cells.frame.with_columns(_expected_value(model, cells).alias("expected_value"))
     if order == "value":
         # rank by expected value within the account (empty last), then score, then item
