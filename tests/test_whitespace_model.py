@@ -84,7 +84,7 @@ def test_popularity_and_trend_by_hand():
     pop = choice.popularity(st)
     assert pop[0] == pytest.approx(math.log(3 / 4)) and pop[2] == pytest.approx(math.log(1 / 4))
     # 30 days back (2024-05-31): 3 customers, 1 owned B then; a2 bought B since: (1 + .5) / (2 + 1)
-    trend = choice.trend(lines, idx.select("item", "i"), d("2024-06-30"), 30)
+    trend = choice.trend(lines, st, idx.select("item", "i"), 30)
     assert trend[1] == pytest.approx(math.log(0.5 / 0.5))
 
 

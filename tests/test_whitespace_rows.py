@@ -145,8 +145,17 @@ def test_an_evidence_key_reads_back_as_the_counts_it_was_made_from(data):
     x2 = np.minimum(rng.integers(0, 8, size=n2.shape), n2).astype(float)
     pairs = choice.Pairs(np.zeros((len(levels), n)), np.zeros((len(levels), n)), n2, x2)
     fitted = choice.Fitted(
-        dt.date(2024, 1, 1), 180, min_base, [f"i{k:02d}" for k in range(n)], np.ones(n, bool), levels,
-        None, np.zeros(6), np.ones(6), None, pairs,  # fmt: skip
+        dt.date(2024, 1, 1),
+        180,
+        min_base,
+        [f"i{k:02d}" for k in range(n)],
+        np.ones(n, bool),
+        levels,
+        None,
+        np.zeros(6),
+        np.ones(6),
+        None,
+        pairs,
     )
     cells = 50
     g = rng.integers(0, len(levels), cells)

@@ -45,6 +45,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from ..runs import starts
+
 Array = npt.NDArray[Any]
 
 SHRINK = 10.0  # pseudo-accounts of shrinkage towards the parent rate
@@ -137,10 +139,7 @@ def build_state(
         if bought_only
         else first_purchases(lines, when)
     )
-    first = (
-        bought.join(index, on="item")
-        .join(customers.select("account_id", "a"), on="account_id", how="left")
-    )
+    first = bought.join(index, on="item").join(customers.select("account_id", "a"), on="account_id", how="left")
     return State(when, customers, owned.sort("a", "i"), first, idx.height, levels)
 
 
@@ -183,17 +182,14 @@ def popularity(st: State) -> Array:
     return np.asarray(np.log((owners + 1.0) / (st.n + 1.0)))
 
 
-def trend(lines: pl.DataFrame, idx: pl.DataFrame, when: dt.date, window: int) -> Array:
-    """logit of the smoothed new-buyer rate of each item over the last ``window`` days."""
-    start = when - dt.timedelta(days=window)
+def trend(lines: pl.DataFrame, st: State, idx: pl.DataFrame, window: int) -> Array:
+    """logit of the smoothed new-buyer rate of each item over the last ``window`` days before
+    ``st.when``: of the customers at the window's start not owning it then, those whose first
+    purchase of it (``st.first``) falls in the window."""
+    start = st.when - dt.timedelta(days=window)
     before = owned_at(lines, start)
     customers = before.select("account_id").unique()
-    first = (
-        lines.filter(pl.col("booked_at") <= when)
-        .group_by("account_id", "item")
-        .agg(pl.col("booked_at").min().alias("f"))
-    )
-    new = first.filter(pl.col("f") > start).join(customers, on="account_id", how="semi").join(idx, on="item")
+    new = st.first.filter(pl.col("first") > start).join(customers, on="account_id", how="semi")
     owners = before.join(idx, on="item")
     x = np.bincount(new["i"].to_numpy(), minlength=idx.height).astype(float)
     n = customers.height - np.bincount(owners["i"].to_numpy(), minlength=idx.height).astype(float)
@@ -227,7 +223,8 @@ def crosssell_counts(st: State, gram: Array | None = None) -> Pairs:
         st.first.filter(pl.col("a").is_not_null())
         .join(st.customers.select("a", "g"), on="a")
         .sort("a", "first", "i")
-        .with_columns(pl.struct("a", "first").rank("dense").cast(pl.Int64).sub(1).alias("k"))
+        # k: the (account, day) row, numbered in that sorted order
+        .with_columns(starts("a", "first").cast(pl.Int64).cum_sum().sub(1).alias("k"))
     )
     fa = first["a"].to_numpy().astype(np.int64)
     fi = first["i"].to_numpy().astype(np.int64)
@@ -387,8 +384,8 @@ def tables_at(lines: pl.DataFrame, st: State, idx: pl.DataFrame, horizon: int, m
     log_r, _ = pair_rates(pairs, min_base)
     tables = Tables(
         pop=popularity(st),
-        trend=trend(upto, index, st.when, horizon),
-        trend30=trend(upto, index, st.when, SHORT_WINDOW),
+        trend=trend(upto, st, index, horizon),
+        trend30=trend(upto, st, index, SHORT_WINDOW),
         log_r=log_r,
         ease=ease_weights(x, gram),
     )
@@ -828,7 +825,13 @@ def score_cells(
             key = np.full(a.size, -1, dtype=np.int64)
         frames.append(
             pl.DataFrame(
-                {"a": (rows[a]).astype(np.int64), "i": i.astype(np.int64), "score": prob[a, i], "rank": rank, "key": key}
+                {
+                    "a": (rows[a]).astype(np.int64),
+                    "i": i.astype(np.int64),
+                    "score": prob[a, i],
+                    "rank": rank,
+                    "key": key,
+                }
             )
         )
     return Cells(pl.concat(frames), st.customers, idx["item"])
@@ -913,9 +916,7 @@ def score(
     if evidence:
         cited = named_evidence(fitted, got["key"].to_numpy()).drop("family")
     else:
-        cited = pl.DataFrame(
-            {k: pl.Series([None] * got.height, dtype=SCORED[k]) for k in EVIDENCE_COLUMNS}
-        )
+        cited = pl.DataFrame({k: pl.Series([None] * got.height, dtype=SCORED[k]) for k in EVIDENCE_COLUMNS})
     return pl.DataFrame(
         {
             "account_id": cells.customers["account_id"].gather(got["a"]),

@@ -239,7 +239,10 @@ def _lookups(model: Model, cells: choice.Cells) -> dict[str, tuple[pl.Series, st
     customer (a), family and product_name by item (i)."""
     customers = cells.customers.select("account_id")
     names = customers.join(
-        model.accounts.select("account_id", "account_name").collect(), on="account_id", how="left", maintain_order="left"
+        model.accounts.select("account_id", "account_name").collect(),
+        on="account_id",
+        how="left",
+        maintain_order="left",
     )
     items = cells.items.to_frame("item")
     product = items.join(item_names(model).collect(), on="item", how="left", maintain_order="left")
@@ -292,8 +295,7 @@ def _distinct_reasons(
     cells = pl.DataFrame({"key": keys})
     distinct = cells["key"].unique().sort().to_frame().with_row_index("r")
     codes = cells.join(distinct, on="key", how="left", maintain_order="left")["r"].to_numpy()
-    distinct = distinct["key"].to_numpy()
-    cited = choice.named_evidence(fitted, distinct)
+    cited = choice.named_evidence(fitted, distinct["key"].to_numpy())
     texts = _reasons(cited.lazy(), model, min_base=min_base).collect()["reason"]
     return codes, texts
 
