@@ -177,3 +177,21 @@ def test_an_evidence_key_reads_back_as_the_counts_it_was_made_from(data):
         assert (got["base_bought"][k], got["base_customers"][k]) == want
         named = local and levels[g[k]] != choice._NONE and len(levels) > 1
         assert got["seg_g"][k] == (g[k] if named else -1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", "c", "d"]),
+            st.sampled_from(["X", "Y", "Z"]),
+            st.sampled_from([0.0, 0.25, 0.5, 1.0]),
+        ),
+        max_size=12,
+        unique_by=lambda r: (r[0], r[1]),
+    ),
+    st.integers(0, 14),
+)
+def test_the_top_by_score_is_the_head_of_the_score_order(cells, n):
+    rows = pl.DataFrame(cells, schema={"account_id": pl.String, "family": pl.String, "score": pl.Float64}, orient="row")
+    assert ws.top_by_score(rows, n).equals(ws.by_score(rows).head(n))

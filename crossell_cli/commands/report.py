@@ -125,7 +125,7 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
         # `xsell whitespace --top N` prints), and only they are given a reason.
         rows = scored_rows(whole, session, fitted, forced, listed, order="account", top=None, reasons=False).collect()
         sides["whitespace_by_family"] = whitespace_metric.by_family(rows.lazy())
-        head = whitespace_metric.by_score(rows).head(top)
+        head = whitespace_metric.top_by_score(rows, top)
         pairs = [(str(a), str(b)) for a, b in forced.collect().iter_rows()]
         sides["whitespace_top"] = (
             whitespace_metric.with_reasons(head, whole, fitted, min_base=settings.min_base, forced=pairs)

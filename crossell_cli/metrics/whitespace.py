@@ -305,6 +305,12 @@ def by_score(rows: Frame) -> Frame:
     return rows.sort(["score", "account_id", "family"], descending=[True, False, False])
 
 
+def top_by_score(rows: pl.DataFrame, n: int) -> pl.DataFrame:
+    """``by_score(rows).head(n)`` without sorting every row: the order is total (one row per
+    account and item), so the n first rows are the n largest by it, in any order, then sorted."""
+    return by_score(rows.top_k(n, by=["score", "account_id", "family"], reverse=[False, True, True]))
+
+
 def with_reasons(
     rows: pl.DataFrame,
     model: Model,
