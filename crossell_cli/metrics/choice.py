@@ -777,7 +777,7 @@ def score_cells(
     lines = lines.filter(pl.col("booked_at") <= fitted.as_of).select(LINE_COLUMNS)
     idx = pl.DataFrame({"item": fitted.items}, schema={"item": pl.String}).with_row_index("i")
     st = build_state(lines, segments, idx, fitted.as_of, fitted.levels, bought_only=True)
-    empty = {"a": pl.Int64, "i": pl.Int64, "score": pl.Float64, "rank": pl.Int64, "key": pl.Int64}
+    empty = {"a": pl.UInt32, "i": pl.UInt32, "score": pl.Float64, "rank": pl.Int64, "key": pl.Int64}
     if st.n == 0:
         return Cells(pl.DataFrame(schema=empty), st.customers, idx["item"])
     position = {item: k for k, item in enumerate(fitted.items)}
@@ -826,8 +826,8 @@ def score_cells(
         frames.append(
             pl.DataFrame(
                 {
-                    "a": (rows[a]).astype(np.int64),
-                    "i": i.astype(np.int64),
+                    "a": rows[a].astype(np.uint32),
+                    "i": i.astype(np.uint32),
                     "score": prob[a, i],
                     "rank": rank,
                     "key": key,

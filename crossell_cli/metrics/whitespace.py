@@ -201,6 +201,11 @@ def whitespace(
     if cells.frame.is_empty():
         return empty(model.level)
     frame = cells.frame.with_columns(_expected_value(model, cells).alias("expected_value"))
+    texts = None
+    if reasons and not late:
+        codes, texts = _distinct_reasons(frame["key"].to_numpy(), model, fitted, min_base=min_base)
+        frame = frame.with_columns(pl.Series("r", codes))
+    frame = frame.drop("key")
     if order == "value":
         # rank by expected value within the account (empty last), then score, then item
         frame = frame.sort(
@@ -215,9 +220,7 @@ def whitespace(
     if top is not None:
         frame = frame.head(top)
     looked_up = _lookups(model, cells)
-    if reasons and not late:
-        codes, texts = _distinct_reasons(frame["key"].to_numpy(), model, fitted, min_base=min_base)
-        frame = frame.with_columns(pl.Series("r", codes))
+    if texts is not None:
         looked_up["reason"] = (texts, "r")
     rows = frame.lazy().select(
         *[
