@@ -191,6 +191,32 @@ def test_backtest_on_sample_data_exact_streams(cli):
     assert again.stdout == got.stdout  # the bootstrap is seeded: same bytes
 
 
+def test_backtest_when_no_evaluated_customer_is_in_some_segment(cli, write):
+    # Only a1 (segment A) buys something new after the cutoff: the attach baseline scores the
+    # evaluated customers segment by segment, and segment B (and "no segment") list nobody.
+    # This stopped with an IndexError (exit 70) before.
+    lines = write(
+        "line_items.csv",
+        "account_id,product_id,booked_at,amount\na1,Core,2024-01-01,100\na1,Analytics,2024-08-01,50\n"
+        "a2,Core,2024-01-01,100\nb1,Core,2024-02-01,100\nb2,Core,2024-02-01,100\nb2,Payroll,2024-03-01,40\n",
+    )
+    accounts = write("accounts.csv", "account_id,segment\na1,A\na2,A\nb1,B\nb2,B\n")
+    got = cli(
+        "backtest", "--line-items", str(lines), "--accounts", str(accounts), "--cutoff", "2024-06-30",
+        "--horizon", "90d", "--no-cache", "--format", "csv",
+    )  # fmt: skip
+    assert got.exit_code == 0, got.output
+    assert got.stderr == "6 line items: 6 used, 0 rejected; 4 accounts\n"
+    rows = pl.read_csv(got.stdout.encode())
+    # a1 owns Core at the cutoff; its candidates are Payroll (one owner) and Analytics (none
+    # yet): every model puts Payroll first, so the Analytics it bought is found at rank 2.
+    assert rows["model"].to_list() == ["popularity", "attach_baseline", "whitespace"]
+    assert rows["accounts"].to_list() == [1, 1, 1]
+    assert rows["precision_at_1"].to_list() == [0.0, 0.0, 0.0]
+    assert rows["map_at_3"].to_list() == [0.5, 0.5, 0.5]
+    assert rows["ndcg_at_3"].to_list() == [pytest.approx(1 / math.log2(3))] * 3
+
+
 def test_backtest_default_cutoff_is_as_of_minus_horizon(cli):
     got = cli("backtest", "--data", str(SAMPLE), "--horizon", "180d", "--format", "table")
     assert got.exit_code == 0, got.output

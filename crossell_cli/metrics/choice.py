@@ -1069,6 +1069,8 @@ def attach_scores(
     for level in np.unique(g):
         everyone = np.flatnonzero(g == level)
         rows = everyone[listed[everyone]]
+        if not rows.size:  # no listed account in this segment (the backtest lists its buyers only)
+            continue
         xg_all = x[everyone]
         own = np.asarray((xg_all.T @ xg_all).toarray())
         xg = x[rows]
@@ -1091,6 +1093,8 @@ def attach_scores(
         mask = (np.asarray(xg.toarray()) == 0) & ranked_mask[None, :]
         r, i = np.nonzero(mask)
         frames.append(pl.DataFrame({"a": rows[r].astype(np.int64), "i": i.astype(np.int64), "score": best[r, i]}))
+    if not frames:
+        return pl.DataFrame(schema={"account_id": pl.String, "family": pl.String, "score": pl.Float64})
     got = pl.concat(frames).sort("a", "i")
     return (
         got.join(st.customers.select(pl.col("a").cast(pl.Int64), "account_id"), on="a", maintain_order="left")
