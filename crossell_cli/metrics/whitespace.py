@@ -242,7 +242,7 @@ def _lookups(model: Model, cells: choice.Cells) -> dict[str, tuple[pl.Series, st
     customer (a), family and product_name by item (i)."""
     customers = cells.customers.select("account_id")
     names = customers.join(
-        model.accounts.select("account_id", "account_name").collect(),
+        _of(model.accounts.select("account_id", "account_name"), customers),
         on="account_id",
         how="left",
         maintain_order="left",
@@ -257,6 +257,11 @@ def _lookups(model: Model, cells: choice.Cells) -> dict[str, tuple[pl.Series, st
     }
 
 
+def _of(accounts: pl.LazyFrame, scored: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``accounts`` for the scored customers only (one, for --account)."""
+    return accounts.join(scored.lazy(), on="account_id", how="semi").collect()
+
+
 def _expected_value(model: Model, cells: choice.Cells) -> pl.Series:
     """score × the typical value of the item in the customer's segment (empty when none is known)."""
     segment = model.accounts.select("account_id", pl.col("segment").cast(pl.String))
@@ -267,11 +272,10 @@ def _expected_value(model: Model, cells: choice.Cells) -> pl.Series:
     typical = typical_value(model, customers).collect()
     # Each scored customer's segment by number, and (segment, item) -> typical as a table of
     # segments × items read by position.
-    segment_of = (
-        cells.customers.select("account_id")
-        .join(segment.collect(), on="account_id", how="left", maintain_order="left")["segment"]
-        .fill_null(_NO_SEGMENT)
-    )
+    scored = cells.customers.select("account_id")
+    segment_of = scored.join(_of(segment, scored), on="account_id", how="left", maintain_order="left")[
+        "segment"
+    ].fill_null(_NO_SEGMENT)
     levels = segment_of.unique().sort()
     code = segment_of.replace_strict(levels, range(levels.len()), return_dtype=pl.Int64).to_numpy()
     table = (
