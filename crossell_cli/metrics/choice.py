@@ -903,20 +903,18 @@ def score(
     segments: pl.DataFrame | None,
     *,
     forced: Sequence[tuple[str, str]] = (),
-    chunk: int = 2000,
     evidence: bool = True,
-    keep: int | None = None,
 ) -> pl.DataFrame:
     """SCORED rows (``score_cells`` with names) in (account_id, rank) order: the evidence
     columns empty when not ``evidence`` (the backtest needs the scores only)."""
-    cells = score_cells(fitted, lines, segments, forced=forced, chunk=chunk, evidence=evidence, keep=keep)
+    cells = score_cells(fitted, lines, segments, forced=forced, evidence=evidence)
     got = cells.frame
     if got.is_empty():
         return pl.DataFrame(schema=SCORED)
     if evidence:
         cited = named_evidence(fitted, got["key"].to_numpy()).drop("family")
     else:
-        cited = pl.DataFrame({k: pl.Series([None] * got.height, dtype=SCORED[k]) for k in EVIDENCE_COLUMNS})
+        cited = pl.DataFrame({k: pl.repeat(None, got.height, dtype=SCORED[k], eager=True) for k in EVIDENCE_COLUMNS})
     return pl.DataFrame(
         {
             "account_id": cells.customers["account_id"].gather(got["a"]),
