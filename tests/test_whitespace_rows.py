@@ -195,3 +195,20 @@ def test_an_evidence_key_reads_back_as_the_counts_it_was_made_from(data):
 def test_the_top_by_score_is_the_head_of_the_score_order(cells, n):
     rows = pl.DataFrame(cells, schema={"account_id": pl.String, "family": pl.String, "score": pl.Float64}, orient="row")
     assert ws.top_by_score(rows, n).equals(ws.by_score(rows).head(n))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(books(), st.sampled_from(["family", "product"]))
+def test_scoring_the_whole_book_on_the_fits_own_state_gives_the_cells_a_fresh_state_gives(book, level):
+    lines, accounts = book
+    model = build_model(book_from_rows(lines, CATALOGUE, accounts), as_of=None, level=level)
+    fitted = ws.fit(model, min_base=2)
+    if fitted is None:
+        return
+    assert fitted.state is not None
+    won = model.won.select(choice.LINE_COLUMNS).collect()
+    segments = ws.segments(model)
+    reused = choice.score_cells(fitted, won, segments, forced=[("Core", "Analytics")], whole_book=True)
+    fresh = choice.score_cells(fitted, won, segments, forced=[("Core", "Analytics")])
+    assert reused.frame.equals(fresh.frame)
+    assert reused.customers.select("account_id", "a", "g").equals(fresh.customers.select("account_id", "a", "g"))

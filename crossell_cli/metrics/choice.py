@@ -543,6 +543,9 @@ class Fitted:
     # (base, item) forced-bundle pairs of the book at T, kept with the fit so a warm run need
     # not recount them over the whole book (set by the caller that knows the book's settings).
     forced: list[tuple[str, str]] | None = None
+    # The book's state at T the fit was made on, in this run only (never saved): scoring the
+    # whole book at T reads the same customers, owned and bought items (``score_cells``).
+    state: State | None = field(default=None, repr=False, compare=False)
 
     @property
     def how(self) -> str:
@@ -613,6 +616,7 @@ def fit(
             np.ones(d),
             tables,
             pairs,
+            state=st,
         )
     # Standardise. The training cells are hundreds of MB on a large catalogue, so np.std is done
     # by hand with its own steps (centre, square, sum, divide: the same numbers) and one scratch
@@ -645,6 +649,7 @@ def fit(
         pairs,
         used,
         trained,
+        state=st,
     )
 
 
@@ -766,17 +771,24 @@ def score_cells(
     chunk: int = 2000,
     evidence: bool = True,
     keep: int | None = None,
+    whole_book: bool = False,
 ) -> Cells:
     """Every customer in ``lines`` (the won lines of any subset of the book, up to T): one cell
     per ranked item it does not own, scored, ranked within the account and, with ``evidence``,
     keyed to the owned item with the highest observed cross-sell rate into it. ``keep``: only
-    each account's first ``keep`` cells by rank (what a --top can print)."""
+    each account's first ``keep`` cells by rank (what a --top can print). ``whole_book``:
+    ``lines`` are every won line of the book the fit was made on, so the fit's state at T (when
+    made in this run) is the one scoring would build."""
     import scipy.sparse as sp
 
     # (no fixed row order needed: scores read only sets of owned and bought items)
     lines = lines.filter(pl.col("booked_at") <= fitted.as_of).select(LINE_COLUMNS)
     idx = pl.DataFrame({"item": fitted.items}, schema={"item": pl.String}).with_row_index("i")
-    st = build_state(lines, segments, idx, fitted.as_of, fitted.levels, bought_only=True)
+    st = (
+        fitted.state
+        if whole_book and fitted.state is not None
+        else build_state(lines, segments, idx, fitted.as_of, fitted.levels, bought_only=True)
+    )
     empty = {"a": pl.UInt32, "i": pl.UInt32, "score": pl.Float64, "rank": pl.Int64, "key": pl.Int64}
     if st.n == 0:
         return Cells(pl.DataFrame(schema=empty), st.customers, idx["item"])

@@ -197,7 +197,9 @@ def whitespace(
     # An account's rows in the first ``top`` by score (or by account) are its own first ``top``
     # by score: the rest can neither print nor change a printed rank.
     keep = top if top is not None and order != "value" else None
-    cells = choice.score_cells(fitted, lines, segs, forced=pairs, evidence=reasons and not late, keep=keep)
+    cells = choice.score_cells(
+        fitted, lines, segs, forced=pairs, evidence=reasons and not late, keep=keep, whole_book=accounts is None
+    )
     if cells.frame.is_empty():
         return empty(model.level)
     frame = cells.frame.with_columns(_expected_value(model, cells).alias("expected_value"))
