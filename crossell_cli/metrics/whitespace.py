@@ -200,6 +200,7 @@ def whitespace(
     cells = choice.score_cells(
         fitted, lines, segs, forced=pairs, evidence=reasons and not late, keep=keep, whole_book=accounts is None
     )
+    fitted.state = None  # read once (a second call builds it again): its frames need not outlive scoring
     if cells.frame.is_empty():
         return empty(model.level)
     frame = cells.frame.with_columns(_expected_value(model, cells).alias("expected_value"))
