@@ -25,7 +25,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperCommand, TyperGroup
 
 from . import __version__, progress
-from .errors import ExitCode, UsageError, XsellError
+from .errors import ExitCode, OutputError, UsageError, XsellError
 
 if TYPE_CHECKING:
     from .commands import Answer, Collected, Report, Session, Shown
@@ -529,9 +529,14 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
     try:
         collected = collect(session, plan, sink=sink.plan if sink else None)
         shown = answer.finish(collected)
-    except BaseException:
-        if sink is not None:
-            sink.abandon()
+    except BaseException as exc:
+        if sink is None:
+            raise
+        sink.abandon()
+        if isinstance(exc, OSError) and not _broken_pipe(exc):
+            # Polars writing the streamed output failed (a full disk): the output, not a bug
+            where = target if path else "stdout"
+            raise OutputError(f"cannot write {where}: {exc.strerror or exc}") from None
         raise
     account = account_line(collected.counts, see_validate=answer.see_validate)
     failure = strict_failure(collected.counts) if session.settings.strict else None

@@ -19,6 +19,7 @@ import io
 import math
 import os
 import re
+import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -760,7 +761,24 @@ def emit(
     return str(target)
 
 
+def in_place(target: Path) -> bool:
+    """True when ``target`` must be written where it is rather than by a rename onto it: an
+    existing symlink, device or pipe (``-o /dev/stdout``, a named pipe). A rename would put a
+    plain file in place of the link or the device node (as root, even under /dev)."""
+    try:
+        return not stat.S_ISREG(os.lstat(target).st_mode)
+    except OSError:
+        return False
+
+
 def write_atomic(target: Path, data: bytes | Callable[[IO[bytes]], None]) -> None:
+    if in_place(target):
+        try:
+            with target.open("wb") as fh:
+                fh.write(data) if isinstance(data, bytes) else data(fh)
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+        return
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"cannot write {target}: the folder {folder} does not exist")
@@ -831,6 +849,18 @@ def sink(
         return Sink(_sink_plan(frame, chosen, pipe), pipe.close, lambda: None)  # type: ignore[arg-type]
     target = Path(path)
     check_not_input(target, inputs)
+    if in_place(target):
+        # opened once here (Polars, given the path of a named pipe, opens it more than once)
+        try:
+            handle = target.open("wb")
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+
+        def done() -> str:
+            handle.close()
+            return str(target)
+
+        return Sink(_sink_plan(frame, chosen, handle), done, handle.close)
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"cannot write {target}: the folder {folder} does not exist")

@@ -1,0 +1,77 @@
+"""Where the output goes when it is not a plain file: a full disk ends in exit 73 and a
+message (it said "Internal error … a bug in xsell" and exited 70), and a symlink, a device or
+a named pipe given to -o is written through, never replaced by a plain file (as root, `-o
+/dev/stdout` used to put a file in place of /dev/stdout, and `-o /dev/full` one in place of
+the device)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO
+
+FULL = Path("/dev/full")
+ACCOUNT = "15,965 line items: 15,769 used, 196 open (no metric uses them), 0 rejected\n"
+needs_full = pytest.mark.skipif(not FULL.exists(), reason="no /dev/full on this machine")
+
+
+def xsell(*args: str, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "crossell_cli", *args, "--data", "sample_data"],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        cwd=REPO,
+        env={**os.environ, "XSELL_CONFIG": ""},
+        timeout=300,
+    )
+
+
+@needs_full
+@pytest.mark.parametrize("args", [["attach", "-f", "csv"], ["whitespace", "-f", "csv", "--no-cache"]], ids=" ".join)
+def test_a_full_disk_under_o_is_exit_73_and_the_device_stays(args):
+    got = xsell(*args, "-o", str(FULL))
+    assert got.returncode == 73
+    assert got.stderr.decode() == "Error: cannot write /dev/full: No space left on device (os error 28)\n"
+    assert stat.S_ISCHR(os.lstat(FULL).st_mode)
+
+
+@needs_full
+@pytest.mark.parametrize("args", [["attach", "-f", "csv"], ["whitespace", "-f", "csv", "--no-cache"]], ids=" ".join)
+def test_stdout_on_a_full_disk_is_exit_73(args):
+    with FULL.open("wb") as full:
+        got = xsell(*args, stdout=full.fileno())
+    assert got.returncode == 73
+    assert got.stderr.decode() == "Error: cannot write stdout: [Errno 28] No space left on device\n"
+
+
+def test_o_through_a_symlink_writes_the_file_it_points_to(tmp_path):
+    real = tmp_path / "real.csv"
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    got = xsell("attach", "-f", "csv", "-o", str(link))
+    assert got.returncode == 0, got.stderr
+    assert got.stderr.decode() == f"wrote {link}\n" + ACCOUNT
+    assert link.is_symlink()
+    assert real.read_text().startswith("base_family,target_family,")
+
+
+def test_o_into_a_named_pipe_writes_into_the_pipe(tmp_path):
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    got = xsell("whitespace", "-f", "csv", "--no-cache", "-o", str(fifo))
+    reader.join(timeout=60)
+    assert got.returncode == 0, got.stderr
+    assert got.stderr.decode() == f"wrote {fifo}\n" + ACCOUNT
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert received and received[0].startswith(b"account_id,account_name,family,")
+    assert received[0].count(b"\n") == 21_772
