@@ -13,6 +13,7 @@ import errno
 import functools
 import inspect
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -412,6 +413,21 @@ def _broken_pipe(exc: BaseException) -> bool:
     )
 
 
+# What a writer meets when the output's disk cannot take it. Polars' OSErrors carry the code
+# only in their text: its own writers' ("No space left on device (os error 28)"), and that of
+# a Python writer it called ("[Errno 28] No space left on device", stdout).
+_CANNOT_WRITE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+def _cannot_write(exc: OSError) -> bool:
+    """A full (or read-only) disk under the output, as opposed to any other OSError."""
+    code = exc.errno
+    if code is None:
+        found = re.search(r"\(os error (\d+)\)|^\[Errno (\d+)\]", str(exc))
+        code = int(found.group(1) or found.group(2)) if found else None
+    return code in _CANNOT_WRITE
+
+
 def _guarded(opts: Common, body: Callable[[], Any]) -> Any:
     watching = progress.wanted(
         quiet=opts.quiet, output_to_file=opts.output not in (None, "-"), stdout=sys.stdout, stderr=sys.stderr
@@ -533,7 +549,7 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
         if sink is None:
             raise
         sink.abandon()
-        if isinstance(exc, OSError) and not _broken_pipe(exc):
+        if isinstance(exc, OSError) and _cannot_write(exc):
             # Polars writing the streamed output failed (a full disk): the output, not a bug
             where = target if path else "stdout"
             raise OutputError(f"cannot write {where}: {exc.strerror or exc}") from None

@@ -75,3 +75,21 @@ def test_o_into_a_named_pipe_writes_into_the_pipe(tmp_path):
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
     assert received and received[0].startswith(b"account_id,account_name,family,")
     assert received[0].count(b"\n") == 21_772
+
+
+@pytest.mark.parametrize(
+    ("error", "cannot_write"),
+    [
+        (OSError(28, "No space left on device"), True),  # Python's own, errno set
+        (OSError("No space left on device (os error 28)"), True),  # a Polars writer's
+        (OSError("[Errno 28] No space left on device"), True),  # a Python writer, through Polars
+        (OSError("Read-only file system (os error 30)"), True),
+        (OSError("No such file or directory (os error 2)"), False),  # an input gone: not the output's
+        (OSError(2, "No such file or directory"), False),
+        (OSError("something else"), False),
+    ],
+)
+def test_only_a_full_or_read_only_disk_is_a_write_failure(error, cannot_write):
+    from crossell_cli.cli import _cannot_write
+
+    assert _cannot_write(error) is cannot_write
