@@ -775,7 +775,10 @@ def write_atomic(target: Path, data: bytes | Callable[[IO[bytes]], None]) -> Non
     if in_place(target):
         try:
             with target.open("wb") as fh:
-                fh.write(data) if isinstance(data, bytes) else data(fh)
+                if isinstance(data, bytes):
+                    fh.write(data)
+                else:
+                    data(fh)
         except OSError as exc:
             raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
         return
@@ -857,7 +860,10 @@ def sink(
             raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
 
         def done() -> str:
-            handle.close()
+            try:
+                handle.close()  # the last bytes are flushed here: a full disk may show only now
+            except OSError as exc:
+                raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
             return str(target)
 
         return Sink(_sink_plan(frame, chosen, handle), done, handle.close)
