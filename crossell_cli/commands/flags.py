@@ -26,11 +26,12 @@ def flags(
         return Answer("", Plan(model=model, ingested=ingested), lambda _got: Shown(message=dateless_message("flags")))
     t = settings.thresholds
     flag_settings = metric.FlagSettings.of(settings)
-    findings = metric.filter_findings(metric.flags(model, flag_settings), names=names, severity=severity)
+    flagged = metric.flagged_lines(model, flag_settings)
+    findings = metric.filter_findings(metric.flags(model, flag_settings, flagged), names=names, severity=severity)
     sides = {"counts": findings.group_by("flag").len().sort("flag"), "severities": findings.select("severity").unique()}
     # Sorted by severity, then amount: the head is the most severe and the largest.
     listed = findings if all_findings else findings.head(metric.SHOWN_BY_DEFAULT)
-    main = metric.by_rep(model, flag_settings) if by == "rep" else listed
+    main = metric.by_rep(model, flag_settings, flagged) if by == "rep" else listed
 
     def finish(got: Collected) -> Shown:
         if got.as_of is None:

@@ -163,8 +163,9 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
             sides["km_by"] = timing_metric.km_curve(model, by=timing_by, calendar=quarters)
         # retention (as `xsell retention`), flags (as `xsell flags --all-findings` and `--by rep`)
         sides["retention"] = retention_metric.retention(model, window_days=settings.window_days)
-        sides["flags"] = flags_metric.flags(model, flag_settings)
-        sides["flags_by_rep"] = flags_metric.by_rep(model, flag_settings)
+        flagged = flags_metric.flagged_lines(model, flag_settings)
+        sides["flags"] = flags_metric.flags(model, flag_settings, flagged)
+        sides["flags_by_rep"] = flags_metric.by_rep(model, flag_settings, flagged)
 
     def finish(got: Collected) -> ReportData:
         from ..report import ReportData  # the renderers' package: only when a report is made
