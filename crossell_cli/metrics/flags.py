@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from ..config import Settings
-from ..model import Model, active_at, as_of
+from ..model import Model, as_of
 from ..text import fmt
 from .pairs import deal_pairs
 from .stats import money_sum, ratio
@@ -570,14 +570,21 @@ def price_erosion(model: Model, s: FlagSettings) -> pl.LazyFrame:
     middle = start + pl.duration(days=s.window_days // 2)
     halves = [(start, middle), (middle, end)]
     classified = model.classified
-    firsts = classified.group_by("account_id", "item").agg(
-        pl.col("booked_at").min().alias("first_date"), pl.col("as_of").first()
+    # Each (account, item) first bought in the window: the classified lines carry the first
+    # purchase's date, so only the window's first-purchase lines are made unique (grouping
+    # every won line by account and item cost a third of this flag).
+    firsts = (
+        classified.filter(pl.col("booked_at") == pl.col("first_date"))
+        .filter((pl.col("first_date") > start) & (pl.col("first_date") <= end))
+        .select("account_id", "item", "first_date", "as_of")
+        .unique(["account_id", "item"])
     )
     items = classified.select("item").unique()
     per_half = []
     for index, (lo, hi) in enumerate(halves):
-        customers = model.won.filter(active_at(lo)).select("account_id").unique()
         owners = model.ownership_at(lo)
+        # The customers at lo are the accounts owning something at lo.
+        customers = owners.select("account_id").unique()
         # Customers at lo not owning the item: every owner is a customer at lo, so this is a
         # subtraction, not a customers × items grid.
         held = owners.group_by("item").agg(pl.len().alias("held"))
