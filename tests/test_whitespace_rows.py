@@ -183,14 +183,14 @@ def test_an_evidence_key_reads_back_as_the_counts_it_was_made_from(data):
 @given(
     st.lists(
         st.tuples(
-            st.sampled_from(["a", "b", "c", "d"]),
-            st.sampled_from(["X", "Y", "Z"]),
+            st.sampled_from(["a", "b", "c", "d", "e", "f", "g", "h"]),
+            st.sampled_from(["V", "W", "X", "Y", "Z"]),
             st.sampled_from([0.0, 0.25, 0.5, 1.0]),
         ),
-        max_size=12,
+        max_size=40,
         unique_by=lambda r: (r[0], r[1]),
     ),
-    st.integers(0, 14),
+    st.integers(0, 45),
 )
 def test_the_top_by_score_is_the_head_of_the_score_order(cells, n):
     rows = pl.DataFrame(cells, schema={"account_id": pl.String, "family": pl.String, "score": pl.Float64}, orient="row")

@@ -318,7 +318,14 @@ def by_score(rows: Frame) -> Frame:
 def top_by_score(rows: pl.DataFrame, n: int) -> pl.DataFrame:
     """``by_score(rows).head(n)`` without sorting every row: the order is total (one row per
     account and item), so the n first rows are the n largest by it, in any order, then sorted."""
-    return by_score(rows.top_k(n, by=["score", "account_id", "family"], reverse=[False, True, True]))
+    score = rows["score"]
+    if n <= 0 or rows.height <= n or score.null_count() or score.is_nan().any():
+        return by_score(rows.top_k(n, by=["score", "account_id", "family"], reverse=[False, True, True]))
+    # Only rows scoring at least the n-th largest score can be among the first n (n rows score
+    # that much or more): on the 300k-account book that is a few dozen of 9.2 M rows, sorted in
+    # full, where a top_k on three keys compared every row by name (0.9 CPU s).
+    least = score.top_k(n).min()
+    return by_score(rows.filter(pl.col("score") >= least)).head(n)
 
 
 def with_reasons(
