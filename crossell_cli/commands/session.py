@@ -58,8 +58,8 @@ class Session:
 
     def read(self, *, hashes: bool = False) -> Book:
         """The book with its files read: the clean lane of every table in one pass (no cell
-        text kept), and the book over those rows in memory when all of them are clean; else
-        the lazy book, whose two lanes read the files again and name every problem.
+        text kept), and the book over those rows in memory; the rows that are not clean are
+        read again (their text only) and take the problem lane, which names every problem.
         ``hashes``: the line items' row hashes are read too, for the copy check of ``xsell
         validate`` (otherwise they are left out of the pass, and cost nothing)."""
         probes = {
@@ -70,10 +70,13 @@ class Session:
             return self.book
         try:
             got = pl.collect_all(list(probes.values()), engine="streaming")
+            # (A table with rows that are not clean reads their text again, in here.)
+            probed = load_probed(self.settings, self.profile, dict(zip(probes, got, strict=True)))
+        except XsellError:
+            raise
         except pl.exceptions.PolarsError as exc:
             raise _explain_failure(self, exc) from None
-        clean = load_probed(self.settings, self.profile, dict(zip(probes, got, strict=True)))
-        return clean if clean is not None else self.book
+        return probed if probed is not None else self.book
 
     def facts(self, columns: Sequence[str], *, apply_where: bool = True, keep: bool = False) -> tuple[Model, Ingested]:
         """Read the book once: the used lines booked on or before T (only ``columns``), the
