@@ -178,6 +178,14 @@ class Model:
         """One row: end_dates, true when some won line (booked by T) has an end date (ARR mode's data)."""
         return self.won.select(pl.col("end_date").is_not_null().any().alias("end_dates"))
 
+    def end_dates_known(self) -> bool | None:
+        """``has_end_dates`` before any plan is built, when the lines are in memory (a scan of
+        one column): a command then builds the ARR or the bookings side, not both; None when
+        it would read the export."""
+        if not self.in_memory:
+            return None
+        return bool(self.has_end_dates.collect().item())
+
     @cached_property
     def customers(self) -> pl.LazyFrame:
         """account_id of the customers at T (owning at least one item)."""

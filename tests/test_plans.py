@@ -71,3 +71,27 @@ def test_the_by_rep_table_reads_the_flagged_lines_the_findings_read(command: str
     shared = _caches(plans[by_rep])
     assert shared, "the by-rep table reads no cached flagged lines"
     assert shared <= _caches(plans[findings])
+
+
+def test_a_bookings_export_builds_no_arr_plan(tmp_path: Path) -> None:
+    """Under --mode auto the data choose bookings or ARR. The lines are in memory before the
+    plan is built, so whether a won line has an end date is known then: a bookings export
+    builds no ARR bridge, day-by-day ARR count or retention (before: built and thrown away,
+    two sorts of every line), and an ARR export no bookings table."""
+    (tmp_path / "line_items.csv").write_text(
+        "account_id,product_id,booked_at,amount\na,Core,2024-01-01,100\na,Addon,2024-03-01,50\n"
+    )
+    session = open_session({"data": str(tmp_path)}, config=None, cwd=REPO)
+    expansion = importlib.import_module("crossell_cli.commands.expansion").expansion(session)
+    assert {"mode_bookings"} <= set(expansion.plan.sides)
+    assert not {"mode_arr", "added"} & set(expansion.plan.sides)
+    report = importlib.import_module("crossell_cli.commands.report").report(session)
+    assert {"expansion_bookings"} <= set(report.plan.sides)
+    assert not {"expansion_arr", "arr_added", "retention"} & set(report.plan.sides)
+    sample = open_session({"data": str(REPO / "sample_data")}, config=None, cwd=REPO)
+    expansion = importlib.import_module("crossell_cli.commands.expansion").expansion(sample)
+    assert {"mode_arr", "added"} <= set(expansion.plan.sides)
+    assert "mode_bookings" not in expansion.plan.sides
+    retention = importlib.import_module("crossell_cli.commands.retention").retention(session)
+    assert retention.plan.main is not None
+    assert retention.plan.main.collect().height == 0  # its answer is the message that it needs end dates

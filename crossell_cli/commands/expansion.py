@@ -26,7 +26,7 @@ def expansion(session: Session, *, by: str | None = None, with_notes: bool = Tru
     calendar = Calendar(settings.period, settings.fiscal_year_start_month)
     t = settings.thresholds
     pass_through = pass_through_lines(model, discount=t.pass_through_discount).select("line_id", "account_id", "item")
-    modes: tuple[metric.Mode, ...] = ("bookings", "arr") if settings.mode == "auto" else (settings.mode,)
+    modes = metric.modes_to_build(settings.mode, model.end_dates_known() if settings.mode == "auto" else None)
     group = cast("metric.GroupBy | None", by)
     plans = {
         mode: metric.expansion(model, mode=mode, calendar=calendar, by=group, pass_through_lines=pass_through)

@@ -136,10 +136,11 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
     dated = not model.dateless
     calendar = Calendar(settings.period, settings.fiscal_year_start_month)
     quarters = Calendar("quarter", settings.fiscal_year_start_month)
-    modes: tuple[expansion_metric.Mode, ...] = ("bookings", "arr") if settings.mode == "auto" else (settings.mode,)
+    end_dates_known = model.end_dates_known() if not model.dateless else None
+    modes = expansion_metric.modes_to_build(settings.mode, end_dates_known if settings.mode == "auto" else None)
     flag_settings = flags_metric.FlagSettings.of(settings)
     if dated:
-        # expansion (as `xsell expansion`): both modes under auto, the data choose after the collect
+        # expansion (as `xsell expansion`): under auto, the mode the data choose
         pass_through = flags_metric.pass_through_lines(model, discount=t.pass_through_discount).select(
             "line_id", "account_id", "item"
         )
@@ -162,7 +163,8 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
             )
             sides["km_by"] = timing_metric.km_curve(model, by=timing_by, calendar=quarters)
         # retention (as `xsell retention`), flags (as `xsell flags --all-findings` and `--by rep`)
-        sides["retention"] = retention_metric.retention(model, window_days=settings.window_days)
+        if end_dates_known is not False:  # (no end dates: the report says retention needs them)
+            sides["retention"] = retention_metric.retention(model, window_days=settings.window_days)
         flagged = flags_metric.flagged_lines(model, flag_settings)
         sides["flags"] = flags_metric.flags(model, flag_settings, flagged)
         sides["flags_by_rep"] = flags_metric.by_rep(model, flag_settings, flagged)

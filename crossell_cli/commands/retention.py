@@ -18,6 +18,8 @@ def retention(session: Session) -> Answer:
             "", Plan(model=model, ingested=ingested), lambda _got: Shown(message=dateless_message("retention"))
         )
     frame = metric.retention(model, window_days=settings.window_days)
+    if model.end_dates_known() is False:
+        frame = frame.clear()  # the answer is the message below: nothing to compute
 
     def finish(got: Collected) -> Shown:
         if got.as_of is None:

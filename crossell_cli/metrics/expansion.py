@@ -38,7 +38,7 @@ count does not.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import polars as pl
 
@@ -63,6 +63,18 @@ COLUMNS = (
 # ARR below this is float residue of adding and removing the same amounts, not revenue.
 _EPS = 1e-6
 NO_GROUP = "(none)"
+
+
+def modes_to_build(mode: str, end_dates: bool | None) -> tuple[Mode, ...]:
+    """The modes a command builds: the one asked for; under auto the one the data choose (arr
+    when a won line has an end date) when that is known before the plan (``Model.end_dates_known``),
+    else both, and the data choose after the collect. On a bookings export the ARR bridge and
+    its day-by-day count were computed for nothing (two sorts of every line)."""
+    if mode != "auto":
+        return (cast("Mode", mode),)
+    if end_dates is None:
+        return ("bookings", "arr")
+    return ("arr",) if end_dates else ("bookings",)
 
 
 def expansion(
