@@ -48,6 +48,16 @@ def _same(probed, book) -> None:  # type: ignore[no-untyped-def]
     assert_frame_equal(fast.counts, lanes.counts)
 
 
+def _probed_rows(folder: Path, rows: str):  # type: ignore[no-untyped-def]
+    """Line items (account_id, product_id, booked_at, amount) written to ``folder``, read
+    through the probe: the probed book, checked to be the two-lane book."""
+    (folder / "line_items.csv").write_text("account_id,product_id,booked_at,amount\n" + rows)
+    probed, book = _probed_and_lanes({"data": str(folder)})
+    assert probed is not None
+    _same(probed, book)
+    return eager(probed)
+
+
 def test_a_clean_book_is_read_through_the_probe_and_gives_the_same_book() -> None:
     probed, book = _probed_and_lanes({"data": str(SAMPLE)})
     assert probed is not None  # sample_data is clean: the fast path is the one taken
@@ -66,21 +76,28 @@ def test_every_example_gives_the_same_book_through_the_probe(config: Path) -> No
         _same(probed, book)
 
 
-def test_a_row_the_config_excludes_keeps_the_probe_and_is_listed(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("third", "counts"),
+    [
+        # a clean book: the probe alone, the excluded row listed
+        ("c,Addon,2024-02-01,50,", [4, 3, 1, 0]),
+        # a book read again: the excluded row is still excluded, not used
+        ("c,Addon,not a date,50,", [4, 2, 1, 1]),
+    ],
+)
+def test_a_row_the_config_excludes_is_listed_and_not_used(tmp_path: Path, third: str, counts: list[int]) -> None:
     folder = tmp_path / "book"
     folder.mkdir()
     (folder / "line_items.csv").write_text(
-        "account_id,product_id,booked_at,amount,note\n"
-        "a,Core,2024-01-01,100,\n"
-        "b,Core,2024-01-02,100,test\n"
-        "c,Addon,2024-02-01,50,\n"
+        f"account_id,product_id,booked_at,amount,note\na,Core,2024-01-01,100,\nb,Core,2024-01-02,100,test\n{third}\nd,Addon,2024-02-01,50,\n"
     )
     config = tmp_path / "xsell.yaml"
     config.write_text(f"data:\n  dir: {folder}\nexclude:\n  - {{column: note, in: [test], reason: test account}}\n")
     probed, book = _probed_and_lanes({}, config=config)
     assert probed is not None
     _same(probed, book)
-    assert eager(probed).count("line_items", "excluded") == 1
+    read = eager(probed)
+    assert [read.count("line_items", k) for k in ("rows", "used", "excluded", "rejected")] == counts
 
 
 BAD = [
@@ -96,48 +113,21 @@ BAD = [
 def test_a_row_that_is_not_clean_is_read_again_and_the_book_is_the_two_lanes_book(tmp_path: Path, rows: str) -> None:
     # The clean rows are the probe's; the others are read again by row number and take the
     # problem lane. Before, the probed load stepped aside and every collect read the file again.
-    (tmp_path / "line_items.csv").write_text("account_id,product_id,booked_at,amount\n" + rows)
-    probed, book = _probed_and_lanes({"data": str(tmp_path)})
-    assert probed is not None
-    _same(probed, book)
-    assert eager(probed).count("line_items", "used") == 1
+    assert _probed_rows(tmp_path, rows).count("line_items", "used") == 1
 
 
 def test_a_footer_looking_row_between_clean_rows_read_again_is_a_data_row(tmp_path: Path) -> None:
     # 'Total Care' looks like a report footer, so its row is not clean and is read again; a
     # footer is such a row after the last data row, and the last clean row (3) comes after it.
-    (tmp_path / "line_items.csv").write_text(
-        "account_id,product_id,booked_at,amount\n"
+    read = _probed_rows(
+        tmp_path,
         "a,Core,2024-01-01,100\n"
         "Total Care,Core,2024-01-02,100\n"
         "c,Core,2024-01-03,100\n"
         "d,Core,2024-01-04,100\n"
-        "Grand Total,,,400\n"
+        "Grand Total,,,400\n",
     )
-    probed, book = _probed_and_lanes({"data": str(tmp_path)})
-    assert probed is not None
-    _same(probed, book)
-    read = eager(probed)
     assert (read.count("line_items", "used"), read.count("line_items", "footer_lines")) == (4, 1)
-
-
-def test_a_row_the_config_excludes_in_a_book_read_again_is_excluded_not_used(tmp_path: Path) -> None:
-    folder = tmp_path / "book"
-    folder.mkdir()
-    (folder / "line_items.csv").write_text(
-        "account_id,product_id,booked_at,amount,note\n"
-        "a,Core,2024-01-01,100,\n"
-        "b,Core,2024-01-02,100,test\n"
-        "c,Addon,not a date,50,\n"
-        "d,Addon,2024-02-01,50,\n"
-    )
-    config = tmp_path / "xsell.yaml"
-    config.write_text(f"data:\n  dir: {folder}\nexclude:\n  - {{column: note, in: [test], reason: test account}}\n")
-    probed, book = _probed_and_lanes({}, config=config)
-    assert probed is not None
-    _same(probed, book)
-    read = eager(probed)
-    assert [read.count("line_items", k) for k in ("used", "excluded", "rejected")] == [2, 1, 1]
 
 
 def test_a_file_whose_rows_are_mostly_not_clean_takes_the_two_lanes(tmp_path: Path) -> None:
@@ -148,10 +138,7 @@ def test_a_file_whose_rows_are_mostly_not_clean_takes_the_two_lanes(tmp_path: Pa
     probed, book = _probed_and_lanes({"data": str(tmp_path)})
     assert probed is None
     assert eager(book).count("line_items", "rejected") == 2
-    (tmp_path / "line_items.csv").write_text("account_id,product_id,booked_at,amount\n" + good * 2 + bad)
-    probed, book = _probed_and_lanes({"data": str(tmp_path)})
-    assert probed is not None
-    _same(probed, book)
+    assert _probed_rows(tmp_path, good * 2 + bad).count("line_items", "rejected") == 1
 
 
 def _corpus() -> list[tuple[dict[str, object], Path | None]]:
@@ -189,16 +176,13 @@ def test_exact_copies_found_from_the_probes_row_hashes_are_the_two_lanes_copies(
     # A clean export holding copies: the probe carries each row's hash, and the copy check
     # reads the candidates off it (then compares their cells as text) instead of hashing the
     # file again; the book, its issues included, is the two lanes' book.
-    (tmp_path / "line_items.csv").write_text(
-        "account_id,product_id,booked_at,amount\n"
+    read = _probed_rows(
+        tmp_path,
         "a,Core,2024-01-01,100\n"
         "a,Core,2024-01-01,100\n"
         "b,Core,2024-01-01,100.0\n"
         "b,Core,2024-01-01,100\n"
-        "a,Core,2024-01-01,100\n"
+        "a,Core,2024-01-01,100\n",
     )
-    probed, book = _probed_and_lanes({"data": str(tmp_path)})
-    assert probed is not None
-    _same(probed, book)
-    copies = eager(probed).issues.filter(pl.col("rule") == "duplicate_row")
+    copies = read.issues.filter(pl.col("rule") == "duplicate_row")
     assert copies.select("row", "value").rows() == [(2, "1"), (5, "1")]
