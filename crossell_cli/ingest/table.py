@@ -12,7 +12,8 @@ Per data row of a raw table (``read.py``), one lazy plan:
 
 The result is three lazy frames over the same scan (``Checked``): the rows no rule
 rejected, the issues (one row per broken rule and cell, with the message), and a one-row
-count. Nothing is collected here.
+count. Nothing is collected here but by ``Checked.retry``, which the session calls right after
+collecting the probe (below).
 
 Most exports are clean: every row would take the clean lane. ``Checked.probe`` is the clean
 lane alone (the fast parse of every cell and whether the row is clean, with no cell text
