@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
@@ -374,7 +374,14 @@ _global.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
 
 def _stderr(message: str) -> None:
     progress.stop()  # the status line goes before anything else is said
-    print(message, file=sys.stderr, flush=True)
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except BaseException as exc:
+        if not _broken_pipe(exc):
+            raise
+        # `xsell … 2>&1 | head`: the reader of stderr went away too. The rest goes unsaid,
+        # and the exit code is still the command's (validate's 65), not a broken pipe's 0.
+        _silence(sys.stderr)
 
 
 def command(
@@ -466,10 +473,14 @@ def _guarded(opts: Common, body: Callable[[], Any]) -> Any:
 
 def _silence_stdout() -> None:
     """After a broken pipe, stop Python from writing to it at exit."""
+    _silence(sys.stdout)
+
+
+def _silence(stream: TextIO) -> None:
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # pragma: no cover - stdout is not a real file
+        os.dup2(devnull, stream.fileno())
+    except (OSError, ValueError, AttributeError):  # pragma: no cover - not a real file
         pass
 
 

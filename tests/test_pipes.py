@@ -173,3 +173,20 @@ def test_every_command_into_head_1(args, _stderr, fmt):
     code, stderr, first = into_head_1([*args, "--data", "sample_data", "--format", fmt, "-q"])
     assert (code, stderr) == (0, "")
     assert first.count(b"\n") == 1 and len(first) > 1
+
+
+@pytest.mark.parametrize("reader", ["head -n 0", "head -1"])
+def test_validate_with_stderr_in_the_pipe_too_keeps_its_verdict(bad_rows, reader):
+    """`xsell validate … 2>&1 | head`: stderr's reader goes away with stdout's, and the row
+    account cannot be said. The exit code is still the data's 65 (before: the broken stderr
+    ended the command with a broken pipe's 0)."""
+    xsell = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "crossell_cli"])
+    result = subprocess.run(
+        ["bash", "-c", f"set -o pipefail; {xsell} validate --line-items {shlex.quote(str(bad_rows))} 2>&1 | {reader}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, "XSELL_CONFIG": ""},
+        timeout=300,
+    )
+    assert (result.returncode, result.stderr) == (65, "")
