@@ -46,6 +46,7 @@ def _same(probed, book) -> None:  # type: ignore[no-untyped-def]
     assert_frame_equal(fast.products, lanes.products)
     assert_frame_equal(fast.issues, lanes.issues)
     assert_frame_equal(fast.counts, lanes.counts)
+    assert probed.sources == book.sources  # what validate's notes say about each file
 
 
 def _probed_rows(folder: Path, rows: str):  # type: ignore[no-untyped-def]

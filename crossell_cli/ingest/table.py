@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import polars as pl
@@ -364,7 +364,9 @@ def from_probe(checked: Checked, probe: pl.DataFrame) -> Checked | None:
     clean rows are the probe's and the others are read again for the problem lane
     (``Checked.retry``; None for a table without one)."""
     if not probe["__clean"].all():
-        return checked.retry(probe) if checked.retry is not None else None
+        retried = checked.retry(probe) if checked.retry is not None else None
+        # (the table's source as the loader finished it: its ignored headers included)
+        return replace(retried, source=checked.source) if retried is not None else None
     frame = probe.lazy().drop("__clean", ROW_HASH, strict=False)
     excluded = pl.lit(False)
     issues = empty_issues()
