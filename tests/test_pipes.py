@@ -58,11 +58,13 @@ COMMANDS: list[tuple[list[str], str]] = [
 FORMATS = ["csv", "json", "jsonl"]
 
 
-def pipeline(args: list[str], reader: str) -> subprocess.CompletedProcess[str]:
-    """``xsell ARGS | READER`` in bash with pipefail: the status is xsell's unless it is 0."""
+def pipeline(args: list[str], reader: str, *, stderr_too: bool = False) -> subprocess.CompletedProcess[str]:
+    """``xsell ARGS | READER`` in bash with pipefail: the status is xsell's unless it is 0.
+    ``stderr_too``: ``xsell ARGS 2>&1 | READER``."""
     xsell = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "crossell_cli", *args])
+    both = " 2>&1" if stderr_too else ""
     return subprocess.run(
-        ["bash", "-c", f"set -o pipefail; {xsell} | {reader} >/dev/null"],
+        ["bash", "-c", f"set -o pipefail; {xsell}{both} | {reader} >/dev/null"],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -180,13 +182,5 @@ def test_validate_with_stderr_in_the_pipe_too_keeps_its_verdict(bad_rows, reader
     """`xsell validate … 2>&1 | head`: stderr's reader goes away with stdout's, and the row
     account cannot be said. The exit code is still the data's 65 (before: the broken stderr
     ended the command with a broken pipe's 0)."""
-    xsell = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "crossell_cli"])
-    result = subprocess.run(
-        ["bash", "-c", f"set -o pipefail; {xsell} validate --line-items {shlex.quote(str(bad_rows))} 2>&1 | {reader}"],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "XSELL_CONFIG": ""},
-        timeout=300,
-    )
+    result = pipeline(["validate", "--line-items", str(bad_rows)], reader, stderr_too=True)
     assert (result.returncode, result.stderr) == (65, "")
