@@ -6,6 +6,8 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crossell_cli.metrics.periods import Calendar
 from crossell_cli.model import build_model
@@ -675,6 +677,40 @@ def test_median_rebuy_days_by_hand():
     assert median_rebuy_days(model_of(lines, as_of="2025-12-31")).collect().item() == 10.0
     once = [line("a", "X", "2025-01-01"), line("b", "X", "2025-02-01"), line("b", "Y", "2025-03-01")]
     assert median_rebuy_days(model_of(once, as_of="2025-12-31")).collect().item() is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    days=st.lists(
+        st.tuples(st.sampled_from(["a", "b", "c"]), st.sampled_from(["A", "B"]), st.integers(0, 40)),
+        min_size=1,
+        max_size=25,
+    )
+)
+def test_median_rebuy_days_is_the_median_gap_between_each_pairs_distinct_days(days):
+    """Against plain Python: each (account, family)'s distinct purchase days, sorted, and the
+    median of the gaps between neighbours (lines booked after T count for nothing)."""
+    from statistics import median
+
+    from crossell_cli.metrics.summary import median_rebuy_days
+
+    start = dt.date(2025, 1, 1)
+    lines = [
+        {"account_id": a, "product_id": p, "booked_at": (start + dt.timedelta(days=n)).isoformat(), "amount": 1.0}
+        for a, p, n in days
+    ]
+    as_of = start + dt.timedelta(days=30)
+    by_pair: dict[tuple[str, str], set[int]] = {}
+    for a, p, n in days:
+        if n <= 30:
+            by_pair.setdefault((a, p), set()).add(n)
+    gaps = [b - a for got in by_pair.values() for a, b in zip(sorted(got), sorted(got)[1:], strict=False)]
+    got = median_rebuy_days(
+        model_of(
+            lines, [{"product_id": "A", "family": "F"}, {"product_id": "B", "family": "G"}], as_of=as_of.isoformat()
+        )
+    ).collect()
+    assert got.item() == (float(median(gaps)) if gaps else None)
 
 
 def test_summary_status_is_na_where_the_saas_ranges_do_not_apply():

@@ -91,14 +91,25 @@ def summary_parts(
 
 def median_rebuy_days(model: Model) -> pl.LazyFrame:
     """One row: gap, the median days between an account's consecutive purchase days of the same
-    family (won lines booked by T); null when no account bought a family twice."""
+    family (won lines booked by T); null when no account bought a family on two days."""
     # Sorted, each (account, family)'s days are consecutive rows: a gap is a row's difference
     # to the row before it when both belong to the same pair (a diff over the pairs as window
     # groups costs 7× as much: millions of two-row groups).
     same = (pl.col("account_id") == pl.col("account_id").shift(1)) & (pl.col("item") == pl.col("item").shift(1))
+    # Only the pairs bought on more than one day have a gap: those with a line booked after the
+    # pair's first day. Their days are those lines' days and the first day, which every
+    # classified line carries (sorting every won line cost 0.8 CPU s at 300 k accounts; this
+    # sorts the few pairs bought again: 0.07).
+    later = model.classified.filter(pl.col("booked_at") != pl.col("first_date"))
+    days = pl.union(
+        [
+            later.select("account_id", "item", "booked_at"),
+            later.select("account_id", "item", pl.col("first_date").alias("booked_at")),
+        ],
+        how="vertical",
+    )
     return (
-        model.won.select("account_id", "item", "booked_at")
-        .unique()
+        days.unique()
         .sort("account_id", "item", "booked_at")
         .select(pl.when(same).then(pl.col("booked_at").diff()).dt.total_days().alias("gap"))
         .select(pl.col("gap").median().cast(pl.Float64))
