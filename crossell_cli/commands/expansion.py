@@ -28,15 +28,20 @@ def expansion(session: Session, *, by: str | None = None, with_notes: bool = Tru
     pass_through = pass_through_lines(model, discount=t.pass_through_discount).select("line_id", "account_id", "item")
     modes = metric.modes_to_build(settings.mode, model.end_dates_known() if settings.mode == "auto" else None)
     group = cast("metric.GroupBy | None", by)
+    added = with_notes and "arr" in modes
+    # The ARR bridge and the day-by-day count read one grouping and sort of the lines.
+    days = metric.arr_days(model, calendar).cache() if added else None
     plans = {
-        mode: metric.expansion(model, mode=mode, calendar=calendar, by=group, pass_through_lines=pass_through)
+        mode: metric.expansion(
+            model, mode=mode, calendar=calendar, by=group, pass_through_lines=pass_through, days=days
+        )
         for mode in modes
     }
     sides = {f"mode_{mode}": plan for mode, plan in plans.items()}
     sides["end_dates"] = model.has_end_dates
     sides["pass_through"] = pass_through.select(pl.len())
-    if with_notes and "arr" in modes:
-        sides["added"] = metric.arr_added(model, pass_through_lines=pass_through)
+    if added:
+        sides["added"] = metric.arr_added(model, pass_through_lines=pass_through, days=days)
 
     def finish(got: Collected) -> Shown:
         if got.as_of is None:

@@ -144,12 +144,14 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
         pass_through = flags_metric.pass_through_lines(model, discount=t.pass_through_discount).select(
             "line_id", "account_id", "item"
         )
+        # (the ARR bridge and the day-by-day count read one grouping and sort of the lines)
+        days = expansion_metric.arr_days(model, calendar).cache() if "arr" in modes else None
         for mode in modes:
             sides[f"expansion_{mode}"] = expansion_metric.expansion(
-                model, mode=mode, calendar=calendar, pass_through_lines=pass_through
+                model, mode=mode, calendar=calendar, pass_through_lines=pass_through, days=days
             )
         if "arr" in modes:
-            sides["arr_added"] = expansion_metric.arr_added(model, pass_through_lines=pass_through)
+            sides["arr_added"] = expansion_metric.arr_added(model, pass_through_lines=pass_through, days=days)
         # timing (as `xsell timing`: the summary's own "all" row; `--by GROUP`) and its curves
         timing_by = cast("timing_metric.TimingBy | None", curves_by)
         sides["km_all"] = timing_metric.km_curve(model, by=None, calendar=quarters)
