@@ -118,6 +118,21 @@ def test_forced_bundle_pair_and_its_threshold(pair_way):
     assert findings.filter(pl.col("flag") == "forced_bundle").is_empty()
 
 
+def test_findings_that_tie_on_every_other_key_come_in_base_family_order():
+    """A family bundled with several bases gives one forced_bundle finding per base, equal in
+    severity, amount (none), flag and family: base_family (then detail) breaks the tie, so two
+    runs give the same bytes (before, their order changed from run to run)."""
+    bases = [f"Base{k}" for k in range(8)]
+    lines = []
+    for i in range(15):
+        for product in (*bases, "Addon"):
+            lines.append(line(f"a{i}", product, "2024-01-01", contract_id=f"k{i}"))
+    for _ in range(5):
+        findings, _ = run_flags(lines, premature_days=0, min_base=10)
+        bundle = findings.filter((pl.col("flag") == "forced_bundle") & (pl.col("family") == "Addon"))
+        assert bundle["base_family"].to_list() == bases
+
+
 def test_early_churn_premature_and_their_boundaries():
     lines = [
         line("a", "Core", "2024-01-01", contract_id="1"),

@@ -451,8 +451,8 @@ def flags(model: Model, settings: FlagSettings, lines: FlaggedLines | None = Non
     return (
         combined.with_columns(order.alias("__order"))
         .sort(
-            ["__order", "amount", "flag", "account_id", "family", "line_id", "rep"],
-            descending=[False, True, False, False, False, False, False],
+            ["__order", "amount", "flag", "account_id", "family", "base_family", "line_id", "rep", "detail"],
+            descending=[False, True, False, False, False, False, False, False, False],
             nulls_last=True,
         )
         .drop("__order")
