@@ -200,3 +200,33 @@ def test_report_data_is_frozen() -> None:
     with pytest.raises(AttributeError):
         data.title = "x"  # type: ignore[misc]
     assert isinstance(data, ReportData)
+
+
+def test_tied_rows_of_the_top_tables_come_in_a_fixed_order() -> None:
+    """Findings tied on severity, flag and amount keep the order `xsell flags` gives them (a
+    total one: base_family breaks a forced bundle's tie); whitespace rows tied on expected
+    value and account come in family order. Same data, same page."""
+    data = sample_report()
+    columns = data.flags.columns
+    bundles = pl.DataFrame(
+        [
+            {c: None for c in columns}
+            | {"flag": "forced_bundle", "severity": "medium", "family": "Addon", "base_family": base, "detail": base}
+            for base in ("Base1", "Base2", "Base3", "Base4", "Base5")
+        ],
+        schema=data.flags.schema,
+    )
+    row = data.whitespace_top.head(1)
+    tied = pl.concat(
+        [
+            row.with_columns(pl.lit(family).alias("family"), pl.lit(None, dtype=pl.Float64).alias("expected_value"))
+            for family in ("Zeta", "Alpha")
+        ]
+    )
+    page = render_html(replace(data, flags=bundles, whitespace_top=tied))
+    top = page[page.index('data-table="flags-top"') :]
+    top = top[: top.index("</table>")]
+    assert re.findall(r"Base\d", top) == ["Base1", "Base2", "Base3"]
+    shown = page[page.index('data-table="whitespace-top"') :]
+    shown = shown[: shown.index("</table>")]
+    assert shown.index(">Alpha<") < shown.index(">Zeta<")

@@ -720,9 +720,9 @@ def _whitespace(data: ReportData) -> str:
     if top.is_empty():
         body += _empty("whitespace-top", "No account has a whitespace candidate.")
     else:
-        shown = top.sort(["expected_value", "account_id"], descending=[True, False], nulls_last=True).head(
-            TOP_WHITESPACE
-        )
+        shown = top.sort(
+            ["expected_value", "account_id", "family"], descending=[True, False, False], nulls_last=True
+        ).head(TOP_WHITESPACE)
         body += _table(
             shown,
             [
@@ -856,7 +856,13 @@ def _flags(data: ReportData) -> str:
     # pass-through line) must not push the rarer, book-level findings off the page.
     findings = (
         flags.with_columns(pl.col("severity").replace_strict(SEVERITY_ORDER, default=9).alias("_order"))
-        .sort(["_order", "flag", "amount", "line_id"], descending=[False, False, True, False], nulls_last=True)
+        # (ties keep the findings' own order, a total one)
+        .sort(
+            ["_order", "flag", "amount", "line_id"],
+            descending=[False, False, True, False],
+            nulls_last=True,
+            maintain_order=True,
+        )
         .filter(pl.int_range(pl.len()).over("flag") < FINDINGS_PER_FLAG)
         .head(TOP_FINDINGS)
     )
