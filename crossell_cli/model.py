@@ -130,10 +130,6 @@ class Model:
         """Distinct (account_id, item) owned at T."""
         return self._shared(self.won.filter(active_at(as_of())).select("account_id", "item").unique())
 
-    def ownership_at(self, day: pl.Expr) -> pl.LazyFrame:
-        """Distinct (account_id, item) owned on ``day`` (an expression over the won lines)."""
-        return self.won.filter(active_at(day)).select("account_id", "item").unique()
-
     @cached_property
     def owned(self) -> pl.LazyFrame:
         """``ownership`` with each pair's first_date and first_contract (smallest contract of the

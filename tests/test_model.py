@@ -6,7 +6,7 @@ import datetime as dt
 
 import polars as pl
 
-from crossell_cli.model import build_model, latest_closed_date
+from crossell_cli.model import active_at, build_model, latest_closed_date
 
 from .conftest import book_from_rows, d
 from .oracle import attach_oracle
@@ -136,7 +136,7 @@ def test_ownership_uses_active_lines_only():
     assert model is not None
     owned = model.ownership.collect()
     assert owned["account_id"].to_list() == ["c"]  # a ended, b not started; end is exclusive
-    at_end = model.ownership_at(pl.lit(dt.date(2024, 6, 2))).collect()
+    at_end = model.won.filter(active_at(pl.lit(dt.date(2024, 6, 2)))).select("account_id", "item").unique().collect()
     assert at_end.is_empty()
 
 
