@@ -209,6 +209,34 @@ def test_fast_dates_agree_with_the_full_parser(values):
         _agree(lambda e, f=formats: parse.fast_date(e, f), dates(formats), values)
 
 
+_LOCALE_DATEISH = st.tuples(
+    st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 12, 31)),
+    st.sampled_from(["%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y/%m/%d", "%m-%d-%Y", "%Y-%m-%d"]),
+    st.sampled_from(["", " 10:42", " 10:42:46", "T08:00:00Z", " "]),
+).map(lambda t: t[0].strftime(t[1]) + t[2])
+
+
+def _detect_reference(values):
+    """``detect_date_formats`` as first written: every format tried on every value."""
+    frame = pl.Series(values, dtype=pl.String).str.strip_chars().to_frame("t")
+    frame = frame.filter(pl.col("t").is_not_null() & (pl.col("t") != ""))
+    stamped = frame.select(pl.col("t").str.to_datetime(parse.ISO_TIMESTAMP, strict=False).is_not_null().any()).item()
+    non_iso = frame.filter(
+        pl.col("t").str.to_date("%Y-%m-%d", strict=False).is_null()
+        & parse._first_date(pl.col("t"), parse._ISO_DATETIME_FORMATS).is_null()
+    )
+    formats, problem = parse._locale_formats(non_iso)
+    return ((parse.ISO_TIMESTAMP,) if stamped else ()) + formats, problem
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_DATEISH, _LOCALE_DATEISH), min_size=1, max_size=30))
+def test_date_detection_tries_the_slow_formats_only_on_what_is_not_an_iso_date(values):
+    """Detection skips the timestamp and locale formats for the plain ISO dates (each failed
+    format costs chrono's slow path): the formats it finds are the same as trying all."""
+    assert parse.detect_date_formats(pl.Series(values, dtype=pl.String), ()) == _detect_reference(values)
+
+
 def test_a_timestamp_column_is_read_by_the_fast_lane():
     """A column of timestamps ('2012-03-19 10:42:46', Maven Fuzzy Factory's created_at) is read
     by the fast parse once its sample shows them: its rows no longer all take the full parsers.

@@ -487,18 +487,23 @@ def detect_date_formats(sample: pl.Series, configured: Sequence[str]) -> tuple[t
     frame = (
         sample.cast(pl.String).str.strip_chars().to_frame("t").filter(pl.col("t").is_not_null() & (pl.col("t") != ""))
     )
-    stamped = frame.select(pl.col("t").str.to_datetime(ISO_TIMESTAMP, strict=False).is_not_null().any()).item()
+    # Only the values that are not plain ISO dates are tried further: a text that reads as
+    # %Y-%m-%d holds no time, so no timestamp or locale format reads it, and a format that
+    # fails on a text is tried again by chrono's slow path (3 ms per 1 000 values and format:
+    # on a column of ISO dates that was nearly all of the detection's 0.06 CPU s).
+    rest = frame.filter(pl.col("t").str.to_date("%Y-%m-%d", strict=False).is_null())
+    stamped = rest.select(pl.col("t").str.to_datetime(ISO_TIMESTAMP, strict=False).is_not_null().any()).item()
     stamp = (ISO_TIMESTAMP,) if stamped else ()
-    formats, problem = _locale_formats(frame)
+    formats, problem = _locale_formats(rest)
     return stamp + formats, problem
 
 
-def _locale_formats(frame: pl.DataFrame) -> tuple[tuple[str, ...], str | None]:
-    """``detect_date_formats``' locale formats of the sample's non-empty, stripped values (t)."""
-    non_iso = frame.filter(
-        pl.col("t").str.to_date("%Y-%m-%d", strict=False).is_null()
-        & _first_date(pl.col("t"), _ISO_DATETIME_FORMATS).is_null()
-    ).select(pl.col("t").str.replace(TRAILING_TIME, "").alias("d"))
+def _locale_formats(rest: pl.DataFrame) -> tuple[tuple[str, ...], str | None]:
+    """``detect_date_formats``' locale formats of the sample's non-empty, stripped values (t)
+    that are not plain ISO dates."""
+    non_iso = rest.filter(_first_date(pl.col("t"), _ISO_DATETIME_FORMATS).is_null()).select(
+        pl.col("t").str.replace(TRAILING_TIME, "").alias("d")
+    )
     if non_iso.is_empty():
         return (), None
     parsed = non_iso.select([_booked(_first_date(pl.col("d"), [f])).alias(f) for f in LOCALE_DATE_FORMATS])
