@@ -83,9 +83,15 @@ def test_popularity_and_trend_by_hand():
     st, idx = state_of(lines, "2024-06-30")
     pop = choice.popularity(st)
     assert pop[0] == pytest.approx(math.log(3 / 4)) and pop[2] == pytest.approx(math.log(1 / 4))
-    # 30 days back (2024-05-31): 3 customers, 1 owned B then; a2 bought B since: (1 + .5) / (2 + 1)
-    trend = choice.trend(lines, st, idx.select("item", "i"), 30)
-    assert trend[1] == pytest.approx(math.log(0.5 / 0.5))
+    # 30 days back (2024-05-31): 3 customers, 1 owned B then; a2 bought B since: (1 + .5) / (2 + 1).
+    # A: 2 owned it, the third (a3) did not buy it since: (0 + .5) / (1 + 1). 180 days back
+    # (2024-01-02) the same 3 customers owned the same.
+    long, short = choice.trends(lines, st, idx.select("item", "i"), (180, 30))
+    assert short[1] == pytest.approx(math.log(0.5 / 0.5)) and short[0] == pytest.approx(math.log(0.25 / 0.75))
+    assert list(long) == list(short)
+    # 200 days back (2023-12-13) nobody was a customer: every item (0 + .5) / (0 + 1)
+    (before,) = choice.trends(lines, st, idx.select("item", "i"), (200,))
+    assert list(before) == [0.0, 0.0, 0.0]
 
 
 def test_snapshots_keep_a_full_horizon_of_history():
@@ -169,6 +175,61 @@ def test_lines_after_the_as_of_date_change_nothing(rows):
     if not kept:
         return
     assert _scores(kept).equals(_scores(kept + later))
+
+
+@st.composite
+def dated_lines(draw):
+    """Won lines with a start on or after the booking and sometimes an end: items A–E."""
+    rows = []
+    for _ in range(draw(st.integers(0, 25))):
+        booked = dt.date(2024, 1, 1) + dt.timedelta(days=draw(st.integers(0, 200)))
+        start = booked + dt.timedelta(days=draw(st.sampled_from([0, 0, 10, 60])))
+        end = draw(st.one_of(st.none(), st.integers(1, 150).map(lambda n, s=start: s + dt.timedelta(days=n))))
+        rows.append(
+            {
+                "account_id": draw(st.sampled_from(["a1", "a2", "a3", "a4", "a5"])),
+                "item": draw(st.sampled_from("ABCDE")),
+                "booked_at": booked,
+                "start_date": start,
+                "end_date": end,
+                "contract_id": draw(st.sampled_from(["k1", "k2", None])),
+            }
+        )
+    schema = {c: (pl.Date if c in ("booked_at", "start_date", "end_date") else pl.String) for c in choice.LINE_COLUMNS}
+    return pl.DataFrame(rows, schema=schema)
+
+
+@settings(max_examples=200, deadline=None)
+@given(dated_lines(), st.integers(0, 260), st.booleans())
+def test_the_state_at_a_date_is_owned_at_and_the_purchases_by_then(lines, day, bought_only):
+    """``build_state`` groups the lines once for what is owned at the date and what was bought
+    by then; it gives what the plain definitions give on their own (an item is owned at the date
+    when one of its lines was booked and started by then and has not ended). E is not an item
+    of the index, yet owning it makes a customer."""
+    when = dt.date(2024, 1, 1) + dt.timedelta(days=day)
+    idx = choice.item_index(list("ABCD"), list("ABCD"))
+    st_ = choice.build_state(lines, None, idx, when, ["all"], bought_only=bought_only)
+    active = (
+        (pl.col("booked_at") <= when)
+        & (pl.col("start_date") <= when)
+        & (pl.col("end_date").is_null() | (pl.col("end_date") > when))
+    )
+    own = lines.filter(active).select("account_id", "item").unique()
+    assert st_.customers["account_id"].to_list() == sorted(set(own["account_id"]))
+    a_of = {acc: k for k, acc in enumerate(st_.customers["account_id"])}
+    i_of = dict(zip(idx["item"], idx["i"], strict=True))
+    owned = sorted((a_of[acc], i_of[it]) for acc, it in own.iter_rows() if it in i_of)
+    assert list(st_.owned.iter_rows()) == owned
+    bought = choice.first_purchases(lines, when) if not bought_only else None
+    by_then = lines.filter(pl.col("booked_at") <= when).select("account_id", "item").unique()
+    expected = sorted((acc, it, i_of[it], a_of.get(acc)) for acc, it in by_then.iter_rows() if it in i_of)
+    got = sorted(st_.first.select("account_id", "item", "i", "a").iter_rows(), key=lambda r: (r[0], r[1]))
+    assert got == expected
+    if bought is not None:
+        firsts = {(r["account_id"], r["item"]): (r["first"], r["in_land"]) for r in bought.iter_rows(named=True)}
+        assert {(r["account_id"], r["item"]): (r["first"], r["in_land"]) for r in st_.first.iter_rows(named=True)} == {
+            k: v for k, v in firsts.items() if k[1] in i_of
+        }
 
 
 # ----------------------------------------------------------------------------- the CLI
