@@ -365,3 +365,41 @@ def test_same_book_same_bytes(cli, tmp_path: Path) -> None:
         assert cli("report", "--data", str(SAMPLE), "-q", "-o", name).exit_code == 0
     assert (tmp_path / "a.html").read_bytes() == (tmp_path / "b.html").read_bytes()
     assert (tmp_path / "a.xlsx").read_bytes() == (tmp_path / "b.xlsx").read_bytes()
+
+
+def _work_model(lines, accounts):
+    from crossell_cli.model import build_model
+
+    from .conftest import book_from_rows, d
+
+    return build_model(book_from_rows(lines, accounts=accounts), as_of=d("2024-06-01"), level="family")
+
+
+def test_whitespace_work_counts_customer_types_by_hand():
+    """Σ over (segment, owned set) types of the items owned × the items in the book: a2 owns what
+    a1 owns in the same segment (one type), a3 the same set in another segment, a4 one item; D
+    was bought and ended, so it counts as offered only. (5 owned over the types) × 4 items = 20.
+    Counting every customer as its own type gives 7 × 4 = 28: within a limit of 28 or more that
+    bound is returned and the types are not looked for."""
+    from crossell_cli.commands.report import whitespace_work
+
+    owns = {"a1": "AB", "a2": "BA", "a3": "AB", "a4": "C"}
+    lines = [{"account_id": a, "product_id": p, "booked_at": "2024-01-01"} for a, items in owns.items() for p in items]
+    lines.append({"account_id": "a4", "product_id": "D", "booked_at": "2024-01-01", "end_date": "2024-02-01"})
+    segments = {"a1": "Ent", "a2": "Ent", "a3": "SMB", "a4": "Ent"}
+    model = _work_model(lines, [{"account_id": a, "segment": s} for a, s in segments.items()])
+    assert whitespace_work(model) == 20
+    assert whitespace_work(model, within=27) == 20
+    assert whitespace_work(model, within=28) == 28
+
+
+def test_whitespace_work_past_64_owned_items_compares_the_sets_by_name():
+    """65 items: too many for the bit mask, so the owned sets are told apart by their names.
+    y and z own all 65 (one type), x owns one: (65 + 1) × 65."""
+    items = [f"P{k:02d}" for k in range(65)]
+    lines = [{"account_id": a, "product_id": p, "booked_at": "2024-01-01"} for a in ("y", "z") for p in items]
+    lines.append({"account_id": "x", "product_id": "P00", "booked_at": "2024-01-01"})
+    model = _work_model(lines, [])
+    from crossell_cli.commands.report import whitespace_work
+
+    assert whitespace_work(model) == 66 * 65

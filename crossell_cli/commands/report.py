@@ -116,7 +116,7 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
     # through the public `whitespace` function only; left out (and said why) on a book too wide
     # to score in memory, which is measured first (one small collect of facts already in memory).
     listed = whole.accounts.filter(where_condition(settings.where)).select("account_id") if settings.where else None
-    work = whitespace_work(whole)
+    work = whitespace_work(whole, within=WHITESPACE_ROWS)
     if work <= WHITESPACE_ROWS:
         # The same fit (from the cache when unchanged) and the same rows as `xsell whitespace`.
         fitted = fit_cached(session, whole, horizon_days=whitespace_metric.HORIZON_DAYS, use_cache=True)
@@ -271,7 +271,7 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
     return Report(Plan(sides=sides, model=model, ingested=ingested), finish)
 
 
-def whitespace_work(model: Model) -> int:
+def whitespace_work(model: Model, *, within: int | None = None) -> int:
     """How many (customer type, owned item, candidate item) rows scoring whitespace takes on this
     book: Σ over customer types (accounts of one segment owning one set of items) of the items
     owned × the items in the book (bought or catalogued; unsellable ones too, so it errs high).
@@ -279,17 +279,30 @@ def whitespace_work(model: Model) -> int:
     not its size, that makes this large: the UCI Online Retail book at product level (4 308
     types owning 62 of 3 659 products each) needs about 974 million, a 10-family book of 4 000
     accounts 15 thousand. It is the report's own measure, from the model's facts; it does not
-    look inside the whitespace metric."""
+    look inside the whitespace metric.
+
+    ``within``: when even counting every customer as a type of its own stays within it, that
+    count is returned, and the types are not looked for (only a figure past the limit is shown).
+    A set of at most 64 owned items is told by a bit mask, not by its names joined."""
+    offered_frame, pairs_frame = pl.collect_all([model.items.select(pl.len()), model.ownership.select(pl.len())])
+    offered = int(offered_frame.item() or 0)
+    if within is not None and int(pairs_frame.item() or 0) * offered <= within:
+        return int(pairs_frame.item() or 0) * offered
+    names = model.ownership.select(pl.col("item").unique().sort()).collect()["item"].to_list()
+    if len(names) <= 64:
+        bit = pl.col("item").replace_strict(names, [1 << k for k in range(len(names))], return_dtype=pl.UInt64)
+        owned_set = bit.sum()
+    else:
+        owned_set = pl.col("item").sort().str.join("\x1f")
     segments = model.accounts.select("account_id", "segment")
     types = (
         model.ownership.group_by("account_id")
-        .agg(pl.col("item").sort().str.join("\x1f").alias("owned_set"), pl.len().alias("owned"))
+        .agg(owned_set.alias("owned_set"), pl.len().alias("owned"))
         .join(segments, on="account_id", how="left")
         .unique(["segment", "owned_set"])
     )
-    got = pl.collect_all([types.select(pl.col("owned").sum()), model.items.select(pl.len())])
-    owned, offered = (frame.item() or 0 for frame in got)
-    return int(owned) * int(offered)
+    owned = types.select(pl.col("owned").sum()).collect().item() or 0
+    return int(owned) * offered
 
 
 def _with_where(whole: Model, where: tuple[tuple[str, str], ...]) -> Model:
