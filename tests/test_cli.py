@@ -456,3 +456,21 @@ def test_expansion_arr_notes_one_denominator_and_a_silent_group_said_out_loud(cl
         ("2024-Q2", 300.0, 350.0),
         ("2024-Q3", 350.0, 180.0),
     ]
+
+
+def test_as_of_of_a_where_without_lines_on_or_before_it(cli, write):
+    """T is read off the lines the command reads; when the --where accounts have none on or
+    before T (a2 has only an open line, booked later), it still is the whole book's T."""
+    write(
+        "line_items.csv",
+        "account_id,product_id,booked_at,amount,stage\n"
+        "a1,Core,2024-01-01,100,won\na1,Analytics,2024-02-01,50,won\na2,Core,2024-06-01,80,open\n",
+    )
+    folder = write("accounts.csv", "account_id,segment\na1,Ent\na2,SMB\n").parent
+    got = cli("attach", "--data", str(folder), "--where", "segment=SMB", "-f", "table")
+    assert got.exit_code == 0, got.output
+    assert "settings: as of 2024-02-01 · level family · where segment=SMB · min_base 10" in got.stdout
+    again = cli("attach", "--data", str(folder), "--where", "segment=SMB", "--as-of", "2023-12-01", "-f", "table")
+    assert "settings: as of 2023-12-01 · level family · where segment=SMB" in again.stdout
+    whole = cli("attach", "--data", str(folder), "-f", "table")
+    assert "settings: as of 2024-02-01 · level family · min_base 10" in whole.stdout
