@@ -284,10 +284,12 @@ def whitespace_work(model: Model, *, within: int | None = None) -> int:
     ``within``: when even counting every customer as a type of its own stays within it, that
     count is returned, and the types are not looked for (only a figure past the limit is shown).
     A set of at most 64 owned items is told by a bit mask, not by its names joined."""
-    offered_frame, pairs_frame = pl.collect_all([model.items.select(pl.len()), model.ownership.select(pl.len())])
-    offered = int(offered_frame.item() or 0)
-    if within is not None and int(pairs_frame.item() or 0) * offered <= within:
-        return int(pairs_frame.item() or 0) * offered
+    offered, pairs = (
+        int(frame.item() or 0)
+        for frame in pl.collect_all([model.items.select(pl.len()), model.ownership.select(pl.len())])
+    )
+    if within is not None and pairs * offered <= within:
+        return pairs * offered
     names = model.ownership.select(pl.col("item").unique().sort()).collect()["item"].to_list()
     if len(names) <= 64:
         bit = pl.col("item").replace_strict(names, [1 << k for k in range(len(names))], return_dtype=pl.UInt64)
