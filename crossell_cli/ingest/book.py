@@ -145,9 +145,23 @@ class Book:
     account_columns: tuple[str, ...] = ()  # columns of the accounts table (for --where)
     guards: tuple[Guard, ...] = ()
     profile: str | None = None
-    # Per table read from a file, the clean lane alone (table.py): collect these, and when
-    # every row is clean, load(..., probed=) gives the same book over them in memory.
+    # Per table read from a file, the clean lane alone (table.py): collect these, and
+    # load_probed(book, ...) gives the same book over them in memory.
     probes: Mapping[TableName, pl.LazyFrame] = field(default_factory=dict)
+    # What load found in the files before reading any row (``Planned``): load_probed
+    # finishes the book over the probes from it, reading no header or sample again.
+    planned: Planned | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """What ``load`` learns of the files before reading any row: each table checked (its
+    lanes as lazy plans, and its probe), the line items' raw table and the accounts file's
+    extra columns, in the order of the config's sources."""
+
+    checked: Mapping[TableName, Checked]
+    line_raw: RawTable
+    account_extra: tuple[str, ...]
 
 
 # ---------------------------------------------------------------------------------------
@@ -371,31 +385,45 @@ def _check(
 def load(settings: Settings, profile: Mapping[str, Any] | None = None) -> Book:
     """The book as lazy frames; raises for what stops a run before any row is read
     (a missing file or column, an unreadable header, ambiguous dates, a bad config key)."""
-    book = _load(settings, profile or {}, None)
-    assert book is not None  # only a probed load can find a row that is not clean
-    return book
+    profile = profile or {}
+    if settings.sources["line_items"].wide is not None:
+        return _load_wide(settings, profile, _options(settings, profile))
+    planned = _plan(settings, profile)
+    book = _finish(settings, profile, planned, dict(planned.checked), None)
+    return replace(book, planned=planned)
 
 
 def load_probed(
-    settings: Settings, profile: Mapping[str, Any] | None, probed: Mapping[TableName, pl.DataFrame]
+    book: Book, settings: Settings, profile: Mapping[str, Any] | None, probed: Mapping[TableName, pl.DataFrame]
 ) -> Book | None:
-    """The same book over ``probed``, the collected ``Book.probes`` of ``load``, in memory:
-    nothing is read again. None when a row of any table is not clean (use ``load``'s book)."""
-    return _load(settings, profile or {}, probed)
+    """The same book as ``load``'s ``book`` over ``probed``, its collected ``Book.probes``, in
+    memory: nothing is read again (the headers, mappings and date formats ``load`` found are
+    reused). None when a table has a row that is not clean and no problem lane to read it
+    again (use ``book``); a table with one keeps its clean rows and reads only the others."""
+    if book.planned is None:
+        return None
+    checked: dict[TableName, Checked] = {}
+    for table_name, table in book.planned.checked.items():
+        clean = from_probe(table, probed[table_name])
+        if clean is None:
+            return None
+        checked[table_name] = clean
+    return _finish(settings, profile or {}, book.planned, checked, probed)
 
 
-def _load(
-    settings: Settings, profile: Mapping[str, Any], probed: Mapping[TableName, pl.DataFrame] | None
-) -> Book | None:
-    options = p.Options(
+def _options(settings: Settings, profile: Mapping[str, Any]) -> p.Options:
+    return p.Options(
         decimal_mark=settings.decimal_mark,
         discount_scale=settings.discount_scale
         if settings.discount_scale != "auto"
         else profile.get("discount_scale", "auto"),
         stages=p.stage_map(profile.get("stages", {}), settings.stages),
     )
-    if settings.sources["line_items"].wide is not None:
-        return _load_wide(settings, profile, options)
+
+
+def _plan(settings: Settings, profile: Mapping[str, Any]) -> Planned:
+    """Every table's headers mapped and its rows' checks planned (``Planned``)."""
+    options = _options(settings, profile)
     checked: dict[TableName, Checked] = {}
     account_attrs: dict[str, int] = {}
     product_attrs: dict[str, int] = {}
@@ -447,12 +475,17 @@ def _load(
             extra_text = {f"__acct_{n}": i for n, i in account_attrs.items()}
             extra_text.update({f"__prod_{n}": i for n, i in product_attrs.items()})
         checked[table_name] = _check(raw, table_name, mapping, settings, file_profile, options, extra_text)
-        if probed is not None:
-            clean = from_probe(checked[table_name], probed[table_name])
-            if clean is None:
-                return None
-            checked[table_name] = clean
+    return Planned(checked, line_raw, tuple(account_extra))
 
+
+def _finish(
+    settings: Settings,
+    profile: Mapping[str, Any],
+    planned: Planned,
+    checked: dict[TableName, Checked],
+    probed: Mapping[TableName, pl.DataFrame] | None,
+) -> Book:
+    """The book from the checked tables (``planned``'s, or those over the probes)."""
     lines_checked = checked["line_items"]
     # Read into memory, a key column that rises from row to row holds no repeat: the set
     # stage (first row of each key wins) has nothing to do, and its hashing is skipped.
@@ -461,7 +494,7 @@ def _load(
     )
     products = _finish_products(checked.get("products"), lines, settings)
     accounts = _finish_accounts(
-        checked.get("accounts"), tuple(account_extra), unique_ids=_rises(probed, "accounts", "account_id")
+        checked.get("accounts"), planned.account_extra, unique_ids=_rises(probed, "accounts", "account_id")
     )
     lines = _with_catalogue_list(lines, products, "products" in settings.sources)
     mapped = {src.canonical for src in lines_checked.source.mapping}
@@ -469,12 +502,12 @@ def _load(
     probe = (probed or {}).get("line_items")
     hashed = probe.select(ROW, ROW_HASH) if probe is not None and ROW_HASH in probe.columns else None
     warnings = _warnings(
-        lines, accounts, products if "products" in settings.sources else None, checked, line_raw, hashed=hashed
+        lines, accounts, products if "products" in settings.sources else None, checked, planned.line_raw, hashed=hashed
     )
     issues = pl.union([*(c.issues for c in checked.values()), late_issues, warnings], how="vertical")
     counts = _counts(checked, late_counts, lines)
     account_columns = (
-        tuple(ACCOUNT_DTYPES) + tuple(account_extra) if "accounts" in settings.sources else tuple(ACCOUNT_DTYPES)
+        tuple(ACCOUNT_DTYPES) + planned.account_extra if "accounts" in settings.sources else tuple(ACCOUNT_DTYPES)
     )
     return Book(
         line_items=lines,
