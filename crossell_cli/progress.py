@@ -48,7 +48,8 @@ class Progress:
         self._lock = threading.Lock()
         self._text = ""
         self._timer: threading.Timer | None = None
-        self._status: Any = None  # rich.status.Status, imported only when shown
+        self._live: Any = None  # rich.live.Live and its rich.spinner.Spinner, imported only when shown
+        self._spinner: Any = None
         self._stopped = False
 
     def step(self, text: str) -> None:
@@ -58,8 +59,13 @@ class Progress:
             if self._stopped:
                 return
             self._text = text
-            if self._status is not None:
-                self._status.update(text)
+            if self._live is not None:
+                # Drawn at once, not at the spinner's next frame: a step shorter than a
+                # frame is still seen.
+                self._spinner.update(text=text)
+                self._live.refresh()
+            elif self._delay <= 0:
+                self._start()
             elif self._timer is None:
                 self._timer = threading.Timer(self._delay, self._show)
                 self._timer.daemon = True
@@ -71,19 +77,25 @@ class Progress:
             self._stopped = True
             if self._timer is not None:
                 self._timer.cancel()
-            if self._status is not None:
-                self._status.stop()
-                self._status = None
+            if self._live is not None:
+                self._live.stop()
+                self._live = None
 
     def _show(self) -> None:
         with self._lock:
-            if self._stopped or self._status is not None:
-                return
-            from rich.console import Console
+            if not self._stopped and self._live is None:
+                self._start()
 
-            console = Console(file=self._stream, highlight=False)
-            self._status = console.status(self._text, spinner="dots")
-            self._status.start()
+    def _start(self) -> None:
+        """Show the line now, with the current step (the lock held)."""
+        from rich.console import Console
+        from rich.live import Live
+        from rich.spinner import Spinner
+
+        console = Console(file=self._stream, highlight=False)
+        self._spinner = Spinner("dots", text=self._text)
+        self._live = Live(self._spinner, console=console, refresh_per_second=12.5, transient=True)
+        self._live.start(refresh=True)
 
     def __enter__(self) -> Progress:
         return self

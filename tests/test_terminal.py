@@ -8,6 +8,7 @@ account of the inputs is the CLI's, not the table's.
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 import pty
 import re
@@ -269,3 +270,27 @@ def test_every_command_shows_progress_on_the_terminal_and_never_into_a_pipe(comm
     piped = run_in_terminal([command], columns=80, no_color=True, stdout_tty=False, stderr_tty=True, env=NOW)
     assert piped.code == 0, piped.terminal
     assert not STEPS.search(piped.terminal + piped.stdout), f"{command}: progress while stdout is a pipe"
+
+
+class _TTY(io.StringIO):
+    """A stream that says it is a terminal, so that Rich draws the line into it."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_at_no_delay_every_step_is_drawn_at_once():
+    """XSELL_PROGRESS_DELAY=0 draws the line in the step that starts it, and each later step
+    when it starts: a step shorter than a spinner frame (sample_data reads in a tenth of a
+    second) is still seen. The line was drawn by a timer thread that first imported Rich; with
+    a cold import the read had ended before it drew, and only "computing" ever showed."""
+    from crossell_cli.progress import Progress
+
+    stream = _TTY()
+    progress = Progress(enabled=True, stream=stream, delay=0)
+    progress.step("reading line_items.csv")
+    progress.step("computing attach rates")
+    progress.stop()
+    drawn = stream.getvalue()
+    assert "reading line_items.csv" in drawn and "computing attach rates" in drawn
+    assert drawn.index("reading line_items.csv") < drawn.index("computing attach rates")
