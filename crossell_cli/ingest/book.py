@@ -389,8 +389,7 @@ def load(settings: Settings, profile: Mapping[str, Any] | None = None) -> Book:
     if settings.sources["line_items"].wide is not None:
         return _load_wide(settings, profile, _options(settings, profile))
     planned = _plan(settings, profile)
-    book = _finish(settings, profile, planned, dict(planned.checked), None)
-    return replace(book, planned=planned)
+    return _finish(settings, profile, planned, dict(planned.checked), None)
 
 
 def load_probed(
@@ -522,6 +521,7 @@ def _finish(
         guards=guards,
         profile=profile.get("name"),
         probes={t: c.probe for t, c in checked.items() if c.probe is not None and probed is None},
+        planned=planned if probed is None else None,
     )
 
 
