@@ -312,3 +312,28 @@ def test_a_typed_date_outside_1900_to_9999_is_a_bad_date():
     got = pl.DataFrame({"d": days}).select(parsed.value.alias("v"), parsed.error.alias("e"))
     assert got["v"].to_list() == [dt.date(2024, 1, 1), None, None, None]
     assert got["e"].to_list() == [None, "bad_date", "bad_date", None]
+
+
+_WORDS = st.sampled_from(["won", "Won", "lost", "open", "", " won", "€", "$", "x"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    mapping=st.dictionaries(_WORDS, st.sampled_from(["won", "lost", "open"]), max_size=6),
+    texts=st.lists(st.one_of(st.none(), _WORDS), max_size=12),
+)
+def test_lookup_is_replace_strict_and_replace(mapping: dict[str, str], texts: list[str | None]) -> None:
+    """``lookup`` (is_in tests, which stream) gives what replace_strict(default=None) gives, and
+    with a default what replace() gives: nulls stay null, texts not in the map take the default."""
+    frame = pl.DataFrame({"t": texts}, schema={"t": pl.String})
+    text = pl.col("t")
+    got = frame.select(
+        parse.lookup(text, mapping, pl.String()).alias("strict"),
+        parse.lookup(text, mapping, pl.String(), default=text).alias("kept"),
+    )
+    want = frame.select(
+        text.replace_strict(mapping, default=None, return_dtype=pl.String).alias("strict"),
+        text.replace(mapping).alias("kept"),
+    )
+    assert got.to_dict(as_series=False) == want.to_dict(as_series=False)
+    assert frame.select(parse.lookup(text, mapping, pl.String())).columns == ["t"]

@@ -579,12 +579,10 @@ def _finish_line_items(
     if settings.end_date_inclusive or bool(profile.get("end_date_inclusive", False)):
         lines = lines.with_columns(pl.col("end_date") + pl.duration(days=1))
     # Currency of each line: an explicit column, else a code or symbol written in the amount.
+    # ('$' is read as USD; a when, not replace(), which the streaming engine does not stream.)
     markers = [f"__cur_{c}" for c in ("amount", "period_amount", "unit_price") if f"__cur_{c}" in names]
-    lines = lines.with_columns(
-        pl.coalesce(pl.col("currency").str.to_uppercase(), *[pl.col(m).replace({"$": "USD"}) for m in markers]).alias(
-            "currency"
-        )
-    )
+    dollar = [pl.when(pl.col(m) == "$").then(pl.lit("USD")).otherwise(pl.col(m)) for m in markers]
+    lines = lines.with_columns(pl.coalesce(pl.col("currency").str.to_uppercase(), *dollar).alias("currency"))
     minor = (
         pl.when(pl.col("currency").is_in(_ZERO_DECIMAL))
         .then(1.0)

@@ -185,7 +185,7 @@ def check_table(
         columns += [pl.col(LOOKUP_HIT).alias(LOOKUP), raw.text(match_index).alias(LOOKUP_VALUE)]
     columns += [
         first.str.contains(_FOOTER).alias("__candidate"),
-        *[raw.text(i).str.strip_chars().replace("", None).alias(n) for n, i in extra_text.items()],
+        *[_blank_as_null(raw.text(i).str.strip_chars()).alias(n) for n, i in extra_text.items()],
         # The other cells, for the blank-line test of the problem lane.
         *[raw.text(i).alias(f"__u_{i}") for i in range(len(raw.headers)) if i not in mapped],
     ]
@@ -500,6 +500,11 @@ def _apply_cell_rules(
     keep = [c for c in frame.collect_schema().names() if not _internal(c)]
     kept = frame.filter(counted & ~excluded & ~pl.col("__rejected")).select(keep)
     return Checked(source, kept, issues, counts)
+
+
+def _blank_as_null(text: pl.Expr) -> pl.Expr:
+    """``text``, null where it is empty (a when: the streaming engine does not stream replace())."""
+    return pl.when(text != "").then(text)
 
 
 def _internal(name: str) -> bool:
