@@ -19,6 +19,7 @@ from polars.testing import assert_frame_equal
 from crossell_cli.commands.session import open_session
 from crossell_cli.errors import XsellError
 from crossell_cli.ingest import load, load_probed
+from crossell_cli.model import ALL_COLUMNS, CORE_COLUMNS, MONEY_COLUMNS
 
 from .helpers import eager
 
@@ -205,3 +206,62 @@ def test_the_probed_book_reads_no_header_or_sample_again(monkeypatch: pytest.Mon
     probed = session.read()
     assert probed is not session.book  # the book over the probes, in memory
     _same(probed, session.book)
+
+
+def _facts(cli: dict[str, object], config: Path | None, columns: tuple[str, ...]) -> object:
+    """What ``Session.facts`` reads (frames and notes), or the error that stops it."""
+    try:
+        session = open_session(cli, config=config, cwd=REPO)
+        return session._read_facts(columns, apply_where=True)
+    except XsellError as stop:
+        return str(stop)
+
+
+@pytest.mark.parametrize("columns", [CORE_COLUMNS, MONEY_COLUMNS], ids=["core", "money"])
+def test_facts_without_the_unread_line_columns_are_the_facts_of_the_whole_book(
+    columns: tuple[str, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A command that reads no list value, discount or rep (attach, timing, retention, summary,
+    whitespace) leaves their values out of the probe: the rows it uses, their values and the
+    counts are those read with every column kept, on every corpus input (bad cells in those
+    columns included: such a row is still read again and rejected or kept as before)."""
+    import crossell_cli.commands.session as session_module
+
+    sources = [({"data": str(SAMPLE)}, None), *_corpus()]
+    narrow = [_facts(cli, config, columns) for cli, config in sources]
+    monkeypatch.setattr(session_module, "unread_line_columns", lambda _columns: ())
+    whole = [_facts(cli, config, columns) for cli, config in sources]
+    compared = 0
+    for (cli, config), got, want in zip(sources, narrow, whole, strict=True):
+        if isinstance(want, str):
+            assert got == want, (cli, config)
+            continue
+        assert not isinstance(got, str), (cli, config, got)
+        (got_frames, got_meta), (want_frames, want_meta) = got, want
+        assert got_meta == want_meta, (cli, config)
+        assert got_frames.keys() == want_frames.keys()
+        for name, frame in want_frames.items():
+            assert_frame_equal(got_frames[name], frame, check_row_order=False)  # (frames a group_by made)
+        compared += 1
+    assert compared > 20
+
+
+def test_a_command_that_reads_no_list_values_keeps_no_list_value_or_rep(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the 1 M-account book, the reps, list amounts and discounts that attach never reads
+    were a third of a GB of the probe: the probe still checks each cell, and keeps no value."""
+    import crossell_cli.commands.session as session_module
+
+    kept: dict[str, list[str]] = {}
+
+    def spy(book, settings, profile, probed):  # type: ignore[no-untyped-def]
+        kept[str(len(kept))] = probed["line_items"].columns
+        return load_probed(book, settings, profile, probed)
+
+    monkeypatch.setattr(session_module, "load_probed", spy)
+    session = open_session({"data": str(SAMPLE)}, config=None, cwd=REPO)
+    session.facts(CORE_COLUMNS)
+    session.facts(ALL_COLUMNS)
+    core, every = kept["0"], kept["1"]
+    assert {"rep", "list_amount", "discount"} & set(core) == set()
+    assert {"account_id", "product_id", "amount", "quantity", "line_id", "contract_id"} <= set(core)
+    assert {"rep", "list_amount", "discount"} <= set(every)

@@ -19,7 +19,16 @@ import polars as pl
 
 from ..config import Settings, find_config, read_config, resolve_settings
 from ..errors import DataError, UsageError, XsellError
-from ..ingest import ROW_HASH, Book, explain, load, load_probed, load_profile, with_profile_lookups
+from ..ingest import (
+    ROW_HASH,
+    Book,
+    explain,
+    load,
+    load_probed,
+    load_profile,
+    unread_line_columns,
+    with_profile_lookups,
+)
 from ..model import Model, build_model, latest_closed_date
 
 # A shared fact feeds several parts of one plan: nested common-subplan caching computes it
@@ -56,14 +65,21 @@ class Session:
             book, as_of=settings.as_of, level=settings.level, where=settings.where if apply_where else ()
         )
 
-    def read(self, *, hashes: bool = False) -> Book:
+    def read(self, *, hashes: bool = False, columns: Sequence[str] | None = None) -> Book:
         """The book with its files read: the clean lane of every table in one pass (no cell
         text kept), and the book over those rows in memory; the rows that are not clean are
         read again (their text only) and take the problem lane, which names every problem.
         ``hashes``: the line items' row hashes are read too, for the copy check of ``xsell
-        validate`` (otherwise they are left out of the pass, and cost nothing)."""
+        validate`` (otherwise they are left out of the pass, and cost nothing).
+        ``columns``: the only line columns the command reads; the values of those that decide
+        no row and that it does not read are not kept (``unread_line_columns``)."""
+        unread = unread_line_columns(columns) if columns is not None else ()
         probes = {
-            table: probe if hashes and table == "line_items" else probe.drop(ROW_HASH)
+            table: probe.drop(
+                *(() if hashes and table == "line_items" else (ROW_HASH,)),
+                *(unread if table == "line_items" else ()),
+                strict=False,
+            )
             for table, probe in self.book.probes.items()
         }
         if not probes:
@@ -128,7 +144,7 @@ class Session:
         self, columns: Sequence[str], *, apply_where: bool
     ) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
         """The frames ``facts`` builds its model on, and what else it needs to know (``meta``)."""
-        book = self.read()
+        book = self.read(columns=columns)
         model = self.model(apply_where=apply_where, book=book)
         wanted = [c for c in columns if c in model.all_lines.collect_schema().names()]
         named: dict[str, pl.LazyFrame] = {

@@ -22,6 +22,7 @@ from .book import (
     load,
     load_probed,
     missing_columns,
+    unread_line_columns,
     with_profile_lookups,
 )
 from .parsers import normalize_id
@@ -48,5 +49,6 @@ __all__ = [
     "load_profile",
     "missing_columns",
     "normalize_id",
+    "unread_line_columns",
     "with_profile_lookups",
 ]

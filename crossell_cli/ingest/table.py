@@ -340,7 +340,8 @@ def check_table(
         ok = pl.col("__clean") & (pl.col("__excl_reason").is_null() if exclude else pl.lit(True))
         if 2 * int(probed.select((~ok).sum()).item()) > probed.height:
             return None
-        straight = probed.lazy().filter(ok).select(keep)
+        # (the probe may leave out columns no row depends on: ``unread_line_columns``)
+        straight = probed.lazy().filter(ok).select([c for c in keep if c in probed.columns])
         bad = probed.lazy().filter(~ok).select(ROW)
         problem = marked(raw.frame.join(bad, on=ROW, how="semi"))
         records = pl.LazyFrame({"records": [probed.height]}, schema={"records": pl.Int64})
