@@ -398,6 +398,7 @@ _LABELS = {
     "cross_sell_share": "cross-sell share",
     "cross_sell_pass_through": "pass through",
     "non_owners": "non-owners",
+    "products_owned": "families owned",  # (SPEC's column name counts families at family level)
     "grr": "GRR",
     "nrr": "NRR",
 }
@@ -428,7 +429,7 @@ def _label(name: str, level: str) -> str:
         label = name.replace("_", " ")
     else:  # a family or product name heading a matrix column: as it is
         return name
-    if level == "product" and re.search(r"(^|_)famil(y|ies)(_|$)", name):
+    if level == "product" and re.search(r"\bfamil(y|ies)\b", label):
         label = re.sub(r"\bfamily\b", "product", re.sub(r"\bfamilies\b", "products", label))
     return label
 

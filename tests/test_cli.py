@@ -474,3 +474,17 @@ def test_as_of_of_a_where_without_lines_on_or_before_it(cli, write):
     assert "settings: as of 2023-12-01 · level family · where segment=SMB" in again.stdout
     whole = cli("attach", "--data", str(folder), "-f", "table")
     assert "settings: as of 2024-02-01 · level family · min_base 10" in whole.stdout
+
+
+@pytest.mark.parametrize(("level", "header"), [("family", "families owned"), ("product", "products owned")])
+def test_the_retention_table_says_what_it_counts(cli, level, header):
+    """The table under "Retention by families owned" headed its buckets "products owned" (the
+    SPEC's column name, which machine formats keep): at family level it says families."""
+    result = cli("retention", "--data", str(SAMPLE), "--level", level, "--format", "table")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Retention by {header}"
+    heading = next(line for line in lines if line.lstrip().startswith(("families", "products")))
+    assert heading.split()[:2] == header.split()
+    csv = cli("retention", "--data", str(SAMPLE), "--level", level, "--format", "csv")
+    assert csv.stdout.splitlines()[0].startswith("products_owned,")
