@@ -215,7 +215,8 @@ def check_table(
         + ([pl.col("__excl_reason").is_null()] if exclude else [])
         + ([pl.col(LOOKUP)] if looked_up else [])
     )
-    money = {n for n in mapping if table.column(n).kind == "money"}
+    # (a list in the mapping's order: the probe has the same columns in the same order every run)
+    money = [n for n in mapping if table.column(n).kind == "money"]
     clean_cols = [pl.col(ROW), *[pl.col(f"__f_{n}").alias(n) for n in mapping]]
     clean_cols += [pl.lit(None, dtype=pl.String).alias(f"__cur_{n}") for n in money]
     clean_cols += [pl.col(n) for n in extra_text]
