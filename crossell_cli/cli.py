@@ -29,7 +29,9 @@ from . import __version__, progress
 from .errors import ExitCode, OutputError, UsageError, XsellError
 
 if TYPE_CHECKING:
-    from .commands import Answer, Collected, Report, Session, Shown
+    from .commands.answer import Answer, Shown
+    from .commands.report import Report
+    from .commands.session import Collected, Session
     from .render import Sink
 
 EXIT_CODES_HELP = (
@@ -489,7 +491,7 @@ def _silence(stream: TextIO) -> None:
 
 
 def _session(opts: Common, **overrides: Any) -> "Session":
-    from .commands import open_session
+    from .commands.session import open_session
 
     if opts.level is not None and opts.level not in ("family", "product"):
         raise UsageError(f"--level {opts.level}: choose family or product")
@@ -528,7 +530,7 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
     """Collect ``answer`` once (its long table streaming into the output when it can), render it,
     and print the row account on stderr."""
     from . import render
-    from .commands import account_line, collect, strict_failure
+    from .commands.session import account_line, collect, strict_failure
 
     tty = sys.stdout.isatty()
     path = opts.output
@@ -667,7 +669,7 @@ def validate(*, opts: Common) -> int:
         xsell validate --data exports/ -o rejects.csv
         xsell validate -c examples/ravenstack/xsell.yaml -o issues.csv
     """
-    from .commands import validate as build
+    from .commands.validate import validate as build
 
     session = _session(opts)
     return _show(opts, session, build(session))
@@ -696,7 +698,7 @@ def attach(
         xsell attach --data sample_data --base Core --where segment=Enterprise
         xsell attach --data sample_data --matrix -o attach.xlsx
     """
-    from .commands import attach as build
+    from .commands.attach import attach as build
 
     session = _session(opts, min_base=min_base)
     answer = build(session, base=base, matrix=matrix, show_all=show_all, exclude_bundles=exclude_bundles)
@@ -720,7 +722,7 @@ def summary(
         xsell summary --data sample_data
         xsell summary --data sample_data --window 90d --where region=EMEA
     """
-    from .commands import summary as build
+    from .commands.summary import summary as build
 
     session = _session(opts, window=window)
     return _show(opts, session, build(session))
@@ -788,7 +790,7 @@ def whitespace(
         xsell whitespace --data sample_data --by family
         xsell whitespace --data sample_data --sort value --top 20
     """
-    from .commands import whitespace as build
+    from .commands.whitespace import whitespace as build
 
     _choice(by, "--by", ("family",))
     _choice(sort, "--sort", ("score", "value"))
@@ -825,7 +827,7 @@ def backtest(
         xsell backtest --data sample_data --cutoff 2025-06-30 --horizon 180d
         xsell backtest -c examples/online_retail/xsell.yaml --cutoff 2011-09-09 --horizon 90d --active-days 90
     """
-    from .commands import backtest as build
+    from .commands.backtest import backtest as build
     from .config import parse_iso_date
 
     days = _horizon(horizon)
@@ -879,7 +881,7 @@ def expansion(
         xsell expansion --data sample_data --period year --by segment
         xsell expansion --data sample_data --mode bookings -o expansion.csv
     """
-    from .commands import expansion as build
+    from .commands.expansion import expansion as build
 
     _choice(period, "--period", ("month", "quarter", "year"))
     _choice(by, "--by", ("rep", "segment", "family", "region"))
@@ -914,7 +916,7 @@ def timing(
         xsell timing --data sample_data --by cohort
         xsell timing --data sample_data --by pair --format csv
     """
-    from .commands import timing as build
+    from .commands.timing import timing as build
 
     _choice(by, "--by", ("land_family", "cross_family", "pair", "segment", "cohort"))
     session = _session(opts, premature_days=premature_days, early_churn_days=early_churn_days)
@@ -932,7 +934,7 @@ def retention(window: Window = None, *, opts: Common) -> int:
         xsell retention --data sample_data
         xsell retention --data sample_data --window 2y --where segment=SMB
     """
-    from .commands import retention as build
+    from .commands.retention import retention as build
 
     session = _session(opts, window=window)
     return _show(opts, session, build(session))
@@ -1019,7 +1021,7 @@ def flags(
         xsell flags --data sample_data --all-findings -o flags.csv
         xsell flags --data exports/ --fail-on high -q -o reports/flags-{as_of}.csv
     """
-    from .commands import flags as build
+    from .commands.flags import flags as build
     from .metrics.flags import FLAGS, SEVERITY
 
     for name in flag or []:
@@ -1076,7 +1078,7 @@ def report(
         xsell report -c examples/ravenstack/xsell.yaml --curves-by cohort -o ravenstack.html
         xsell report --data sample_data --where segment=Enterprise --as-of 2025-06-30 -o enterprise-{as_of}.html
     """
-    from .commands import report as build
+    from .commands.report import report as build
 
     _choice(curves_by, "--curves-by", ("land_family", "cohort", "segment"))
     _choice(period, "--period", ("month", "quarter", "year"))
@@ -1123,7 +1125,7 @@ def _report_format(opts: Common) -> str:
 def _write_report(opts: Common, session: "Session", built: "Report", chosen: str) -> int:
     """Collect the report's one plan, render it, write it atomically; then the row account."""
     from . import render
-    from .commands import account_line, collect, strict_failure
+    from .commands.session import account_line, collect, strict_failure
     from .report import render_html, write_xlsx
 
     plan = built.plan

@@ -129,3 +129,20 @@ def test_help_and_completion_do_not_import_polars():
         env={**os.environ, "SHELL": "/bin/bash"},
     )
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("command", ["attach", "summary", "timing", "retention", "expansion", "flags", "validate"])
+def test_a_command_loads_only_its_own_library(command):
+    """`xsell attach` imports attach's command, not every command's: numpy and the whitespace
+    model (choice.py) cost every run 0.1–0.15 s of start-up before a cell was read."""
+    code = (
+        "import sys\nfrom crossell_cli.cli import app\n"
+        f"try:\n    app([{command!r}, '--data', 'sample_data', '-q', '-o', '-', '-f', 'csv'])\n"
+        "except SystemExit as exit:\n    code = exit.code\n"
+        "others = sorted(m for m in sys.modules if m.startswith('crossell_cli.commands.')"
+        " and m.rsplit('.', 1)[1] not in ('answer', 'session', " + repr(command) + "))\n"
+        "loaded = [m for m in ('numpy', 'scipy', 'crossell_cli.metrics.choice', 'crossell_cli.report') if m in sys.modules]\n"
+        "print('LOADED', code, others, loaded, file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.stderr.splitlines()[-1] == "LOADED 0 [] []"
