@@ -290,6 +290,21 @@ def source_fingerprint() -> str:
     return digest.hexdigest()[:10]
 
 
+def compile_xsell() -> str:
+    """Write the compiled files of xsell's modules, as ``pip install`` does for a regular (not
+    editable) install and Python does on the first run of an editable one: a machine with
+    PYTHONDONTWRITEBYTECODE set (this one) would otherwise compile all of xsell on every
+    command, 0.25–0.3 s of each run that no user pays twice. Returns what was done."""
+    spec = importlib.util.find_spec("crossell_cli")
+    if spec is None or not spec.submodule_search_locations:
+        return "xsell's modules not found: not compiled"
+    package = Path(next(iter(spec.submodule_search_locations)))
+    done = subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], capture_output=True, text=True)
+    if done.returncode != 0:
+        return f"could not compile xsell's modules in {package} (each run compiles them): {done.stdout.strip()}"
+    return f"compiled xsell's modules in {package}"
+
+
 def machine() -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -1055,6 +1070,7 @@ def main(argv: list[str] | None = None) -> int:
         elif not args.no_wide:
             print(f"wide book: {args.wide} not found: the Online Retail measurements are skipped")
 
+        print(compile_xsell())
         # Warm the page cache so that the first timed run does not pay for the disk.
         for fmt in args.format_list:
             run_child(
