@@ -87,7 +87,13 @@ class Session:
         try:
             got = pl.collect_all(list(probes.values()), engine="streaming")
             # (A table with rows that are not clean reads their text again, in here.)
-            probed = load_probed(self.book, self.settings, self.profile, dict(zip(probes, got, strict=True)))
+            probed = load_probed(
+                self.book,
+                self.settings,
+                self.profile,
+                dict(zip(probes, got, strict=True)),
+                list_values="list_amount" not in unread,
+            )
         except XsellError:
             raise
         except pl.exceptions.PolarsError as exc:
