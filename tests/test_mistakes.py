@@ -99,3 +99,17 @@ def test_a_year_past_9999_is_a_bad_date_not_a_crash(cli, write):
         "P1,P2,2,1,0.5,0.09453120573423074,0.9054687942657693,1,0.5,1.0,0,1,0,0.5,",
     ]
     assert pairs.stderr == "4 line items: 3 used, 1 rejected — see 'xsell validate'\n"
+
+
+def test_the_accounts_a_name_matches_are_listed_by_id_every_time(cli):
+    """The accounts an ambiguous --account matches were sorted by id, then joined with their
+    segments, and a Polars join keeps no order unless asked: about one run in three listed
+    them in another order (the first test of this file then failed now and then). Run
+    ten times, the old code gave another order in at least one run every time it was tried."""
+    expected = "Error: --account Lumen Motors: 7 accounts match 'Lumen Motors'; use an account_id: " + ", ".join(
+        f"{i} (Lumen Motors {i[3:]})" for i in ("A-000042", "A-000733")
+    )
+    got = {
+        cli("whitespace", "--data", str(SAMPLE), "--account", "Lumen Motors").stderr[: len(expected)] for _ in range(10)
+    }
+    assert got == {expected}

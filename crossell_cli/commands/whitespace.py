@@ -40,8 +40,9 @@ def whitespace(
     account_id: str | None = None
     if account is not None:
         # Resolved first, so that only this account is scored (over the cached fit).
+        # (in _matches' order: by how it matches, then account_id, for the list of an ambiguous name)
         matches = _matches(model.accounts, account).join(
-            model.accounts.select("account_id", "segment"), on="account_id", how="left"
+            model.accounts.select("account_id", "segment"), on="account_id", how="left", maintain_order="left"
         )
         found = matches.collect()
         account_id = resolve_account(account, found, session)
