@@ -490,7 +490,8 @@ def _silence(stream: TextIO) -> None:
 # The shared steps: open the session, collect the answer once, render it, account for rows
 
 
-def _session(opts: Common, **overrides: Any) -> "Session":
+def _session(opts: Common, *, lazy: bool = False, **overrides: Any) -> "Session":
+    """The session of ``opts`` (``lazy``: see ``open_session``)."""
     from .commands.session import open_session
 
     if opts.level is not None and opts.level not in ("family", "product"):
@@ -509,7 +510,7 @@ def _session(opts: Common, **overrides: Any) -> "Session":
         **overrides,
     }
     progress.step("reading the inputs")
-    session = open_session(values, config=opts.config)
+    session = open_session(values, config=opts.config, lazy=lazy)
     progress.step(_reading(session))
     return session
 
@@ -795,7 +796,8 @@ def whitespace(
     _choice(by, "--by", ("family",))
     _choice(sort, "--sort", ("score", "value"))
     days = _horizon(horizon)
-    session = _session(opts, min_base=min_base)
+    # A warm run reads its facts and fit from the cache: the export's read is not even planned.
+    session = _session(opts, lazy=not no_cache, min_base=min_base)
     answer = build(session, account=account, top=top, by=by, sort=sort, horizon_days=days, use_cache=not no_cache)
     return _show(opts, session, answer)
 
