@@ -472,35 +472,41 @@ class Block:
     starts: Array
 
 
-def _choice_terms(
-    theta: Array, blocks: list[Block], l2: float, hessian: bool = True, work: Array | None = None, fixed: Any = None
-) -> Any:
-    """Loss, gradient and Hessian. ``work``: a scratch array of at least d × cells of the largest
-    block (a block's f is hundreds of MB on a large catalogue: one scratch instead of two fresh
-    arrays a call); ``fixed``: per block (purchases per account, f @ y), which θ does not move."""
-    d = theta.size
+def _choice_loss(theta: Array, blocks: list[Block], l2: float, fixed: list[tuple[Array, Array]]) -> Any:
+    """The penalised negative log-likelihood at ``theta``, and per block the choice
+    probabilities p (cells) that the gradient and Hessian at the same ``theta`` read
+    (``_choice_derivs``): a Newton step whose trial point is accepted needs no second pass."""
     loss = 0.5 * l2 * float(theta @ theta)
-    grad = l2 * theta.copy()
-    hess = l2 * np.eye(d)
-    if fixed is None:
-        fixed = _fixed(blocks)
-    for b, (k, fy) in zip(blocks, fixed, strict=True):
+    probs = []
+    for b, (k, _) in zip(blocks, fixed, strict=True):
         u = theta @ b.f
         u -= np.maximum.reduceat(u, b.starts)[b.row]
         p = np.exp(u)
         z = np.add.reduceat(p, b.starts)
         p /= z[b.row]
         loss += float((k * np.log(z)).sum() - (u * b.y).sum())
-        if not hessian:
-            continue
-        size = b.f.size
-        scratch = np.empty(b.f.shape) if work is None or work.size < size else work[:size].reshape(b.f.shape)
+        probs.append(p)
+    return loss, probs
+
+
+def _choice_derivs(
+    theta: Array, blocks: list[Block], l2: float, probs: list[Array], fixed: list[tuple[Array, Array]], work: Array
+) -> tuple[Array, Array]:
+    """Gradient and Hessian at ``theta`` from ``_choice_loss``'s ``probs`` there (overwritten).
+    ``work``: a scratch array of at least d × cells of the largest block (a block's f is
+    hundreds of MB on a large catalogue: one scratch instead of two fresh arrays a call);
+    ``fixed``: per block (purchases per account, f @ y), which θ does not move."""
+    d = theta.size
+    grad = l2 * theta.copy()
+    hess = l2 * np.eye(d)
+    for b, p, (k, fy) in zip(blocks, probs, fixed, strict=True):
+        scratch = work[: b.f.size].reshape(b.f.shape)
         # E_p[f] per account, weighted by the account's purchases
         ef = np.add.reduceat(np.multiply(b.f, p, out=scratch), b.starts, axis=1)  # (d, accounts)
         grad += ef @ k - fy
         p *= k[b.row]
         hess += np.multiply(b.f, p, out=scratch) @ b.f.T - (ef * k) @ ef.T
-    return loss, grad, hess
+    return grad, hess
 
 
 def _fixed(blocks: list[Block]) -> list[tuple[Array, Array]]:
@@ -514,20 +520,22 @@ def fit_choice(blocks: list[Block], l2: float = L2, iters: int = 50, work: Array
     if work is None or work.size < max(b.f.size for b in blocks):
         work = np.empty(max(b.f.size for b in blocks))
     fixed = _fixed(blocks)
-    loss, grad, hess = _choice_terms(theta, blocks, l2, work=work, fixed=fixed)
+    loss, probs = _choice_loss(theta, blocks, l2, fixed)
     for _ in range(iters):
+        grad, hess = _choice_derivs(theta, blocks, l2, probs, fixed, work)
+        probs.clear()  # (freed: the line search's trial points each make their own)
         step = np.linalg.solve(hess, grad)
         t = 1.0
         while True:
             new = theta - t * step
-            new_loss = _choice_terms(new, blocks, l2, hessian=False, fixed=fixed)[0]
+            new_loss, probs = _choice_loss(new, blocks, l2, fixed)
             if new_loss <= loss or t < 1e-4:
                 break
             t *= 0.5
         theta = new
         if abs(loss - new_loss) < 1e-9 * max(abs(loss), 1.0):
             break
-        loss, grad, hess = _choice_terms(theta, blocks, l2, work=work, fixed=fixed)
+        loss = new_loss
     return np.asarray(theta)
 
 
