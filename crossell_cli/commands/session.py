@@ -27,6 +27,7 @@ from ..ingest import (
     load,
     load_probed,
     load_profile,
+    reads_list_values,
     unread_line_columns,
     with_profile_lookups,
 )
@@ -52,8 +53,10 @@ class Session:
 
     @cached_property
     def book(self) -> Book:
-        """The book as lazy frames (``ingest.load``): read when first asked for. A run whose
-        facts come from the cache never asks: it neither opens the export nor plans its read."""
+        """The book as lazy frames (``ingest.load``), planned when first asked for (its headers
+        and a sample of its dates are read then; its rows only when a plan over it is collected).
+        A run whose facts come from the cache never asks: it neither opens the export nor plans
+        its read."""
         return self.loader()
 
     @property
@@ -99,7 +102,7 @@ class Session:
                 self.settings,
                 self.profile,
                 dict(zip(probes, got, strict=True)),
-                list_values="list_amount" not in unread,
+                list_values=columns is None or reads_list_values(columns),
             )
         except XsellError:
             raise

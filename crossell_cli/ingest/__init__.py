@@ -22,6 +22,7 @@ from .book import (
     load,
     load_probed,
     missing_columns,
+    reads_list_values,
     unread_line_columns,
     with_profile_lookups,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "load_profile",
     "missing_columns",
     "normalize_id",
+    "reads_list_values",
     "unread_line_columns",
     "with_profile_lookups",
 ]

@@ -543,6 +543,12 @@ def _finish(
 LIST_VALUE_INPUTS = ("list_amount", "period_list_amount", "list_price", "discount", "__cur_list_amount")
 
 
+def reads_list_values(columns: Sequence[str]) -> bool:
+    """Whether a command that reads only these line columns needs the list value (for itself
+    or for the discount off it), and so the catalogue's list price behind it."""
+    return bool({"list_amount", "discount"} & set(columns))
+
+
 def unread_line_columns(columns: Sequence[str]) -> tuple[str, ...]:
     """The line columns a command that reads only ``columns`` of the lines can leave out of
     the probe: the list value's inputs unless it reads list values or discounts, and the rep
@@ -550,7 +556,7 @@ def unread_line_columns(columns: Sequence[str]) -> tuple[str, ...]:
     again and named), only its value is not kept: on the 1 M-account book, a third of a GB
     the probe and the facts read from it no longer hold."""
     unread: list[str] = []
-    if not {"list_amount", "discount"} & set(columns):
+    if not reads_list_values(columns):
         unread += LIST_VALUE_INPUTS
     if "rep" not in columns:
         unread.append("rep")
