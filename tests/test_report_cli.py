@@ -120,6 +120,17 @@ def test_sample_report_numbers_are_the_commands_numbers(captured: Capture) -> No
     assert (
         result.stderr.splitlines()[-1] == "15,965 line items: 15,769 used, 196 open (no metric uses them), 0 rejected"
     )
+    # the fine print counts as that line does: used, rejected, excluded and open add up to the rows
+    lines = data.row_account.row(0, named=True)
+    assert (lines["rows"], lines["used"], lines["rejected"], lines["excluded"], lines["open"]) == (
+        15965,
+        15769,
+        0,
+        0,
+        196,
+    )
+    for row in data.row_account.iter_rows(named=True):
+        assert row["used"] + row["rejected"] + row["excluded"] + row["open"] == row["rows"]
     assert result.stderr.startswith("wrote ")
 
 
