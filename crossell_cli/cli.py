@@ -968,7 +968,8 @@ def flags(
         typer.Option(
             "--by",
             metavar="rep",
-            help="rep: per rep, cross-sells, flagged, share flagged and flagged value.",
+            help="rep: per rep, cross-sells, flagged, share flagged and flagged value; flagged counts the "
+            "lines the chosen line flags (pass_through, early_churn, premature) mark.",
             autocompletion=_values("rep"),
         ),
     ] = None,

@@ -188,10 +188,10 @@ def flags(model: Model, settings: Any) -> pl.DataFrame:
     return collect(plan(model, settings))
 
 
-def by_rep(model: Model, settings: Any) -> pl.DataFrame:
+def by_rep(model: Model, settings: Any, **kwargs: Any) -> pl.DataFrame:
     from crossell_cli.metrics.flags import by_rep as plan
 
-    return collect(plan(model, settings))
+    return collect(plan(model, settings, **kwargs))
 
 
 def filter_findings(findings: pl.DataFrame, **kwargs: Any) -> pl.DataFrame:

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from crossell_cli.metrics import pairs
-from crossell_cli.metrics.flags import FlagSettings, fails
+from crossell_cli.metrics.flags import FlagSettings, fails, line_flag_mask
 from crossell_cli.metrics.periods import Calendar
 from crossell_cli.model import build_model
 
@@ -389,4 +389,53 @@ def test_by_rep_summary():
         1,
         0.5,
         10.0,
+    )
+
+
+def test_by_rep_counts_only_the_lines_the_chosen_flags_mark():
+    """R1's first cross-sell comes on day 90 and its family ends 179 days later: premature
+    (low) and early churn (medium). R2's is 95% off list on a deal with a Core upsell:
+    pass-through (high). The book's median time to cross-sell is 91 days (90, 91, 213), so
+    premature lines are flagged one by one."""
+    lines = [
+        line("a", "Core", "2024-01-01", contract_id="1"),
+        line("a", "Analytics", "2024-03-31", 100.0, rep="R1", contract_id="2", end_date="2024-09-27"),
+        line("b", "Core", "2024-01-01", contract_id="3"),
+        line("b", "Analytics", "2024-04-01", 20.0, rep="R1", contract_id="4"),
+        line("c", "Core", "2024-01-01", contract_id="5"),
+        line("c", "Core", "2024-08-01", 50.0, contract_id="6"),
+        line("c", "Analytics", "2024-08-01", 5.0, list_amount=100.0, rep="R2", contract_id="6"),
+    ]
+    findings, model = run_flags(lines)
+    # (2 of the 3 cross-sell lines are flagged: one book-level rep_concentration row says so)
+    assert sorted(findings["flag"].to_list()) == ["early_churn", "pass_through", "premature", "rep_concentration"]
+
+    def flagged(**chosen: object) -> dict[str, tuple[int, int, float]]:
+        mask = line_flag_mask(**chosen) if chosen else None  # type: ignore[arg-type]
+        got = by_rep(model, FlagSettings(), mask=mask)
+        return {r["rep"]: (r["cross_sells"], r["flagged"], r["flagged_value"]) for r in got.iter_rows(named=True)}
+
+    assert flagged() == {"R1": (2, 1, 100.0), "R2": (1, 1, 5.0)}
+    assert flagged(names=["pass_through"]) == {"R1": (2, 0, 0.0), "R2": (1, 1, 5.0)}
+    assert flagged(names=["early_churn"]) == {"R1": (2, 1, 100.0), "R2": (1, 0, 0.0)}
+    assert flagged(names=["premature"]) == {"R1": (2, 1, 100.0), "R2": (1, 0, 0.0)}
+    assert flagged(severity="high") == {"R1": (2, 0, 0.0), "R2": (1, 1, 5.0)}
+    assert flagged(severity="medium") == {"R1": (2, 1, 100.0), "R2": (1, 1, 5.0)}
+    assert flagged(names=["premature", "pass_through"], severity="medium") == flagged(names=["pass_through"])
+    assert line_flag_mask(["forced_bundle", "rep_concentration"]) == 0
+
+
+def test_by_rep_follows_flag_and_severity_on_the_sample(cli):
+    """Only Dana Whitfield and Priya Raman have pass-through findings (20 each in planted.csv);
+    --flag pass_through --by rep flags their 40 lines and no one else's."""
+    result = cli("flags", "--data", str(SAMPLE), "--flag", "pass_through", "--by", "rep", "-f", "csv")
+    assert result.exit_code == 0
+    reps = pl.read_csv(result.stdout.encode())
+    flagged = reps.filter(pl.col("flagged") > 0)
+    assert sorted(flagged.select("rep", "flagged").rows()) == [("Dana Whitfield", 20), ("Priya Raman", 20)]
+    result = cli("flags", "--data", str(SAMPLE), "--flag", "forced_bundle", "--by", "rep")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        "Error: --by rep counts the cross-sell lines a flag marks, and forced_bundle marks none\n"
+        "  fix: choose a line flag: pass_through, early_churn, premature; or leave out --by rep to list the findings\n"
     )

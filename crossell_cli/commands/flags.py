@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import ExitCode
+from ..errors import ExitCode, UsageError
 from ..metrics import flags as metric
 from ..model import ALL_COLUMNS
 from .answer import Answer, Shown, dateless_message, empty, settings_line
@@ -21,6 +21,14 @@ def flags(
     all_findings: bool = False,
 ) -> Answer:
     settings = session.settings
+    # --by rep counts the cross-sell lines the chosen flags mark (all line flags by default)
+    mask = metric.line_flag_mask(names, severity) if by == "rep" and (names or severity) else None
+    if mask == 0:
+        chosen = ", ".join(names or []) + (f" at or above {severity}" if severity else "")
+        raise UsageError(
+            f"--by rep counts the cross-sell lines a flag marks, and {chosen} marks none",
+            hint="choose a line flag: " + ", ".join(metric.LINE_FLAGS) + "; or leave out --by rep to list the findings",
+        )
     model, ingested = session.facts(ALL_COLUMNS)
     if model.dateless:
         return Answer("", Plan(model=model, ingested=ingested), lambda _got: Shown(message=dateless_message("flags")))
@@ -31,7 +39,7 @@ def flags(
     sides = {"counts": findings.group_by("flag").len().sort("flag"), "severities": findings.select("severity").unique()}
     # Sorted by severity, then amount: the head is the most severe and the largest.
     listed = findings if all_findings else findings.head(metric.SHOWN_BY_DEFAULT)
-    main = metric.by_rep(model, flag_settings, flagged) if by == "rep" else listed
+    main = metric.by_rep(model, flag_settings, flagged, mask=mask) if by == "rep" else listed
 
     def finish(got: Collected) -> Shown:
         if got.as_of is None:

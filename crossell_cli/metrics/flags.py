@@ -32,6 +32,7 @@ A deal is the line's contract, or (account, day) when the export has no contract
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
@@ -64,6 +65,9 @@ FLAG_COLUMNS = (
 SHOWN_BY_DEFAULT = 200
 FLAGS = ("pass_through", "forced_bundle", "early_churn", "premature", "rep_concentration", "price_erosion")
 SEVERITY = {"high": 0, "medium": 1, "low": 2}
+# The flags that mark a cross-sell line (what `--by rep` counts), each with its bit in the
+# line's ``flags`` mask and its severity; the others mark a pair, a rep or a family.
+LINE_FLAGS = {"pass_through": (1, "high"), "early_churn": (2, "medium"), "premature": (4, "low")}
 _SCHEMA = {
     "flag": pl.String,
     "severity": pl.String,
@@ -463,30 +467,51 @@ def flags(model: Model, settings: FlagSettings, lines: FlaggedLines | None = Non
 def flagged_cross_sell_lines(
     model: Model, passthrough: pl.LazyFrame, premature: pl.LazyFrame, churned: pl.LazyFrame
 ) -> pl.LazyFrame:
-    """Every cross-sell line with ``flagged``: pass-through, premature, or of an early-churned family."""
+    """Every cross-sell line with ``flags`` (the LINE_FLAGS bits it carries: pass-through,
+    early churn of its family, premature) and ``flagged`` (any of them)."""
     cross = model.classified.filter(pl.col("kind") == "cross_sell")
+    churned_lines = cross.join(churned.select("account_id", "item"), on=["account_id", "item"], how="semi")
     marked = (
         pl.concat(
             [
-                passthrough.select("line_id"),
-                premature.select("line_id"),
-                cross.join(churned.select("account_id", "item"), on=["account_id", "item"], how="semi").select(
-                    "line_id"
-                ),
+                frame.select("line_id", pl.lit(LINE_FLAGS[name][0], dtype=pl.UInt8).alias("flags"))
+                for name, frame in (
+                    ("pass_through", passthrough),
+                    ("early_churn", churned_lines),
+                    ("premature", premature),
+                )
             ]
         )
-        .unique()
-        .with_columns(pl.lit(True).alias("flagged"))
+        .group_by("line_id")
+        .agg(pl.col("flags").bitwise_or())
     )
-    return cross.join(marked, on="line_id", how="left").with_columns(pl.col("flagged").fill_null(False))
+    return cross.join(marked, on="line_id", how="left").with_columns(
+        pl.col("flags").fill_null(0), pl.col("flags").is_not_null().alias("flagged")
+    )
 
 
-def by_rep(model: Model, settings: FlagSettings, lines: FlaggedLines | None = None) -> pl.LazyFrame:
+def line_flag_mask(names: Sequence[str] | None = None, severity: str | None = None) -> int:
+    """The LINE_FLAGS bits that ``--flag`` names (all: None) at or above ``severity`` select."""
+    return sum(
+        bit
+        for name, (bit, level) in LINE_FLAGS.items()
+        if (not names or name in names) and (severity is None or SEVERITY[level] <= SEVERITY[severity])
+    )
+
+
+def by_rep(
+    model: Model, settings: FlagSettings, lines: FlaggedLines | None = None, *, mask: int | None = None
+) -> pl.LazyFrame:
     """Per rep: cross_sells, flagged, share_flagged, flagged_value (Σ amount of flagged lines).
-    ``lines``: the flagged lines, when the caller reads them for the findings too."""
+    ``lines``: the flagged lines, when the caller reads them for the findings too. ``mask``:
+    count as flagged only the lines with one of these LINE_FLAGS bits (``line_flag_mask``:
+    what --flag and --severity choose; None: every line flag)."""
     lines = flagged_lines(model, settings) if lines is None else lines
+    cross_sells = lines.cross_sells
+    if mask is not None:
+        cross_sells = cross_sells.with_columns(((pl.col("flags") & mask) != 0).alias("flagged"))
     return (
-        lines.cross_sells.group_by(pl.col("rep").fill_null("(none)"))
+        cross_sells.group_by(pl.col("rep").fill_null("(none)"))
         .agg(
             pl.len().cast(pl.Int64).alias("cross_sells"),
             pl.col("flagged").sum().cast(pl.Int64).alias("flagged"),
