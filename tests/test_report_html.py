@@ -204,8 +204,9 @@ def test_report_data_is_frozen() -> None:
 
 def test_tied_rows_of_the_top_tables_come_in_a_fixed_order() -> None:
     """Findings tied on severity, flag and amount keep the order `xsell flags` gives them (a
-    total one: base_family breaks a forced bundle's tie); whitespace rows tied on expected
-    value and account come in family order. Same data, same page."""
+    total one: base_family breaks a forced bundle's tie); whitespace rows keep the order of
+    `xsell whitespace --top N` (score, account, item: total), as the workbook does. Same data,
+    same page."""
     data = sample_report()
     columns = data.flags.columns
     bundles = pl.DataFrame(
@@ -229,4 +230,12 @@ def test_tied_rows_of_the_top_tables_come_in_a_fixed_order() -> None:
     assert re.findall(r"Base\d", top) == ["Base1", "Base2", "Base3"]
     shown = page[page.index('data-table="whitespace-top"') :]
     shown = shown[: shown.index("</table>")]
-    assert shown.index(">Alpha<") < shown.index(">Zeta<")
+    assert shown.index(">Zeta<") < shown.index(">Alpha<")
+    # the sample's top rows, by score: the page lists them in that order, not re-sorted by value
+    page = render_html(data)
+    shown = page[page.index('data-table="whitespace-top"') :]
+    shown = shown[: shown.index("</table>")]
+    at = [shown.index(f">{a}<") for a in data.whitespace_top["account_id"].unique(maintain_order=True)]
+    assert at == sorted(at) and len(at) > 1
+    assert data.whitespace_top["score"].is_sorted(descending=True)
+    assert not data.whitespace_top["expected_value"].is_sorted(descending=True)

@@ -482,3 +482,23 @@ def test_max_rows_gates_scoring_before_any_fit():
     assert gated.is_empty() and gated.columns == list(ws.COLUMNS)
     assert gated.schema["score"] == pl.Float64 and gated.schema["rank"] == pl.Int64
     assert ws.whitespace(model, min_base=1, max_rows=9).collect().height == 4
+
+
+def test_a_reason_without_evidence_names_the_forced_bundles_into_the_family(cli):
+    """A-002470 owns Core (1,978 SMB customers), but Core → Success Plan is a forced bundle, so
+    no owned family gives evidence for Success Plan. The reason used to say only that no owned
+    family had 10+ customers, which is false for Core. The whole book and --account agree."""
+    expected = (
+        "no owned family with 10+ customers to learn from (Core → Success Plan: a forced bundle, never evidence); "
+        "scored on popularity and recent sales"
+    )
+    for args in (("--account", "A-002470"), ()):
+        got = cli("whitespace", "--data", str(SAMPLE), *args, "--format", "csv")
+        assert got.exit_code == 0
+        rows = pl.read_csv(got.stdout.encode()).filter(pl.col("account_id") == "A-002470")
+        assert rows.filter(pl.col("family") == "Success Plan")["reason"].to_list() == [expected]
+        assert rows.filter(pl.col("family") != "Success Plan")["reason"].str.starts_with("owns Core; ").all()
+    # every reason without a base in the sample is one of a forced bundle's target
+    whole = pl.read_csv(cli("whitespace", "--data", str(SAMPLE), "--format", "csv").stdout.encode())
+    bare = whole.filter(pl.col("reason").str.starts_with("no owned family"))
+    assert bare.height == 268 and bare["reason"].unique().to_list() == [expected]

@@ -206,7 +206,7 @@ def whitespace(
     frame = cells.frame.with_columns(_expected_value(model, cells).alias("expected_value"))
     texts = None
     if reasons and not late:
-        codes, texts = _distinct_reasons(frame["key"].to_numpy(), model, fitted, min_base=min_base)
+        codes, texts = _distinct_reasons(frame["key"].to_numpy(), model, fitted, min_base=min_base, forced=pairs)
         frame = frame.with_columns(pl.Series("r", codes))
     frame = frame.drop("key")
     if order == "value":
@@ -298,7 +298,7 @@ def _expected_value(model: Model, cells: choice.Cells) -> pl.Series:
 
 
 def _distinct_reasons(
-    keys: np.ndarray, model: Model, fitted: choice.Fitted, *, min_base: int
+    keys: np.ndarray, model: Model, fitted: choice.Fitted, *, min_base: int, forced: Sequence[tuple[str, str]] = ()
 ) -> tuple[np.ndarray, pl.Series]:
     """Each cell's reason as a position in the reasons written: one per distinct evidence key
     (the 300k-account book's 9.2 M cells cite a few thousand), written once."""
@@ -306,7 +306,7 @@ def _distinct_reasons(
     distinct = cells["key"].unique().sort().to_frame().with_row_index("r")
     codes = cells.join(distinct, on="key", how="left", maintain_order="left")["r"].to_numpy()
     cited = choice.named_evidence(fitted, distinct["key"].to_numpy())
-    texts = _reasons(cited.lazy(), model, min_base=min_base).collect()["reason"]
+    texts = _reasons(cited.lazy(), model, min_base=min_base, forced=forced).collect()["reason"]
     return codes, texts
 
 
@@ -345,17 +345,19 @@ def with_reasons(
     cited = choice.score(fitted, shown, segs, forced=forced).select("account_id", "family", *EVIDENCE)
     bare = rows.drop("reason", "product_name", strict=False)
     found = bare.join(cited, on=["account_id", "family"], how="left", maintain_order="left").lazy()
-    return _with_reason(found, model, min_base=min_base).select(columns(model.level))
+    return _with_reason(found, model, min_base=min_base, forced=forced).select(columns(model.level))
 
 
-def _with_reason(rows: pl.LazyFrame, model: Model, *, min_base: int) -> pl.LazyFrame:
+def _with_reason(
+    rows: pl.LazyFrame, model: Model, *, min_base: int, forced: Sequence[tuple[str, str]] = ()
+) -> pl.LazyFrame:
     """reason (and product_name at product level), built only for the rows given.
 
     A reason is a function of its row's evidence (REASON_KEYS): it is written once per
     distinct evidence and joined back, not once per row (the 300k-account book's 9.2 M rows
     hold a few thousand distinct reasons; writing each row's took 13 of the whole book's 42
     CPU-s)."""
-    written = _reasons(rows.select(REASON_KEYS).unique(), model, min_base=min_base)
+    written = _reasons(rows.select(REASON_KEYS).unique(), model, min_base=min_base, forced=forced)
     return rows.join(written, on=list(REASON_KEYS), how="left", nulls_equal=True, maintain_order="left")
 
 
@@ -363,13 +365,20 @@ def _with_reason(rows: pl.LazyFrame, model: Model, *, min_base: int) -> pl.LazyF
 REASON_KEYS = ("family", *EVIDENCE)
 
 
-def _reasons(rows: pl.LazyFrame, model: Model, *, min_base: int) -> pl.LazyFrame:
-    """REASON_KEYS, reason and product_name (at product level: None elsewhere)."""
+def _reasons(
+    rows: pl.LazyFrame, model: Model, *, min_base: int, forced: Sequence[tuple[str, str]] = ()
+) -> pl.LazyFrame:
+    """REASON_KEYS, reason and product_name (at product level: None elsewhere). ``forced``:
+    the (base, item) forced-bundle pairs, which are never evidence: a reason without a base
+    names those into its item, since an account may own a base with customers enough whose
+    only pair with the item is such a bundle."""
     noun = "product" if model.level == "product" else "family"
     names = item_names(model)
-    rows = rows.join(
-        names.rename({"item": "family", "name": "product_name"}), on="family", how="left", maintain_order="left"
-    ).join(names.rename({"item": "base", "name": "base_name"}), on="base", how="left", maintain_order="left")
+    rows = (
+        rows.join(_forced_into(forced, names), on="family", how="left", maintain_order="left")
+        .join(names.rename({"item": "family", "name": "product_name"}), on="family", how="left", maintain_order="left")
+        .join(names.rename({"item": "base", "name": "base_name"}), on="base", how="left", maintain_order="left")
+    )
     item = pl.coalesce("product_name", "family")
     base = pl.coalesce("base_name", "base")
     percent = (pl.col("base_bought") * 100 / pl.col("base_customers")).round(0).cast(pl.Int64).cast(pl.String)
@@ -394,9 +403,42 @@ def _reasons(rows: pl.LazyFrame, model: Model, *, min_base: int) -> pl.LazyFrame
             pl.lit("%)"),
         ]
     )
-    none = pl.lit(f"no owned {noun} with {min_base}+ customers to learn from; scored on popularity and recent sales")
+    bundles = pl.when(pl.col("forced_into").is_not_null()).then(
+        pl.lit(" (") + pl.col("forced_into") + pl.lit(": a forced bundle, never evidence)")
+    )
+    none = pl.concat_str(
+        [
+            pl.lit(f"no owned {noun} with {min_base}+ customers to learn from"),
+            bundles.otherwise(pl.lit("")),
+            pl.lit("; scored on popularity and recent sales"),
+        ]
+    )
     reason = pl.when(pl.col("base").is_not_null()).then(cited).otherwise(none)
     return rows.select(*REASON_KEYS, reason.alias("reason"), "product_name")
+
+
+def _forced_into(forced: Sequence[tuple[str, str]], names: pl.LazyFrame, shown: int = 3) -> pl.LazyFrame:
+    """family, forced_into: the forced-bundle pairs into each item as 'A → B' by name (the
+    first ``shown`` by base, then how many more)."""
+    pairs = pl.LazyFrame(
+        {"base": [a for a, _ in forced], "family": [b for _, b in forced]},
+        schema={"base": pl.String, "family": pl.String},
+    )
+    label = names.select("item", pl.col("name"))
+    named = (
+        pairs.join(label.rename({"item": "base", "name": "base_name"}), on="base", how="left")
+        .join(label.rename({"item": "family", "name": "family_name"}), on="family", how="left")
+        .with_columns(
+            (pl.coalesce("base_name", "base") + pl.lit(" → ") + pl.coalesce("family_name", "family")).alias("pair")
+        )
+    )
+    listed = pl.col("pair").sort_by("base")
+    return named.group_by("family").agg(
+        pl.when(pl.len() > shown)
+        .then(listed.head(shown).str.join(", ") + pl.lit(" and ") + (pl.len() - shown).cast(pl.String) + " more")
+        .otherwise(listed.str.join(", "))
+        .alias("forced_into")
+    )
 
 
 def by_family(rows: Frame) -> Frame:

@@ -712,7 +712,8 @@ def _whitespace(data: ReportData) -> str:
         body += _figure(
             svg,
             escape(
-                "Score = the best attach rate from a family the account owns (forced bundles are no evidence); "
+                "Score = the probability that it is the customer's next purchase (the model of xsell whitespace: "
+                "popularity, recent sales, cross-sell rates, item affinity; forced bundles are no evidence); "
                 "expected value = score × the typical ARR of the target. Hover a bar for the non-owners."
             ),
             "whitespace-by-family",
@@ -720,9 +721,8 @@ def _whitespace(data: ReportData) -> str:
     if top.is_empty():
         body += _empty("whitespace-top", "No account has a whitespace candidate.")
     else:
-        shown = top.sort(
-            ["expected_value", "account_id", "family"], descending=[True, False, False], nulls_last=True
-        ).head(TOP_WHITESPACE)
+        # (the rows of `xsell whitespace --top N`, in its order: score, then account, then item)
+        shown = top.head(TOP_WHITESPACE)
         body += _table(
             shown,
             [
@@ -735,7 +735,8 @@ def _whitespace(data: ReportData) -> str:
                 ("rank", "Rank in account"),
             ],
             key="whitespace-top",
-            caption=f"Top {shown.height} account × {data.level} opportunities by expected value",
+            caption=f"Top {shown.height} account × {data.level} opportunities by score (as xsell whitespace "
+            f"--top {shown.height})",
         )
     intro = escape(f"Where to sell next: {items} each customer does not own, scored by what similar customers bought.")
     return _section("whitespace", "Whitespace", body, intro)
