@@ -71,6 +71,44 @@ def test_crosssell_counts_leave_out_the_land_bundle_by_hand():
     assert pairs.n1[0, b] == 2 and pairs.x1[0, b] == 1
 
 
+def test_a_book_without_dates_counts_co_ownership_by_hand():
+    """A wide export: every cell "bought" on one day, so nothing is bought later. a owns A, B;
+    b owns A; c owns A, B, C; d owns B. Co-ownership is the evidence (SPEC's attach rate):
+    A -> B is 2 of A's 3 owners, B -> A 2 of B's 3, A -> C 1 of 3."""
+    cells = {"a": "AB", "b": "A", "c": "ABC", "d": "B"}
+    lines = lines_of([(who, item, "2024-01-01", who) for who, items in cells.items() for item in items])
+    st, _ = state_of(lines, "2024-01-01")
+    dated = choice.crosssell_counts(st)
+    assert dated.x2.sum() == 0 and dated.x1.sum() == 0  # (what the dated counts see: nothing)
+    pairs = choice.crosssell_counts(st, co_owned=True)
+    a, b, c = 0, 1, 2
+    assert (pairs.x2[0, a, b], pairs.n2[0, a, b]) == (2, 3)
+    assert (pairs.x2[0, b, a], pairs.n2[0, b, a]) == (2, 3)
+    assert (pairs.x2[0, a, c], pairs.n2[0, a, c]) == (1, 3)
+    assert (pairs.x2[0, c, a], pairs.n2[0, c, a]) == (1, 1)
+    assert pairs.x2[0].diagonal().tolist() == [0, 0, 0]
+    assert pairs.x1[0].tolist() == [3, 3, 1] and pairs.n1[0].tolist() == [4, 4, 4]
+    # Fitted on it: no model (no dates to learn from), the noisy-or of shrunk attach rates.
+    # b owns A only: score(X) = r(A -> X) = (x2 + 10 ρ_X) / (3 + 10), shrunk towards the item's
+    # rate ρ_X = (owners + 10 β_X) / (4 + 10), itself towards β_X = (owners + 1) / (4 + 2).
+    fitted = choice.fit(
+        lines,
+        None,
+        items=["A", "B", "C"],
+        ranked=["A", "B", "C"],
+        as_of=d("2024-01-01"),
+        horizon=180,
+        min_base=3,
+        co_owned=True,
+    )
+    assert fitted.theta is None and fitted.co_owned and "without dates" in fitted.how
+    rho_b, rho_c = (3 + 10 * 4 / 6) / 14, (1 + 10 * 2 / 6) / 14
+    got = choice.score(fitted, lines.filter(pl.col("account_id") == "b"), None)
+    scores = dict(zip(got["family"].to_list(), got["score"].to_list(), strict=True))
+    assert scores == pytest.approx({"B": (2 + 10 * rho_b) / 13, "C": (1 + 10 * rho_c) / 13}, rel=1e-12)
+    assert got.filter(pl.col("family") == "B").select("base", "base_bought", "base_customers").row(0) == ("A", 2, 3)
+
+
 def test_popularity_and_trend_by_hand():
     lines = lines_of(
         [

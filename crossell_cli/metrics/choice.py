@@ -214,7 +214,7 @@ class Pairs:
     x2: Array
 
 
-def crosssell_counts(st: State, gram: Array | None = None) -> Pairs:
+def crosssell_counts(st: State, gram: Array | None = None, *, co_owned: bool = False) -> Pairs:
     """The counts behind the cross-sell rates, never a row per (A, B) pair (a large catalogue has
     tens of millions): sparse products over the rows (account, day it first bought something).
     With U the items owned at T first bought that day, V those bought that day outside the land
@@ -222,7 +222,11 @@ def crosssell_counts(st: State, gram: Array | None = None) -> Pairs:
     A, outside the land bundle; with O and F the accounts' owned and ever-bought items, Oᵀ F
     (diagonal 0) counts every pair with B ≠ A, so n2 = owners(A) − (Oᵀ F − x2). ``gram``: XᵀX of
     the ownership matrix (``_sparse``) when the caller has it: Oᵀ F is XᵀX plus O against the
-    items bought but no longer owned. Every number is a count, exact in float64."""
+    items bought but no longer owned. Every number is a count, exact in float64.
+
+    ``co_owned``: a book without dates (a wide export: every item "bought" the same day), where
+    nothing is bought later; the evidence is then co-ownership, SPEC's attach rate: x2 = the
+    customers owning both A and B, n2 = the owners of A; x1 = the owners of B, n1 = customers."""
     import scipy.sparse as sp
 
     n_items, levels = st.n_items, len(st.levels)
@@ -247,6 +251,8 @@ def crosssell_counts(st: State, gram: Array | None = None) -> Pairs:
     n1 = size[:, None] - land_n
     owners = np.bincount(fg[owned_key] * n_items + fi[owned_key], minlength=levels * n_items)
     owners = owners.reshape(levels, n_items).astype(float)
+    if co_owned:
+        return _co_owned_counts(st, fa[owned_key], fi[owned_key], owners, size, gram)
     days = int(fk.max()) + 1 if fk.size else 0
     day_account = np.zeros(days, dtype=np.int64)
     day_account[fk] = fa
@@ -281,6 +287,26 @@ def crosssell_counts(st: State, gram: Array | None = None) -> Pairs:
         np.subtract(x2[g], pairs, out=pairs)
         pairs += owners[g][:, None]
     return Pairs(n1, x1, n2, x2)
+
+
+def _co_owned_counts(st: State, fa: Array, fi: Array, owners: Array, size: Array, gram: Array | None) -> Pairs:
+    """``crosssell_counts`` of a book without dates, from the owned (account, item) cells."""
+    import scipy.sparse as sp
+
+    n_items, levels = st.n_items, len(st.levels)
+    held = sp.csr_matrix((np.ones(fa.size), (fa, fi)), shape=(st.n, n_items))
+    account_g = st.customers["g"].to_numpy()
+    x2 = np.empty((levels, n_items, n_items))
+    for g in range(levels):
+        if levels == 1 and gram is not None:
+            np.copyto(x2[g], gram)
+        else:
+            accounts = slice(None) if levels == 1 else np.flatnonzero(account_g == g)
+            (held[accounts].T @ held[accounts]).toarray(out=x2[g])
+        np.fill_diagonal(x2[g], 0.0)
+    n2 = np.repeat(owners[:, :, None], n_items, axis=2)
+    n1 = np.repeat(size[:, None], n_items, axis=1)
+    return Pairs(n1, owners.copy(), n2, x2)
 
 
 def pair_rates(pairs: Pairs, min_base: int) -> tuple[Array, Array]:
@@ -381,13 +407,15 @@ def _gram(x: Any) -> Array:
     return np.asarray((x.T @ x).toarray())
 
 
-def tables_at(lines: pl.DataFrame, st: State, idx: pl.DataFrame, horizon: int, min_base: int) -> tuple[Tables, Pairs]:
+def tables_at(
+    lines: pl.DataFrame, st: State, idx: pl.DataFrame, horizon: int, min_base: int, *, co_owned: bool = False
+) -> tuple[Tables, Pairs]:
     upto = lines.filter(pl.col("booked_at") <= st.when)
     index = idx.select("item", "i")
     x = _sparse(st)
     # One XᵀX for both: the pair counts read it, then the EASE inverse overwrites it.
     gram = _gram(x)
-    pairs = crosssell_counts(st, gram)
+    pairs = crosssell_counts(st, gram, co_owned=co_owned)
     log_r, _ = pair_rates(pairs, min_base)
     long_trend, short_trend = trends(upto, st, index, (horizon, SHORT_WINDOW))
     tables = Tables(
@@ -562,10 +590,14 @@ class Fitted:
     # The book's state at T the fit was made on, in this run only (never saved): scoring the
     # whole book at T reads the same customers, owned and bought items (``score_cells``).
     state: State | None = field(default=None, repr=False, compare=False)
+    # A book without dates: the evidence is co-ownership (``crosssell_counts``), and no model is fitted.
+    co_owned: bool = False
 
     @property
     def how(self) -> str:
         if self.theta is None:
+            if self.co_owned:
+                return "co-ownership noisy-or (a book without dates: no purchase order to learn from)"
             return "cross-sell noisy-or (no earlier snapshot with a full horizon to learn from)"
         days = ", ".join(s.isoformat() for s in self.snapshots)
         return f"choice model fitted on {self.trained_accounts} buyers at {days}"
@@ -585,9 +617,11 @@ def fit(
     as_of: dt.date,
     horizon: int,
     min_base: int,
+    co_owned: bool = False,
 ) -> Fitted:
     """Fit the model on the won ``lines`` booked on or before ``as_of`` (LINE_COLUMNS);
-    ``segments``: account_id, segment as known at T (None: no segment)."""
+    ``segments``: account_id, segment as known at T (None: no segment). ``co_owned``: a book
+    without dates: co-ownership is the evidence and nothing is fitted (``crosssell_counts``)."""
     lines = history(lines.filter(pl.col("booked_at") <= as_of))
     idx = item_index(items, ranked)
     ranked_mask = idx["ranked"].to_numpy()
@@ -595,7 +629,7 @@ def fit(
     sample = account_sample(lines)
     rng = np.random.default_rng(0)
     raw: list[Block] = []
-    snaps = snapshots(lines, as_of, horizon)
+    snaps = [] if co_owned else snapshots(lines, as_of, horizon)
     used: list[dt.date] = []
     for snap in snaps:
         st = build_state(sample, segments, idx, snap, levels)
@@ -617,7 +651,7 @@ def fit(
         raw.append(_training_block(tables, x, ever, g, labels, mask, rows))
         used.append(snap)
     st = build_state(lines, segments, idx, as_of, levels)
-    tables, pairs = tables_at(lines, st, idx, horizon, min_base)
+    tables, pairs = tables_at(lines, st, idx, horizon, min_base, co_owned=co_owned)
     d = len(FEATURES)
     if not raw:
         return Fitted(
@@ -633,6 +667,7 @@ def fit(
             tables,
             pairs,
             state=st,
+            co_owned=co_owned,
         )
     # Standardise. The training cells are hundreds of MB on a large catalogue, so np.std is done
     # by hand with its own steps (centre, square, sum, divide: the same numbers) and one scratch
@@ -1023,6 +1058,7 @@ def save(fitted: Fitted, folder: Path) -> None:
         "snapshots": [s.isoformat() for s in fitted.snapshots],
         "trained_accounts": fitted.trained_accounts,
         "forced": fitted.forced,
+        "co_owned": fitted.co_owned,
         "version": VERSION,
     }
     (folder / "meta.json").write_text(json.dumps(meta))
@@ -1052,6 +1088,7 @@ def load(folder: Path) -> Fitted | None:
             [dt.date.fromisoformat(s) for s in meta["snapshots"]],
             int(meta["trained_accounts"]),
             None if meta.get("forced") is None else [(str(a), str(b)) for a, b in meta["forced"]],
+            co_owned=bool(meta.get("co_owned", False)),
         )
     except (OSError, ValueError, KeyError):
         return None

@@ -136,7 +136,14 @@ def fit(
     if ranked is None:
         ranked = sellable_items(model).collect()["family"].to_list()
     return choice.fit(
-        won, segments(model), items=items, ranked=ranked, as_of=when, horizon=horizon_days, min_base=min_base
+        won,
+        segments(model),
+        items=items,
+        ranked=ranked,
+        as_of=when,
+        horizon=horizon_days,
+        min_base=min_base,
+        co_owned=model.dateless,
     )
 
 
@@ -396,9 +403,9 @@ def _reasons(
             pl.lit(" "),
             segment,
             base,
-            pl.lit(" customers bought "),
+            pl.lit(" customers also own " if model.dateless else " customers bought "),
             item,
-            pl.lit(" later ("),
+            pl.lit(" (" if model.dateless else " later ("),
             percent,
             pl.lit("%)"),
         ]
@@ -447,7 +454,10 @@ def by_family(rows: Frame) -> Frame:
         rows.group_by("family")
         .agg(
             pl.len().cast(pl.Int64).alias("non_owners"),
-            money_sum(pl.col("expected_value")).alias("whitespace_value"),
+            # (empty, not 0, when no row of the family has a value: an export without amounts)
+            pl.when(pl.col("expected_value").is_not_null().any())
+            .then(money_sum(pl.col("expected_value")))
+            .alias("whitespace_value"),
             fraction_mean(pl.col("score")).alias("mean_score"),
         )
         .sort(["whitespace_value", "mean_score", "family"], descending=[True, True, False], nulls_last=True)
