@@ -84,7 +84,7 @@ def by_name(model, fitted, *, min_base, order, top, forced):
         rows = rows.sort(["score", "account_id", "family"], descending=[True, False, False])
     if top is not None:
         rows = rows.head(top)
-    return ws._with_reason(rows, model, min_base=min_base).select(ws.columns(model.level)).collect()
+    return ws._with_reason(rows, model, min_base=min_base, forced=forced).select(ws.columns(model.level)).collect()
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
