@@ -211,7 +211,8 @@ _COMMON_OPTIONS: dict[str, Any] = {
         str | None,
         _option(
             "--as-of",
-            help="Measure as of this date (YYYY-MM-DD); default: the latest date in the data.",
+            help="Measure as of this date (YYYY-MM-DD); default: the latest date of a closed (won or lost) line, "
+            "so open pipeline dated later never moves it.",
             panel=ANALYSIS,
             metavar="DATE",
         ),
@@ -1212,12 +1213,12 @@ def sample(
 
     Example:
 
-        xsell sample --accounts 2000 --seed 7 -o sample_data
+        xsell sample --accounts 2000 --seed 7 -o my_book
     """
     from .sample import SampleSpec, write_sample
 
     if not opts.output or opts.output == "-":
-        raise UsageError("give the target folder with -o DIR", hint="xsell sample -o sample_data")
+        raise UsageError("give the target folder with -o DIR", hint="xsell sample -o my_book")
     progress.step(f"writing a book of {accounts_n:,} accounts into {opts.output}")
     written = write_sample(Path(opts.output), SampleSpec(accounts=accounts_n, seed=seed, families=families))
     if not opts.quiet:

@@ -34,7 +34,9 @@ def test_one_missing_column_is_said_as_before(cli, write):
 def test_an_as_of_date_after_the_data_is_said_once(cli):
     result = cli("summary", "--data", str(SAMPLE), "--as-of", "2026-03-01", "--format", "csv")
     assert result.exit_code == 0
-    assert result.stderr == "warning: as-of 2026-03-01 is after the last date in the data (2025-12-31)\n" + ACCOUNT
+    assert (
+        result.stderr == "warning: as-of 2026-03-01 is after the last closed line in the data (2025-12-31)\n" + ACCOUNT
+    )
     quiet = cli("summary", "--data", str(SAMPLE), "--as-of", "2026-03-01", "--format", "csv", "-q")
     assert (quiet.exit_code, quiet.stderr) == (0, "")  # a cron job asking for today's date is not an error
 

@@ -263,7 +263,7 @@ def _as_of_warnings(given: dt.date | None, latest: dt.date | None) -> tuple[str,
     active would be counted as active on a day nobody has seen yet."""
     if given is None or latest is None or given <= latest:
         return ()
-    return (f"warning: as-of {given.isoformat()} is after the last date in the data ({latest.isoformat()})",)
+    return (f"warning: as-of {given.isoformat()} is after the last closed line in the data ({latest.isoformat()})",)
 
 
 @dataclass
@@ -382,7 +382,7 @@ def account_line(counts: pl.DataFrame, *, width: int = ACCOUNT_WIDTH, see_valida
     """The row account every command ends with on stderr: one line of at most ``width``
     characters in the common case, e.g.
 
-        15,965 line items: 15,965 used, 0 rejected; 4,000 accounts, 14 products
+        15,965 line items: 15,769 used, 196 open (no metric uses them), 0 rejected
         8,800 line items: 6,711 used, 2,089 open (no metric uses them), 0 rejected
         3 line items: 3 used, 0 rejected; accounts: 1 rejected — see 'xsell validate'
 
