@@ -12,6 +12,7 @@ import datetime as dt
 import errno
 import functools
 import inspect
+import io
 import os
 import re
 import sys
@@ -438,6 +439,20 @@ def _cannot_write(exc: OSError) -> bool:
     return code in _CANNOT_WRITE
 
 
+def _write_failure(exc: BaseException) -> str | None:
+    """What a write that the output's disk refused says (None: another failure): an OSError
+    that ``_cannot_write``, or an error wrapping one (XlsxWriter's FileCreateError)."""
+    cause = exc.args[0] if not isinstance(exc, OSError) and exc.args else exc
+    if isinstance(cause, OSError) and _cannot_write(cause):
+        return _plain(cause)
+    return None
+
+
+def _plain(exc: OSError) -> str:
+    """'No space left on device', from Python's or Polars' way of saying it."""
+    return exc.strerror or re.sub(r"^\[Errno \d+\] |\s*\(os error \d+\)$", "", str(exc))
+
+
 def _guarded(opts: Common, body: Callable[[], Any]) -> Any:
     watching = progress.wanted(
         quiet=opts.quiet, output_to_file=opts.output not in (None, "-"), stdout=sys.stdout, stderr=sys.stderr
@@ -463,6 +478,13 @@ def _guarded(opts: Common, body: Callable[[], Any]) -> Any:
         if _broken_pipe(exc):
             _silence_stdout()
             raise typer.Exit(0) from None
+        full = _write_failure(exc)
+        if full is not None:
+            # A full disk under stdout (`xsell summary > out.csv` on a full disk), met by a
+            # writer that is not the streamed sink or write_atomic, which say so themselves.
+            where = "stdout" if opts.output in (None, "-") else opts.output
+            _stderr(f"Error: cannot write {where}: {full}")
+            raise typer.Exit(int(ExitCode.CANT_WRITE)) from None
         if opts.debug:
             traceback.print_exc()
         else:
@@ -567,7 +589,7 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
         if isinstance(exc, OSError) and _cannot_write(exc):
             # Polars writing the streamed output failed (a full disk): the output, not a bug
             where = target if path else "stdout"
-            raise OutputError(f"cannot write {where}: {exc.strerror or exc}") from None
+            raise OutputError(f"cannot write {where}: {_plain(exc)}") from None
         raise
     account = account_line(collected.counts, see_validate=answer.see_validate)
     failure = strict_failure(collected.counts) if session.settings.strict else None
@@ -1148,7 +1170,11 @@ def _write_report(opts: Common, session: "Session", built: "Report", chosen: str
         if chosen == "html":
             binary.write(render_html(data).encode("utf-8"))
         else:
-            write_xlsx(data, binary)
+            # (made whole in memory first: a zip written into a stdout that fails halfway is
+            # closed again at exit, and fails again there, past the error message)
+            workbook = io.BytesIO()
+            write_xlsx(data, workbook)
+            binary.write(workbook.getvalue())
         binary.flush()
     else:
         target = Path(render.expand_path(path, as_of=collected.as_of, today=dt.date.today()))
