@@ -608,7 +608,13 @@ def table_text(output: Output, *, width: int | None = None, color: bool = False,
 def _console(file: IO[str], *, width: int, color: bool) -> Console:
     from rich.console import Console
 
-    return Console(
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # Rich's own ends the process with exit 1 and says nothing; the CLI ends a
+            # broken pipe itself, keeping the command's exit code and the row account.
+            raise BrokenPipeError(errno.EPIPE, "the reader of stdout went away")
+
+    return _Console(
         file=file,
         width=width,
         highlight=False,

@@ -184,3 +184,22 @@ def test_validate_with_stderr_in_the_pipe_too_keeps_its_verdict(bad_rows, reader
     ended the command with a broken pipe's 0)."""
     result = pipeline(["validate", "--line-items", str(bad_rows)], reader, stderr_too=True)
     assert (result.returncode, result.stderr) == (65, "")
+
+
+@pytest.mark.parametrize("reader", ["head -n 0", "head -1"])
+@pytest.mark.parametrize(
+    "args",
+    [["summary"], ["attach", "--all", "--level", "product"], ["flags", "--by", "rep"]],
+    ids=["summary", "attach --all", "flags --by rep"],
+)
+def test_a_table_into_a_closed_pipe_ends_as_the_command_would(args, reader):
+    """`-f table | head`: Rich's console met the broken pipe first and ended the process
+    itself with exit 1 and nothing on stderr (exit 1 is --fail-on's verdict)."""
+    result = pipeline([*args, "--data", "sample_data", "--format", "table"], reader)
+    assert (result.returncode, result.stderr) == (0, ACCOUNT)
+
+
+def test_a_table_of_rejected_rows_into_a_closed_pipe_keeps_validates_verdict(bad_rows):
+    """(In a table the tables' own accounts are part of the page, on stdout.)"""
+    result = pipeline(["validate", "--line-items", str(bad_rows), "--format", "table"], "head -n 0")
+    assert (result.returncode, result.stderr) == (65, "20,000 line items: 10,000 used, 10,000 rejected\n")
