@@ -283,3 +283,30 @@ def test_validate_reads_a_parquet_export_with_a_duration_column(tmp_path: Path):
         "are not separate purchases (rule duplicate_row lists them)\n"
         "3 line items: 3 used, 0 rejected\n"
     )
+
+
+def test_validate_reads_a_parquet_export_with_list_and_struct_columns(tmp_path: Path):
+    """Polars cannot cast a list or a struct to text, so validate's copy check ended in
+    'could not be read: cannot cast List type' (exit 65) on a file every other command reads.
+    Such a cell is compared as its JSON: rows 1 and 2 repeat every cell, row 3 differs from
+    row 1 only in its list."""
+    path = tmp_path / "lines.parquet"
+    pl.DataFrame(
+        {
+            "account_id": ["A-1", "A-1", "A-1"],
+            "product_id": ["Core", "Core", "Core"],
+            "booked_at": [D(2024, 1, 15)] * 3,
+            "amount": [100.0, 100.0, 100.0],
+            "tags": [[1, 2], [1, 2], [1, 3]],
+            "meta": [{"k": "x"}, {"k": "x"}, {"k": "x"}],
+        }
+    ).write_parquet(path)
+    result = invoke(["validate", "--line-items", str(path), "--format", "csv"], env=NO_CONFIG)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == (
+        "table,file,row,column,header,value,rule,severity,message\n"
+        f"line_items,{path},2,(row),,1,duplicate_row,warning,"
+        '"every cell repeats row 1; both rows are used (counted twice); if the export repeated the line, remove the copy"\n'
+    )
+    attach = invoke(["attach", "--line-items", str(path), "--format", "csv", "-q"], env=NO_CONFIG)
+    assert attach.exit_code == 0, attach.stderr

@@ -62,9 +62,19 @@ class RawTable:
         return self.dtypes[index] if self.dtypes else pl.String()
 
     def text(self, index: int) -> pl.Expr:
-        """Column ``index`` as text (a typed Parquet column cast; nulls stay null)."""
+        """Column ``index`` as text (a typed Parquet column cast; nulls stay null). A list or
+        struct cell, which Polars cannot cast to text, is written as its JSON ([1,2])."""
         column = pl.col(self.column(index))
-        return column if self.dtype(index) == pl.String else column.cast(pl.String)
+        dtype = self.dtype(index)
+        if dtype == pl.String:
+            return column
+        if dtype.is_nested():
+            name = f"__v{index}"  # (one per column: a row hash puts every column in one struct)
+            encoded = pl.struct(column.alias(name)).struct.json_encode()  # {"__v4":[1,2]}
+            head = len(name) + 4
+            text = encoded.str.slice(head, encoded.str.len_chars() - head - 1)
+            return pl.when(column.is_not_null()).then(text).alias(self.column(index))
+        return column.cast(pl.String)
 
 
 _tempdir: Path | None = None
