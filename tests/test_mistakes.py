@@ -115,3 +115,54 @@ def test_the_accounts_a_name_matches_are_listed_by_id_every_time(cli):
         cli("whitespace", "--data", str(SAMPLE), "--account", "Lumen Motors").stderr[: len(expected)] for _ in range(10)
     }
     assert got == {expected}
+
+
+def test_an_export_with_no_usable_line_gives_one_header_of_the_commands_own_columns(tmp_path):
+    """A header-only export (or one whose every row is rejected or open): the streamed output
+    had written the main plan's header when the command's 'nothing to measure' answer wrote an
+    empty frame of its own, so attach, flags and whitespace printed their header twice, and
+    `flags --by rep` / `whitespace --by family` the findings' or rows' header under their own."""
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import REPO
+
+    (tmp_path / "line_items.csv").write_text("line_id,account_id,product_id,booked_at,amount\n")
+    wanted = {
+        ("attach",): "base_family,target_family,base_accounts,both_accounts,attach_rate,ci_low,ci_high,"
+        "target_accounts,target_rate,lift,co_booked,cross_sold_after,before,cross_sell_attach,flag\n",
+        ("flags",): "flag,severity,line_id,account_id,family,base_family,product_id,rep,contract_id,booked_at,"
+        "amount,list_amount,discount,detail\n",
+        ("flags", "--by", "rep"): "rep,cross_sells,flagged,share_flagged,flagged_value\n",
+        ("whitespace",): "account_id,account_name,family,score,expected_value,reason,rank\n",
+        ("whitespace", "--by", "family"): "family,non_owners,whitespace_value,mean_score\n",
+    }
+    for args, header in wanted.items():
+        got = subprocess.run(
+            [sys.executable, "-m", "crossell_cli", *args, "--data", str(tmp_path), "--format", "csv", "--no-cache"]
+            if args[0] == "whitespace"
+            else [sys.executable, "-m", "crossell_cli", *args, "--data", str(tmp_path), "--format", "csv"],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, "XSELL_CONFIG": ""},
+            timeout=300,
+        )
+        assert (got.returncode, got.stdout, got.stderr) == (0, header, "0 line items: 0 used, 0 rejected\n"), args
+
+
+def test_an_input_that_is_a_pipe_is_refused_with_the_reason(cli, tmp_path):
+    """`--line-items <(cat x.csv)` or a named pipe: xsell reads an input more than once, so the
+    second read of a pipe found nothing ('no column for account_id … Headers found: (none)',
+    exit 65: false) and a named pipe waited for ever for a second writer (a hung cron job)."""
+    import os
+
+    fifo = tmp_path / "line_items.csv"
+    os.mkfifo(fifo)
+    got = cli("validate", "--line-items", str(fifo))
+    assert (got.exit_code, got.stdout) == (2, "")
+    assert got.stderr == (
+        f"Error: {fifo} is a pipe, not a file: xsell reads an input more than once (its header, a sample of its "
+        "dates, then its rows)\n  fix: save it to a file first (e.g. `… > line_items.csv`) and give that file\n"
+    )

@@ -10,7 +10,7 @@ from ..errors import UsageError
 from ..metrics import attach as metric
 from ..metrics.flags import forced_bundles
 from ..model import CORE_COLUMNS
-from .answer import NOTHING, Answer, Shown, empty, settings_line
+from .answer import NOTHING, Answer, Shown, settings_line
 from .session import Collected, Plan, Session
 
 # What a person sees first on a narrow terminal: the pair, its base, the rate, the part a
@@ -60,7 +60,8 @@ def attach(
 
     def finish(got: Collected) -> Shown:
         if got.as_of is None:
-            return Shown(notes=("no dated won line: nothing to measure",), frame=empty(metric.PAIR_COLUMNS))
+            # (the main plan's own empty rows: a streamed output has its header already)
+            return Shown(notes=("no dated won line: nothing to measure",))
         chosen = None
         if base is not None:
             found = got["bases"]["item"].to_list()

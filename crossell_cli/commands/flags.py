@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..errors import ExitCode, UsageError
 from ..metrics import flags as metric
 from ..model import ALL_COLUMNS
-from .answer import Answer, Shown, dateless_message, empty, settings_line
+from .answer import Answer, Shown, dateless_message, settings_line
 from .session import Collected, Plan, Session
 
 VIEW = ("flag", "severity", "account_id", "family", "amount", "detail", "rep", "booked_at")
@@ -43,10 +43,8 @@ def flags(
 
     def finish(got: Collected) -> Shown:
         if got.as_of is None:
-            return Shown(
-                ("no won line with a date on or before the as-of date: nothing to measure",),
-                frame=empty(metric.FLAG_COLUMNS),
-            )
+            # (the main plan's own empty rows: a streamed output has its header already)
+            return Shown(("no won line with a date on or before the as-of date: nothing to measure",))
         extra = (
             f"pass-through ≥ {t.pass_through_discount:.0%} off · forced bundle ≥ {t.forced_bundle_share:.0%} · "
             f"early churn ≤ {t.early_churn_days} days · premature ≤ {t.premature_days} days · "

@@ -13,7 +13,7 @@ from ..metrics import choice
 from ..metrics import whitespace as metric
 from ..metrics.flags import forced_bundles
 from ..model import MONEY_COLUMNS, Model
-from .answer import Answer, Shown, empty, settings_line
+from .answer import Answer, Shown, settings_line
 from .session import Collected, Plan, Session
 
 
@@ -71,10 +71,8 @@ def whitespace(
 
     def finish(got: Collected) -> Shown:
         if got.as_of is None or fitted is None:
-            return Shown(
-                ("no won line with a date on or before the as-of date: nothing to measure",),
-                frame=empty(metric.columns(model.level)),
-            )
+            # (the main plan's own empty rows: a streamed output has its header already)
+            return Shown(("no won line with a date on or before the as-of date: nothing to measure",))
         ranked = int(fitted.ranked.sum())
         ordering = (
             ("rows by expected_value, then score" if sort == "value" else "rows by score")

@@ -23,7 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from ..config import check_encoding
-from ..errors import DataError, InputMissingError
+from ..errors import DataError, InputMissingError, UsageError
 
 ROW = "_row"
 EXTRA = "_extra"
@@ -95,6 +95,14 @@ def read_raw(
         raise InputMissingError(f"input file not found: {path}")
     if path.is_dir():
         raise InputMissingError(f"{path} is a folder, not a file", hint="use --data for a folder")
+    if path.is_fifo():
+        # (a pipe can be read once: its header was read, then its rows found it empty, and a
+        # named pipe waited for a second writer that never came)
+        raise UsageError(
+            f"{path} is a pipe, not a file: xsell reads an input more than once (its header, a sample of "
+            "its dates, then its rows)",
+            hint="save it to a file first (e.g. `… > line_items.csv`) and give that file",
+        )
     suffix = path.suffix.lower()
     if suffix in (".parquet", ".pq"):
         return _read_parquet(path)
