@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import difflib
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -217,24 +218,31 @@ def _str_map(value: Any, path: str) -> dict[str, str]:
 def _float_map(value: Any, path: str) -> dict[str, float]:
     if not isinstance(value, dict):
         raise _fail(path, "a mapping of currency code to rate", value)
-    return {_key(k, path).upper(): _float(lo=0.0)(v, f"{path}.{k}") for k, v in value.items()}
+    rates = {_key(k, path).upper(): (_float(lo=0.0)(v, f"{path}.{k}"), k, v) for k, v in value.items()}
+    for rate, k, v in rates.values():
+        # a rate of 0 would turn that currency's revenue into 0 without a word; inf and NaN into nonsense
+        if not 0.0 < rate < math.inf:
+            raise _fail(f"{path}.{k}", "a rate above 0 (units of the reporting currency per unit)", v)
+    return {code: rate for code, (rate, _, _) in rates.items()}
 
 
 def _date(value: Any, path: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, dt.datetime):
+            return check_date(value.date(), what=f"config key '{path}'")
+        if isinstance(value, dt.date):
+            return check_date(value, what=f"config key '{path}'")
+        if isinstance(value, str):
             return parse_iso_date(value, what=f"config key '{path}'")
-        except UsageError as err:
-            raise ConfigError(err.message, hint=err.hint) from None
+    except UsageError as err:
+        raise ConfigError(err.message, hint=err.hint) from None
     raise _fail(path, "a date (YYYY-MM-DD)", value)
 
 
 def _window(value: Any, path: str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
+        if not 0 < value <= MAX_WINDOW_DAYS:
+            raise _fail(path, f"a number of days between 1 and {MAX_WINDOW_DAYS:,}", value)
         return value
     if isinstance(value, str):
         try:
@@ -577,11 +585,28 @@ def date_format_problem(fmt: str) -> str | None:
     return None
 
 
+# The dates and durations an option may give: a century either way of any date in range
+# stays a date Python can hold (an as-of of 0001-01-01 or a window of 9999y crashed with
+# "date value out of range" inside the metrics).
+FIRST_DATE, LAST_DATE = dt.date(1000, 1, 1), dt.date(8999, 12, 31)
+MAX_WINDOW_DAYS = 36_525  # 100 years
+
+
 def parse_iso_date(text: str, *, what: str) -> dt.date:
     try:
-        return dt.date.fromisoformat(text.strip())
+        when = dt.date.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(f"{what}: '{text}' is not a date; write it as YYYY-MM-DD") from None
+    return check_date(when, what=what)
+
+
+def check_date(when: dt.date, *, what: str) -> dt.date:
+    if not FIRST_DATE <= when <= LAST_DATE:
+        raise UsageError(
+            f"{what}: {when.isoformat()} is outside the years {FIRST_DATE.year}-{LAST_DATE.year}",
+            hint="give a date in the years the export covers, as YYYY-MM-DD",
+        )
+    return when
 
 
 _WINDOW = re.compile(r"^\s*(\d+)\s*([dwmy]?)\s*$", re.IGNORECASE)
@@ -593,7 +618,13 @@ def parse_window(text: str, *, what: str) -> int:
     match = _WINDOW.match(text)
     if not match or int(match.group(1)) <= 0:
         raise UsageError(f"{what}: '{text}' is not a duration; write e.g. 365d, 26w, 12m or 1y")
-    return int(match.group(1)) * _WINDOW_DAYS[match.group(2).lower()]
+    return check_window(int(match.group(1)) * _WINDOW_DAYS[match.group(2).lower()], text=text, what=what)
+
+
+def check_window(days: int, *, text: str, what: str) -> int:
+    if days > MAX_WINDOW_DAYS:
+        raise UsageError(f"{what}: '{text}' is longer than 100 years; write e.g. 365d, 26w, 12m or 1y")
+    return days
 
 
 def parse_where(items: list[str]) -> tuple[tuple[str, str], ...]:

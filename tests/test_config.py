@@ -93,3 +93,53 @@ def test_windows_and_dates():
         parse_window("soon", what="x")
     assert validate_config({"as_of": dt.date(2024, 1, 1)})["as_of"] == dt.date(2024, 1, 1)
     assert validate_config({"as_of": "2024-01-01"})["as_of"] == dt.date(2024, 1, 1)
+
+
+@pytest.mark.parametrize("rate", [0, 0.0, float("nan"), float("inf")])
+def test_an_fx_rate_must_be_above_zero(rate):
+    """fx: {GBP: 0} was accepted, and every GBP amount became 0 without a word (validate gave
+    no warning either). A negative rate was already refused."""
+    with pytest.raises(ConfigError) as err:
+        validate_config({"currency": "USD", "fx": {"GBP": rate}})
+    assert err.value.message == (
+        f"config key 'fx.GBP' must be a rate above 0 (units of the reporting currency per unit), got {rate}"
+    )
+    assert validate_config({"currency": "USD", "fx": {"gbp": 1.25}})["fx"] == {"GBP": 1.25}
+
+
+def test_dates_and_windows_past_what_a_date_can_hold_are_usage_errors(cli):
+    """--as-of 0001-01-01, --cutoff 9999-12-31 or --window 9999y ended in 'Internal error:
+    OverflowError: date value out of range … a bug in xsell' (exit 70): T minus a horizon, or a
+    cutoff plus one, is no date Python can hold. Dates are kept to the years 1000-8999 and
+    durations to 100 years, so a century either way of any date stays a date."""
+    assert parse_window("100y", what="--window") == 36_500
+    with pytest.raises(UsageError) as err:
+        parse_window("101y", what="--window")
+    assert err.value.message == "--window: '101y' is longer than 100 years; write e.g. 365d, 26w, 12m or 1y"
+    with pytest.raises(ConfigError):
+        validate_config({"as_of": dt.date(1, 1, 1)})
+    with pytest.raises(ConfigError):
+        validate_config({"window": 10**6})
+    sample = str(Path(__file__).resolve().parent.parent / "sample_data")
+    for args, said in [
+        (
+            ["retention", "--window", "9999y"],
+            "Error: --window: '9999y' is longer than 100 years; write e.g. 365d, 26w, 12m or 1y\n",
+        ),
+        (
+            ["backtest", "--horizon", "9999y"],
+            "Error: --horizon: '9999y' is longer than 100 years; write e.g. 365d, 26w, 12m or 1y\n",
+        ),
+        (
+            ["backtest", "--cutoff", "9999-12-31"],
+            "Error: --cutoff: 9999-12-31 is outside the years 1000-8999\n"
+            "  fix: give a date in the years the export covers, as YYYY-MM-DD\n",
+        ),
+        (
+            ["whitespace", "--as-of", "0001-01-01"],
+            "Error: --as-of: 0001-01-01 is outside the years 1000-8999\n"
+            "  fix: give a date in the years the export covers, as YYYY-MM-DD\n",
+        ),
+    ]:
+        got = cli(*args, "--data", sample)
+        assert (got.exit_code, got.stdout, got.stderr) == (2, "", said), args
