@@ -540,3 +540,28 @@ def test_a_reason_without_evidence_names_the_forced_bundles_into_the_family(cli)
     whole = pl.read_csv(cli("whitespace", "--data", str(SAMPLE), "--format", "csv").stdout.encode())
     bare = whole.filter(pl.col("reason").str.starts_with("no owned family"))
     assert bare.height == 268 and bare["reason"].unique().to_list() == [expected]
+
+
+def test_the_cache_keeps_the_newest_entries_within_its_byte_budget(tmp_path, monkeypatch):
+    """A fit on a wide catalogue is hundreds of MB (Online Retail: 430 MB), so eight of them
+    kept 3.4 GB. Entries are kept newest first while they fit in KEEP_BYTES together, and never
+    more than KEEP; the newest stays whatever its size."""
+    from crossell_cli import cache
+
+    monkeypatch.setattr(cache, "KEEP_BYTES", 1000)
+    monkeypatch.setattr(cache, "KEEP", 3)
+    sizes = {"a": 600, "b": 300, "c": 500, "d": 100, "e": 50}  # a newest, e oldest
+    for age, (name, size) in enumerate(sizes.items()):
+        entry = tmp_path / f"whitespace-{name}"
+        entry.mkdir()
+        (entry / "x.npy").write_bytes(b"\0" * size)
+        os.utime(entry, (1_000_000 - age, 1_000_000 - age))
+    (tmp_path / "facts-z").mkdir()  # another kind: not counted, not touched
+    cache._prune(tmp_path)
+    # a (600) and b (900 in all) fit; c would make 1 400; d makes 1 000; e would be a fourth
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["facts-z", "whitespace-a", "whitespace-b", "whitespace-d"]
+    big = tmp_path / "whitespace-huge"
+    big.mkdir()
+    (big / "x.npy").write_bytes(b"\0" * 5000)
+    cache._prune(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["facts-z", "whitespace-huge"]
