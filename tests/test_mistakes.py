@@ -166,3 +166,15 @@ def test_an_input_that_is_a_pipe_is_refused_with_the_reason(cli, tmp_path):
         f"Error: {fifo} is a pipe, not a file: xsell reads an input more than once (its header, a sample of its "
         "dates, then its rows)\n  fix: save it to a file first (e.g. `… > line_items.csv`) and give that file\n"
     )
+
+
+def test_a_base_under_min_base_says_why_its_csv_is_empty(cli):
+    """`attach --base X` for a base under min_base lists no pair; the reason was a table note
+    only, so a CSV or JSON run printed a bare header and nothing else."""
+    got = cli("attach", "--data", str(SAMPLE), "--base", "Legacy Connector", "--min-base", "100", "--format", "csv")
+    assert got.exit_code == 0
+    assert got.stdout.count("\n") == 1 and got.stdout.startswith("base_family,target_family,")
+    assert got.stderr == (
+        "Legacy Connector has fewer than 100 customers; --all shows its pairs anyway\n"
+        "15,965 line items: 15,769 used, 196 open (no metric uses them), 0 rejected\n"
+    )

@@ -90,15 +90,17 @@ def attach(
                 + ("; dropped by --exclude-bundles" if exclude_bundles else "; --exclude-bundles drops them")
             )
         frame = got.main
+        # (said on stderr too when the output is a file or a pipe: an empty CSV needs a reason)
+        announce: tuple[str, ...] = ()
         if chosen is not None and frame is not None and frame.is_empty() and not show_all:
-            notes.append(f"{chosen} has fewer than {min_base} customers; --all shows its pairs anyway")
+            announce = (f"{chosen} has fewer than {min_base} customers; --all shows its pairs anyway",)
         view = VIEW if not forced.is_empty() and not exclude_bundles else VIEW[:-1]
         if matrix and frame is not None:
             grid = metric.matrix(frame)
             kinds = {c: "rate" for c in grid.columns if c not in ("base_family", "base_accounts")}
             return Shown(tuple(notes), frame=grid, table_columns=(), kinds=kinds)
         title = f"Attach rates from {chosen}" if chosen else "Attach rates"
-        return Shown(tuple(notes), title=title, table_columns=view)
+        return Shown(tuple(notes), title=title, table_columns=view, announce=announce)
 
     title = "Attach rate matrix (row = base, column = target)" if matrix else "Attach rates"
     plan = Plan(main=shown, sides=sides, model=model, ingested=ingested)
