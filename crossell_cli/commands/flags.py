@@ -36,7 +36,7 @@ def flags(
     flag_settings = metric.FlagSettings.of(settings)
     flagged = metric.flagged_lines(model, flag_settings)
     findings = metric.filter_findings(metric.flags(model, flag_settings, flagged), names=names, severity=severity)
-    sides = {"counts": findings.group_by("flag").len().sort("flag"), "severities": findings.select("severity").unique()}
+    sides = {"counts": findings.group_by("flag").len().sort("flag"), "severities": findings.group_by("severity").len()}
     # Sorted by severity, then amount: the head is the most severe and the largest.
     listed = findings if all_findings else findings.head(metric.SHOWN_BY_DEFAULT)
     main = metric.by_rep(model, flag_settings, flagged, mask=mask) if by == "rep" else listed
@@ -62,14 +62,16 @@ def flags(
                 f"showing the first {metric.SHOWN_BY_DEFAULT:,} of {total:,} findings (by severity, then amount); "
                 f"{hidden:,} more with --all-findings",
             )
-        failed = fail_on is not None and any(
-            metric.SEVERITY[s] <= metric.SEVERITY[fail_on] for s in got["severities"]["severity"].to_list()
+        matched = sum(
+            n
+            for s, n in got["severities"].iter_rows()
+            if fail_on is not None and metric.SEVERITY[s] <= metric.SEVERITY[fail_on]
         )
-        if failed:
+        if matched:
             return Shown(
                 tuple(notes),
                 code=int(ExitCode.FINDINGS),
-                alert=f"{total} finding(s); --fail-on {fail_on} matched",
+                alert=f"{matched:,} of {total:,} findings at or above {fail_on}; --fail-on {fail_on} matched",
                 announce=announce,
             )
         return Shown(tuple(notes), announce=announce)
