@@ -178,3 +178,14 @@ def test_a_base_under_min_base_says_why_its_csv_is_empty(cli):
         "Legacy Connector has fewer than 100 customers; --all shows its pairs anyway\n"
         "15,965 line items: 15,769 used, 196 open (no metric uses them), 0 rejected\n"
     )
+
+
+def test_an_account_id_with_a_zero_too_few_suggests_the_padded_id_first(cli):
+    """A-00042 for A-000042: difflib ranks the ids one edit away alike and kept the five that
+    sort last, so the id meant was not among them."""
+    got = cli("whitespace", "--data", str(SAMPLE), "--account", "A-00042")
+    assert (got.exit_code, got.stdout) == (2, "")
+    assert got.stderr == (
+        "Error: --account A-00042: no account with that id or name\n"
+        "  fix: close matches: A-000042, A-003042, A-002042, A-001042, A-000942\n"
+    )

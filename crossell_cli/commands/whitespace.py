@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 
 import polars as pl
@@ -247,4 +248,13 @@ def _close_accounts(text: str, session: Session) -> list[str]:
     model = session.model(apply_where=False)
     known = model.accounts.select("account_id", "account_name").collect(engine="streaming")
     names = known["account_name"].drop_nulls().to_list() + known["account_id"].to_list()
-    return difflib.get_close_matches(text, names, n=5, cutoff=0.6)
+    # An id written with another number of leading zeros (A-00042 for A-000042) is the
+    # likeliest slip, and one edit away like A-003042: it goes first.
+    same_number = [n for n in names if _unpadded(n) == _unpadded(text)]
+    close = difflib.get_close_matches(text, names, n=5, cutoff=0.6)
+    return (same_number + [n for n in close if n not in same_number])[:5]
+
+
+def _unpadded(text: str) -> str:
+    """``text`` without the leading zeros of its numbers, case folded: A-000042 -> a-42."""
+    return re.sub(r"(?<!\d)0+(?=\d)", "", text.strip().casefold())
