@@ -565,3 +565,18 @@ def test_the_cache_keeps_the_newest_entries_within_its_byte_budget(tmp_path, mon
     (big / "x.npy").write_bytes(b"\0" * 5000)
     cache._prune(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["facts-z", "whitespace-huge"]
+
+
+def test_the_settings_line_of_a_book_without_dates_says_what_its_score_is(cli):
+    """Telco (a wide export): no model, no horizon; the score is the co-ownership noisy-or,
+    the chance the customer buys the family, not 'the next family bought'."""
+    config = Path(__file__).resolve().parents[1] / "examples" / "telco_churn" / "xsell.yaml"
+    got = cli("whitespace", "-c", str(config), "--account", "7590-VHVEG", "--format", "table", "--wide", "--no-cache")
+    assert got.exit_code == 0
+    settings_text = " ".join(got.stdout[got.stdout.index("settings:") :].split())
+    assert settings_text.startswith(
+        "settings: no dates (a wide export: ownership as exported) · level family · min_base 10 · ranked: every "
+        "sellable family a customer does not own (9 families) · score: chance it buys it, co-ownership noisy-or "
+        "(a book without dates: no purchase order to learn from) · rows by score, ties by account_id then family"
+    )
+    assert "Phone" in got.stdout and "customers also own Phone (88%)" in got.stdout

@@ -80,10 +80,14 @@ def whitespace(
             + ", ties by account_id then "
             + noun
         )
+        # (a model's score is the chance of being the next purchase; the noisy-or fallback's,
+        # the chance of buying it; a book without dates has no horizon)
+        meaning = f"probability it is the next {noun} bought" if fitted.theta is not None else "chance it buys it"
+        horizon = "" if fitted.co_owned else f", horizon {horizon_days}d"
         extra = (
             f"min_base {settings.min_base} · ranked: every sellable {noun} a customer does not own "
-            f"({ranked} {noun if ranked == 1 else _plural(noun)}) · score: probability it is the next "
-            f"{noun} bought, {fitted.how}, horizon {horizon_days}d · {ordering}"
+            f"({ranked} {noun if ranked == 1 else _plural(noun)}) · score: {meaning}, {fitted.how}{horizon} · "
+            f"{ordering}"
         )
         notes = [settings_line(settings, got.as_of, dateless=model.dateless, level=model.level, extra=extra)]
         bundles = got["forced"]
