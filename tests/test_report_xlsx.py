@@ -279,6 +279,8 @@ def test_an_empty_book_writes_every_sheet_with_a_reason() -> None:
         assert not sheet.tables, title
         texts = [c.value for row in sheet.iter_rows() for c in row if isinstance(c.value, str)]
         assert any(len(t) > 20 for t in texts), title  # a sentence, not just headers
+        if sheet.max_column > 1:  # under a header row nothing: the sentence is beside it, not a data row
+            assert [c.value for c in sheet[2]] == [None] * len(sheet[2]), title
 
 
 def test_columns_are_wide_enough_to_read(sample_book: openpyxl.Workbook) -> None:

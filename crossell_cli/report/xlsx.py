@@ -219,7 +219,8 @@ def _message_sheet(book: _Book, title: str, message: str, columns: Sequence[str]
     for col, column in enumerate(columns):
         sheet.write_string(0, col, safe_text(column), book.header)
         sheet.set_column(col, col, max(len(column) + 2, 10))
-    sheet.write_string(1 if columns else 0, 0, safe_text(message))
+    # Beside the header, as a table's note is: under it, a filter or a pivot read it as a row.
+    sheet.write_string(0, len(columns) + 1 if columns else 0, safe_text(message))
     if columns:
         sheet.freeze_panes(1, 0)
 
