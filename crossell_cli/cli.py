@@ -518,7 +518,10 @@ def _session(opts: Common, *, lazy: bool = False, **overrides: Any) -> "Session"
     from .commands.session import open_session
 
     if opts.level is not None and opts.level not in ("family", "product"):
-        raise UsageError(f"--level {opts.level}: choose family or product")
+        raise UsageError(
+            f"--level {opts.level}: choose family or product",
+            hint="--level family rolls products up to their family (the default); --level product keeps them apart",
+        )
     values: dict[str, Any] = {
         "data": opts.data,
         "line_items": opts.line_items,

@@ -189,3 +189,12 @@ def test_an_account_id_with_a_zero_too_few_suggests_the_padded_id_first(cli):
         "Error: --account A-00042: no account with that id or name\n"
         "  fix: close matches: A-000042, A-003042, A-002042, A-001042, A-000942\n"
     )
+
+
+def test_an_unknown_level_says_both_levels_and_what_they_mean(cli):
+    got = cli("attach", "--data", str(SAMPLE), "--level", "foo")
+    assert (got.exit_code, got.stdout) == (2, "")
+    assert got.stderr == (
+        "Error: --level foo: choose family or product\n"
+        "  fix: --level family rolls products up to their family (the default); --level product keeps them apart\n"
+    )
