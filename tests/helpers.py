@@ -208,6 +208,7 @@ class TableReport:
     table: str
     rows: int
     used: int
+    open: int
     rejected: int
     excluded: int
     blank_lines: int
@@ -237,6 +238,7 @@ def report_of(book: Book, frames: EagerBook) -> Report:
             table=row["table"],
             rows=row["rows"],
             used=row["used"],
+            open=row["open"],
             rejected=row["rejected"],
             excluded=row["excluded"],
             blank_lines=row["blank_lines"],

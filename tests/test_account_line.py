@@ -18,7 +18,7 @@ def counts(*tables: dict[str, Any]) -> pl.DataFrame:
     for table in tables:
         row: dict[str, Any] = dict.fromkeys(COUNTS_SCHEMA, 0)
         row.update(table)
-        row["used"] = row["rows"] - row["rejected"] - row["excluded"]  # as the loader counts: open rows included
+        row["used"] = row["rows"] - row["rejected"] - row["excluded"] - row["open"]  # as the loader counts
         rows.append(row)
     return pl.DataFrame(rows, schema=COUNTS_SCHEMA)
 

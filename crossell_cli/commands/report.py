@@ -342,13 +342,11 @@ def _row_account(session: Session, counts: pl.DataFrame) -> pl.DataFrame:
         },
         schema={"table": pl.String, "file": pl.String},
     )
-    # "used" as the row account on stderr counts it (session.account_line): open rows are
-    # loaded but no metric reads them, so used + rejected + excluded + open = rows.
     return counts.join(files, on="table", how="left", maintain_order="left").select(
         "table",
         "file",
         "rows",
-        (pl.col("used") - pl.col("open").fill_null(0)).alias("used"),
+        "used",
         "rejected",
         "excluded",
         "open",

@@ -397,7 +397,7 @@ def account_line(counts: pl.DataFrame, *, width: int = ACCOUNT_WIDTH, see_valida
     others = [row for name, row in tables.items() if name != "line_items"]
 
     # (text, optional): optional pieces are kept, in this order of priority, while they fit.
-    head: list[tuple[str, bool]] = [(f"{lines['rows']:,} line items: {_used(lines):,} used", False)]
+    head: list[tuple[str, bool]] = [(f"{lines['rows']:,} line items: {lines['used']:,} used", False)]
     if lines["open"]:
         head += [(f", {lines['open']:,} open", False), (" (no metric uses them)", True)]
     head.append((f", {lines['rejected']:,} rejected", False))
@@ -439,7 +439,7 @@ def account_line(counts: pl.DataFrame, *, width: int = ACCOUNT_WIDTH, see_valida
 def table_account(row: Mapping[str, Any], *, warnings: int | None = None) -> str:
     """One table's full account, as ``xsell validate`` gives it: 'accounts: 4,000 rows, 3,998
     used, 2 rejected, 5 warnings (1 blank lines dropped)'."""
-    text = f"{row['table']}: {row['rows']:,} rows, {_used(row):,} used"
+    text = f"{row['table']}: {row['rows']:,} rows, {row['used']:,} used"
     if row["open"]:
         text += f", {row['open']:,} open (no metric uses them)"
     text += f", {row['rejected']:,} rejected"
@@ -453,9 +453,6 @@ def table_account(row: Mapping[str, Any], *, warnings: int | None = None) -> str
     return text
 
 
-def _used(row: Mapping[str, Any]) -> int:
-    """Rows a metric can use: the loaded rows less the open ones (open pipeline)."""
-    return int(row["used"]) - int(row["open"] or 0)
 
 
 def _dropped(row: Mapping[str, Any]) -> str:

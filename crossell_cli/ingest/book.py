@@ -944,7 +944,8 @@ def _warning_rows(
 
 def _counts(checked: Mapping[TableName, Checked], late: pl.LazyFrame, lines: pl.LazyFrame) -> pl.LazyFrame:
     """One row per table: rows (data rows: not blank, not a footer), used, rejected, excluded,
-    blank and footer lines, and open (used line items with an open stage: no metric uses them)."""
+    blank and footer lines, and open (loaded line items with an open stage: no metric uses
+    them). The four add up: used + open + rejected + excluded = rows."""
     parts = []
     for table, c in checked.items():
         counts = c.counts
@@ -959,7 +960,7 @@ def _counts(checked: Mapping[TableName, Checked], late: pl.LazyFrame, lines: pl.
             counts.select(
                 pl.lit(table).alias("table"),
                 rows.alias("rows"),
-                (rows - pl.col("rejected") - pl.col("excluded")).alias("used"),
+                (rows - pl.col("rejected") - pl.col("excluded") - pl.col("open")).alias("used"),
                 "rejected",
                 "excluded",
                 pl.col("blank").alias("blank_lines"),
