@@ -275,12 +275,9 @@ def crosssell_counts(st: State, gram: Array | None = None, *, co_owned: bool = F
     for g in range(levels):
         days_g = slice(None) if levels == 1 else np.flatnonzero(day_g == g)
         (u[days_g].T @ subsequent[days_g]).toarray(out=x2[g])
-        accounts = slice(None) if levels == 1 else np.flatnonzero(account_g == g)
+        accounts = _segment_accounts(account_g, g, levels)
         pairs = n2[g]
-        if levels == 1 and gram is not None:
-            np.copyto(pairs, gram)
-        else:
-            (held[accounts].T @ held[accounts]).toarray(out=pairs)
+        _co_owners(held, accounts, gram if levels == 1 else None, out=pairs)
         if gone.size:
             pairs += (held[accounts].T @ churned[accounts]).toarray()
         np.fill_diagonal(pairs, 0.0)
@@ -298,15 +295,26 @@ def _co_owned_counts(st: State, fa: Array, fi: Array, owners: Array, size: Array
     account_g = st.customers["g"].to_numpy()
     x2 = np.empty((levels, n_items, n_items))
     for g in range(levels):
-        if levels == 1 and gram is not None:
-            np.copyto(x2[g], gram)
-        else:
-            accounts = slice(None) if levels == 1 else np.flatnonzero(account_g == g)
-            (held[accounts].T @ held[accounts]).toarray(out=x2[g])
+        _co_owners(held, _segment_accounts(account_g, g, levels), gram if levels == 1 else None, out=x2[g])
         np.fill_diagonal(x2[g], 0.0)
     n2 = np.repeat(owners[:, :, None], n_items, axis=2)
     n1 = np.repeat(size[:, None], n_items, axis=1)
     return Pairs(n1, owners.copy(), n2, x2)
+
+
+def _segment_accounts(account_g: Array, g: int, levels: int) -> Any:
+    """The rows of segment level g's accounts (every row when the book has one segment)."""
+    return slice(None) if levels == 1 else np.flatnonzero(account_g == g)
+
+
+def _co_owners(held: Any, accounts: Any, gram: Array | None, *, out: Array) -> None:
+    """Oᵀ O over ``accounts``' rows of the owned matrix ``held``, into ``out``: the customers
+    owning both A and B (diagonal: the owners of A). ``gram``: that product when the caller
+    already has it (one segment: the whole book's XᵀX)."""
+    if gram is not None:
+        np.copyto(out, gram)
+    else:
+        (held[accounts].T @ held[accounts]).toarray(out=out)
 
 
 def pair_rates(pairs: Pairs, min_base: int) -> tuple[Array, Array]:
