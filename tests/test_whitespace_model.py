@@ -411,6 +411,54 @@ def test_whitespace_fit_cache_is_reused_and_no_cache_writes_nothing(cli, tmp_pat
     assert len(list(cache.glob("whitespace-*"))) == 2
 
 
+@pytest.mark.parametrize("joined", ["config lookup", "salesforce deals"])
+def test_a_changed_joined_file_is_never_answered_from_the_cache(cli, tmp_path, monkeypatch, joined):
+    """The file a table is joined to (a config's lookup:, the deals export a profile joins)
+    decides who bought what as much as the table does: the caches are keyed on it too. Before,
+    a deal that closed overnight left the line-items file as it was, and whitespace answered
+    from the old fit and facts: it offered a product the account now owned."""
+    monkeypatch.setenv("XSELL_CACHE_DIR", str(tmp_path / "cache"))
+    book = tmp_path / "book"
+    book.mkdir()
+    if joined == "config lookup":
+        (book / "order_items.csv").write_text(
+            "order_item_id,order_id,product_id,price_usd,created_at\n"
+            "1,O1,P1,10,2024-01-01\n2,O2,P2,20,2024-01-01\n3,O3,P1,10,2024-02-01\n4,O4,P2,10,2024-03-01\n"
+        )
+        joined_file = book / "orders.csv"
+        joined_file.write_text("order_id,user_id\nO1,U1\nO2,U2\nO3,U2\nO4,U3\n")
+        (book / "xsell.yaml").write_text(
+            "data:\n  line_items:\n    path: order_items.csv\n"
+            "    lookup: {path: orders.csv, match: order_id, columns: [user_id]}\n"
+            "columns:\n  line_items: {account_id: user_id, booked_at: created_at, amount: price_usd, "
+            "contract_id: order_id, line_id: order_item_id}\n"
+        )
+        args = ["-c", str(book / "xsell.yaml")]
+        change = ("O4,U3", "O4,U1")  # U1 now owns P2 as well
+    else:
+        (book / "OpportunityLineItem.csv").write_text(
+            '"ID","OPPORTUNITYID","PRODUCT2ID","TOTALPRICE","QUANTITY"\n'
+            '"00k1","0061","01t1","100","1"\n"00k2","0062","01t2","100","1"\n"00k3","0063","01t2","100","1"\n'
+        )
+        joined_file = book / "Opportunity.csv"
+        joined_file.write_text(
+            '"ID","ACCOUNTID","CLOSEDATE","STAGENAME","ISWON","ISCLOSED"\n'
+            '"0061","0011","2024-01-01","Closed Won","true","true"\n'
+            '"0062","0011","2024-02-01","Negotiation","false","false"\n'
+            '"0063","0012","2024-02-01","Closed Won","true","true"\n'
+        )
+        args = ["--profile", "salesforce", "--data", str(book)]
+        change = ('"Negotiation","false","false"', '"Closed Won","true","true"')  # 0011 now owns 01t2
+    run = ("whitespace", *args, "--format", "csv")
+    before = cli(*run)
+    assert before.exit_code == 0, before.output
+    assert cli(*run).stdout == before.stdout  # warm: the same answer
+    joined_file.write_text(joined_file.read_text().replace(*change))
+    after, fresh = cli(*run), cli(*run, "--no-cache")
+    assert fresh.exit_code == 0 and fresh.stdout != before.stdout
+    assert (after.exit_code, after.stdout, after.stderr) == (0, fresh.stdout, fresh.stderr)
+
+
 def test_the_code_fingerprint_changes_with_the_source_not_with_compiled_copies(tmp_path):
     from crossell_cli.cache import source_fingerprint
 

@@ -61,7 +61,10 @@ class Session:
 
     @property
     def inputs(self) -> list[Path]:
-        paths = [s.path for s in self.settings.sources.values()]
+        """Every file the answer reads: the tables, the files joined to them (a config's
+        ``lookup:``, a profile's deals export) and the config. What the caches are keyed on."""
+        sources = self.settings.sources.values()
+        paths = [s.path for s in sources] + [s.lookup.path for s in sources if s.lookup is not None]
         return paths + ([self.config_path] if self.config_path else [])
 
     def model(self, *, apply_where: bool = True, book: Book | None = None) -> Model:
