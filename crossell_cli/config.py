@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import ConfigError, InputMissingError, UsageError
-from .schema import SCHEMA, TABLES, TableName
+from .schema import SCHEMA, TABLES, TableName, normalize_stage
 
 Level = Literal["family", "product"]
 Period = Literal["month", "quarter", "year"]
@@ -383,7 +383,18 @@ def _exclude(value: Any, path: str) -> tuple[ExcludeRule, ...]:
 def _stages(value: Any, path: str) -> dict[str, tuple[str, ...]]:
     if not isinstance(value, dict):
         raise _fail(path, "a mapping with won/lost/open lists", value)
-    return _section(value, path, {"won": _str_list, "lost": _str_list, "open": _str_list})
+    stages = _section(value, path, {"won": _str_list, "lost": _str_list, "open": _str_list})
+    seen: dict[str, tuple[str, str]] = {}  # normalised value -> (outcome, value as written)
+    for outcome, values in stages.items():
+        for text in values:
+            first = seen.setdefault(normalize_stage(text), (outcome, text))
+            if first[0] != outcome:
+                same = f"'{text}'" if first[1] == text else f"'{first[1]}' and '{text}' (the same stage to xsell)"
+                raise ConfigError(
+                    f"config key '{path}': {same} listed under both {first[0]} and {outcome}",
+                    hint="a stage has one outcome: keep it under won, lost or open only",
+                )
+    return stages
 
 
 _TOP_KEYS: dict[str, Check] = {
@@ -748,6 +759,9 @@ def resolve_settings(
 
     stages: dict[str, tuple[str, ...]] = {}
     for layer in (profile_values.get("stages", {}), file_values.get("stages", {})):
+        # A value the config lists takes the outcome it gives, whatever the profile said.
+        listed = {normalize_stage(v) for values in layer.values() for v in values}
+        stages = {o: tuple(v for v in values if normalize_stage(v) not in listed) for o, values in stages.items()}
         for outcome, values in layer.items():
             stages[outcome] = tuple(dict.fromkeys([*stages.get(outcome, ()), *values]))
 

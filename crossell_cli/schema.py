@@ -483,6 +483,12 @@ SCHEMA: dict[TableName, Table] = {t.name: t for t in (LINE_ITEMS, ACCOUNTS, PROD
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 
 
+def normalize_stage(value: str) -> str:
+    """A stage value as the stage map keys it: lower case, letters and digits only ('Closed
+    Won' -> 'closedwon'), as headers are matched."""
+    return normalize_header(value)
+
+
 def normalize_header(header: str) -> str:
     """'Opportunity: Account ID' -> 'opportunityaccountid' (case, spaces, punctuation ignored)."""
     return _NON_ALNUM.sub("", header.lower())

@@ -85,6 +85,40 @@ def test_precedence_cli_over_file_over_profile(tmp_path):
     assert settings.sources["line_items"].path == tmp_path / "line_items.csv"  # relative to the config
 
 
+@pytest.mark.parametrize(
+    ("won", "lost", "said"),
+    [
+        (["Closed"], ["Closed"], "'Closed'"),
+        (["Closed Won"], ["closed-won"], "'Closed Won' and 'closed-won' (the same stage to xsell)"),
+    ],
+)
+def test_a_stage_listed_under_two_outcomes_is_a_config_error(won, lost, said):
+    """stages: {won: [Closed], lost: [Closed]} was accepted, and the rows were silently read
+    as lost (whichever outcome came last)."""
+    with pytest.raises(ConfigError) as err:
+        validate_config({"stages": {"won": won, "lost": lost}})
+    assert (err.value.message, err.value.hint) == (
+        f"config key 'stages': {said} listed under both won and lost",
+        "a stage has one outcome: keep it under won, lost or open only",
+    )
+
+
+def test_the_config_gives_a_stage_its_outcome_over_the_profile(tmp_path):
+    """A profile lists Closed Lost as lost; a config that lists it as won wins (before, the
+    profile's lost came after and won)."""
+    from crossell_cli.ingest.parsers import stage_map
+
+    (tmp_path / "line_items.csv").write_text("account_id,product_id,booked_at,amount\n")
+    settings = resolve_settings(
+        file_values=validate_config({"stages": {"won": ["Closed Lost"]}, "data": {"dir": "."}}),
+        config_dir=tmp_path,
+        cli={},
+        profile_values={"stages": {"won": ("Closed Won",), "lost": ("Closed Lost", "closedlost")}},
+    )
+    assert settings.stages == {"won": ("Closed Won", "Closed Lost"), "lost": ()}  # closedlost is Closed Lost
+    assert stage_map(settings.stages)["closedlost"] == stage_map(settings.stages)["Closed Lost"] == "won"
+
+
 def test_windows_and_dates():
     assert parse_window("365d", what="x") == 365
     assert parse_window("26w", what="x") == 182

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from ..schema import Kind
+from ..schema import Kind, normalize_stage
 
 # Rule names a parser can give; the rule table (rules.py) says what each means.
 MISSING = "missing_value"
@@ -581,10 +581,6 @@ def full_period(text: pl.Expr, s: Scratch) -> Parsed:
 
 def fast_period(text: pl.Expr) -> pl.Expr:
     return lookup(text, PERIOD_MONTHS, pl.Float64())
-
-
-def normalize_stage(value: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", value.lower())
 
 
 def stage_map(*layers: Mapping[str, Sequence[str]]) -> dict[str, str]:
