@@ -310,6 +310,16 @@ ROW_LEVEL: list[Case] = [
         warnings=(Issue(2, "end_date", "end_before_start"),),
         account={"line_items": (3, 3, 0)},
     ),
+    # An amount of 1e33 passed validate and attach, but summary, expansion and the report
+    # stopped (65) on "conversion from f64 to i128 failed": the exact money sums overflow.
+    Case(
+        "huge_amounts",
+        li("huge_amounts.csv"),
+        65,
+        rejects=(Issue(1, "amount", "amount_too_large", "1e+33"),),
+        warnings=(Issue(3, "list_amount", "list_amount_too_large", "2e+33"),),
+        account={"line_items": (4, 3, 1)},
+    ),
     Case(
         "unknown_stage",
         li("unknown_stage.csv"),
@@ -985,3 +995,14 @@ def test_fuzz_random_bytes(data: bytes, suffix: str) -> None:
 @given(ops=_mutations, command=st.sampled_from(["validate", "attach"]))
 def test_fuzz_mutated_csv(ops: list[tuple[object, ...]], command: str) -> None:
     _check_fuzz(_mutate(VALID, ops), ".csv", (command,))
+
+
+@pytest.mark.parametrize("command", ["summary", "expansion", "flags", "retention", "timing"])
+def test_an_amount_too_large_for_a_line_is_rejected_by_every_command(command: str) -> None:
+    """Every command rejects the 1e33 row and keeps the row with a 2e33 list value (without
+    it): the same row account, and a sum of amounts that is the other rows'."""
+    result = run([command, "--line-items", str(CORPUS / "huge_amounts.csv"), "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    assert "4 line items: 3 used, 1 rejected — see 'xsell validate'" in result.stderr
+    if command == "expansion":
+        assert "2024-Q1,2024-01-01,1000000000000104.0," in result.stdout

@@ -98,6 +98,10 @@ _ZERO_DECIMAL = (
     "XPF",
 )
 _THREE_DECIMAL = ("BHD", "JOD", "KWD", "OMR", "TND")
+# The largest annual value a line may have, in the reporting currency: a thousand trillion.
+# Past it a value is no purchase (an id, a phone number or a grand total read as the amount),
+# and the exact money sums (micro-units in an Int128) would overflow past 1.7e32.
+AMOUNT_LIMIT = 1e15
 
 COUNTS_SCHEMA: dict[str, pl.DataType] = {
     "table": pl.String(),
@@ -585,7 +589,7 @@ def _late_issue(
         pl.lit(header, dtype=pl.String).alias("header"),
         value.cast(pl.String).alias("value"),
         pl.lit(rule.name).alias("rule"),
-        pl.lit("rejected").alias("severity"),
+        pl.lit(rule.severity).alias("severity"),
         template(whole, value=value.cast(pl.String), column=pl.lit(column), table="line_items").alias("message"),
     )
 
@@ -665,17 +669,33 @@ def _finish_line_items(
         lines = lines.with_columns(pl.col("amount") / minor, pl.col("list_amount") / minor)
 
     value_col = next(c for c in ("amount", "period_amount", "unit_price", "unit_price_minor") if c in headers)
+    list_col = next((c for c in ("list_amount", "period_list_amount", "list_price") if c in headers), "list_amount")
     needs_amount = pl.col("amount").is_null()
     if "stage" in headers:  # (with IsWon the stage column is dropped: every line needs an amount)
         needs_amount = needs_amount & (pl.col("stage").is_null() | pl.col("stage").is_in(["won", "lost"]))
     fx = _fx_rate(settings)
     no_rate = (pl.col("currency").is_not_null() & fx.is_null()) if settings.fx else pl.lit(False)
+    # A value past AMOUNT_LIMIT in the reporting currency is no line's annual value (an id or
+    # a total read as the amount); sums of such values would also overflow the exact sums.
+    # A list value past it is ignored (the row keeps its amount): list values are read only by
+    # the commands that use them, and a row is used or rejected alike by every command.
+    factor = pl.coalesce(fx, pl.lit(1.0)).abs() if settings.fx else pl.lit(1.0)
     lines = lines.with_columns(
         (needs_amount & ~pl.col("__period_needs")).alias("__amount_missing"),
         (no_rate & ~pl.col("__period_needs") & ~needs_amount).alias("__no_fx_rate"),
+        ((pl.col("list_amount").abs() * factor) >= AMOUNT_LIMIT).fill_null(False).alias("__list_too_large"),
+    ).with_columns(
+        (
+            ((pl.col("amount").abs() * factor) >= AMOUNT_LIMIT).fill_null(False)
+            & ~pl.col("__period_needs")
+            & ~pl.col("__amount_missing")
+            & ~pl.col("__no_fx_rate")
+        ).alias("__amount_too_large"),
     )
     lines = lines.cache()
-    broken = pl.col("__period_needs") | pl.col("__amount_missing") | pl.col("__no_fx_rate")
+    broken = (
+        pl.col("__period_needs") | pl.col("__amount_missing") | pl.col("__no_fx_rate") | pl.col("__amount_too_large")
+    )
     late = [
         _late_issue(
             lines.filter(pl.col("__period_needs")),
@@ -701,9 +721,27 @@ def _finish_line_items(
             headers.get("currency"),
             file,
         ),
+        _late_issue(
+            lines.filter(pl.col("__amount_too_large")),
+            "amount_too_large",
+            value_col,
+            pl.col("amount"),
+            headers.get(value_col),
+            file,
+        ),
+        _late_issue(
+            lines.filter(pl.col("__list_too_large") & ~broken),
+            "list_amount_too_large",
+            list_col,
+            pl.col("list_amount"),
+            headers.get(list_col),
+            file,
+        ),
     ]
     rejected = lines.select(broken.sum().cast(pl.Int64).alias("late"))
-    lines = lines.filter(~broken)
+    lines = lines.filter(~broken).with_columns(
+        pl.when(~pl.col("__list_too_large")).then(pl.col("list_amount")).alias("list_amount")
+    )
     guards: tuple[Guard, ...] = ()
     if settings.fx:
         factor = pl.coalesce(fx, pl.lit(1.0))

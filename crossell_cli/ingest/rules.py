@@ -250,6 +250,27 @@ RULES: tuple[Rule, ...] = (
         "no fx rate for currency '{v}'",
         "add it to fx: in xsell.yaml (units of the reporting currency per 1 unit)",
     ),
+    Rule(
+        "amount_too_large",
+        LINES,
+        "amount",  # reported on the value column the export has
+        "rejected",
+        "line",
+        lambda _c: pl.col("__amount_too_large"),
+        "{c} {v} is 10^15 or more in the reporting currency, too large for one line's annual value",
+        "check that the column mapped to the amount holds amounts (not ids or totals), and amount_units: minor",
+    ),
+    Rule(
+        "list_amount_too_large",
+        LINES,
+        "list_amount",
+        "warning",
+        "line",
+        lambda _c: pl.col("__list_too_large"),
+        "{c} {v} is 10^15 or more in the reporting currency, too large for one line's list value; "
+        "the line is used without a list value",
+        "check the column mapped to the list value",
+    ),
     # -- set: the kept rows as a set -------------------------------------------------------
     Rule(
         "duplicate_line_id",
