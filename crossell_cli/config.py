@@ -780,6 +780,15 @@ def resolve_settings(
         as_of = parse_iso_date(as_of, what="--as-of")
     elif as_of is None:
         as_of = file_values.get("as_of")
+    currency, fx = pick("currency", None), dict(file_values.get("fx", {}))
+    own = fx.get(currency.upper()) if isinstance(currency, str) else None
+    if own is not None and own != 1.0:
+        # Lines tagged with the reporting currency would be scaled, blank ones not.
+        raise ConfigError(
+            f"config key 'fx.{currency.upper()}' is {own:g}, but {currency.upper()} is the reporting currency "
+            f"(currency: {currency}), worth 1 of itself",
+            hint="give each rate in units of the reporting currency, and leave the reporting currency out of fx:",
+        )
 
     return Settings(
         sources=sources,
@@ -795,8 +804,8 @@ def resolve_settings(
         stages=stages,
         product_aliases=dict(file_values.get("product_aliases", {})),
         families=dict(file_values.get("families", {})),
-        currency=pick("currency", None),
-        fx=dict(file_values.get("fx", {})),
+        currency=currency,
+        fx=fx,
         level=pick("level", "family"),
         min_base=pick("min_base", 10),
         as_of=as_of,

@@ -141,6 +141,25 @@ def test_an_fx_rate_must_be_above_zero(rate):
     assert validate_config({"currency": "USD", "fx": {"gbp": 1.25}})["fx"] == {"GBP": 1.25}
 
 
+def test_an_fx_rate_for_the_reporting_currency_other_than_1_is_a_config_error(tmp_path):
+    """currency: USD with fx: {USD: 5} scaled the lines tagged USD (and '$100') by 5 and left
+    the lines with a blank currency as they were: new revenue came out 1100 for 3 × 100."""
+    (tmp_path / "line_items.csv").write_text("account_id,product_id,booked_at,amount\n")
+
+    def resolved(values: dict[str, object]) -> object:
+        return resolve_settings(
+            file_values=validate_config({**values, "data": {"dir": "."}}), config_dir=tmp_path, cli={}, profile_values={}
+        )
+
+    with pytest.raises(ConfigError) as err:
+        resolved({"currency": "usd", "fx": {"USD": 5, "EUR": 1.1}})
+    assert (err.value.message, err.value.hint) == (
+        "config key 'fx.USD' is 5, but USD is the reporting currency (currency: usd), worth 1 of itself",
+        "give each rate in units of the reporting currency, and leave the reporting currency out of fx:",
+    )
+    assert resolved({"currency": "USD", "fx": {"USD": 1, "EUR": 1.1}}).fx == {"USD": 1.0, "EUR": 1.1}
+
+
 def test_dates_and_windows_past_what_a_date_can_hold_are_usage_errors(cli):
     """--as-of 0001-01-01, --cutoff 9999-12-31 or --window 9999y ended in 'Internal error:
     OverflowError: date value out of range … a bug in xsell' (exit 70): T minus a horizon, or a
