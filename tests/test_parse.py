@@ -133,6 +133,23 @@ def test_ids():
     # an 18-character value whose checksum does not match is left alone
     wrong = id15 + "ZZZ"
     assert run(parse.full_id, [wrong])[0] == [wrong]
+    # 1,23E+11: Excel's notation with a decimal comma loses the id as well
+    assert run(parse.full_id, ["1,23E+11", "4,5e+11", "1,5"]) == (
+        [None, None, "1,5"],
+        [parse.EXCEL_ID, parse.EXCEL_ID, None],
+    )
+
+
+def test_a_case_folded_18_character_salesforce_id_gets_its_case_back():
+    """The 18-character form exists to survive case-insensitive tools: 001DN00000ABCDEIAV
+    (upper-cased) and its lower-cased copy are 001Dn00000AbCdE. Before, they stayed three
+    customers. An 18-character value that cannot be a folded Salesforce id is left alone."""
+    id15 = "001Dn00000AbCdE"
+    id18 = _sf18(id15)
+    assert id18 == "001Dn00000AbCdEIAV"
+    others = ["ORDERNUMBERABCDEFG", "123456789012345678", "ABCDE0FGHIJKLMNO99"]
+    values, errors = run(parse.full_id, [id18.upper(), id18.lower(), id18, *others])
+    assert values == [id15, id15, id15, *others] and errors == [None] * 6
 
 
 def test_booleans_and_periods():

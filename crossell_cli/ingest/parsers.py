@@ -268,28 +268,46 @@ def salesforce_15(ids: pl.Expr) -> pl.Expr:
 
     The last three characters of an 18-character id encode which of the first fifteen
     are upper case (5 bits per 5 characters), so a report's 15-character id and the
-    API's 18-character id of one record compare equal after this. Other values pass
-    through unchanged.
+    API's 18-character id of one record compare equal after this. That suffix is there so
+    that an id survives case-insensitive tools: an 18-character id a tool upper- or
+    lower-cased (001DN00000ABCDEIAV) gets its case back from the suffix, when the suffix
+    marks only letters and the id has Salesforce's reserved 0 as its sixth character. Other
+    values pass through unchanged.
     """
     candidate = (ids.str.len_bytes() == 18) & ids.str.contains(r"^[0-9A-Za-z]{18}$")
     alphabet = {i: ch for i, ch in enumerate(_SF_ALPHABET)}
+    reverse = {ch: i for i, ch in enumerate(_SF_ALPHABET)}
+    head = ids.str.slice(0, 15)
     ok = pl.lit(True)
+    fits = ids.str.slice(5, 1) == "0"
+    restored: list[pl.Expr] = []
     for chunk in range(3):
+        chars = [ids.str.slice(chunk * 5 + pos, 1) for pos in range(5)]
         bits = pl.sum_horizontal(
-            [
-                ids.str.slice(chunk * 5 + pos, 1).is_between(pl.lit("A"), pl.lit("Z")).cast(pl.Int32) * (1 << pos)
-                for pos in range(5)
-            ]
+            [c.is_between(pl.lit("A"), pl.lit("Z")).cast(pl.Int32) * (1 << pos) for pos, c in enumerate(chars)]
         )
         ok = ok & (ids.str.slice(15 + chunk, 1) == lookup(bits, alphabet, pl.String()))
-    return pl.when(candidate & ok).then(ids.str.slice(0, 15)).otherwise(ids)
+        marked = lookup(ids.str.slice(15 + chunk, 1).str.to_uppercase(), reverse, pl.Int32())
+        fits = fits & marked.is_not_null()
+        for pos, c in enumerate(chars):
+            upper = (marked // (1 << pos)) % 2 == 1
+            fits = fits & (~upper | c.str.contains("^[A-Za-z]$"))
+            restored.append(pl.when(upper).then(c.str.to_uppercase()).otherwise(c.str.to_lowercase()))
+    folded = (head == head.str.to_uppercase()) | (head == head.str.to_lowercase())
+    return (
+        pl.when(candidate & ok)
+        .then(head)
+        .when(candidate & folded & fits.fill_null(False))
+        .then(pl.concat_str(restored))
+        .otherwise(ids)
+    )
 
 
 def full_id(text: pl.Expr, s: Scratch) -> Parsed:
     """Trim; reject Excel's scientific notation; '17850.0' -> '17850'; Salesforce 18 -> 15."""
     s.let(v=text.str.strip_chars())
     s.let(v=pl.when(s["v"] != "").then(s["v"]))
-    s.let(mangled=s["v"].str.contains(r"^\d+(\.\d+)?[eE]\+\d+$").fill_null(False))
+    s.let(mangled=s["v"].str.contains(r"^\d+([.,]\d+)?[eE]\+\d+$").fill_null(False))
     s.let(v=pl.when(~s["mangled"]).then(s["v"]))
     s.let(v=pl.when(s["v"].str.contains(r"^\d+\.0+$")).then(s["v"].str.replace(r"\.0+$", "")).otherwise(s["v"]))
     return s.parsed(salesforce_15(s["v"]), pl.when(s["mangled"]).then(pl.lit(EXCEL_ID)))
