@@ -321,3 +321,22 @@ def test_a_per_period_list_amount_is_annualised_with_the_billing_period(tmp_path
     )
     line = book.line_items.row(0, named=True)
     assert (line["amount"], line["list_amount"]) == (360.0, 400.0)
+
+
+def test_a_sheet_the_workbook_lacks_is_a_config_error_naming_its_sheets(tmp_path):
+    """sheet: Nope was exit 65 with "cannot read the workbook (no matching sheet found …)" and
+    the fix "open it in Excel and save it again": a config mistake, not a broken file."""
+    from .conftest import invoke
+
+    frame = pl.DataFrame({"Account ID": ["007"], "Product": ["P"], "Close Date": ["2024-01-02"], "Amount": ["12.5"]})
+    frame.write_excel(tmp_path / "book.xlsx", worksheet="Line Items")
+    (tmp_path / "xsell.yaml").write_text("data:\n  line_items: {path: book.xlsx, sheet: Nope}\n")
+    result = invoke(["validate", "-c", str(tmp_path / "xsell.yaml")], env={"XSELL_CONFIG": ""}, cwd=tmp_path)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        78,
+        "",
+        f"Error: {tmp_path / 'book.xlsx'}: no sheet 'Nope' in the workbook (its sheets: 'Line Items')\n"
+        "  fix: set sheet: under data: in xsell.yaml to one of them (names are case-sensitive)\n",
+    )
+    (tmp_path / "xsell.yaml").write_text("data:\n  line_items: {path: book.xlsx, sheet: Line Items}\n")
+    assert invoke(["validate", "-c", str(tmp_path / "xsell.yaml")], env={"XSELL_CONFIG": ""}, cwd=tmp_path).exit_code == 0

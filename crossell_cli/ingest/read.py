@@ -23,7 +23,7 @@ from pathlib import Path
 import polars as pl
 
 from ..config import check_encoding
-from ..errors import DataError, InputMissingError, UsageError
+from ..errors import ConfigError, DataError, InputMissingError, UsageError
 
 ROW = "_row"
 EXTRA = "_extra"
@@ -356,7 +356,25 @@ def _xlsx_header_row(sheet: pl.DataFrame) -> int:
     return 0
 
 
+def _check_sheet(path: Path, sheet: str) -> None:
+    """A configured sheet the workbook does not have is a config error naming the sheets."""
+    import fastexcel  # Polars' own Excel reader
+
+    try:
+        names = fastexcel.read_excel(path).sheet_names
+    except Exception:  # an unreadable workbook: the read below says so
+        return
+    if sheet not in names:
+        listing = ", ".join(f"'{n}'" for n in names)
+        raise ConfigError(
+            f"{path}: no sheet '{sheet}' in the workbook (its sheets: {listing})",
+            hint="set sheet: under data: in xsell.yaml to one of them (names are case-sensitive)",
+        )
+
+
 def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
+    if sheet is not None:
+        _check_sheet(path, sheet)
     try:
         sheet_df = pl.read_excel(
             path,
