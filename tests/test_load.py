@@ -340,3 +340,43 @@ def test_a_sheet_the_workbook_lacks_is_a_config_error_naming_its_sheets(tmp_path
     )
     (tmp_path / "xsell.yaml").write_text("data:\n  line_items: {path: book.xlsx, sheet: Line Items}\n")
     assert invoke(["validate", "-c", str(tmp_path / "xsell.yaml")], env={"XSELL_CONFIG": ""}, cwd=tmp_path).exit_code == 0
+
+
+def test_a_lookup_key_on_rows_that_disagree_rejects_its_lines(tmp_path):
+    """orders.csv gave order O1 to U1 and to U9: the first row won, U9 vanished, and swapping
+    the rows swapped the answer, without a word. The lines of O1 are now rejected; a key
+    repeated on identical rows is one record."""
+    from .conftest import invoke
+
+    (tmp_path / "order_items.csv").write_text(
+        "order_item_id,order_id,product_id,price_usd,created_at\n"
+        "1,O1,P1,10,2024-01-01\n2,O1,P2,20,2024-01-01\n3,O2,P1,10,2024-02-01\n4,O3,P1,10,2024-02-01\n"
+    )
+    (tmp_path / "orders.csv").write_text("order_id,user_id\nO1,U1\nO2,U2\nO1,U9\nO3,U3\nO3,U3\n")
+    (tmp_path / "xsell.yaml").write_text(
+        "data:\n  line_items:\n    path: order_items.csv\n"
+        "    lookup: {path: orders.csv, match: order_id, columns: [user_id]}\n"
+        "columns:\n  line_items: {account_id: user_id, booked_at: created_at, amount: price_usd, "
+        "contract_id: order_id, line_id: order_item_id}\n"
+    )
+    result = invoke(["validate", "-c", str(tmp_path / "xsell.yaml"), "-f", "csv"], env={"XSELL_CONFIG": ""}, cwd=tmp_path)
+    assert result.exit_code == 65
+    rows = pl.read_csv(result.stdout.encode()).select("row", "column", "value", "rule").rows()
+    assert rows == [(1, "(lookup)", "O1", "lookup_unmatched"), (2, "(lookup)", "O1", "lookup_unmatched")]
+    assert "4 line items: 2 used, 2 rejected" in result.stderr
+
+
+def test_an_alias_onto_a_listed_product_is_a_duplicate_product_warning(tmp_path):
+    """product_aliases {GTXPro: GTX Pro} over a catalogue listing both took the first row's
+    family for GTX Pro (OldFam), and the GTX family vanished, without a word."""
+    book, report = load(
+        tmp_path,
+        {
+            "line_items.csv": "account_id,product_id,booked_at,amount\na,GTX Pro,2024-01-01,10\nb,GTXPro,2024-01-01,10\n",
+            "products.csv": "product_id,family\nGTXPro,OldFam\nGTX Pro,GTX\n",
+        },
+        product_aliases={"GTXPro": "GTX Pro"},
+    )
+    warned = report.warnings.filter(pl.col("table") == "products").select("row", "value", "rule").rows()
+    assert warned == [(2, "GTX Pro", "duplicate_product")]
+    assert book.products.select("product_id", "family").rows() == [("GTX Pro", "OldFam")]

@@ -186,11 +186,11 @@ def read_source(source: SourceOptions, settings: Settings) -> RawTable:
 
 
 def with_lookup(raw: RawTable, other: RawTable, match: str, key: str, columns: Sequence[str]) -> RawTable:
-    """``raw`` with columns of ``other`` added where other[key] == raw[match] (first match wins).
+    """``raw`` with columns of ``other`` added where other[key] == raw[match].
 
     The added columns keep their headers, so the usual header mapping finds them (a deal's
-    close date and company for HubSpot line items). Rows without a match get empty cells and
-    are then rejected like any row missing a required value.
+    close date and company for HubSpot line items). A row without a match, or whose key is on
+    rows of ``other`` that disagree, is rejected (``lookup_unmatched``).
     """
 
     def index(table: RawTable, header: str, what: str) -> int:
@@ -210,13 +210,17 @@ def with_lookup(raw: RawTable, other: RawTable, match: str, key: str, columns: S
         else [i for i in range(len(other.headers)) if i != key_index]
     )
     start = len(raw.headers)
+    taken = [f"c{start + n}" for n in range(len(wanted))]
+    # A key on several rows that disagree (two accounts for one deal) matches nothing: the
+    # line is rejected rather than given the first row's account.
     lookup = (
         other.frame.select(
             other.text(key_index).str.strip_chars().alias("__lookup_key"),
-            *[other.text(i).alias(f"c{start + n}") for n, i in enumerate(wanted)],
-            pl.lit(True).alias(LOOKUP_HIT),
+            *[other.text(i).alias(name) for name, i in zip(taken, wanted, strict=True)],
         )
         .filter(pl.col("__lookup_key") != "")
+        .unique(["__lookup_key", *taken], keep="first", maintain_order=True)
+        .with_columns((pl.len().over("__lookup_key") == 1).alias(LOOKUP_HIT))
         .unique("__lookup_key", keep="first", maintain_order=True)
     )
     frame = (
@@ -518,7 +522,13 @@ def _finish(
     probe = (probed or {}).get("line_items")
     hashed = probe.select(ROW, ROW_HASH) if probe is not None and ROW_HASH in probe.columns else None
     warnings = _warnings(
-        lines, accounts, products if "products" in settings.sources else None, checked, planned.line_raw, hashed=hashed
+        lines,
+        accounts,
+        products if "products" in settings.sources else None,
+        checked,
+        planned.line_raw,
+        hashed=hashed,
+        aliases=settings.product_aliases,
     )
     issues = pl.union([*(c.issues for c in checked.values()), late_issues, warnings], how="vertical")
     counts = _counts(checked, late_counts, lines)
@@ -919,9 +929,12 @@ def _warnings(
     raw_lines: RawTable,
     *,
     hashed: pl.DataFrame | None = None,
+    aliases: Mapping[str, str] | None = None,
 ) -> pl.LazyFrame:
     """The check stage: rows that are used but deserve a look. ``hashed``: every line row's
-    hash, read with the probe (see ``duplicate_rows``)."""
+    hash, read with the probe (see ``duplicate_rows``). ``aliases``: the config's
+    product_aliases, applied to the catalogue before its repeats are looked for (an alias
+    onto a product the catalogue also lists makes two rows of one product)."""
     parts: list[pl.LazyFrame] = []
     file = str(checked["line_items"].source.path)
     frame = lines
@@ -956,6 +969,8 @@ def _warnings(
         if table not in checked:
             continue
         rows = checked[table].kept.sort(ROW)
+        if table == "products" and aliases:
+            rows = rows.with_columns(pl.col(key).replace(dict(aliases)))
         path = str(checked[table].source.path)
         for rule in rules_for(table, "check"):
             check = rule.check(key).fill_null(False)

@@ -190,8 +190,9 @@ RULES: tuple[Rule, ...] = (
         "rejected",
         "cell",
         lambda _c: ~pl.col(LOOKUP),
-        "{c} '{v}' is not in the file joined to the line items, so the line has no account, date or outcome",
-        "export every deal or opportunity the line items refer to, or drop the row",
+        "{c} '{v}' is not in the file joined to the line items, or is there on rows that disagree, so the "
+        "line has no account, date or outcome",
+        "export every deal or opportunity the line items refer to, once, or drop the row",
     ),
     Rule(
         "ragged_row",
