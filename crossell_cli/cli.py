@@ -821,6 +821,9 @@ def whitespace(
 
     _choice(by, "--by", ("family",))
     _choice(sort, "--sort", ("score", "value"))
+    if account is not None and not account.strip():
+        # (an empty text is part of every name: it matched all the accounts)
+        raise UsageError("--account: empty", hint="give an account_id or an account name, or leave --account out")
     days = _horizon(horizon)
     # A warm run reads its facts and fit from the cache: the export's read is not even planned.
     session = _session(opts, lazy=not no_cache, min_base=min_base)

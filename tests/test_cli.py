@@ -334,6 +334,17 @@ def test_whitespace_for_one_account_by_id_or_name(cli):
     assert "A-000042" in unknown.stderr or "close matches" in unknown.stderr
 
 
+@pytest.mark.parametrize("text", ["", "  "])
+def test_whitespace_for_an_empty_account_is_a_usage_error(cli, text):
+    """--account '' matched every name (the empty text is in each) and listed all 4 000."""
+    result = cli("whitespace", "--data", str(SAMPLE), "--account", text)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2,
+        "",
+        "Error: --account: empty\n  fix: give an account_id or an account name, or leave --account out\n",
+    )
+
+
 def test_retention_without_end_dates_says_why_and_exits_0(cli, write):
     path = write("line_items.csv", GOOD)
     result = cli("retention", "--line-items", str(path))
