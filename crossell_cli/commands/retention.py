@@ -26,8 +26,8 @@ def retention(session: Session) -> Answer:
             return Shown(message="no won line with a date on or before the as-of date: nothing to measure")
         if not got.scalar("end_dates"):
             return Shown(
-                message="retention needs end dates (a subscription or billing export): no won line in this export "
-                "has an end date, so nobody can be seen to leave"
+                message="retention needs end dates (a subscription or billing export): no won line booked on or "
+                "before the as-of date has an end date, so nobody can be seen to leave"
             )
         start = got.as_of - dt.timedelta(days=settings.window_days)
         extra = f"window {settings.window_days} days: {start} → {got.as_of}"

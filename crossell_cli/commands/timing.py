@@ -59,7 +59,8 @@ def timing(session: Session, *, by: str | None = None) -> Answer:
         ]
         if not got.scalar("end_dates"):
             notes.append(
-                "early-churn rates are empty: no won line has an end date, so nobody can be seen to leave "
+                "early-churn rates are empty: no won line booked on or before the as-of date has an end date, so "
+                "nobody can be seen to leave "
                 "(0% would be a guess)"
             )
         return Shown(tuple(notes))
