@@ -353,9 +353,9 @@ def test_retention_without_end_dates_says_why_and_exits_0(cli, write):
 
 
 def test_retention_before_any_end_date_says_the_lines_have_none_by_the_as_of_date(cli, write):
-    """Every line has an end date, all after --as-of: the message said "no won line in this
-    export has an end date", which the export contradicts."""
-    path = write("line_items.csv", "account_id,product_id,booked_at,end_date,amount\na,A,2023-01-01,2024-01-01,10\n")
+    """Every line has an end date, but none is booked by --as-of: the message said "no won
+    line in this export has an end date", which the export contradicts."""
+    path = write("line_items.csv", "account_id,product_id,booked_at,end_date,amount\na,A,2024-01-01,2024-06-01,10\n")
     result = cli("retention", "--line-items", str(path), "--as-of", "2023-06-01")
     assert result.exit_code == 0 and result.stdout == ""
     assert result.stderr.startswith(
