@@ -364,6 +364,21 @@ def test_retention_before_any_end_date_says_the_lines_have_none_by_the_as_of_dat
     )
 
 
+def test_attach_matrix_with_a_family_named_like_its_first_columns_is_a_usage_error(cli, write):
+    """A family named base_accounts made --matrix --all stop with "Internal error:
+    DuplicateError" (exit 70): the grid's first columns bear those names."""
+    path = write(
+        "line_items.csv",
+        "account_id,product_id,booked_at,amount\nA1,base_accounts,2024-01-10,10\nA1,Core,2024-03-01,5\n",
+    )
+    result = cli("attach", "--line-items", str(path), "--matrix", "--all")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.startswith(
+        "Error: --matrix: a family is named 'base_accounts', the name of the matrix's own first columns\n"
+        "  fix: use the pair list (leave --matrix out), or rename it with families: in xsell.yaml\n"
+    )
+
+
 def test_expansion_mode_follows_the_data(cli, write):
     bookings = cli("expansion", "--line-items", str(write("b.csv", GOOD)))
     assert pl.read_csv(bookings.stdout.encode())["churn"].null_count() > 0  # ARR-only columns empty

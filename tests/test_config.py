@@ -148,7 +148,10 @@ def test_an_fx_rate_for_the_reporting_currency_other_than_1_is_a_config_error(tm
 
     def resolved(values: dict[str, object]) -> object:
         return resolve_settings(
-            file_values=validate_config({**values, "data": {"dir": "."}}), config_dir=tmp_path, cli={}, profile_values={}
+            file_values=validate_config({**values, "data": {"dir": "."}}),
+            config_dir=tmp_path,
+            cli={},
+            profile_values={},
         )
 
     with pytest.raises(ConfigError) as err:

@@ -339,7 +339,9 @@ def test_a_sheet_the_workbook_lacks_is_a_config_error_naming_its_sheets(tmp_path
         "  fix: set sheet: under data: in xsell.yaml to one of them (names are case-sensitive)\n",
     )
     (tmp_path / "xsell.yaml").write_text("data:\n  line_items: {path: book.xlsx, sheet: Line Items}\n")
-    assert invoke(["validate", "-c", str(tmp_path / "xsell.yaml")], env={"XSELL_CONFIG": ""}, cwd=tmp_path).exit_code == 0
+    assert (
+        invoke(["validate", "-c", str(tmp_path / "xsell.yaml")], env={"XSELL_CONFIG": ""}, cwd=tmp_path).exit_code == 0
+    )
 
 
 def test_a_lookup_key_on_rows_that_disagree_rejects_its_lines(tmp_path):
@@ -359,7 +361,9 @@ def test_a_lookup_key_on_rows_that_disagree_rejects_its_lines(tmp_path):
         "columns:\n  line_items: {account_id: user_id, booked_at: created_at, amount: price_usd, "
         "contract_id: order_id, line_id: order_item_id}\n"
     )
-    result = invoke(["validate", "-c", str(tmp_path / "xsell.yaml"), "-f", "csv"], env={"XSELL_CONFIG": ""}, cwd=tmp_path)
+    result = invoke(
+        ["validate", "-c", str(tmp_path / "xsell.yaml"), "-f", "csv"], env={"XSELL_CONFIG": ""}, cwd=tmp_path
+    )
     assert result.exit_code == 65
     rows = pl.read_csv(result.stdout.encode()).select("row", "column", "value", "rule").rows()
     assert rows == [(1, "(lookup)", "O1", "lookup_unmatched"), (2, "(lookup)", "O1", "lookup_unmatched")]

@@ -96,6 +96,13 @@ def attach(
             announce = (f"{chosen} has fewer than {min_base} customers; --all shows its pairs anyway",)
         view = VIEW if not forced.is_empty() and not exclude_bundles else VIEW[:-1]
         if matrix and frame is not None:
+            taken = sorted({"base_family", "base_accounts"} & (set(frame["base_family"]) | set(frame["target_family"])))
+            if taken:
+                # (a table cannot hold two columns of one name)
+                raise UsageError(
+                    f"--matrix: a {model.level} is named '{taken[0]}', the name of the matrix's own first columns",
+                    hint="use the pair list (leave --matrix out), or rename it with families: in xsell.yaml",
+                )
             grid = metric.matrix(frame)
             kinds = {c: "rate" for c in grid.columns if c not in ("base_family", "base_accounts")}
             return Shown(tuple(notes), frame=grid, table_columns=(), kinds=kinds)

@@ -456,8 +456,6 @@ def table_account(row: Mapping[str, Any], *, warnings: int | None = None) -> str
     return text
 
 
-
-
 def _dropped(row: Mapping[str, Any]) -> str:
     dropped = [
         f"{row[key]:,} {what}"
