@@ -689,14 +689,14 @@ def _finish_line_items(
     # a total read as the amount); sums of such values would also overflow the exact sums.
     # A list value past it is ignored (the row keeps its amount): list values are read only by
     # the commands that use them, and a row is used or rejected alike by every command.
-    factor = pl.coalesce(fx, pl.lit(1.0)).abs() if settings.fx else pl.lit(1.0)
+    rate = pl.coalesce(fx, pl.lit(1.0)) if settings.fx else pl.lit(1.0)  # (rates are above 0)
     lines = lines.with_columns(
         (needs_amount & ~pl.col("__period_needs")).alias("__amount_missing"),
         (no_rate & ~pl.col("__period_needs") & ~needs_amount).alias("__no_fx_rate"),
-        ((pl.col("list_amount").abs() * factor) >= AMOUNT_LIMIT).fill_null(False).alias("__list_too_large"),
+        ((pl.col("list_amount").abs() * rate) >= AMOUNT_LIMIT).fill_null(False).alias("__list_too_large"),
     ).with_columns(
         (
-            ((pl.col("amount").abs() * factor) >= AMOUNT_LIMIT).fill_null(False)
+            ((pl.col("amount").abs() * rate) >= AMOUNT_LIMIT).fill_null(False)
             & ~pl.col("__period_needs")
             & ~pl.col("__amount_missing")
             & ~pl.col("__no_fx_rate")
@@ -754,11 +754,10 @@ def _finish_line_items(
     )
     guards: tuple[Guard, ...] = ()
     if settings.fx:
-        factor = pl.coalesce(fx, pl.lit(1.0))
         target = (settings.currency or "").upper() or None
         lines = lines.with_columns(
-            pl.col("amount") * factor,
-            pl.col("list_amount") * factor,
+            pl.col("amount") * rate,
+            pl.col("list_amount") * rate,
             pl.lit(target, dtype=pl.String).alias("currency"),
         )
     else:

@@ -12,7 +12,9 @@ Each column kind has two parsers over a text column:
 
 The loader runs ``fast`` on every cell and ``full`` only on the rows where some cell needs
 it (see ``table.py``), so a clean export costs one vectorised cast per cell and no regex.
-No Python function ever sees a row.
+No Python function ever sees a row, with one exception: an 18-character Salesforce id that
+a tool case-folded gets its case back in Python, once per distinct such id
+(``_case_restored``; every other row passes it as a null).
 """
 
 from __future__ import annotations
