@@ -384,3 +384,50 @@ def test_an_alias_onto_a_listed_product_is_a_duplicate_product_warning(tmp_path)
     warned = report.warnings.filter(pl.col("table") == "products").select("row", "value", "rule").rows()
     assert warned == [(2, "GTX Pro", "duplicate_product")]
     assert book.products.select("product_id", "family").rows() == [("GTX Pro", "OldFam")]
+
+
+@pytest.mark.parametrize("writer", ["openpyxl", "xlsxwriter"])
+def test_xlsx_rows_keep_the_sheet_numbering_under_empty_rows(tmp_path, writer):
+    """The Excel reader starts at the first row with a value, so a workbook with empty (or only
+    formatted) rows above its header numbered its rows from there: the bad date on sheet row 10
+    was reported as row 2, sending the reader to the wrong row. Spreadsheet row = row + 1."""
+    from .conftest import invoke
+
+    path = tmp_path / "book.xlsx"
+    rows = [  # (sheet row, cells from column B)
+        (5, ["Won opportunities, FY24"]),
+        (8, ["Account ID", "Product", "Close Date", "Amount"]),
+        (9, ["A1", "P", "2024-01-02", "10"]),
+        (10, ["A1", "Q", "2024-13-02", "20"]),
+    ]
+    if writer == "openpyxl":  # inline strings, and styled empty cells above the range
+        import openpyxl
+        from openpyxl.styles import Font
+
+        workbook = openpyxl.Workbook()
+        workbook.create_sheet("Notes", 0)["A1"] = "read me"
+        sheet = workbook.create_sheet("Lines", 1)
+        sheet["A1"].font = Font(bold=True)
+        sheet["C3"] = ""
+        for number, cells in rows:
+            for column, value in enumerate(cells, start=2):
+                sheet.cell(row=number, column=column, value=value)
+        workbook.save(path)
+    else:  # shared strings, as Excel writes them
+        import xlsxwriter
+
+        with xlsxwriter.Workbook(path) as workbook:
+            workbook.add_worksheet("Notes").write(0, 0, "read me")
+            sheet = workbook.add_worksheet("Lines")
+            sheet.write_blank(1, 0, None, workbook.add_format({"bold": True}))
+            for number, cells in rows:
+                for column, value in enumerate(cells, start=1):
+                    sheet.write_string(number - 1, column, value)
+    (tmp_path / "xsell.yaml").write_text("data:\n  line_items: {path: book.xlsx, sheet: Lines}\n")
+    result = invoke(["validate", "-c", str(tmp_path / "xsell.yaml")], env={"XSELL_CONFIG": ""}, cwd=tmp_path)
+    assert result.exit_code == 65
+    assert result.stdout.splitlines()[1:] == [
+        f"line_items,{path},9,booked_at,Close Date,2024-13-02,bad_date,rejected,"
+        "\"'2024-13-02' is not a date; write dates as YYYY-MM-DD, or list the file's format in date_formats: "
+        'in xsell.yaml"',
+    ]

@@ -15,8 +15,10 @@ from __future__ import annotations
 import atexit
 import codecs
 import csv
+import re
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -356,6 +358,70 @@ def _xlsx_header_row(sheet: pl.DataFrame) -> int:
     return 0
 
 
+def _rows_above_range(path: Path, sheet: str | None) -> int:
+    """Rows above the sheet's first cell with a value, which the Excel reader leaves out (it
+    starts at the used range): numbering from there keeps 'spreadsheet row = row + 1' when a
+    workbook has empty rows above its header. Read from the sheet's XML up to that cell; 0 when
+    the workbook cannot be read this way (the reader then says what is wrong)."""
+    from xml.etree import ElementTree
+
+    def local(tag: str) -> str:
+        return tag.rsplit("}", 1)[-1]
+
+    try:
+        with zipfile.ZipFile(path) as book:
+            target = _sheet_part(book, sheet)
+            if target is None:
+                return 0
+            shared: list[str] | None = None
+            with book.open(target) as part:
+                for _, element in ElementTree.iterparse(part):
+                    if local(element.tag) != "c":
+                        continue
+                    text = "".join(t.text or "" for t in element.iter() if local(t.tag) in ("v", "t"))
+                    if text and element.get("t") == "s":
+                        shared = shared if shared is not None else _shared_strings(book)
+                        index = int(text)
+                        text = shared[index] if index < len(shared) else ""
+                    if text:
+                        found = re.match(r"[A-Za-z]+([0-9]+)$", element.get("r") or "")
+                        return int(found.group(1)) - 1 if found else 0
+                    element.clear()
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, ElementTree.ParseError):
+        return 0
+    return 0
+
+
+def _sheet_part(book: zipfile.ZipFile, sheet: str | None) -> str | None:
+    """The zip member holding the named sheet (the first sheet when None)."""
+    from xml.etree import ElementTree
+
+    ns = {
+        "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+        "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+        "p": "http://schemas.openxmlformats.org/package/2006/relationships",
+    }
+    sheets = ElementTree.fromstring(book.read("xl/workbook.xml")).findall("m:sheets/m:sheet", ns)
+    chosen = next((s for s in sheets if sheet is None or s.get("name") == sheet), None)
+    if chosen is None:
+        return None
+    rid = chosen.get(f"{{{ns['r']}}}id")
+    rels = ElementTree.fromstring(book.read("xl/_rels/workbook.xml.rels")).findall("p:Relationship", ns)
+    target = next((r.get("Target") for r in rels if r.get("Id") == rid), None)
+    if target is None:
+        return None
+    return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+
+
+def _shared_strings(book: zipfile.ZipFile) -> list[str]:
+    from xml.etree import ElementTree
+
+    if "xl/sharedStrings.xml" not in book.namelist():
+        return []
+    root = ElementTree.fromstring(book.read("xl/sharedStrings.xml"))
+    return ["".join(t.text or "" for t in si.iter() if t.tag.endswith("}t")) for si in root if si.tag.endswith("}si")]
+
+
 def _check_sheet(path: Path, sheet: str) -> None:
     """A configured sheet the workbook does not have is a config error naming the sheets."""
     import fastexcel  # Polars' own Excel reader
@@ -404,8 +470,8 @@ def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
     )
     body = sheet_df.slice(header_at + 1)
     body.columns = [f"c{i}" for i in range(len(headers))]
-    # Numbered so that, as in every format, the spreadsheet row is row + 1.
-    frame = (
-        body.lazy().with_columns(pl.lit(None, dtype=pl.String).alias(EXTRA)).with_row_index(ROW, offset=header_at + 1)
-    )
+    # Numbered so that, as in every format, the spreadsheet row is row + 1 (the reader starts
+    # at the first row with a value: empty rows above it are counted back in).
+    offset = _rows_above_range(path, sheet) + header_at + 1
+    frame = body.lazy().with_columns(pl.lit(None, dtype=pl.String).alias(EXTRA)).with_row_index(ROW, offset=offset)
     return RawTable(path, headers, frame, "xlsx", None, "xlsx", header_lines=header_at)
