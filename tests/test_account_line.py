@@ -18,7 +18,8 @@ def counts(*tables: dict[str, Any]) -> pl.DataFrame:
     for table in tables:
         row: dict[str, Any] = dict.fromkeys(COUNTS_SCHEMA, 0)
         row.update(table)
-        row["used"] = row["rows"] - row["rejected"] - row["excluded"] - row["open"]  # as the loader counts
+        # as the loader counts, and the session for a given --as-of
+        row["used"] = row["rows"] - row["rejected"] - row["excluded"] - row["open"] - row["after_as_of"]
         rows.append(row)
     return pl.DataFrame(rows, schema=COUNTS_SCHEMA)
 
@@ -76,7 +77,14 @@ def test_fits_80_columns_whatever_the_counts(size):
     """Every count at once, up to hundreds of millions: the words wrap, a number never splits."""
     line = account_line(
         counts(
-            {"table": "line_items", "rows": size * 4, "open": size, "rejected": size, "excluded": size},
+            {
+                "table": "line_items",
+                "rows": size * 5,
+                "open": size,
+                "rejected": size,
+                "excluded": size,
+                "after_as_of": size,
+            },
             {"table": "accounts", "rows": size, "rejected": size, "blank_lines": size},
             {"table": "products", "rows": size, "excluded": size},
         )
@@ -84,9 +92,14 @@ def test_fits_80_columns_whatever_the_counts(size):
     assert max(len(part) for part in line.splitlines()) <= 80, line
     words = line.split()
     line = " ".join(words)
-    assert words[:5] == [f"{size * 4:,}", "line", "items:", f"{size:,}", "used,"], line
+    assert words[:5] == [f"{size * 5:,}", "line", "items:", f"{size:,}", "used,"], line
     if size:
-        assert f"{size:,} open" in line and f"{size:,} rejected" in line and f"{size:,} excluded" in line
+        assert (
+            f"{size:,} after the as-of date" in line
+            and f"{size:,} open" in line
+            and f"{size:,} rejected" in line
+            and f"{size:,} excluded" in line
+        )
         assert f"accounts: {size:,} rejected" in line and f"products: 0 rejected, {size:,} excluded" in line
         assert line.endswith("— see 'xsell validate'")
 
@@ -96,3 +109,37 @@ def test_validate_gives_each_table_in_full():
     assert table_account(row, warnings=5) == (
         "accounts: 4,000 rows, 3,998 used, 2 rejected, 5 warnings (1 blank lines dropped)"
     )
+
+
+def test_lines_booked_after_the_as_of_date_are_not_called_used():
+    line = account_line(counts({"table": "line_items", "rows": 15_965, "open": 196, "after_as_of": 8_130}))
+    assert line == "15,965 line items: 7,639 used, 8,130 after the as-of date, 196 open, 0 rejected"
+    row = counts({"table": "line_items", "rows": 5, "open": 1, "after_as_of": 2}).row(0, named=True)
+    assert table_account(row) == (
+        "line_items: 5 rows, 2 used, 2 booked after the as-of date (no metric reads past it), "
+        "1 open (no metric uses them), 0 rejected"
+    )
+
+
+# Two won lines by 2024-03-31, a won and a lost line after it, an open one: with --as-of
+# 2024-03-31 no metric reads the two closed lines after T, so they are not "used".
+AFTER_BOOK = (
+    "account_id,product_id,booked_at,amount,stage\n"
+    "a1,CRM,2024-01-10,100,won\n"
+    "a1,BI,2024-02-10,50,won\n"
+    "a2,CRM,2024-05-01,100,won\n"
+    "a3,CRM,2024-06-01,100,lost\n"
+    "a4,CRM,2024-09-01,100,open\n"
+)
+
+
+@pytest.mark.parametrize("command", ["attach", "timing", "summary", "whitespace", "whitespace"])
+def test_the_row_account_leaves_out_lines_after_a_given_as_of(cli, write, command):
+    """Commands said '5 line items: 4 used, 1 open' with --as-of 2024-03-31, though none of them
+    reads a line booked after T. Whitespace twice: the second run reads its facts from the cache."""
+    write("line_items.csv", AFTER_BOOK)
+    result = cli(command, "--line-items", "line_items.csv", "--as-of", "2024-03-31", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == "5 line items: 2 used, 2 after the as-of date, 1 open, 0 rejected"
+    result = cli(command, "--line-items", "line_items.csv", "--format", "csv")
+    assert result.stderr.splitlines()[-1] == "5 line items: 4 used, 1 open (no metric uses them), 0 rejected"

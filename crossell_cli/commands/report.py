@@ -342,14 +342,10 @@ def _row_account(session: Session, counts: pl.DataFrame) -> pl.DataFrame:
         },
         schema={"table": pl.String, "file": pl.String},
     )
+    # Lines booked after --as-of get a column only when there are some (a given T before the end).
+    after = ["after_as_of"] if int(counts.get_column("after_as_of", default=pl.Series([0])).sum()) else []
     return counts.join(files, on="table", how="left", maintain_order="left").select(
-        "table",
-        "file",
-        "rows",
-        "used",
-        "rejected",
-        "excluded",
-        "open",
+        "table", "file", "rows", "used", *after, "rejected", "excluded", "open"
     )
 
 

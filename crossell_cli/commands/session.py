@@ -31,7 +31,8 @@ from ..ingest import (
     unread_line_columns,
     with_profile_lookups,
 )
-from ..model import Model, build_model, latest_closed_date
+from ..model import Model, build_model, is_closed, latest_closed_date
+from ..model import as_of as as_of_column
 
 # A shared fact feeds several parts of one plan: nested common-subplan caching computes it
 # once. Off by default in Polars 2.1; without it the scan runs once per consumer (8× on
@@ -175,12 +176,20 @@ class Session:
         }
         if self.settings.as_of is not None:
             named["latest"] = model.all_lines.select(latest_closed_date().alias("latest"))
+            # Only a given T can leave closed lines after it (the default T is the last of them).
+            after = is_closed() & (pl.col("booked_at") > as_of_column())
+            named["after"] = model.all_lines.select(after.sum().cast(pl.Int64).alias("after"))
         got = _collect_checked(self, named, book=book)
         value = got["as_of"].item() if got["as_of"].height else None
         as_of = value if isinstance(value, dt.date) else None
         warnings = _as_of_warnings(self.settings.as_of, got["latest"].item() if "latest" in got else None)
         frames = {name: got[name] for name in ("lines", "accounts", "products", "listed")}
         frames["counts"] = got["__counts"]
+        if "after" in got:
+            after = pl.when(pl.col("table") == "line_items").then(got["after"].item()).otherwise(0)
+            frames["counts"] = frames["counts"].with_columns(
+                (pl.col("used") - after).alias("used"), after.cast(pl.Int64).alias("after_as_of")
+            )
         meta = {
             "as_of": as_of.isoformat() if as_of else None,
             "warnings": list(warnings),
@@ -389,7 +398,8 @@ def account_line(counts: pl.DataFrame, *, width: int = ACCOUNT_WIDTH, see_valida
         8,800 line items: 6,711 used, 2,089 open (no metric uses them), 0 rejected
         3 line items: 3 used, 0 rejected; accounts: 1 rejected — see 'xsell validate'
 
-    Line items are always counted (used + open + rejected + excluded = rows), and any other
+    Line items are always counted (used + after the as-of date + open + rejected + excluded =
+    rows), and any other
     table that lost rows is named; the rest (the words after "open", the accounts and products
     counts, blank and footer lines dropped) is said only while the line fits ``width``.
     ``xsell validate`` gives every table's full account (``table_account``); its own line
@@ -401,6 +411,8 @@ def account_line(counts: pl.DataFrame, *, width: int = ACCOUNT_WIDTH, see_valida
 
     # (text, optional): optional pieces are kept, in this order of priority, while they fit.
     head: list[tuple[str, bool]] = [(f"{lines['rows']:,} line items: {lines['used']:,} used", False)]
+    if lines.get("after_as_of"):
+        head.append((f", {lines['after_as_of']:,} after the as-of date", False))
     if lines["open"]:
         head += [(f", {lines['open']:,} open", False), (" (no metric uses them)", True)]
     head.append((f", {lines['rejected']:,} rejected", False))
@@ -443,6 +455,8 @@ def table_account(row: Mapping[str, Any], *, warnings: int | None = None) -> str
     """One table's full account, as ``xsell validate`` gives it: 'accounts: 4,000 rows, 3,998
     used, 2 rejected, 5 warnings (1 blank lines dropped)'."""
     text = f"{row['table']}: {row['rows']:,} rows, {row['used']:,} used"
+    if row.get("after_as_of"):
+        text += f", {row['after_as_of']:,} booked after the as-of date (no metric reads past it)"
     if row["open"]:
         text += f", {row['open']:,} open (no metric uses them)"
     text += f", {row['rejected']:,} rejected"
@@ -468,4 +482,4 @@ def _dropped(row: Mapping[str, Any]) -> str:
 
 
 def _no_rows(table: str) -> dict[str, Any]:
-    return dict.fromkeys(("rows", "used", "rejected", "excluded", "open"), 0) | {"table": table}
+    return dict.fromkeys(("rows", "used", "rejected", "excluded", "open", "after_as_of"), 0) | {"table": table}

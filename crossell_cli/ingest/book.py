@@ -113,6 +113,8 @@ COUNTS_SCHEMA: dict[str, pl.DataType] = {
     "footer_lines": pl.Int64(),
     "header_lines": pl.Int64(),
     "open": pl.Int64(),
+    # closed line items booked after --as-of: no metric reads past T (filled by the session)
+    "after_as_of": pl.Int64(),
 }
 
 
@@ -996,8 +998,10 @@ def _warning_rows(
 
 def _counts(checked: Mapping[TableName, Checked], late: pl.LazyFrame, lines: pl.LazyFrame) -> pl.LazyFrame:
     """One row per table: rows (data rows: not blank, not a footer), used, rejected, excluded,
-    blank and footer lines, and open (loaded line items with an open stage: no metric uses
-    them). The four add up: used + open + rejected + excluded = rows."""
+    blank and footer lines, open (loaded line items with an open stage: no metric uses
+    them) and after_as_of (0 here: the session counts the closed lines booked after --as-of,
+    which it leaves out, once T is known). They add up: used + open + after_as_of + rejected +
+    excluded = rows."""
     parts = []
     for table, c in checked.items():
         counts = c.counts
@@ -1019,6 +1023,7 @@ def _counts(checked: Mapping[TableName, Checked], late: pl.LazyFrame, lines: pl.
                 pl.col("footer").alias("footer_lines"),
                 pl.lit(c.source.header_lines, dtype=pl.Int64).alias("header_lines"),
                 "open",
+                pl.lit(0, dtype=pl.Int64).alias("after_as_of"),
             )
         )
     return pl.concat(parts, how="vertical")
@@ -1109,6 +1114,7 @@ def _load_wide(settings: Settings, profile: Mapping[str, Any], options: p.Option
         pl.col("footer").alias("footer_lines"),
         pl.lit(raw.header_lines, dtype=pl.Int64).alias("header_lines"),
         pl.lit(0, dtype=pl.Int64).alias("open"),
+        pl.lit(0, dtype=pl.Int64).alias("after_as_of"),
     )
     accounts_table = (
         accounts.with_columns(

@@ -913,14 +913,20 @@ def _fine_print(data: ReportData) -> str:
                 ("file", "File"),
                 ("rows", "Rows"),
                 ("used", "Used"),
+                *([("after_as_of", "After as-of")] if "after_as_of" in data.row_account.columns else []),
                 ("rejected", "Rejected"),
                 ("excluded", "Excluded"),
                 ("open", "Open"),
             ],
             key="row-account",
             caption=(
-                "Every input row: used, rejected with a reason (see xsell validate), excluded, "
-                "or open (no metric uses it)"
+                "Every input row: used, "
+                + (
+                    "booked after the as-of date (no metric reads past it), "
+                    if "after_as_of" in data.row_account.columns
+                    else ""
+                )
+                + "rejected with a reason (see xsell validate), excluded, or open (no metric uses it)"
             ),
         )
     if data.notes:
