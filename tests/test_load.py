@@ -212,6 +212,31 @@ def test_several_currencies_refused_unless_fx(tmp_path):
     assert sorted(book.line_items["amount"].to_list()) == [100.0, pytest.approx(110.0)]
 
 
+DOLLARS = 'account_id,product_id,booked_at,amount\na,p,2024-01-01,"$100"\nb,p,2024-01-01,"$50"\nc,p,2024-01-01,7\n'
+
+
+@pytest.mark.parametrize("reporting", ["EUR", "gbp"])
+def test_amounts_written_in_another_currency_than_the_reporting_one_are_refused(tmp_path, reporting):
+    """currency: EUR over amounts written '$100' summed dollars as euros, without a word."""
+    with pytest.raises(DataError) as err:
+        load(tmp_path, {"line_items.csv": DOLLARS}, currency=reporting)
+    target = reporting.upper()
+    assert (err.value.message, err.value.hint) == (
+        f"{tmp_path / 'line_items.csv'}: amounts are written in USD (2 lines), but the reporting currency is "
+        f"{target} (currency: {reporting}); adding them up as {target} would be wrong",
+        f"set currency: USD in xsell.yaml, or give the rate with fx: {{USD: <value of 1 USD in {target}>}}",
+    )
+    book, _ = load(tmp_path, {"line_items.csv": DOLLARS}, currency=reporting, fx={"USD": 0.5})
+    assert sorted(book.line_items["amount"].to_list()) == [7.0, 25.0, 50.0]
+
+
+@pytest.mark.parametrize("reporting", [None, "USD", "usd", "CAD", "AUD"])
+def test_a_dollar_sign_is_the_reporting_dollar(tmp_path, reporting):
+    config = {"currency": reporting} if reporting else {}
+    book, _ = load(tmp_path, {"line_items.csv": DOLLARS}, **config)
+    assert sorted(book.line_items["amount"].to_list()) == [7.0, 50.0, 100.0]
+
+
 def test_duplicate_line_ids_keep_the_first(tmp_path):
     book, report = load(
         tmp_path,

@@ -98,6 +98,9 @@ _ZERO_DECIMAL = (
     "XPF",
 )
 _THREE_DECIMAL = ("BHD", "JOD", "KWD", "OMR", "TND")
+# Currencies written with a plain '$': a '$' amount is in the reporting currency when that is
+# one of them (currency: CAD), and in US dollars otherwise.
+_DOLLAR_SIGN = ("USD", "CAD", "AUD", "NZD", "SGD", "HKD", "MXN", "ARS", "CLP", "COP", "TWD", "XCD")
 # The largest annual value a line may have, in the reporting currency: a thousand trillion.
 # Past it a value is no purchase (an id, a phone number or a grand total read as the amount),
 # and the exact money sums (micro-units in an Int128) would overflow past 1.7e32.
@@ -633,9 +636,12 @@ def _finish_line_items(
     if settings.end_date_inclusive or bool(profile.get("end_date_inclusive", False)):
         lines = lines.with_columns(pl.col("end_date") + pl.duration(days=1))
     # Currency of each line: an explicit column, else a code or symbol written in the amount.
-    # ('$' is read as USD; a when, not replace(), which the streaming engine does not stream.)
+    # ('$' is the reporting currency when that is a dollar, else USD; a when, not replace(),
+    # which the streaming engine does not stream.)
     markers = [f"__cur_{c}" for c in ("amount", "period_amount", "unit_price") if f"__cur_{c}" in names]
-    dollar = [pl.when(pl.col(m) == "$").then(pl.lit("USD")).otherwise(pl.col(m)) for m in markers]
+    reporting = (settings.currency or "").upper()
+    dollar_is = reporting if reporting in _DOLLAR_SIGN else "USD"
+    dollar = [pl.when(pl.col(m) == "$").then(pl.lit(dollar_is)).otherwise(pl.col(m)) for m in markers]
     lines = lines.with_columns(pl.coalesce(pl.col("currency").str.to_uppercase(), *dollar).alias("currency"))
     minor = (
         pl.when(pl.col("currency").is_in(_ZERO_DECIMAL))
@@ -763,7 +769,7 @@ def _finish_line_items(
             pl.lit(target, dtype=pl.String).alias("currency"),
         )
     else:
-        guards = (Guard(lines.group_by("currency").agg(pl.len()), _one_currency(source.path)),)
+        guards = (Guard(lines.group_by("currency").agg(pl.len()), _one_currency(source.path, settings.currency)),)
     if settings.product_aliases:
         lines = lines.with_columns(pl.col("product_id").replace(dict(settings.product_aliases)))
 
@@ -798,9 +804,21 @@ def _fx_rate(settings: Settings) -> pl.Expr:
     return pl.col("currency").replace_strict(rates, default=None, return_dtype=pl.Float64)
 
 
-def _one_currency(path: Path) -> Callable[[pl.DataFrame], None]:
+def _one_currency(path: Path, reporting: str | None) -> Callable[[pl.DataFrame], None]:
+    """Without fx: the amounts must be in one currency, and in the reporting one when it is
+    given (currency: EUR over amounts written '$100' would call dollars euros)."""
+
     def check(counts: pl.DataFrame) -> None:
         known = counts.filter(pl.col("currency").is_not_null())
+        target = (reporting or "").upper()
+        if known.height == 1 and target and known["currency"][0] != target:
+            written = known["currency"][0]
+            raise DataError(
+                f"{path}: amounts are written in {written} ({known['len'][0]:,} lines), but the reporting "
+                f"currency is {target} (currency: {reporting}); adding them up as {target} would be wrong",
+                hint=f"set currency: {written} in xsell.yaml, or give the rate with fx: {{{written}: <value of "
+                f"1 {written} in {target}>}}",
+            )
         if known.height <= 1:
             return
         ordered = counts.sort(["len", "currency"], descending=[True, False], nulls_last=True)
