@@ -320,6 +320,18 @@ ROW_LEVEL: list[Case] = [
         warnings=(Issue(3, "list_amount", "list_amount_too_large", "2e+33"),),
         account={"line_items": (4, 3, 1)},
     ),
+    # A currency column and an amount written in another currency: '€50' on a USD row was read
+    # as 50 USD. Which one is right cannot be told; a '$' agrees with any dollar.
+    Case(
+        "currency_conflict",
+        li("currency_conflict.csv"),
+        65,
+        rejects=(
+            Issue(2, "currency", "currency_conflict", "USD"),
+            Issue(4, "currency", "currency_conflict", "USD"),
+        ),
+        account={"line_items": (5, 3, 2)},
+    ),
     Case(
         "unknown_stage",
         li("unknown_stage.csv"),

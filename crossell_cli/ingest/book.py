@@ -642,7 +642,18 @@ def _finish_line_items(
     reporting = (settings.currency or "").upper()
     dollar_is = reporting if reporting in _DOLLAR_SIGN else "USD"
     dollar = [pl.when(pl.col(m) == "$").then(pl.lit(dollar_is)).otherwise(pl.col(m)) for m in markers]
-    lines = lines.with_columns(pl.coalesce(pl.col("currency").str.to_uppercase(), *dollar).alias("currency"))
+    given = pl.col("currency").str.to_uppercase()
+    conflict = pl.lit(False)
+    if "currency" in headers and markers:
+        # A currency column and an amount written in another ('€50' on a USD row): which is
+        # right cannot be told. A '$' agrees with any dollar.
+        written = pl.coalesce(*(pl.col(m) for m in markers))
+        conflict = (written != given) & ~((written == "$") & given.is_in(_DOLLAR_SIGN))
+    lines = lines.with_columns(
+        conflict.fill_null(False).alias("__currency_conflict"),
+        pl.col("currency").alias("__given_currency"),
+        pl.coalesce(given, *dollar).alias("currency"),
+    )
     minor = (
         pl.when(pl.col("currency").is_in(_ZERO_DECIMAL))
         .then(1.0)
@@ -714,6 +725,8 @@ def _finish_line_items(
     broken = (
         pl.col("__period_needs") | pl.col("__amount_missing") | pl.col("__no_fx_rate") | pl.col("__amount_too_large")
     )
+    conflicting = pl.col("__currency_conflict") & ~broken  # (a row is reported under its first rule)
+    broken = broken | pl.col("__currency_conflict")
     late = [
         _late_issue(
             lines.filter(pl.col("__period_needs")),
@@ -745,6 +758,14 @@ def _finish_line_items(
             value_col,
             pl.col("amount"),
             headers.get(value_col),
+            file,
+        ),
+        _late_issue(
+            lines.filter(conflicting),
+            "currency_conflict",
+            "currency",
+            pl.col("__given_currency"),
+            headers.get("currency"),
             file,
         ),
         _late_issue(

@@ -252,6 +252,16 @@ RULES: tuple[Rule, ...] = (
         "add it to fx: in xsell.yaml (units of the reporting currency per 1 unit)",
     ),
     Rule(
+        "currency_conflict",
+        LINES,
+        "currency",
+        "rejected",
+        "line",
+        lambda _c: pl.col("__currency_conflict"),
+        "the currency column says '{v}', but the amount is written in another currency",
+        "make them agree: correct the symbol or code in the amount, or the currency",
+    ),
+    Rule(
         "amount_too_large",
         LINES,
         "amount",  # reported on the value column the export has
