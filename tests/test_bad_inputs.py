@@ -320,6 +320,18 @@ ROW_LEVEL: list[Case] = [
         warnings=(Issue(3, "list_amount", "list_amount_too_large", "2e+33"),),
         account={"line_items": (4, 3, 1)},
     ),
+    # A column of month-first dates with one day-first date: it was "not a date; write dates as
+    # YYYY-MM-DD", which hid that the export mixes two orders. 13/45/2024 reads in neither.
+    Case(
+        "mixed_date_order",
+        li("mixed_date_order.csv"),
+        65,
+        rejects=(
+            Issue(3, "booked_at", "mixed_date_order", "15/1/2024"),
+            Issue(4, "booked_at", "bad_date", "13/45/2024"),
+        ),
+        account={"line_items": (4, 2, 2)},
+    ),
     # A currency column and an amount written in another currency: '€50' on a USD row was read
     # as 50 USD. Which one is right cannot be told; a '$' agrees with any dollar.
     Case(

@@ -31,6 +31,7 @@ from ..schema import Kind, normalize_stage
 # Rule names a parser can give; the rule table (rules.py) says what each means.
 MISSING = "missing_value"
 BAD_DATE = "bad_date"
+DATE_ORDER = "mixed_date_order"  # reads only with day and month the other way round
 BAD_NUMBER = "bad_number"
 DECIMAL_MARK = "wrong_decimal_mark"
 BAD_BOOL = "bad_boolean"
@@ -504,7 +505,16 @@ def full_date(text: pl.Expr, formats: Sequence[str], s: Scratch) -> Parsed:
     s.let(d=pl.coalesce(s["iso"], s["epoch"], s["datetime"], _first_date(s["day"], locale_formats)))
     # '1/5/24' read with %Y is the year 24: not a date anyone booked a deal on.
     s.let(d=_booked(s["d"]))
-    return s.parsed(s["d"], _error_where(text, s["d"], BAD_DATE))
+    error = _error_where(text, s["d"], BAD_DATE)
+    # A column of 1/15/2024 with one 15/1/2024: the export mixes two orders, not a typo.
+    mirrors = [m for f in locale_formats if (m := _MIRROR.get(f)) is not None and m not in locale_formats]
+    if mirrors:
+        flipped = _booked(_first_date(s["day"], mirrors)).is_not_null()
+        error = pl.when(flipped & s["d"].is_null()).then(pl.lit(DATE_ORDER)).otherwise(error)
+    return s.parsed(s["d"], error)
+
+
+_MIRROR = {"%m/%d/%Y": "%d/%m/%Y", "%d/%m/%Y": "%m/%d/%Y", "%m-%d-%Y": "%d-%m-%Y", "%d-%m-%Y": "%m-%d-%Y"}
 
 
 def typed_date(column: pl.Expr, dtype: pl.DataType) -> Parsed:
@@ -558,7 +568,7 @@ def _locale_formats(rest: pl.DataFrame) -> tuple[tuple[str, ...], str | None]:
             return (), f"dates like '{non_iso['d'][0]}' read both as {a} and as {b}"
     ranked = sorted((f for f in LOCALE_DATE_FORMATS if scores[f]), key=lambda f: -scores[f])
     # Keep the winner and any format that does not contradict it (not its mirror image).
-    mirror = {"%m/%d/%Y": "%d/%m/%Y", "%d/%m/%Y": "%m/%d/%Y", "%m-%d-%Y": "%d-%m-%Y", "%d-%m-%Y": "%m-%d-%Y"}
+    mirror = _MIRROR
     chosen = [ranked[0]]
     for fmt in ranked[1:]:
         if mirror.get(fmt) not in chosen and mirror.get(chosen[0]) != fmt:

@@ -107,6 +107,10 @@ def _ragged(_column: str) -> pl.Expr:
 
 
 _DATE = ("'{v}' is not a date", "write dates as YYYY-MM-DD, or list the file's format in date_formats: in xsell.yaml")
+_DATE_ORDER = (
+    "'{v}' reads as a date only with day and month the other way round from the column's other dates",
+    "the export mixes two date orders: correct the cell, or export the dates as YYYY-MM-DD",
+)
 _NUMBER = ("'{v}' is not a number", "amounts may look like 1200.50, $1,200.50, USD 1,200.50 or (1,200.00)")
 _MARK = ("'{v}' uses the other decimal mark", "set decimal_mark: ',' (or '.') in xsell.yaml to match the export")
 _BOOL = ("'{v}' is not a yes/no value", "use true/false, yes/no, 1/0 or x")
@@ -121,6 +125,7 @@ def _cell_rules(tables: tuple[TableName, ...], severity: Severity, required: boo
     """The parse rules, at one severity, for the columns of ``tables`` (``required`` as in Rule)."""
     kinds: tuple[tuple[str, str, tuple[str, str]], ...] = (
         (p.BAD_DATE, "kind:date", _DATE),
+        (p.DATE_ORDER, "kind:date", _DATE_ORDER),
         (p.BAD_NUMBER, "kind:money", _NUMBER),
         (p.BAD_NUMBER, "kind:number", _NUMBER),
         (p.BAD_NUMBER, "kind:fraction", _NUMBER),
