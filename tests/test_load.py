@@ -456,3 +456,39 @@ def test_xlsx_rows_keep_the_sheet_numbering_under_empty_rows(tmp_path, writer):
         "\"'2024-13-02' is not a date; write dates as YYYY-MM-DD, or list the file's format in date_formats: "
         'in xsell.yaml"',
     ]
+
+
+def test_a_missing_column_whose_header_the_config_sent_elsewhere_says_so(tmp_path):
+    """columns: {product_id: Customer ID} left account_id without a header, and the message
+    listed 'Customer ID' among the headers found without saying where it went."""
+    from .conftest import invoke
+
+    (tmp_path / "line_items.csv").write_text("Customer ID,Item,Date,Amount\na1,CRM,2024-01-10,100\n")
+    (tmp_path / "xsell.yaml").write_text("columns:\n  line_items:\n    product_id: Customer ID\n")
+    result = invoke(["attach", "--line-items", "line_items.csv"], env={"XSELL_CONFIG": ""}, cwd=tmp_path)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        65,
+        "",
+        "Error: line_items.csv: no column for account_id (the line_items table needs it). Headers found: "
+        "Customer ID, Item, Date, Amount; the header 'Customer ID' would be account_id, but it went to "
+        "product_id by columns: in xsell.yaml\n"
+        "  fix: map it in xsell.yaml: columns: {line_items: {account_id: 'Your Header'}}\n",
+    )
+
+
+def test_two_ids_mapped_to_one_header_are_a_config_error(tmp_path):
+    """account_id and product_id both 'Customer' ran, every customer a product of its own."""
+    from .conftest import invoke
+
+    (tmp_path / "line_items.csv").write_text("Customer,Product,Date,Amount\na1,CRM,2024-01-10,100\n")
+    (tmp_path / "xsell.yaml").write_text(
+        "columns:\n  line_items:\n    account_id: Customer\n    product_id: customer\n"
+    )
+    result = invoke(["attach", "--line-items", "line_items.csv"], env={"XSELL_CONFIG": ""}, cwd=tmp_path)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        78,
+        "",
+        "Error: config columns.line_items maps both account_id and product_id to the header 'customer'\n"
+        "  fix: each ID names a different record (an account, a product, a contract, a line): "
+        "map each to its own header\n",
+    )

@@ -307,7 +307,12 @@ def _require(
     table_name: TableName, mapping: Mapping[str, tuple[int, ColumnSource]], raw: RawTable, profile: Mapping[str, Any]
 ) -> None:
     table = SCHEMA[table_name]
-    taken = {src.header for _, src in mapping.values() if src.header}
+    # header -> the column it went to, and whether the config sent it there
+    taken = {
+        src.header: name + (" by columns: in xsell.yaml" if src.how == "config" else "")
+        for name, (_, src) in mapping.items()
+        if src.header
+    }
     try:
         require(table, mapping, raw.headers, raw.path, taken=taken)
     except DataError as err:

@@ -52,6 +52,7 @@ def map_columns(
     skipped = {normalize_header(s) for s in skip_synonyms}
     by_config: set[int] = set()
     claimed: set[int] = set()
+    _one_key_per_header(table, explicit)
     for col in table.columns:
         if only is not None and col.name not in only:
             continue
@@ -109,6 +110,24 @@ def map_columns(
     return found
 
 
+def _one_key_per_header(table: Table, explicit: Mapping[str, str]) -> None:
+    """Two ID columns mapped to one header (account_id and product_id both 'Customer') make
+    every customer a product of its own: a config mistake, never a reading of the data."""
+    seen: dict[str, str] = {}
+    for col in table.columns:
+        if col.kind != "id" or col.name not in explicit:
+            continue
+        header = normalize_header(explicit[col.name])
+        if header in seen:
+            raise ConfigError(
+                f"config columns.{table.name} maps both {seen[header]} and {col.name} to the header "
+                f"'{explicit[col.name]}'",
+                hint="each ID names a different record (an account, a product, a contract, a line): "
+                "map each to its own header",
+            )
+        seen[header] = col.name
+
+
 def find_header(normalized: Sequence[str], wanted: str) -> int | None:
     target = normalize_header(wanted)
     return next((i for i, n in enumerate(normalized) if n == target), None)
@@ -159,7 +178,7 @@ def missing_column_error(
     headers: Sequence[str],
     path: Path,
     *,
-    taken: Collection[str] = (),
+    taken: Collection[str] | Mapping[str, str] = (),
 ) -> DataError:
     """One required column (or one of a group: ``names``) that no header fills."""
     return missing_columns_error(table, [names], headers, path, taken=taken)
@@ -171,12 +190,14 @@ def missing_columns_error(
     headers: Sequence[str],
     path: Path,
     *,
-    taken: Collection[str] = (),
+    taken: Collection[str] | Mapping[str, str] = (),
 ) -> DataError:
     """Every required column no header fills, in one message: each group is one column, or
     one of several alternatives ("amount (or unit_price)"). The fix maps each to the closest
     header found, when one is close. ``taken``: headers already mapped to another column, never
-    suggested (OpportunityId is the deal, not the account); nor is a key of another record."""
+    suggested (OpportunityId is the deal, not the account); nor is a key of another record.
+    When ``taken`` says where each went, a header that names a missing column but went
+    elsewhere is pointed out ('Customer ID' mapped to product_id by the config)."""
     used = {normalize_header(h) for h in taken}
     pool = {normalize_header(h): h for h in headers if normalize_header(h) not in used}
     wanted = [names[0] + (f" (or {', '.join(names[1:])})" if len(names) > 1 else "") for names in groups]
@@ -191,6 +212,7 @@ def missing_columns_error(
                 guesses += [g for g in close if not (col.kind == "id" and _other_record(target, g))][:1]
             if guesses and names[0] not in closest:
                 closest[names[0]] = pool[guesses[0]]
+    went = _taken_elsewhere(table, groups, taken) if isinstance(taken, Mapping) else []
     mapping = ", ".join(f"{names[0]}: '{closest.get(names[0], 'Your Header')}'" for names in groups)
     many = len(groups) > 1
     hint = f"map {'them' if many else 'it'} in xsell.yaml: columns: {{{table.name}: {{{mapping}}}}}"
@@ -200,13 +222,31 @@ def missing_columns_error(
     listed = wanted[0] if not many else ", ".join(wanted[:-1]) + " and " + wanted[-1]
     return DataError(
         f"{path}: no column for {listed} (the {table.name} table needs {'them' if many else 'it'}). "
-        f"Headers found: {', '.join(headers) or '(none)'}",
+        f"Headers found: {', '.join(headers) or '(none)'}" + "".join(f"; {w}" for w in went),
         hint=hint,
     )
 
 
+def _taken_elsewhere(table: Table, groups: Sequence[Sequence[str]], taken: Mapping[str, str]) -> list[str]:
+    """'the header 'Customer ID' would be account_id, but it went to product_id by columns: in
+    xsell.yaml', for each missing column whose own header another column took."""
+    notes = []
+    for names in groups:
+        for name in names:
+            targets = {normalize_header(s) for s in (name, *table.column(name).synonyms)}
+            for header, where in taken.items():
+                if normalize_header(header) in targets:
+                    notes.append(f"the header '{header}' would be {name}, but it went to {where}")
+    return notes
+
+
 def require(
-    table: Table, mapping: Mapping[str, object], headers: Sequence[str], path: Path, *, taken: Collection[str] = ()
+    table: Table,
+    mapping: Mapping[str, object],
+    headers: Sequence[str],
+    path: Path,
+    *,
+    taken: Collection[str] | Mapping[str, str] = (),
 ) -> None:
     """Every required column (and one of each one_of group) is mapped, or one DataError names
     them all."""
