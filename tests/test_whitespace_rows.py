@@ -212,3 +212,26 @@ def test_scoring_the_whole_book_on_the_fits_own_state_gives_the_cells_a_fresh_st
     fresh = choice.score_cells(fitted, won, segments, forced=[("Core", "Analytics")])
     assert reused.frame.equals(fresh.frame)
     assert reused.customers.select("account_id", "a", "g").equals(fresh.customers.select("account_id", "a", "g"))
+
+
+def test_a_family_nobody_bought_is_not_said_to_score_on_popularity(cli, write):
+    """HR is in the catalogue and nobody bought it: its reason said "scored on popularity and
+    recent sales", which it has none of. BI and CRM, bought, keep that reason."""
+    write(
+        "line_items.csv",
+        "account_id,product_id,booked_at,amount\na1,CRM,2024-01-10,100\na1,BI,2024-03-10,50\n"
+        "a2,CRM,2024-02-01,100\na3,CRM,2024-02-01,100\na3,BI,2024-05-01,100\na4,BI,2024-02-01,100\n",
+    )
+    write("products.csv", "product_id,family,list_price\nCRM,CRM,100\nBI,BI,50\nHR,HR,70\n")
+    result = cli("whitespace", "--line-items", "line_items.csv", "--products", "products.csv", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    rows = pl.read_csv(result.stdout.encode()).select("account_id", "family", "reason").rows()
+    base = "no owned family with 10+ customers to learn from; "
+    assert rows == [
+        ("a2", "BI", base + "scored on popularity and recent sales"),
+        ("a4", "CRM", base + "scored on popularity and recent sales"),
+        *[
+            (a, "HR", base + "no customer bought this family by the as-of date: scored on the model's prior alone")
+            for a in ("a1", "a3", "a2", "a4")
+        ],
+    ]

@@ -381,8 +381,11 @@ def _reasons(
     only pair with the item is such a bundle."""
     noun = "product" if model.level == "product" else "family"
     names = item_names(model)
+    # Items nobody bought by T: no popularity or sales to speak of, only the model's prior.
+    sold = model.won.select(pl.col("item").alias("family")).unique().with_columns(pl.lit(True).alias("__sold"))
     rows = (
         rows.join(_forced_into(forced, names), on="family", how="left", maintain_order="left")
+        .join(sold, on="family", how="left", maintain_order="left")
         .join(names.rename({"item": "family", "name": "product_name"}), on="family", how="left", maintain_order="left")
         .join(names.rename({"item": "base", "name": "base_name"}), on="base", how="left", maintain_order="left")
     )
@@ -417,7 +420,11 @@ def _reasons(
         [
             pl.lit(f"no owned {noun} with {min_base}+ customers to learn from"),
             bundles.otherwise(pl.lit("")),
-            pl.lit("; scored on popularity and recent sales"),
+            pl.when(pl.col("__sold"))
+            .then(pl.lit("; scored on popularity and recent sales"))
+            .otherwise(
+                pl.lit(f"; no customer bought this {noun} by the as-of date: scored on the model's prior alone")
+            ),
         ]
     )
     reason = pl.when(pl.col("base").is_not_null()).then(cited).otherwise(none)
