@@ -492,3 +492,40 @@ def test_two_ids_mapped_to_one_header_are_a_config_error(tmp_path):
         "  fix: each ID names a different record (an account, a product, a contract, a line): "
         "map each to its own header\n",
     )
+
+
+@pytest.mark.parametrize("refs", [True, False])
+def test_xlsx_rows_count_an_empty_shared_string_as_the_start_of_the_sheet(tmp_path, refs):
+    """The reader starts its range at a cell holding an empty shared string (Excel writes them
+    for pasted ="" formulas), so the rows are numbered from there, not from the first text.
+    A cell's r attribute is optional: without it, the row's own number tells."""
+    import re
+    import zipfile
+
+    import xlsxwriter
+
+    from .conftest import invoke
+
+    path = tmp_path / "book.xlsx"
+    with xlsxwriter.Workbook(path) as workbook:
+        sheet = workbook.add_worksheet("Lines")
+        sheet.write_string(1, 0, "")  # A2: an empty shared string
+        for row, cells in (
+            (4, ["Account ID", "Product", "Close Date", "Amount"]),
+            (5, ["A1", "P", "2024-01-02", "10"]),
+            (6, ["A1", "Q", "2024-13-02", "20"]),
+        ):
+            for column, value in enumerate(cells):
+                sheet.write_string(row, column, value)
+    if not refs:
+        with zipfile.ZipFile(path) as book:
+            parts = {name: book.read(name) for name in book.namelist()}
+        xml = parts["xl/worksheets/sheet1.xml"].decode()
+        parts["xl/worksheets/sheet1.xml"] = re.sub(r'<c r="[A-Z]+[0-9]+"', "<c", xml).encode()
+        with zipfile.ZipFile(path, "w") as book:
+            for name, data in parts.items():
+                book.writestr(name, data)
+    (tmp_path / "xsell.yaml").write_text("data:\n  line_items: {path: book.xlsx}\n")
+    result = invoke(["validate", "-c", str(tmp_path / "xsell.yaml")], env={"XSELL_CONFIG": ""}, cwd=tmp_path)
+    assert result.exit_code == 65
+    assert [line.split(",")[2] for line in result.stdout.splitlines()[1:]] == ["6"]  # sheet row 7

@@ -362,7 +362,10 @@ def _rows_above_range(path: Path, sheet: str | None) -> int:
     """Rows above the sheet's first cell with a value, which the Excel reader leaves out (it
     starts at the used range): numbering from there keeps 'spreadsheet row = row + 1' when a
     workbook has empty rows above its header. Read from the sheet's XML up to that cell; 0 when
-    the workbook cannot be read this way (the reader then says what is wrong)."""
+    the workbook cannot be read this way (the reader then says what is wrong).
+
+    A cell holds a value as the reader sees it when it has text, or when it points at a shared
+    string (even an empty one: Excel writes those for pasted ``=""``)."""
     from xml.etree import ElementTree
 
     def local(tag: str) -> str:
@@ -373,19 +376,25 @@ def _rows_above_range(path: Path, sheet: str | None) -> int:
             target = _sheet_part(book, sheet)
             if target is None:
                 return 0
-            shared: list[str] | None = None
+            row = 0  # the sheet row being read (a row's r attribute is optional: then the next one)
             with book.open(target) as part:
-                for _, element in ElementTree.iterparse(part):
-                    if local(element.tag) != "c":
+                for event, element in ElementTree.iterparse(part, events=("start", "end")):
+                    tag = local(element.tag)
+                    if event == "start":
+                        if tag == "row":
+                            number = element.get("r") or ""
+                            row = int(number) if number.isdigit() else row + 1
                         continue
-                    text = "".join(t.text or "" for t in element.iter() if local(t.tag) in ("v", "t"))
-                    if text and element.get("t") == "s":
-                        shared = shared if shared is not None else _shared_strings(book)
-                        index = int(text)
-                        text = shared[index] if index < len(shared) else ""
-                    if text:
+                    if tag != "c":
+                        continue
+                    parts = [t for t in element.iter() if local(t.tag) in ("v", "t")]
+                    if element.get("t") == "s":
+                        valued = any(local(t.tag) == "v" and (t.text or "").strip() for t in parts)
+                    else:
+                        valued = bool("".join(t.text or "" for t in parts))
+                    if valued:
                         found = re.match(r"[A-Za-z]+([0-9]+)$", element.get("r") or "")
-                        return int(found.group(1)) - 1 if found else 0
+                        return (int(found.group(1)) if found else row) - 1
                     element.clear()
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, ElementTree.ParseError):
         return 0
@@ -411,15 +420,6 @@ def _sheet_part(book: zipfile.ZipFile, sheet: str | None) -> str | None:
     if target is None:
         return None
     return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
-
-
-def _shared_strings(book: zipfile.ZipFile) -> list[str]:
-    from xml.etree import ElementTree
-
-    if "xl/sharedStrings.xml" not in book.namelist():
-        return []
-    root = ElementTree.fromstring(book.read("xl/sharedStrings.xml"))
-    return ["".join(t.text or "" for t in si.iter() if t.tag.endswith("}t")) for si in root if si.tag.endswith("}si")]
 
 
 def _check_sheet(path: Path, sheet: str) -> None:
