@@ -143,3 +143,17 @@ def test_the_row_account_leaves_out_lines_after_a_given_as_of(cli, write, comman
     assert result.stderr.splitlines()[-1] == "5 line items: 2 used, 2 after the as-of date, 1 open, 0 rejected"
     result = cli(command, "--line-items", "line_items.csv", "--format", "csv")
     assert result.stderr.splitlines()[-1] == "5 line items: 4 used, 1 open (no metric uses them), 0 rejected"
+
+
+def test_a_long_line_wraps_between_its_pieces():
+    """Online Retail with --as-of 2011-06-30 wrapped '132,516' away from 'rejected'."""
+    line = account_line(
+        counts(
+            {"table": "line_items", "rows": 541_909, "after_as_of": 224_418, "rejected": 132_516, "excluded": 13_023}
+        )
+    )
+    assert line == (
+        "541,909 line items: 171,952 used, 224,418 after the as-of date,\n"
+        "  132,516 rejected, 13,023 excluded\n"
+        "  — see 'xsell validate'"
+    )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
-import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -444,10 +443,19 @@ def account_line(counts: pl.DataFrame, *, width: int = ACCOUNT_WIDTH, see_valida
     line = "".join(chosen)
     if len(line) + len(tail) <= width:
         return line + tail
-    # Rejected rows in a large book: the pointer to validate gets a line of its own; only a book
-    # with everything at once (open, rejected and excluded rows in the millions, rejections in
-    # every table) wraps its counts too, between words, never inside a number.
-    wrapped = textwrap.wrap(line, width, subsequent_indent="  ", break_long_words=False)
+    # Rejected rows in a large book: the pointer to validate gets a line of its own; a line
+    # still too long wraps between its pieces ('132,516 rejected' stays whole), a piece's
+    # comma or semicolon ending the line above.
+    wrapped = [chosen[0]]
+    for i, piece in enumerate(chosen[1:], start=2):
+        # (room is kept for the comma of a piece yet to come)
+        if len(wrapped[-1]) + len(piece) <= width - (i < len(chosen)):
+            wrapped[-1] += piece
+        elif piece[:1] in ",;":
+            wrapped[-1] += piece[0]
+            wrapped.append("  " + piece[1:].lstrip())
+        else:  # (' (2 blank lines dropped)')
+            wrapped.append("  " + piece.lstrip())
     return "\n".join([*wrapped, f"  {tail.strip()}"] if tail else wrapped)
 
 
