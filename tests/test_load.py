@@ -218,8 +218,9 @@ DOLLARS = 'account_id,product_id,booked_at,amount\na,p,2024-01-01,"$100"\nb,p,20
 @pytest.mark.parametrize("reporting", ["EUR", "gbp"])
 def test_amounts_written_in_another_currency_than_the_reporting_one_are_refused(tmp_path, reporting):
     """currency: EUR over amounts written '$100' summed dollars as euros, without a word."""
+    every = DOLLARS.rsplit("c,p", 1)[0]  # (every amount written in dollars)
     with pytest.raises(DataError) as err:
-        load(tmp_path, {"line_items.csv": DOLLARS}, currency=reporting)
+        load(tmp_path, {"line_items.csv": every}, currency=reporting)
     target = reporting.upper()
     assert (err.value.message, err.value.hint) == (
         f"{tmp_path / 'line_items.csv'}: amounts are written in USD (2 lines), but the reporting currency is "
@@ -230,7 +231,26 @@ def test_amounts_written_in_another_currency_than_the_reporting_one_are_refused(
     assert sorted(book.line_items["amount"].to_list()) == [7.0, 25.0, 50.0]
 
 
-@pytest.mark.parametrize("reporting", [None, "USD", "usd", "CAD", "AUD"])
+def test_unmarked_lines_beside_another_currency_ask_for_a_rate(tmp_path):
+    """Two plain amounts and one '€50' with currency: USD: setting currency: EUR (the advice
+    given) would count the plain dollars as euros; only a rate mends it. An open line's
+    currency refuses nothing: no metric sums it."""
+    files = {"line_items.csv": "account_id,product_id,booked_at,amount\na,p,2024-01-01,100\nb,p,2024-01-01,60\n"}
+    files["line_items.csv"] += "c,p,2024-01-01,€50\n"
+    with pytest.raises(DataError) as err:
+        load(tmp_path, files, currency="USD")
+    assert (err.value.message, err.value.hint) == (
+        f"{tmp_path / 'line_items.csv'}: 1 line written in EUR and 2 lines without a currency, read as USD "
+        "(currency: USD); adding them up would be wrong",
+        "give the rate with fx: {EUR: <value of 1 EUR in USD>} in xsell.yaml",
+    )
+    opened = {"line_items.csv": "account_id,product_id,booked_at,amount,stage\na,p,2024-01-01,100,won\n"}
+    opened["line_items.csv"] += "c,p,2024-01-01,€50,open\nd,p,2024-01-01,£5,open\n"
+    book, _ = load(tmp_path, opened, currency="USD")
+    assert book.line_items.height == 3
+
+
+@pytest.mark.parametrize("reporting", [None, "USD", "usd", " USD ", "$", "US$", "CAD", "AUD", "euro"])
 def test_a_dollar_sign_is_the_reporting_dollar(tmp_path, reporting):
     config = {"currency": reporting} if reporting else {}
     book, _ = load(tmp_path, {"line_items.csv": DOLLARS}, **config)

@@ -644,7 +644,7 @@ def _finish_line_items(
     # ('$' is the reporting currency when that is a dollar, else USD; a when, not replace(),
     # which the streaming engine does not stream.)
     markers = [f"__cur_{c}" for c in ("amount", "period_amount", "unit_price") if f"__cur_{c}" in names]
-    reporting = (settings.currency or "").upper()
+    reporting = reporting_code(settings.currency)
     dollar_is = reporting if reporting in _DOLLAR_SIGN else "USD"
     dollar = [pl.when(pl.col(m) == "$").then(pl.lit(dollar_is)).otherwise(pl.col(m)) for m in markers]
     given = pl.col("currency").str.to_uppercase()
@@ -795,7 +795,9 @@ def _finish_line_items(
             pl.lit(target, dtype=pl.String).alias("currency"),
         )
     else:
-        guards = (Guard(lines.group_by("currency").agg(pl.len()), _one_currency(source.path, settings.currency)),)
+        # (open pipeline lines are summed by no metric: their currency cannot mislead one)
+        closed = lines.filter(pl.col("stage").is_null() | (pl.col("stage") != "open"))
+        guards = (Guard(closed.group_by("currency").agg(pl.len()), _one_currency(source.path, settings.currency)),)
     if settings.product_aliases:
         lines = lines.with_columns(pl.col("product_id").replace(dict(settings.product_aliases)))
 
@@ -823,24 +825,43 @@ def _finish_line_items(
 
 
 def _fx_rate(settings: Settings) -> pl.Expr:
-    target = (settings.currency or "").upper()
+    target = reporting_code(settings.currency) or (settings.currency or "").upper()
     rates = {k.upper(): v for k, v in settings.fx.items()}
     if target:
         rates.setdefault(target, 1.0)
     return pl.col("currency").replace_strict(rates, default=None, return_dtype=pl.Float64)
 
 
+def reporting_code(currency: str | None) -> str:
+    """The configured reporting currency as a code ('eur', ' EUR', '€' -> EUR; '$', 'US$' ->
+    USD); '' when none is set or it is no three-letter code (then nothing is compared with it)."""
+    code = (currency or "").strip().upper()
+    code = {"$": "USD", "US$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY"}.get(code, code)
+    return code if len(code) == 3 and code.isascii() and code.isalpha() else ""
+
+
+def _lines(n: int) -> str:
+    return f"{n:,} line" + ("" if n == 1 else "s")
+
+
 def _one_currency(path: Path, reporting: str | None) -> Callable[[pl.DataFrame], None]:
-    """Without fx: the amounts must be in one currency, and in the reporting one when it is
-    given (currency: EUR over amounts written '$100' would call dollars euros)."""
+    """Without fx: the closed lines' amounts must be in one currency, and in the reporting one
+    when it is given (currency: EUR over amounts written '$100' would call dollars euros)."""
 
     def check(counts: pl.DataFrame) -> None:
         known = counts.filter(pl.col("currency").is_not_null())
-        target = (reporting or "").upper()
+        target = reporting_code(reporting)
         if known.height == 1 and target and known["currency"][0] != target:
-            written = known["currency"][0]
+            written, n = known["currency"][0], known["len"][0]
+            blank = int(counts.filter(pl.col("currency").is_null())["len"].sum())
+            if blank:  # the unmarked lines are in the reporting currency: only a rate mends it
+                raise DataError(
+                    f"{path}: {_lines(n)} written in {written} and {_lines(blank)} without a currency, read "
+                    f"as {target} (currency: {reporting}); adding them up would be wrong",
+                    hint=f"give the rate with fx: {{{written}: <value of 1 {written} in {target}>}} in xsell.yaml",
+                )
             raise DataError(
-                f"{path}: amounts are written in {written} ({known['len'][0]:,} lines), but the reporting "
+                f"{path}: amounts are written in {written} ({_lines(n)}), but the reporting "
                 f"currency is {target} (currency: {reporting}); adding them up as {target} would be wrong",
                 hint=f"set currency: {written} in xsell.yaml, or give the rate with fx: {{{written}: <value of "
                 f"1 {written} in {target}>}}",
@@ -848,7 +869,7 @@ def _one_currency(path: Path, reporting: str | None) -> Callable[[pl.DataFrame],
         if known.height <= 1:
             return
         ordered = counts.sort(["len", "currency"], descending=[True, False], nulls_last=True)
-        listing = ", ".join(f"{c or 'none given'}: {n:,} lines" for c, n in ordered.iter_rows())
+        listing = ", ".join(f"{c or 'none given'}: {_lines(n)}" for c, n in ordered.iter_rows())
         raise DataError(
             f"{path}: amounts are in several currencies ({listing}); adding them up would be wrong",
             hint="add an fx: table to xsell.yaml giving each currency's value in the reporting "
