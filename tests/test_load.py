@@ -490,9 +490,22 @@ def test_a_missing_column_whose_header_the_config_sent_elsewhere_says_so(tmp_pat
         65,
         "",
         "Error: line_items.csv: no column for account_id (the line_items table needs it). Headers found: "
-        "Customer ID, Item, Date, Amount; the header 'Customer ID' would be account_id, but it went to "
-        "product_id by columns: in xsell.yaml\n"
-        "  fix: map it in xsell.yaml: columns: {line_items: {account_id: 'Your Header'}}\n",
+        "Customer ID, Item, Date, Amount; the header 'Customer ID' would be account_id, but the config maps it "
+        "to product_id\n"
+        "  fix: correct columns.line_items.product_id in xsell.yaml (it took 'Customer ID'), or map it in "
+        "xsell.yaml: columns: {line_items: {account_id: 'Your Header'}}\n",
+    )
+    # A profile that would send the reader to another export for account_id says the same.
+    (tmp_path / "line_items.csv").write_text(
+        "OpportunityId,AccountId,Product2Id,CloseDate,TotalPrice,StageName\nO1,a1,p1,2024-01-10,100,Closed Won\n"
+    )
+    (tmp_path / "xsell.yaml").write_text("columns:\n  line_items:\n    product_id: AccountId\n")
+    args = ["validate", "--line-items", "line_items.csv", "--profile", "salesforce"]
+    result = invoke(args, env={"XSELL_CONFIG": ""}, cwd=tmp_path)
+    assert result.exit_code == 65
+    assert result.stderr.splitlines()[1] == (
+        "  fix: correct columns.line_items.product_id in xsell.yaml (it took 'AccountId'), or map it in "
+        "xsell.yaml: columns: {line_items: {account_id: 'Your Header'}}"
     )
 
 
@@ -509,9 +522,17 @@ def test_two_ids_mapped_to_one_header_are_a_config_error(tmp_path):
         78,
         "",
         "Error: config columns.line_items maps both account_id and product_id to the header 'customer'\n"
-        "  fix: each ID names a different record (an account, a product, a contract, a line): "
-        "map each to its own header\n",
+        "  fix: an account and a product are different records: map each to its own header\n",
     )
+    # A line and its deal may share one: an export of one line per opportunity.
+    (tmp_path / "line_items.csv").write_text(
+        "Opportunity ID,Customer,Product,Close Date,Amount\nO1,a1,CRM,2024-01-10,100\n"
+    )
+    (tmp_path / "xsell.yaml").write_text(
+        "columns:\n  line_items:\n    line_id: Opportunity ID\n    contract_id: Opportunity ID\n"
+    )
+    result = invoke(["validate", "--line-items", "line_items.csv"], env={"XSELL_CONFIG": ""}, cwd=tmp_path)
+    assert (result.exit_code, result.stderr.splitlines()[-1]) == (0, "1 line items: 1 used, 0 rejected")
 
 
 @pytest.mark.parametrize("refs", [True, False])

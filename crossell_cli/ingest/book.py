@@ -25,7 +25,7 @@ from ..config import Settings, SourceOptions
 from ..errors import ConfigError, DataError
 from ..schema import ACCOUNTS, LINE_ITEMS, PRODUCTS, SCHEMA, TableName, normalize_header
 from . import parsers as p
-from .headers import GENERIC_HEADERS, ColumnSource, find_header, map_columns, require
+from .headers import GENERIC_HEADERS, ColumnSource, find_header, map_columns, require, taken_elsewhere
 from .profiles import for_headers
 from .read import LOOKUP_HIT, ROW, RawTable, diagnose_csv, diagnose_utf8, read_raw
 from .repeats import ROW_HASH, concurrent_at_start, duplicate_rows
@@ -308,16 +308,14 @@ def _require(
 ) -> None:
     table = SCHEMA[table_name]
     # header -> the column it went to, and whether the config sent it there
-    taken = {
-        src.header: name + (" by columns: in xsell.yaml" if src.how == "config" else "")
-        for name, (_, src) in mapping.items()
-        if src.header
-    }
+    taken = {src.header: (name, src.how == "config") for name, (_, src) in mapping.items() if src.header}
     try:
         require(table, mapping, raw.headers, raw.path, taken=taken)
     except DataError as err:
         lookup = profile.get("lookups", {}).get(table_name)
-        if lookup and lookup.get("when_missing") in err.message:
+        # (not when the export has the column and the config sent it elsewhere: that is the fix)
+        moved = lookup and taken_elsewhere(table, [[lookup.get("when_missing", "")]], taken)
+        if lookup and lookup.get("when_missing") in err.message and not moved:
             match = lookup["match"][0]
             key = lookup.get("key", lookup["match"])[0]
             err.hint = (

@@ -111,19 +111,19 @@ def map_columns(
 
 
 def _one_key_per_header(table: Table, explicit: Mapping[str, str]) -> None:
-    """Two ID columns mapped to one header (account_id and product_id both 'Customer') make
-    every customer a product of its own: a config mistake, never a reading of the data."""
+    """account_id and product_id mapped to one header ('Customer') make every customer a
+    product of its own: a config mistake, never a reading of the data. (Other IDs may share
+    one: line_id and contract_id both 'Opportunity ID' in a one-line-per-deal export.)"""
     seen: dict[str, str] = {}
     for col in table.columns:
-        if col.kind != "id" or col.name not in explicit:
+        if col.name not in ("account_id", "product_id") or col.name not in explicit:
             continue
         header = normalize_header(explicit[col.name])
         if header in seen:
             raise ConfigError(
                 f"config columns.{table.name} maps both {seen[header]} and {col.name} to the header "
                 f"'{explicit[col.name]}'",
-                hint="each ID names a different record (an account, a product, a contract, a line): "
-                "map each to its own header",
+                hint="an account and a product are different records: map each to its own header",
             )
         seen[header] = col.name
 
@@ -178,7 +178,7 @@ def missing_column_error(
     headers: Sequence[str],
     path: Path,
     *,
-    taken: Collection[str] | Mapping[str, str] = (),
+    taken: Collection[str] | Mapping[str, tuple[str, bool]] = (),
 ) -> DataError:
     """One required column (or one of a group: ``names``) that no header fills."""
     return missing_columns_error(table, [names], headers, path, taken=taken)
@@ -190,7 +190,7 @@ def missing_columns_error(
     headers: Sequence[str],
     path: Path,
     *,
-    taken: Collection[str] | Mapping[str, str] = (),
+    taken: Collection[str] | Mapping[str, tuple[str, bool]] = (),
 ) -> DataError:
     """Every required column no header fills, in one message: each group is one column, or
     one of several alternatives ("amount (or unit_price)"). The fix maps each to the closest
@@ -212,32 +212,43 @@ def missing_columns_error(
                 guesses += [g for g in close if not (col.kind == "id" and _other_record(target, g))][:1]
             if guesses and names[0] not in closest:
                 closest[names[0]] = pool[guesses[0]]
-    went = _taken_elsewhere(table, groups, taken) if isinstance(taken, Mapping) else []
+    went = taken_elsewhere(table, groups, taken) if isinstance(taken, Mapping) else []
     mapping = ", ".join(f"{names[0]}: '{closest.get(names[0], 'Your Header')}'" for names in groups)
     many = len(groups) > 1
     hint = f"map {'them' if many else 'it'} in xsell.yaml: columns: {{{table.name}: {{{mapping}}}}}"
+    moved = [(header, other) for _, header, other, by_config in went if by_config]
+    if moved:
+        header, other = moved[0]
+        hint = f"correct columns.{table.name}.{other} in xsell.yaml (it took '{header}'), or " + hint
     if closest:
         near = ", ".join(f"'{header}'" + (f" for {name}" if many else "") for name, header in closest.items())
         hint = f"the closest header{'s are' if len(closest) > 1 else ' is'} {near}; " + hint
     listed = wanted[0] if not many else ", ".join(wanted[:-1]) + " and " + wanted[-1]
     return DataError(
         f"{path}: no column for {listed} (the {table.name} table needs {'them' if many else 'it'}). "
-        f"Headers found: {', '.join(headers) or '(none)'}" + "".join(f"; {w}" for w in went),
+        f"Headers found: {', '.join(headers) or '(none)'}"
+        + "".join(
+            f"; the header '{header}' would be {name}, but "
+            + (f"the config maps it to {other}" if by_config else f"it was taken for {other}")
+            for name, header, other, by_config in went
+        ),
         hint=hint,
     )
 
 
-def _taken_elsewhere(table: Table, groups: Sequence[Sequence[str]], taken: Mapping[str, str]) -> list[str]:
-    """'the header 'Customer ID' would be account_id, but it went to product_id by columns: in
-    xsell.yaml', for each missing column whose own header another column took."""
-    notes = []
+def taken_elsewhere(
+    table: Table, groups: Sequence[Sequence[str]], taken: Mapping[str, tuple[str, bool]]
+) -> list[tuple[str, str, str, bool]]:
+    """(missing column, header, the column that took it, by the config) for each missing column
+    whose own header another column took."""
+    found = []
     for names in groups:
         for name in names:
             targets = {normalize_header(s) for s in (name, *table.column(name).synonyms)}
-            for header, where in taken.items():
+            for header, (other, by_config) in taken.items():
                 if normalize_header(header) in targets:
-                    notes.append(f"the header '{header}' would be {name}, but it went to {where}")
-    return notes
+                    found.append((name, header, other, by_config))
+    return found
 
 
 def require(
@@ -246,7 +257,7 @@ def require(
     headers: Sequence[str],
     path: Path,
     *,
-    taken: Collection[str] | Mapping[str, str] = (),
+    taken: Collection[str] | Mapping[str, tuple[str, bool]] = (),
 ) -> None:
     """Every required column (and one of each one_of group) is mapped, or one DataError names
     them all."""
