@@ -570,3 +570,12 @@ def test_xlsx_rows_count_an_empty_shared_string_as_the_start_of_the_sheet(tmp_pa
     result = invoke(["validate", "-c", str(tmp_path / "xsell.yaml")], env={"XSELL_CONFIG": ""}, cwd=tmp_path)
     assert result.exit_code == 65
     assert [line.split(",")[2] for line in result.stdout.splitlines()[1:]] == ["6"]  # sheet row 7
+
+
+def test_a_configured_format_with_a_time_reads_dates_with_times(tmp_path):
+    """date_formats: ['%m/%d/%Y %H:%M'] rejected every '1/15/2024 10:00': the time was cut off
+    before the configured formats were tried, so the format with a time never matched."""
+    files = {"line_items.csv": "account_id,product_id,booked_at,amount\na,p,1/15/2024 10:00,1\nb,p,2/15/2024 09:30,2\n"}
+    book, report = load(tmp_path, files, date_formats=["%m/%d/%Y %H:%M"])
+    assert report.tables["line_items"].rejected == 0
+    assert book.line_items.sort("amount")["booked_at"].to_list() == [dt.date(2024, 1, 15), dt.date(2024, 2, 15)]

@@ -484,7 +484,9 @@ def fast_date(text: pl.Expr, formats: Sequence[str] = ()) -> pl.Expr:
         value = pl.coalesce(text.str.to_datetime(ISO_TIMESTAMP, strict=False).dt.date(), value)
     locale_formats = _locale(formats)
     if locale_formats:
-        value = pl.coalesce(value, _first_date(text.str.replace(TRAILING_TIME, ""), locale_formats[:1]))
+        # (a configured format with a time reads the whole text; the others the day before it)
+        day = text if "%H" in locale_formats[0] else text.str.replace(TRAILING_TIME, "")
+        value = pl.coalesce(value, _first_date(day, locale_formats[:1]))
     return _booked(value)
 
 
@@ -502,7 +504,12 @@ def full_date(text: pl.Expr, formats: Sequence[str], s: Scratch) -> Parsed:
         datetime=_first_date(s["t"], _ISO_DATETIME_FORMATS),
         day=s["t"].str.replace(TRAILING_TIME, ""),
     )
-    s.let(d=pl.coalesce(s["iso"], s["epoch"], s["datetime"], _first_date(s["day"], locale_formats)))
+    # (a configured format with a time reads the whole text; the others the day before it)
+    timed = [f for f in locale_formats if "%H" in f]
+    untimed = [f for f in locale_formats if "%H" not in f]
+    s.let(
+        d=pl.coalesce(s["iso"], s["epoch"], s["datetime"], _first_date(s["t"], timed), _first_date(s["day"], untimed))
+    )
     # '1/5/24' read with %Y is the year 24: not a date anyone booked a deal on.
     s.let(d=_booked(s["d"]))
     error = _error_where(text, s["d"], BAD_DATE)
