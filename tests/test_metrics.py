@@ -242,6 +242,20 @@ def test_bookings_mode_kinds_and_periods():
     )
 
 
+def test_expansion_is_the_exact_sum_of_cross_sell_and_upsell():
+    """0.1 + 0.2 is 0.30000000000000004 in floats; a spreadsheet shows that, not 0.3. The
+    expansion column is summed as money (whole micro-units), like every other amount."""
+    lines = [
+        {"account_id": "x", "product_id": "A", "booked_at": "2024-01-05", "amount": 10.0, "contract_id": "k1"},
+        {"account_id": "x", "product_id": "B", "booked_at": "2024-08-01", "amount": 795926.23, "contract_id": "k2"},
+        {"account_id": "x", "product_id": "A", "booked_at": "2024-08-01", "amount": 1084995.89, "contract_id": "k2"},
+    ]
+    q3 = rows_by(expansion(model_of(lines), mode="bookings", calendar=Calendar("quarter")), "period")["2024-Q3"]
+    assert (q3["cross_sell"], q3["upsell"]) == (795926.23, 1084995.89)
+    assert repr(795926.23 + 1084995.89) == "1880922.1199999999"  # what a float sum shows
+    assert repr(q3["expansion"]) == "1880922.12"
+
+
 def test_fiscal_periods_and_labels():
     fiscal = Calendar("quarter", fiscal_year_start_month=2)
     assert fiscal.label(fiscal.index_of(dt.date(2024, 2, 15))) == "2025-Q1"
@@ -292,6 +306,26 @@ def test_kaplan_meier_with_censoring_and_ties_worked_by_hand():
     assert row["km_median_days"] == 60.0
     # A naive "share of cross-sold within 90 days" would say 3/4: the estimate must not.
     assert row["within_90d"] != 0.75
+
+
+def test_day_percentiles_are_decimals_not_float_noise():
+    """Cross-sold after 10 and 23 days: p90 = 10 + 0.9 × 13 = 21.7 exactly, which a float
+    interpolation gives as 21.700000000000003 (and a spreadsheet shows it so)."""
+    lines = []
+    for account, cross in (("a1", "2024-01-11"), ("a2", "2024-01-24")):
+        lines.append(
+            {"account_id": account, "product_id": "Core", "booked_at": "2024-01-01", "contract_id": f"{account}-l"}
+        )
+        lines.append({"account_id": account, "product_id": "Addon", "booked_at": cross, "contract_id": f"{account}-x"})
+    row = timing(model_of(lines), by=None, calendar=Calendar(), premature_days=90, early_churn_days=180).row(
+        0, named=True
+    )
+    assert [repr(row[c]) for c in ("median_days", "p25_days", "p75_days", "p90_days")] == [
+        "16.5",
+        "13.25",
+        "19.75",
+        "21.7",
+    ]
 
 
 def test_kaplan_meier_median_at_an_exact_half():

@@ -45,7 +45,7 @@ import polars as pl
 from ..model import Model, as_of
 from ..runs import had_before, running
 from .periods import Calendar
-from .stats import from_money_units, money_sum, money_units, ratio
+from .stats import from_money_units, money_add, money_sum, money_units, ratio
 
 Mode = Literal["bookings", "arr"]
 GroupBy = Literal["rep", "segment", "family", "region"]
@@ -399,7 +399,7 @@ def _finish(
         )
     else:  # bookings mode has no ARR; by rep the bridge does not hold (module docstring)
         table = table.with_columns(pl.lit(None, dtype=pl.Float64).alias(c) for c in ("opening_arr", "closing_arr"))
-    expansion_ = pl.col("cross_sell") + pl.col("upsell")
+    expansion_ = money_add(pl.col("cross_sell"), pl.col("upsell"))
     columns = [
         "period",
         "period_start",

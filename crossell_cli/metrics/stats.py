@@ -75,6 +75,13 @@ def money_units(amounts: pl.Expr) -> pl.Expr:
     return (amounts * MICRO).round(0).cast(pl.Int128).sum()
 
 
+def money_add(*amounts: pl.Expr) -> pl.Expr:
+    """a + b + … of money columns, row by row, exact to the micro-unit: a float sum shows
+    795926.23 + 1084995.89 as 1880922.1199999999 (null when any term is null)."""
+    units = [(amount * MICRO).round(0).cast(pl.Int128) for amount in amounts]
+    return from_money_units(pl.sum_horizontal(units, ignore_nulls=False))
+
+
 def from_money_units(units: pl.Expr) -> pl.Expr:
     """Micro-units back to money, divided by a column (see ``ratio_to_constant``)."""
     value = units.cast(pl.Float64)
