@@ -132,6 +132,17 @@ def test_a_footer_looking_row_between_clean_rows_read_again_is_a_data_row(tmp_pa
     assert (read.count("line_items", "used"), read.count("line_items", "footer_lines")) == (4, 1)
 
 
+@pytest.mark.parametrize("last", ["Total Wine & More", "Copyright Clearance Center", "Subtotal Inc"])
+def test_a_whole_row_whose_first_cell_looks_like_a_footer_is_data(tmp_path: Path, last: str) -> None:
+    # A customer named 'Total Wine & More' in the last rows: its rows have an account, a product
+    # and a date, so they are data rows, not a report's trailer (they were dropped as footers).
+    read = _probed_rows(
+        tmp_path,
+        f"a,Core,2024-01-01,100\n{last},Core,2024-01-02,100\n{last},Addon,2024-03-02,50\nGrand Total,,,250\n",
+    )
+    assert (read.count("line_items", "used"), read.count("line_items", "footer_lines")) == (3, 1)
+
+
 def test_a_file_whose_rows_are_mostly_not_clean_takes_the_two_lanes(tmp_path: Path) -> None:
     # Reading most of the file again for the problem lane saves nothing and holds the probe
     # in memory next to it: more than half the rows not clean, and the two lanes stream it.

@@ -210,8 +210,11 @@ def check_table(
         if any(n in mapping for n in g)
     ]
     present += [pl.col(f"__f_{n}").is_not_null() for n in ("stage", "is_won") if n in mapping]
+    # A row whose every cell reads and whose required values are there is a data row even
+    # when its first cell looks like a footer's (a customer named 'Total Wine & More'): only
+    # a row missing some of them can be a report's trailer.
     clean = pl.all_horizontal(
-        [*read, *present, pl.col(EXTRA).is_null() | (pl.col(EXTRA) == ""), ~pl.col("__candidate")]
+        [*read, *present, pl.col(EXTRA).is_null() | (pl.col(EXTRA) == "")]
         + ([pl.col("__excl_reason").is_null()] if exclude else [])
         + ([pl.col(LOOKUP)] if looked_up else [])
     )
@@ -237,7 +240,7 @@ def check_table(
         ]
         blank = pl.all_horizontal([c.is_null() | (c.str.strip_chars() == "") for c in texts_all])
         excluded_row = pl.col("__excl_reason").is_not_null() & ~blank
-        probe_ok = ~pl.col("__candidate") & (excluded_row | (cells_ok & pl.col("__excl_reason").is_null()))
+        probe_ok = (excluded_row & ~pl.col("__candidate")) | (cells_ok & pl.col("__excl_reason").is_null())
     # (The row's hash rides along for the copy check: ``Session.read`` drops it, and so its
     # work, unless asked.)
     probe = finish_clean(
