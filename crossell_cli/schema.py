@@ -23,6 +23,10 @@ class Column:
     help: str
     synonyms: tuple[str, ...] = ()
     required: bool = False
+    # The canonical name is tried before the synonyms, except where a synonym spelling it
+    # ranks it among them: a CRM's 'Amount' is the deal's, and its line's 'Total Price' or
+    # ARR comes first.
+    name_first: bool = True
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,7 @@ LINE_ITEMS = Table(
                 "price_usd",
                 "Total",
             ),
+            name_first=False,
         ),
         Column(
             "period_amount",

@@ -54,6 +54,32 @@ def test_headers_matched_by_synonym_case_space_and_punctuation(tmp_path):
     assert how["account_id"] == ("Opportunity: Account ID", "synonym")
 
 
+@pytest.mark.parametrize(
+    ("header", "line_value"),
+    [("Total Price", 500.0), ("Annual Recurring Revenue", 1200.0), ("ARR", 1200.0), ("Line Total", 500.0)],
+)
+def test_a_line_level_amount_beats_the_deal_level_amount(tmp_path, header, line_value):
+    # A Salesforce "Opportunities with Products" report repeats the opportunity's Amount (3600)
+    # on every line, beside the line's own Total Price: the line's value is the amount. (The
+    # header 'Amount' used to win because it spells the canonical name.)
+    book, report = load(
+        tmp_path,
+        {"line_items.csv": f"Account ID,Product,Close Date,Amount,{header}\nA,P,2024-01-05,3600,{line_value}\n"},
+    )
+    assert book.line_items["amount"].to_list() == [line_value]
+    how = {m.canonical: (m.header, m.how) for m in report.tables["line_items"].mapping}
+    assert how["amount"] == (header, "synonym")
+
+
+def test_the_canonical_amount_header_alone_is_matched_by_name(tmp_path):
+    book, report = load(
+        tmp_path, {"line_items.csv": "account_id,product_id,booked_at,amount,Revenue\nA,P,2024-01-05,7,9\n"}
+    )
+    assert book.line_items["amount"].to_list() == [7.0]  # 'amount' ranks before the synonyms after 'Amount'
+    how = {m.canonical: (m.header, m.how) for m in report.tables["line_items"].mapping}
+    assert how["amount"] == ("amount", "name")
+
+
 def test_config_columns_win_over_synonyms(tmp_path):
     book, _report = load(
         tmp_path,

@@ -3,8 +3,10 @@
 Order of precedence, per canonical column: the config's ``columns:`` (always wins), the
 profile's candidates (which replace the built-in synonyms for that column), the canonical
 name itself, the built-in synonyms; a header's field name after 'Object.' or 'Object: '
-last. A header the config or the profile gives to one column is not also guessed for
-another (Stripe's "Amount" is a unit price, not also an ARR amount).
+last. ``amount`` ranks its name among its synonyms, after the line-level ones (ARR, Total
+Price): a CRM report's 'Amount' is the whole deal's, repeated on each of its lines.
+A header the config or the profile gives to one column is not also guessed for another
+(Stripe's "Amount" is a unit price, not also an ARR amount).
 """
 
 from __future__ import annotations
@@ -89,8 +91,12 @@ def map_columns(
             if listed:
                 candidates.append((col.name, "name"))
         else:
-            candidates = [(col.name, "name")] + [
-                (s, "synonym") for s in col.synonyms if normalize_header(s) not in skipped
+            canonical = normalize_header(col.name)
+            candidates = [(col.name, "name")] if col.name_first else []
+            candidates += [
+                (s, "name" if normalize_header(s) == canonical else "synonym")
+                for s in col.synonyms
+                if normalize_header(s) not in skipped
             ]
         match = _match(candidates, normalized, suffixes)
         if match is not None and match[0] in (by_config if match[1] == "profile" else claimed):
