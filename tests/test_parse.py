@@ -101,6 +101,17 @@ def test_dates_iso_datetimes_and_locale():
     assert errors[6:] == [parse.BAD_DATE, parse.BAD_DATE, None, parse.BAD_DATE]
 
 
+def test_a_timestamp_with_an_offset_is_on_the_day_it_was_written():
+    # New York's 20:00 on New Year's Eve is 01:00 UTC the next day: the deal closed on the 31st
+    # where it was booked (and a Parquet column in that zone gives the 31st too).
+    values, errors = run(
+        dates(()),
+        ["2024-12-31T20:00:00-05:00", "2024-01-15T01:00:00+05:00", "2024-01-15T01:00+0530", "2024-03-10T23:30:00.5Z"],
+    )
+    assert values == [dt.date(2024, 12, 31), dt.date(2024, 1, 15), dt.date(2024, 1, 15), dt.date(2024, 3, 10)]
+    assert errors == [None] * 4
+
+
 def test_date_format_detection():
     assert parse.detect_date_formats(pl.Series(["1/15/2024", "2/3/2024"]), ()) == (("%m/%d/%Y",), None)
     assert parse.detect_date_formats(pl.Series(["15/1/2024", "2/3/2024"]), ())[0][0] == "%d/%m/%Y"

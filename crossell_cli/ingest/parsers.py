@@ -501,8 +501,15 @@ def full_date(text: pl.Expr, formats: Sequence[str], s: Scratch) -> Parsed:
     s.let(
         iso=s["t"].str.to_date("%Y-%m-%d", strict=False),
         epoch=_epoch(s["t"]),
-        datetime=_first_date(s["t"], _ISO_DATETIME_FORMATS),
         day=s["t"].str.replace(TRAILING_TIME, ""),
+    )
+    # An ISO timestamp is on the day it was written: '2024-12-31T20:00:00-05:00' was booked on
+    # the 31st in its own zone (Polars would give the UTC day, the 1st), as a Parquet column
+    # in that zone says.
+    s.let(
+        datetime=pl.when(_first_date(s["t"], _ISO_DATETIME_FORMATS).is_not_null()).then(
+            s["day"].str.to_date("%Y-%m-%d", strict=False)
+        )
     )
     # (a configured format with a time reads the whole text; the others the day before it)
     timed = [f for f in locale_formats if "%H" in f]
