@@ -80,6 +80,25 @@ def test_the_canonical_amount_header_alone_is_matched_by_name(tmp_path):
     assert how["amount"] == ("amount", "name")
 
 
+def test_a_byte_order_mark_inside_the_file_is_not_part_of_a_value(tmp_path):
+    # Two exports joined with `cat`: the second one's BOM starts a row, in the middle of the
+    # file. It made a third account '\ufeffA-001' (attach 0.5 where it is 1.0).
+    book, report = load(
+        tmp_path,
+        {
+            "line_items.csv": "account_id,product_id,booked_at,amount\n"
+            "A-001,CORE,2024-01-15,1200\nA-002,CORE,2024-02-10,900\n"
+            "\ufeffA-001,ANALYTICS,2024-03-01,500\n\ufeff 2024-04-01,x,2024-04-01,7\n"
+            "A-003,\u200bCORE,\ufeff2024-05-01,\ufeff300\n"
+        },
+    )
+    assert report.rejected == 0
+    assert book.line_items["account_id"].to_list() == ["A-001", "A-002", "A-001", "2024-04-01", "A-003"]
+    assert book.line_items["product_id"].to_list() == ["CORE", "CORE", "ANALYTICS", "x", "CORE"]
+    assert book.line_items["booked_at"][-1] == dt.date(2024, 5, 1)
+    assert book.line_items["amount"][-1] == 300.0
+
+
 def test_config_columns_win_over_synonyms(tmp_path):
     book, _report = load(
         tmp_path,

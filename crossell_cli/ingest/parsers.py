@@ -229,6 +229,16 @@ def _null(dtype: pl.DataType | type[pl.DataType] = pl.String) -> pl.Expr:
     return pl.lit(None, dtype=dtype)
 
 
+# Invisible characters that are never part of a value: a byte order mark inside the file (two
+# exports joined with `cat`) and a zero-width space pasted with a value.
+_INVISIBLE = "\ufeff\u200b"
+
+
+def _trim(text: pl.Expr) -> pl.Expr:
+    """A cell's text without the whitespace and invisible characters around it (full parsers)."""
+    return text.str.strip_chars().str.strip_chars(_INVISIBLE).str.strip_chars()
+
+
 def _blank(text: pl.Expr) -> pl.Expr:
     return text.is_null() | (text.str.strip_chars() == "")
 
@@ -253,7 +263,7 @@ def per_hundred(value: pl.Expr) -> pl.Expr:
 
 
 def full_text(text: pl.Expr, s: Scratch) -> Parsed:
-    s.let(v=text.str.strip_chars())
+    s.let(v=_trim(text))
     return s.parsed(pl.when(s["v"] != "").then(s["v"]), _null())
 
 
@@ -325,7 +335,7 @@ def _case_restored(ids: pl.Series) -> pl.Series:
 
 def full_id(text: pl.Expr, s: Scratch) -> Parsed:
     """Trim; reject Excel's scientific notation; '17850.0' -> '17850'; Salesforce 18 -> 15."""
-    s.let(v=text.str.strip_chars())
+    s.let(v=_trim(text))
     s.let(v=pl.when(s["v"] != "").then(s["v"]))
     s.let(mangled=s["v"].str.contains(r"^\d+([.,]\d+)?[eE]\+\d+$").fill_null(False))
     s.let(v=pl.when(~s["mangled"]).then(s["v"]))
@@ -336,7 +346,8 @@ def full_id(text: pl.Expr, s: Scratch) -> Parsed:
 def fast_id(text: pl.Expr) -> pl.Expr:
     """Plain ids; padded ones, anything that may be Excel-mangled, a float id or an
     18-character Salesforce id is left to ``full_id``."""
-    suspect = text.str.contains(r"^\s|\s$|[eE]\+|\.0+$") | (text.str.len_bytes() == 18)
+    padded = r"^[\s\x{feff}\x{200b}]|[\s\x{feff}\x{200b}]$"  # (whitespace or an invisible character)
+    suspect = text.str.contains(padded + r"|[eE]\+|\.0+$") | (text.str.len_bytes() == 18)
     return pl.when((text != "") & ~suspect).then(text)
 
 
@@ -377,7 +388,7 @@ def fast_number(text: pl.Expr, decimal_mark: str) -> pl.Expr:
 
 def full_number(text: pl.Expr, decimal_mark: str, s: Scratch) -> Parsed:
     """Forgiving parse: '$1,200.50', 'USD 1,200.50', '1.200,50 €', '(1,200.00)', '1200-', '25%'."""
-    s.let(t=text.str.strip_chars())
+    s.let(t=_trim(text))
     s.let(quick=fast_number(s["t"], decimal_mark), percent=s["t"].str.ends_with("%").fill_null(False))
     s.let(body=pl.when(s["percent"]).then(s["t"].str.strip_chars_end("%")).otherwise(s["t"]))
     s.let(parts=s["body"].str.extract_groups(_MONEY))
@@ -497,7 +508,7 @@ def _locale(formats: Sequence[str]) -> list[str]:
 def full_date(text: pl.Expr, formats: Sequence[str], s: Scratch) -> Parsed:
     """ISO dates and datetimes always, Unix timestamps; then the locale formats chosen for this column."""
     locale_formats = _locale(formats)
-    s.let(t=text.str.strip_chars())
+    s.let(t=_trim(text))
     s.let(
         iso=s["t"].str.to_date("%Y-%m-%d", strict=False),
         epoch=_epoch(s["t"]),
@@ -614,7 +625,7 @@ def lookup(text: pl.Expr, mapping: Mapping[Any, Any], dtype: pl.DataType, defaul
 
 
 def full_bool(text: pl.Expr, s: Scratch) -> Parsed:
-    s.let(word=text.str.strip_chars().str.to_lowercase())
+    s.let(word=_trim(text).str.to_lowercase())
     s.let(b=pl.when(s["word"].is_in(TRUE_WORDS)).then(True).when(s["word"].is_in(FALSE_WORDS)).then(False))
     return s.parsed(s["b"], _error_where(text, s["b"], BAD_BOOL))
 
@@ -629,7 +640,7 @@ def fast_bool(text: pl.Expr) -> pl.Expr:
 
 def full_period(text: pl.Expr, s: Scratch) -> Parsed:
     """Billing period -> months per period ('P12M' -> 12, 'month' -> 1)."""
-    s.let(key=text.str.strip_chars().str.to_lowercase().str.replace_all(r"[^0-9a-z]", ""))
+    s.let(key=_trim(text).str.to_lowercase().str.replace_all(r"[^0-9a-z]", ""))
     s.let(generic=s["key"].str.extract_groups(r"^p(?<n>\d+)(?<u>[dwmy])$"))
     unit_months = lookup(
         s["generic"].struct.field("u"), {"d": 12.0 / 365.0, "w": 12.0 / 52.0, "m": 1.0, "y": 12.0}, pl.Float64()
