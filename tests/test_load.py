@@ -99,6 +99,21 @@ def test_a_byte_order_mark_inside_the_file_is_not_part_of_a_value(tmp_path):
     assert book.line_items["amount"][-1] == 300.0
 
 
+def test_a_blank_line_id_is_not_a_duplicate_of_an_id_that_spells_its_row(tmp_path):
+    # The blank id of data row 2 defaulted to '2', the id of row 1: a genuine cross-sell was
+    # rejected as a duplicate, quoting a value the file does not have.
+    book, report = load(
+        tmp_path,
+        {
+            "line_items.csv": "line_id,account_id,product_id,booked_at,amount\n"
+            "2,A-001,CORE,2024-01-15,100\n,A-001,AN,2024-03-15,100\n2,A-002,CORE,2024-01-15,100\n"
+        },
+    )
+    assert report.rejected == 1  # the second '2' only
+    assert book.line_items["line_id"].to_list() == ["2", "row 2"]
+    assert book.line_items["product_id"].to_list() == ["CORE", "AN"]
+
+
 def test_config_columns_win_over_synonyms(tmp_path):
     book, _report = load(
         tmp_path,

@@ -630,11 +630,16 @@ def _finish_line_items(
         if c not in names
         for t in (p.KIND_DTYPE[LINE_ITEMS.column(c).kind],)
     )
+    # A line without an id is known by its data row number; in a file with a line_id column,
+    # as 'row 7', which no id given in the file is checked against (a real id '7' stays).
+    has_ids = "line_id" in headers
+    unnamed = (pl.lit("row ") if has_ids else pl.lit("")) + pl.col(ROW).cast(pl.String)
     lines = lines.with_columns(
         pl.coalesce("booked_at", "start_date").alias("booked_at"),
         pl.coalesce("start_date", "booked_at").alias("start_date"),
         pl.col("quantity").fill_null(1.0),
-        pl.coalesce(pl.col("line_id"), pl.col(ROW).cast(pl.String)).alias("line_id"),
+        pl.coalesce(pl.col("line_id"), unnamed).alias("line_id"),
+        *([pl.col("line_id").is_not_null().alias("__named")] if has_ids and not unique_ids else []),
     )
     if settings.end_date_inclusive or bool(profile.get("end_date_inclusive", False)):
         lines = lines.with_columns(pl.col("end_date") + pl.duration(days=1))
@@ -800,10 +805,13 @@ def _finish_line_items(
         lines = lines.with_columns(pl.col("product_id").replace(dict(settings.product_aliases)))
 
     keep = [*LINE_ITEM_DTYPES, ROW, *(n for n in names if n.startswith(("__acct_", "__prod_")))]
+    keep += ["__named"] if has_ids and not unique_ids else []
     lines = lines.select([pl.col(c).cast(LINE_ITEM_DTYPES[c]) if c in LINE_ITEM_DTYPES else pl.col(c) for c in keep])
-    if "line_id" in headers and not unique_ids:
-        # The set stage: a line_id seen on an earlier kept row is a duplicate (first row wins).
-        dup = pl.col(ROW) != pl.col(ROW).min().over("line_id")
+    if has_ids and not unique_ids:
+        # The set stage: a line_id seen on an earlier kept row is a duplicate (first row wins);
+        # a line named by its row number ('row 7') is never one, and an id written as such is.
+        first = pl.when(pl.col("__named")).then(pl.col(ROW)).otherwise(-1).min().over("line_id")
+        dup = pl.col("__named") & (pl.col(ROW) != first)
         lines = lines.with_columns(dup.alias("__dup")).cache()
         late.append(
             _late_issue(
@@ -818,7 +826,7 @@ def _finish_line_items(
         rejected = rejected.join(lines.select(pl.col("__dup").sum().cast(pl.Int64).alias("dup")), how="cross").select(
             (pl.col("late") + pl.col("dup")).alias("late")
         )
-        lines = lines.filter(~pl.col("__dup")).drop("__dup")
+        lines = lines.filter(~pl.col("__dup")).drop("__dup", "__named")
     return lines, pl.union(late, how="vertical"), rejected, guards
 
 
