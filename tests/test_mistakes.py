@@ -3,6 +3,8 @@ wrong in one go, with the exit code of its kind, and stdout stays empty."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from .conftest import SAMPLE
 
 ACCOUNT = "15,965 line items: 15,769 used, 196 open (no metric uses them), 0 rejected\n"
@@ -39,6 +41,26 @@ def test_an_as_of_date_after_the_data_is_said_once(cli):
     )
     quiet = cli("summary", "--data", str(SAMPLE), "--as-of", "2026-03-01", "--format", "csv", "-q")
     assert (quiet.exit_code, quiet.stderr) == (0, "")  # a cron job asking for today's date is not an error
+
+
+def test_a_closed_line_dated_after_today_is_said_when_it_sets_the_as_of_date(cli, write):
+    # One typo (2204 for 2024) made 2204-01-15 the default as-of date: every other customer's
+    # cross-sell fell outside the window (cross_sell_rate 0 of 4), and nothing said so.
+    path = write(
+        "line_items.csv",
+        "account_id,product_id,booked_at,amount\n"
+        "a,Core,2024-01-15,10\na,Addon,2024-06-15,5\nb,Core,2024-02-01,10\nc,Core,2204-01-15,10\n",
+    )
+    result = cli("summary", "--line-items", str(path), "--format", "csv")
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "warning: the as-of date is 2204-01-15, the last closed line's, which is after today "
+        f"({dt.date.today().isoformat()}): 1 closed line is dated after today (a typo?); "
+        "pass --as-of to measure at another date\n"
+        "4 line items: 4 used, 0 rejected\n"
+    )
+    given = cli("summary", "--line-items", str(path), "--format", "csv", "--as-of", "2024-12-31")
+    assert given.stderr == "4 line items: 3 used, 1 after the as-of date, 0 rejected\n"
 
 
 def test_an_as_of_date_inside_the_data_says_nothing_more(cli):

@@ -178,10 +178,16 @@ class Session:
             # Only a given T can leave closed lines after it (the default T is the last of them).
             after = is_closed() & (pl.col("booked_at") > as_of_column())
             named["after"] = model.all_lines.select(after.sum().cast(pl.Int64).alias("after"))
+        else:
+            # The default T is the last closed line's date: one typo (2204 for 2024) moves it.
+            future = is_closed() & (pl.col("booked_at") > dt.date.today())
+            named["future"] = model.all_lines.select(future.sum().cast(pl.Int64).alias("future"))
         got = _collect_checked(self, named, book=book)
         value = got["as_of"].item() if got["as_of"].height else None
         as_of = value if isinstance(value, dt.date) else None
         warnings = _as_of_warnings(self.settings.as_of, got["latest"].item() if "latest" in got else None)
+        if "future" in got and got["future"].item() and as_of is not None:
+            warnings += (_future_warning(as_of, got["future"].item()),)
         frames = {name: got[name] for name in ("lines", "accounts", "products", "listed")}
         frames["counts"] = got["__counts"]
         if "after" in got:
@@ -275,6 +281,16 @@ def _as_of_warnings(given: dt.date | None, latest: dt.date | None) -> tuple[str,
     if given is None or latest is None or given <= latest:
         return ()
     return (f"warning: as-of {given.isoformat()} is after the last closed line in the data ({latest.isoformat()})",)
+
+
+def _future_warning(as_of: dt.date, lines: int) -> str:
+    """The default as-of date set by closed lines dated after today (a typo, usually)."""
+    noun = "line is" if lines == 1 else "lines are"
+    return (
+        f"warning: the as-of date is {as_of.isoformat()}, the last closed line's, which is after today "
+        f"({dt.date.today().isoformat()}): {lines:,} closed {noun} dated after today (a typo?); "
+        "pass --as-of to measure at another date"
+    )
 
 
 @dataclass
