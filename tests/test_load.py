@@ -203,6 +203,52 @@ def test_invalid_utf8_names_file_line_and_suggests_encoding(tmp_path):
     assert book.line_items["account_id"].to_list() == ["ok", "Zürich"]
 
 
+def _zipped(names: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in names.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "kind", "fix"),
+    [
+        (
+            __import__("gzip").compress(b"account_id,product_id,booked_at,amount\n"),
+            "a gzip-compressed file",
+            "decompress it first (gunzip, or 7-Zip on Windows) and give the file inside",
+        ),
+        (
+            _zipped({"[Content_Types].xml": b"<x/>", "xl/workbook.xml": b"<x/>"}),
+            "an Excel workbook (.xlsx)",
+            "give it an .xlsx name (xsell reads workbooks), or export the sheet as CSV (UTF-8)",
+        ),
+        (
+            _zipped({"line_items.csv": b"a,b\n"}),
+            "a zip archive",
+            "unzip it first and give the file inside",
+        ),
+        (b"PAR1\x15\x04\x15\x00\x00\x00PAR1", "a Parquet file", "give it a .parquet name (xsell reads Parquet)"),
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100),
+            "an old binary Excel workbook (.xls)",
+            "save it as .xlsx or CSV (UTF-8) from Excel",
+        ),
+    ],
+)
+def test_a_file_that_is_not_text_says_what_it_is(tmp_path, content, kind, fix):
+    # Each was reported as "not valid UTF-8" or "UTF-16 without a byte-order mark", and the
+    # suggested --encoding only gave another encoding error.
+    with pytest.raises(DataError) as err:
+        load(tmp_path, {"line_items.csv": content})
+    assert err.value.message == f"{tmp_path / 'line_items.csv'}: the file is {kind}, not a CSV text file"
+    assert err.value.hint == fix
+
+
 def test_delimiter_and_decimal_comma(tmp_path):
     text = "Kunde;Produkt;Datum;Betrag\nK1;P1;15.01.2024;1.200,50\n"
     book, report = load(

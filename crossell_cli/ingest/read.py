@@ -122,9 +122,55 @@ def read_raw(
 # CSV
 
 
+# Files that are not text, by their first bytes: (signature, what it is, the fix).
+_NOT_TEXT = (
+    (
+        b"\x1f\x8b",
+        "a gzip-compressed file",
+        "decompress it first (gunzip, or 7-Zip on Windows) and give the file inside",
+    ),
+    (b"PAR1", "a Parquet file", "give it a .parquet name (xsell reads Parquet)"),
+    (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+        "an old binary Excel workbook (.xls)",
+        "save it as .xlsx or CSV (UTF-8) from Excel",
+    ),
+    (b"BZh", "a bzip2-compressed file", "decompress it first (bunzip2) and give the file inside"),
+    (b"\xfd7zXZ\x00", "an xz-compressed file", "decompress it first (unxz) and give the file inside"),
+    (b"\x28\xb5\x2f\xfd", "a zstd-compressed file", "decompress it first (unzstd) and give the file inside"),
+    (b"%PDF-", "a PDF document", "export the report as CSV (UTF-8) instead"),
+)
+
+
+def _not_text(path: Path, head: bytes) -> DataError | None:
+    """A compressed file, a workbook or a Parquet file behind a CSV name, said as such (not as
+    an encoding problem, whose --encoding fix only gives another encoding error)."""
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                workbook = any(name.startswith("xl/workbook") for name in archive.namelist())
+        except (zipfile.BadZipFile, OSError):
+            workbook = False
+        if workbook:
+            return DataError(
+                f"{path}: the file is an Excel workbook (.xlsx), not a CSV text file",
+                hint="give it an .xlsx name (xsell reads workbooks), or export the sheet as CSV (UTF-8)",
+            )
+        return DataError(
+            f"{path}: the file is a zip archive, not a CSV text file", hint="unzip it first and give the file inside"
+        )
+    for signature, kind, fix in _NOT_TEXT:
+        if head.startswith(signature):
+            return DataError(f"{path}: the file is {kind}, not a CSV text file", hint=fix)
+    return None
+
+
 def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> RawTable:
     with path.open("rb") as fh:
         head = fh.read(_SNIFF_BYTES)
+    not_text = _not_text(path, head)
+    if not_text is not None:
+        raise not_text
     if not head.strip(b" \t\r\n\x00" + codecs.BOM_UTF8):
         raise DataError(
             f"{path}: the file is empty (no header row)",
