@@ -162,6 +162,28 @@ def test_bad_rows_rejected_with_row_column_value_rule(tmp_path):
     assert "see 'xsell validate'" in account_line(report.counts)
 
 
+def test_a_repeated_header_row_is_rejected_as_such(tmp_path):
+    # Two exports joined with `cat`: the second header is rejected once, as what it is (it was
+    # 'booked_at is not a date' and 'amount is not a number'); in an accounts file of ids and
+    # text, where every cell reads, it was an account named 'Account ID'.
+    header = "Account ID,Product,Close Date,Amount"
+    book, report = load(
+        tmp_path,
+        {
+            "line_items.csv": f"{header}\na,p,2024-01-01,5\n\ufeff{header}\nb,p,2024-01-02,6\n",
+            "accounts.csv": "Account ID,Segment\na,SMB\nAccount ID,Segment\nb,SMB\n",
+        },
+    )
+    rejects = report.rejects.select("table", "row", "column", "rule").rows()
+    assert rejects == [("accounts", 2, "(row)", "repeated_header"), ("line_items", 2, "(row)", "repeated_header")]
+    assert report.rejects["message"][0] == (
+        "the row repeats the header row (two exports joined into one file?), so it is not data; "
+        "remove the repeated header rows, or export the data again as one file"
+    )
+    assert book.line_items["account_id"].to_list() == ["a", "b"]
+    assert book.accounts["account_id"].to_list() == ["a", "b"]
+
+
 def test_blank_lines_and_salesforce_footer_are_dropped_and_counted(tmp_path):
     text = (
         "Account ID,Product,Close Date,Amount\n"

@@ -57,6 +57,7 @@ def text_of(column: str) -> str:
 # row lacks every column of the group ``c`` leads) and ``__ragged`` (text beyond the header).
 NEEDS = "__needs"
 RAGGED = "__ragged"
+HEADER_ROW = "__header_row"  # every mapped cell repeats its header: a second export's header row
 LOOKUP = "__lookup_hit"  # true where the row found its record in a joined file (always true without one)
 LOOKUP_VALUE = "__lookup_value"  # the text the row was matched on
 # Columns the check stage adds for its rules: ``__duplicate_of`` (the earlier used row this
@@ -198,6 +199,16 @@ RULES: tuple[Rule, ...] = (
         "{c} '{v}' is not in the file joined to the line items, or is there on rows that disagree, so the "
         "line has no account, date or outcome",
         "export every deal or opportunity the line items refer to, once, or drop the row",
+    ),
+    Rule(
+        "repeated_header",
+        ALL,
+        "(row)",
+        "rejected",
+        "cell",
+        lambda _c: pl.col(HEADER_ROW),
+        "the row repeats the header row (two exports joined into one file?), so it is not data",
+        "remove the repeated header rows, or export the data again as one file",
     ),
     Rule(
         "ragged_row",

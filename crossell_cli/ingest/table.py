@@ -42,6 +42,7 @@ from .read import EXTRA, LOOKUP_HIT, ROW, RawTable
 from .repeats import ROW_HASH, row_hash
 from .rules import (
     EXCLUDED,
+    HEADER_ROW,
     LOOKUP,
     LOOKUP_VALUE,
     NEEDS,
@@ -201,6 +202,16 @@ def check_table(
         text = pl.col(text_of(name))
         return text.is_null() | (text == "")
 
+    # A second export's header row inside the file: every mapped cell is its header's text.
+    header_row = pl.all_horizontal(
+        [
+            pl.col(text_of(n)).str.strip_chars().str.strip_chars("\ufeff").str.strip_chars() == src.header.strip()
+            for n, (_i, src) in mapping.items()
+            if src.header
+        ]
+        or [pl.lit(False)]
+    ).fill_null(False)
+
     read = [pl.col(f"__f_{n}").is_not_null() | empty(n) for n in parsers]
     read += [pl.col(f"__te_{n}").is_null() for n in typed]
     groups = [(c.name,) for c in table.columns if c.required] + list(table.one_of)
@@ -213,8 +224,11 @@ def check_table(
     # A row whose every cell reads and whose required values are there is a data row even
     # when its first cell looks like a footer's (a customer named 'Total Wine & More'): only
     # a row missing some of them can be a report's trailer.
+    # (A line has a date and an amount, which a header's text never reads as: only an accounts
+    # or products row of ids and text needs the header test to stay out of the clean lane.)
     clean = pl.all_horizontal(
         [*read, *present, pl.col(EXTRA).is_null() | (pl.col(EXTRA) == "")]
+        + ([~header_row] if table.name != "line_items" else [])
         + ([pl.col("__excl_reason").is_null()] if exclude else [])
         + ([pl.col(LOOKUP)] if looked_up else [])
     )
@@ -272,6 +286,7 @@ def check_table(
         problem = problem.with_columns(
             pl.all_horizontal([c.is_null() | (c.str.strip_chars() == "") for c in texts]).alias("__blank"),
             pl.when(pl.col(EXTRA).fill_null("").str.strip_chars() != "").then(pl.col(EXTRA)).alias(RAGGED),
+            header_row.alias(HEADER_ROW),
         )
         # A report footer is a footer-looking row after the last data row (a clean row is a data row).
         last = pl.union(
@@ -471,7 +486,9 @@ def _apply_cell_rules(
     checks: list[tuple[Rule, str, pl.Expr]] = []
     for rule in rules_for(table.name, "cell"):
         for column in _rule_columns(rule, table, mapping, leaders):
-            checks.append((rule, column, rule.check(column).fill_null(False)))
+            check = rule.check(column).fill_null(False)
+            # (a repeated header row is that, not a row of bad dates and numbers)
+            checks.append((rule, column, check if rule.name == "repeated_header" else check & ~pl.col(HEADER_ROW)))
     rejecting = [e for r, _, e in checks if r.severity == "rejected"]
     rejected = pl.any_horizontal(rejecting) if rejecting else pl.lit(False)
     excluded = pl.col("__excl_reason").is_not_null()
@@ -517,6 +534,7 @@ def _internal(name: str) -> bool:
     return name.startswith(("__e_", "__missing_", "__excl_")) or name in (
         NEEDS,
         RAGGED,
+        HEADER_ROW,
         LOOKUP,
         LOOKUP_VALUE,
         "__blank",
