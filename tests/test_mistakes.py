@@ -63,6 +63,25 @@ def test_a_closed_line_dated_after_today_is_said_when_it_sets_the_as_of_date(cli
     assert given.stderr == "4 line items: 3 used, 1 after the as-of date, 0 rejected\n"
 
 
+def test_nothing_to_measure_is_a_header_and_a_reason_like_every_command(cli, write):
+    # Every row rejected (an Excel serial number for a date): expansion and timing printed a
+    # blank line, no header, and said nothing on stderr; attach and summary print the header.
+    path = write("line_items.csv", "account_id,product_id,booked_at,amount\nA-001,CORE,45306,100\n")
+    reason = "no won line with a date on or before the as-of date: nothing to measure\n"
+    account = "1 line items: 0 used, 1 rejected — see 'xsell validate'\n"
+    expansion = cli("expansion", "--line-items", str(path), "--format", "csv")
+    assert (expansion.exit_code, expansion.stderr) == (0, reason + account)
+    assert expansion.stdout == (
+        "period,period_start,new,reactivation,cross_sell,upsell,contraction,churn,expansion,cross_sell_share,"
+        "cross_sell_pass_through,opening_arr,closing_arr\n"
+    )
+    timing = cli("timing", "--line-items", str(path), "--format", "csv", "--by", "segment")
+    assert (timing.exit_code, timing.stderr) == (0, reason + account)
+    assert timing.stdout.startswith("segment,accounts_landed,accounts_cross_sold,median_days,")
+    assert timing.stdout.count("\n") == 1
+    assert cli("expansion", "--line-items", str(path), "--format", "json").stdout == "[]\n"
+
+
 def test_an_as_of_date_inside_the_data_says_nothing_more(cli):
     # (8,130 closed lines of the sample are booked after 2024-06-30: no metric reads them)
     for as_of, account in (

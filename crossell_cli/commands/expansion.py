@@ -45,7 +45,10 @@ def expansion(session: Session, *, by: str | None = None, with_notes: bool = Tru
 
     def finish(got: Collected) -> Shown:
         if got.as_of is None:
-            return Shown(("no won line with a date on or before the as-of date: nothing to measure",), frame=empty(()))
+            # (the table's header all the same, and the reason on stderr whatever the format)
+            columns = tuple(next(iter(plans.values())).collect_schema().names())
+            nothing = "no won line with a date on or before the as-of date: nothing to measure"
+            return Shown(announce=(nothing,), frame=empty(columns))
         chosen = settings.mode if settings.mode != "auto" else ("arr" if got.scalar("end_dates") else "bookings")
         frame = got[f"mode_{chosen}"]
         fiscal = (

@@ -44,7 +44,10 @@ def timing(session: Session, *, by: str | None = None) -> Answer:
 
     def finish(got: Collected) -> Shown:
         if got.as_of is None:
-            return Shown(("no won line with a date on or before the as-of date: nothing to measure",), frame=empty(()))
+            # (the table's header all the same, and the reason on stderr whatever the format)
+            columns = tuple(frame.collect_schema().names())
+            nothing = "no won line with a date on or before the as-of date: nothing to measure"
+            return Shown(announce=(nothing,), frame=empty(columns))
         notes = [
             settings_line(
                 settings,
