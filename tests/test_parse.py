@@ -78,6 +78,14 @@ def test_discounts_fractions_and_percentages():
     assert run(percent, ["0.5", "25", "25%"])[0] == [0.005, 0.25, 0.25]
 
 
+def test_a_percent_is_not_an_amount_or_a_quantity():
+    # '0.5%' in an amount column was read as 0.005 of a currency; only a discount is a percent.
+    values, errors = run(number("."), ["0.5%", "25%", "$1,200.50"])
+    assert values == [None, None, 1200.5]
+    assert errors == [parse.BAD_NUMBER, parse.BAD_NUMBER, None]
+    assert run(fraction(".", "auto"), ["25%"])[0] == [0.25]
+
+
 def test_dates_iso_datetimes_and_locale():
     parser = dates(("%m/%d/%Y",))
     values, errors = run(

@@ -386,8 +386,9 @@ def fast_number(text: pl.Expr, decimal_mark: str) -> pl.Expr:
     return pl.when(ok).then(value)
 
 
-def full_number(text: pl.Expr, decimal_mark: str, s: Scratch) -> Parsed:
-    """Forgiving parse: '$1,200.50', 'USD 1,200.50', '1.200,50 €', '(1,200.00)', '1200-', '25%'."""
+def full_number(text: pl.Expr, decimal_mark: str, s: Scratch, *, percent: bool = False) -> Parsed:
+    """Forgiving parse: '$1,200.50', 'USD 1,200.50', '1.200,50 €', '(1,200.00)', '1200-'; and
+    '25%' where a percent means something (``percent``: a discount), else a bad number."""
     s.let(t=_trim(text))
     s.let(quick=fast_number(s["t"], decimal_mark), percent=s["t"].str.ends_with("%").fill_null(False))
     s.let(body=pl.when(s["percent"]).then(s["t"].str.strip_chars_end("%")).otherwise(s["t"]))
@@ -412,7 +413,7 @@ def full_number(text: pl.Expr, decimal_mark: str, s: Scratch) -> Parsed:
         negative=(s["neg1"] & s["neg2"]) | s["minus"],
     )
     s.let(slow=pl.when(~s["grouped"]).then(None).when(s["negative"]).then(-s["magnitude"]).otherwise(s["magnitude"]))
-    s.let(slow=pl.when(s["percent"]).then(per_hundred(s["slow"])).otherwise(s["slow"]))
+    s.let(slow=pl.when(s["percent"]).then(per_hundred(s["slow"]) if percent else None).otherwise(s["slow"]))
     s.let(
         bad=s["slow"].is_null() | (s["neg1"] != s["neg2"]),
         needed=s["quick"].is_null() & ~_blank(text),
@@ -448,7 +449,7 @@ def _scaled(value: pl.Expr, had_percent: pl.Expr, scale: DiscountScale) -> pl.Ex
 
 
 def full_fraction(text: pl.Expr, decimal_mark: str, scale: DiscountScale, s: Scratch) -> Parsed:
-    parsed = full_number(text, decimal_mark, s)
+    parsed = full_number(text, decimal_mark, s, percent=True)
     return s.parsed(_scaled(parsed.value, s["percent"], scale), parsed.error)
 
 
