@@ -8,6 +8,7 @@ command that owns the metric prints with `--format csv` on the same book and opt
 from __future__ import annotations
 
 import datetime as dt
+import html
 import importlib
 import io
 import os
@@ -414,3 +415,82 @@ def test_whitespace_work_past_64_owned_items_compares_the_sets_by_name():
     from crossell_cli.commands.report import whitespace_work
 
     assert whitespace_work(model) == 66 * 65
+
+
+# ---------------------------------------------------------------------------------------
+# the page's sentences say what the commands print
+
+_SHARE_NOTE = re.compile(r"cross-sell is (\d+\.\d%) of (?:ARR added|all won revenue) \(([\d,]+) of ([\d,]+)")
+
+
+def _expansion_share(*args: str) -> tuple[str, str, str]:
+    """The share, cross-sell and revenue that `xsell expansion --format table`'s note prints."""
+    result = invoke(["expansion", *args, "--format", "table"], env={"XSELL_CONFIG": "", "COLUMNS": "300"}, cwd=REPO)
+    assert result.exit_code == 0, result.output
+    found = _SHARE_NOTE.search(result.stdout)
+    assert found is not None, result.stdout
+    share, cross, won = found.groups()
+    return share, cross, won
+
+
+def _pass_through(*args: str) -> tuple[int, float]:
+    """How many pass_through findings `xsell flags --all-findings` lists, and their amount."""
+    flags = pl.read_csv(io.StringIO(command_csv("flags", "--all-findings", *args)), infer_schema=False)
+    lines = flags.filter(pl.col("flag") == "pass_through")
+    return lines.height, float(lines["amount"].cast(pl.Float64).sum())
+
+
+def _page(tmp_path: Path) -> str:
+    return html.unescape((tmp_path / "report.html").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("period", ["year", "month"])
+def test_expansion_sentence_is_the_expansion_commands_share_whatever_the_period(
+    captured: Capture, tmp_path: Path, period: str
+) -> None:
+    """SPEC §2: cross-sell's share of ARR added is the same whatever --period is; the report's
+    sentence is the command's figure (counted day by day), not a sum of period movements (by
+    year, 27,720,327 of 389,794,921: a family added in an account's first year is counted new).
+    Its pass-through figures are the Flags table's: 40 lines, 9,161."""
+    book = ["--data", str(SAMPLE)]
+    captured(*book, "--period", period)
+    page = _page(tmp_path)
+    share, cross, won = _expansion_share(*book, "--period", period)
+    assert (share, cross, won) == ("12.4%", "48,772,638", "393,394,226")
+    assert (
+        f"Counted day by day, as xsell expansion counts it (the same for every --period), cross-sell is {share} of "
+        f"ARR added ({cross} of {won} currency units: new, reactivation, cross-sell, upsell and pass-through "
+        "cross-sell movements)." in page
+    )
+    lines, amount = _pass_through(*book)
+    assert (lines, f"{amount:,.0f}") == (40, "9,161")
+    assert (
+        f"{lines} pass-through cross-sell lines (≥ 90% off list; {amount:,.0f} currency units, as in Flags) "
+        "are kept out of cross-sell;" in page
+    )
+
+
+def test_bookings_sentence_is_the_expansion_commands_share(captured: Capture, tmp_path: Path) -> None:
+    """Bookings mode: the command's share of all won revenue counts pass-through cross-sells in
+    the revenue (new + cross-sell + upsell + pass-through); the page's sentence is that figure."""
+    lines = pl.read_csv(SAMPLE / "line_items.csv", infer_schema=False).drop("end_date")
+    folder = tmp_path / "book"
+    folder.mkdir()
+    lines.write_csv(folder / "line_items.csv")
+    for name in ("accounts.csv", "products.csv"):
+        (folder / name).write_bytes((SAMPLE / name).read_bytes())
+    book = ["--data", str(folder)]
+    captured(*book, "--period", "year")
+    page = _page(tmp_path)
+    share, cross, won = _expansion_share(*book, "--period", "year")
+    assert (
+        f"Over all 4 years, cross-sell is {share} of won revenue ({cross} of {won} currency units; new + "
+        "cross-sell + upsell + pass-through cross-sell: the same for every --period)." in page
+    )
+    count, amount = _pass_through(*book)
+    assert count > 0
+    assert (
+        f"{count} pass-through cross-sell lines (≥ 90% off list; {amount:,.0f} currency units, as in Flags) "
+        f"are kept out of cross-sell; the hatched bars hold their bookings: {amount:,.0f} currency units in total."
+        in page
+    )

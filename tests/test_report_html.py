@@ -103,7 +103,10 @@ def test_expansion_bridge_in_arr_mode_has_losses_and_an_arr_line(sample_page: st
     assert 'data-series="cross_sell_pass_through" data-category="2025-Q4" data-value="4892.3"' in sample_page
     closing = sample_report().expansion.get_column("closing_arr").to_list()[-1]
     assert f'data-series="closing_arr" data-category="2025-Q4" data-value="{closing!r}"' in sample_page
-    assert "Over all 16 quarters, cross-sell is 12.4% of ARR added" in sample_page
+    assert "cross-sell is 12.4% of ARR added (48,772,638 of 393,394,226 currency units" in sample_page
+    assert "the hatched bars hold the ARR they moved between quarter closes: 9,161 currency units in total." in (
+        sample_page
+    )
 
 
 def test_bookings_mode_draws_no_churn_and_explains_missing_retention() -> None:

@@ -228,13 +228,23 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
         caveat = summary_metric.caveat_of(summary_parts, level=model.level, dateless=model.dateless)
         if caveat is not None:
             notes.append(f"Headline status '{caveat[0]}': {caveat[1]}.")
+        # Cross-sell's share as `xsell expansion`'s note counts it (commands/expansion.py), the same
+        # for every --period: ARR mode, ARR added counted day by day (period snapshots net out what
+        # rises and falls between them: by year, a family added in an account's first year is new);
+        # bookings mode, every won line over the periods, pass-through cross-sells included.
+        share: tuple[float, float] | None = None
         if "arr_added" in frames and chosen == "arr":
             cross, added = (float(v or 0.0) for v in got["arr_added"].row(0))
+            share = (cross, added) if added else None
             if added:
                 notes.append(
                     f"Counted day by day (as 'xsell expansion' notes), cross-sell is {cross / added:.1%} of ARR added "
-                    f"({cross:,.0f} of {added:,.0f}); the expansion section's share sums the period movements instead."
+                    f"({cross:,.0f} of {added:,.0f}): the same for every --period, unlike the sum of the period rows."
                 )
+        elif dated and chosen == "bookings":
+            revenue = ("new", "cross_sell", "upsell", "cross_sell_pass_through")
+            won = float(expansion.select(pl.sum_horizontal([pl.col(c).fill_null(0).sum() for c in revenue])).item())
+            share = (float(expansion["cross_sell"].sum()), won) if won else None
         if settings.where:
             notes.append(
                 "--where chooses the accounts measured; whitespace evidence (the attach rates behind each score) "
@@ -266,6 +276,8 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
             notes=tuple(notes),
             dateless=model.dateless,
             omitted=tuple(omitted),
+            cross_sell_share=share,
+            pass_through_discount=t.pass_through_discount,
         )
 
     return Report(Plan(sides=sides, model=model, ingested=ingested), finish)

@@ -66,6 +66,13 @@ class ReportData:
     dateless: bool = False
     # (section, why) for a section left out on purpose (e.g. whitespace on a very wide book)
     omitted: tuple[tuple[str, str], ...] = ()
+    # (cross_sell, revenue) as `xsell expansion`'s note counts them, the same for every --period:
+    # ARR mode, ARR added day by day (new, reactivation, cross-sell, upsell and pass-through
+    # movements); bookings mode, won revenue over every period (new, cross-sell, upsell and
+    # pass-through). None when there is no revenue (nothing to be a share of).
+    cross_sell_share: tuple[float, float] | None = None
+    # the flags' pass-through threshold (fraction off list), for the sentences that name it
+    pass_through_discount: float = 0.9
 
     @property
     def mode_text(self) -> str:

@@ -388,6 +388,44 @@ def _period_word(labels: Sequence[str]) -> str:
     return "period"
 
 
+def _expansion_totals(data: ReportData, periods: int, word: str) -> str:
+    """The bridge's caption: cross-sell's share as `xsell expansion` counts it (the same for every
+    --period), and the pass-through cross-sells as `xsell flags` lists them, besides what the
+    hatched bars add up to."""
+    currency = _currency(data)
+    arr_mode = data.mode == "arr"
+    text = ""
+    if data.cross_sell_share is not None:
+        cross, revenue = data.cross_sell_share
+        if arr_mode:
+            text = (
+                "Counted day by day, as xsell expansion counts it (the same for every --period), cross-sell is "
+                f"{fmt.percent(cross / revenue)} of ARR added ({fmt.money(cross)} of {fmt.money(revenue)} {currency}: "
+                "new, reactivation, cross-sell, upsell and pass-through cross-sell movements). "
+                f"The bars are per {word}: ARR at each {word}'s close, so what rises and falls between two closes "
+                "nets out. "
+            )
+        else:
+            text = (
+                f"Over all {periods} {word}s, cross-sell is {fmt.percent(cross / revenue)} of won revenue "
+                f"({fmt.money(cross)} of {fmt.money(revenue)} {currency}; new + cross-sell + upsell + pass-through "
+                "cross-sell: the same for every --period). "
+            )
+    off = f"≥ {data.pass_through_discount:.0%} off list"
+    flagged = data.flags.filter(pl.col("flag") == "pass_through") if "flag" in data.flags.columns else data.flags
+    if flagged.is_empty():
+        return text + f"No cross-sell line was priced as a pass-through ({off})."
+    lines = flagged.height
+    amount = sum(v for v in _floats(flagged, "amount") if v is not None)
+    bars = sum(v for v in _floats(data.expansion, "cross_sell_pass_through") if v is not None)
+    held = f"the ARR they moved between {word} closes" if arr_mode else "their bookings"
+    return text + (
+        f"{lines:,} pass-through cross-sell line{'' if lines == 1 else 's'} ({off}; {fmt.money(amount)} {currency}, "
+        f"as in Flags) are kept out of cross-sell; the hatched bars hold {held}: {fmt.money(bars)} {currency} in "
+        "total."
+    )
+
+
 def _expansion(data: ReportData) -> str:
     expansion = data.expansion
     if data.dateless:
@@ -424,18 +462,7 @@ def _expansion(data: ReportData) -> str:
         value_text=fmt.money,
         tick_text=fmt.compact_money,
     )
-    sums = {key: sum(v for v in _floats(expansion, key) if v is not None) for key, *_ in BRIDGE}
-    won = sums["new"] + sums["cross_sell"] + sums["upsell"] + sums["reactivation"]
-    share = sums["cross_sell"] / won if won else None
-    pass_through = sums["cross_sell_pass_through"]
-    totals = (
-        f"Over all {len(periods)} {word}s, cross-sell is {fmt.percent(share)} of "
-        f"{'ARR added' if arr_mode else 'won revenue'} "
-        f"({fmt.money(sums['cross_sell'])} of {fmt.money(won)} {currency}; "
-        "new + cross-sell + upsell + reactivation). "
-        f"Pass-through cross-sells (flagged, priced far below list) are kept out of cross-sell: "
-        f"{fmt.money(pass_through)} {currency} in total."
-    )
+    totals = _expansion_totals(data, len(periods), word)
     if not arr_mode:
         totals += " Bookings mode: the book has no end dates, so contraction, churn and reactivation cannot be seen."
     body = _figure(bridge, escape(totals), "expansion-bridge")

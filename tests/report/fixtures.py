@@ -170,6 +170,8 @@ def sample_report() -> ReportData:
             "Fixture: the Kaplan–Meier curves are drawn from durations shaped like the timing quartiles, not the book's own.",
             "Amounts are annualised recurring value in one currency.",
         ),
+        # what `xsell expansion --data sample_data --format table` notes: ARR added day by day
+        cross_sell_share=(48772637.8, 393394225.6),
     )
 
 
@@ -231,13 +233,20 @@ def ravenstack_report() -> ReportData:
 def bookings_report() -> ReportData:
     """sample_data read as a CRM export (no end dates): bookings-mode expansion, no retention."""
     base = sample_report()
+    bookings = golden("sample", "expansion-bookings.csv")
+    won = ("new", "cross_sell", "upsell", "cross_sell_pass_through")
     return ReportData(
         **{
             **base.__dict__,
             "title": "Cross-sell report: sample_data (bookings)",
             "mode": "bookings",
-            "expansion": golden("sample", "expansion-bookings.csv"),
+            "expansion": bookings,
             "retention": None,
+            # as `xsell expansion` counts it in bookings mode: won revenue over every period
+            "cross_sell_share": (
+                float(bookings["cross_sell"].sum()),
+                float(bookings.select(pl.sum_horizontal([pl.col(c).fill_null(0).sum() for c in won])).item()),
+            ),
         }
     )
 
