@@ -24,7 +24,7 @@ from crossell_cli.report.charts import (
 )
 from crossell_cli.report.html import HEATMAP_MAX, render_html
 from crossell_cli.report.svg import Linear, nice_ticks, text_on, viridis
-from tests.report.fixtures import kaplan_meier, sample_report
+from tests.report.fixtures import kaplan_meier, matrix_items, sample_report
 
 NS = {"s": "http://www.w3.org/2000/svg"}
 
@@ -324,7 +324,10 @@ def test_attach_heatmap_shows_the_top_n_of_a_wide_catalogue_and_says_so() -> Non
         for j, b in enumerate(items)
         if a != b
     ]
-    page = render_html(replace(sample_report(), attach=pl.DataFrame(rows), level="product"))
+    pairs = pl.DataFrame(rows)
+    page = render_html(
+        replace(sample_report(), attach=pairs, attach_matrix=pairs, attach_items=matrix_items(pairs), level="product")
+    )
     cells = marks(parse(chart_svg(page, "attach-heatmap")), "rect", "cell")
     assert {c.get("data-row") for c in cells} == set(items[:HEATMAP_MAX])
     assert {c.get("data-column") for c in cells} == set(items[:HEATMAP_MAX])

@@ -494,3 +494,49 @@ def test_bookings_sentence_is_the_expansion_commands_share(captured: Capture, tm
         f"are kept out of cross-sell; the hatched bars hold their bookings: {amount:,.0f} currency units in total."
         in page
     )
+
+
+_HEAT_CELL = re.compile(
+    r'<rect [^>]*class="cell(?: greyed)?" data-row="([^"]+)" data-column="([^"]+)" data-value="([^"]*)"'
+    r"[^>]*><title>([^<]*)</title>"
+)
+
+
+def test_attach_matrix_is_the_attach_commands_grid_zeros_included(captured: Capture, tmp_path: Path) -> None:
+    """The heatmap and the workbook's Attach matrix hold `xsell attach --matrix --all`'s rows,
+    columns and cells: a pair nobody owns both of (CORE-ENT → CORE-STARTER, base 625) is 0.0,
+    not an empty cell; products nobody owns (ANALYTICS-PLUS, SECURITY-ADV) are rows and
+    columns, their own rows empty (a base of 0 is the only empty cell besides the diagonal)."""
+    book = ["--data", str(SAMPLE), "--level", "product"]
+    captured(*book)
+    page = html.unescape((tmp_path / "report.html").read_text(encoding="utf-8"))
+    grid = pl.read_csv(io.StringIO(command_csv("attach", "--matrix", "--all", *book)), infer_schema_length=None)
+    items = grid.columns[2:]
+    assert {"ANALYTICS-PLUS", "SECURITY-ADV"} <= set(items) and len(items) == 14
+    want = {
+        (base, target): value
+        for base, *values in grid.drop("base_accounts").iter_rows()
+        for target, value in zip(items, values, strict=True)
+        if value is not None
+    }
+    assert want[("CORE-ENT", "CORE-STARTER")] == 0.0 and want[("CORE-ENT", "SECURITY-ADV")] == 0.0
+    cells = {(row, column): (value, hover) for row, column, value, hover in _HEAT_CELL.findall(page)}
+    assert {(r, c): float(v) for (r, c), (v, _) in cells.items()} == want
+    assert cells[("CORE-ENT", "CORE-STARTER")][1].startswith(
+        "CORE-ENT → CORE-STARTER: 0.0% attach — 0 of 625 CORE-ENT customers also own CORE-STARTER"
+    )
+    shown = set(re.findall(r'class="row-label"[^>]*>([^<]+)<', page))
+    assert shown == set(grid["base_family"]) == set(items)
+    # the workbook's matrix: the same grid
+    path = tmp_path / "report.xlsx"
+    result = invoke(["report", *book, "-o", str(path)], env={"XSELL_CONFIG": ""}, cwd=REPO)
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(path)["Attach matrix"]
+    header = [c.value for c in sheet[1]]
+    assert header[:2] == ["base_family", "base_accounts"] and set(header[2:]) == set(items)
+    rows = [r for r in sheet.iter_rows(min_row=2, values_only=True) if r[0] is not None and r[1] is not None]
+    assert {r[0] for r in rows} == set(grid["base_family"])
+    got = {(r[0], t): v for r in rows for t, v in zip(header[2:], r[2:], strict=True) if v is not None}
+    # (XlsxWriter writes 16 significant digits: 147/853 reads back one unit in the last place off)
+    assert got == pytest.approx(want, rel=1e-15, abs=0.0)
+    assert got[("CORE-ENT", "CORE-STARTER")] == 0.0 and ("ANALYTICS-PLUS", "CORE-ENT") not in got

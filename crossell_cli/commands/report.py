@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 CurvesBy = Literal["land_family", "cohort", "segment"]
 CURVE_GROUPS: tuple[str, ...] = ("land_family", "cohort", "segment")
 TOP_WHITESPACE = 20
+# The attach matrix's items: the workbook's grid (the page draws the top 20 of them).
+MATRIX_ITEMS = 250
 # Whitespace scores every (signature, owned family, candidate family) row, in memory: about 80
 # bytes a row. Past this many rows (6 GB) the report leaves it out and says so; a 1 M-account
 # book of 40 families needs ~25 M, the UCI Online Retail book at product level 974 M.
@@ -111,6 +113,15 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
     bundles = flags_metric.forced_bundles(model, share=t.forced_bundle_share, min_lines=settings.min_base)
     sides["attach"] = attach_metric.attach_pairs(model, forced=bundles, min_base=None)
     sides["attach_head"] = attach_metric.headline(model.ownership)
+    # the matrix (as `xsell attach --matrix --all`): every item a row and a column, items nobody
+    # owns included, and every cell of the MATRIX_ITEMS most-owned, a pair nobody owns both of
+    # included (0, not an empty cell: only a base of 0 has no rate).
+    items = attach_metric.owners(model).select("item", pl.col("owners").alias("customers"))
+    sides["attach_items"] = items.sort(["customers", "item"], descending=[True, False])
+    most_owned = sides["attach_items"].head(MATRIX_ITEMS).select("item")
+    sides["attach_matrix"] = attach_metric.attach_pairs(model, forced=bundles, min_base=None, bases=most_owned).join(
+        most_owned.select(pl.col("item").alias("target_family")), on="target_family", how="semi"
+    )
 
     # whitespace (as `xsell whitespace --top N` and `--by family`): evidence from the whole book,
     # through the public `whitespace` function only; left out (and said why) on a book too wide
@@ -265,6 +276,8 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
             row_account=_row_account(session, got.counts),
             summary=summary,
             attach=got["attach"],
+            attach_matrix=got["attach_matrix"],
+            attach_items=got["attach_items"],
             expansion=expansion,
             timing=timing,
             km_curve=curve,
@@ -394,4 +407,13 @@ def _settings(
     return tuple(pairs)
 
 
-__all__ = ["CURVE_GROUPS", "TOP_WHITESPACE", "WHITESPACE_ROWS", "Report", "report", "source_name", "whitespace_work"]
+__all__ = [
+    "CURVE_GROUPS",
+    "MATRIX_ITEMS",
+    "TOP_WHITESPACE",
+    "WHITESPACE_ROWS",
+    "Report",
+    "report",
+    "source_name",
+    "whitespace_work",
+]

@@ -37,6 +37,12 @@ class ReportData:
     # both_accounts, attach_rate, ci_low, ci_high, target_accounts, target_rate, lift, co_booked,
     # cross_sold_after, before, cross_sell_attach, flag ("forced_bundle" or null)
     attach: pl.DataFrame
+    # the attach matrix's cells, as `xsell attach --matrix --all`: every ordered pair of the most-owned
+    # items (up to 250), in attach's columns, zeros included (attach_rate is empty for a base of 0 only)
+    attach_matrix: pl.DataFrame
+    # item, customers: every item `xsell attach --matrix` has a row and column for (bought by the
+    # as-of date or in the catalogue, owned or not), most-owned first, then by name
+    attach_items: pl.DataFrame
     # period, period_start, new, reactivation, cross_sell, upsell, contraction, churn, expansion,
     # cross_sell_share, cross_sell_pass_through; in ARR mode also opening_arr, closing_arr
     # (bookings mode: reactivation/contraction/churn are null)
@@ -85,17 +91,8 @@ class ReportData:
         return f"as of {self.as_of.isoformat()}" if self.as_of else "no dates (ownership as exported)"
 
 
-def matrix_axes(attach: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The attach matrix's rows (base_family, customers) and columns (target_family,
-    customers), most-owned first and then by name: one order for the page and the workbook."""
-    bases = (
-        attach.group_by("base_family")
-        .agg(pl.col("base_accounts").max().alias("customers"))
-        .sort(["customers", "base_family"], descending=[True, False])
-    )
-    targets = (
-        attach.group_by("target_family")
-        .agg(pl.col("target_accounts").max().alias("customers"))
-        .sort(["customers", "target_family"], descending=[True, False])
-    )
-    return bases, targets
+def matrix_axis(items: pl.DataFrame) -> list[str]:
+    """The attach matrix's items, rows and columns alike: most-owned first, then by name, so the
+    page and the workbook draw one order."""
+    ordered = items.sort(["customers", "item"], descending=[True, False])
+    return [str(v) for v in ordered.get_column("item").to_list()]

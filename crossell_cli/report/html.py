@@ -18,7 +18,7 @@ import polars as pl
 
 from . import fmt
 from .charts import Curve, HeatCell, Series, bullet, grouped_bars, hbars, heatmap, line_chart, stacked_bars, step_chart
-from .data import ReportData, matrix_axes
+from .data import ReportData, matrix_axis
 from .svg import BLACK, BLUE, CATEGORICAL, GREEN, GREY, ORANGE, PURPLE, SKY, VERMILLION, LegendItem
 
 # More than this many items per heatmap axis and a cell is too small to read or hover:
@@ -275,19 +275,18 @@ def _attach(data: ReportData) -> str:
                 f"({data.as_of_text}), so no attach rate exists.",
             ),
         )
-    bases, targets = matrix_axes(attach)
-    rows = [str(v) for v in bases.get_column("base_family").head(HEATMAP_MAX).to_list()]
-    columns = [str(v) for v in targets.get_column("target_family").head(HEATMAP_MAX).to_list()]
-    row_index = {name: i for i, name in enumerate(rows)}
-    column_index = {name: i for i, name in enumerate(columns)}
+    # (the grid of `xsell attach --matrix --all`: every item a row and a column, zeros included)
+    axis = matrix_axis(data.attach_items)
+    rows = columns = axis[:HEATMAP_MAX]
+    row_index = column_index = {name: i for i, name in enumerate(rows)}
     cells: dict[tuple[int, int], HeatCell] = {}
-    for record in attach.iter_rows(named=True):
+    for record in data.attach_matrix.iter_rows(named=True):
         r = row_index.get(_str(record["base_family"]))
         c = column_index.get(_str(record["target_family"]))
-        if r is None or c is None:
-            continue
-        rate = _as_float(record.get("attach_rate"))
         base_n = _as_float(record.get("base_accounts")) or 0.0
+        if r is None or c is None or not base_n:
+            continue  # a base of 0 has no rate: an empty cell, as in xsell attach --matrix
+        rate = _as_float(record.get("attach_rate"))
         both_n = _as_float(record.get("both_accounts")) or 0.0
         greyed = base_n < data.min_base
         forced = record.get("flag") == "forced_bundle"
@@ -324,10 +323,10 @@ def _attach(data: ReportData) -> str:
         mark_label="forced bundle",
     )
     shown_note = ""
-    if bases.height > len(rows) or targets.height > len(columns):
+    if len(axis) > len(rows):
         shown_note = (
-            f" Showing the top {len(rows)} of {bases.height:,} base {items} and the top {len(columns)} of "
-            f"{targets.height:,} target {items} by customers; every pair is in the workbook and in xsell attach."
+            f" Showing the top {len(rows)} of {len(axis):,} base {items} and the top {len(columns)} of "
+            f"{len(axis):,} target {items} by customers; every pair is in the workbook and in xsell attach."
         )
     caption = escape(
         f"Colour = attach rate (viridis, 0–100%); hover a cell for the counts, the 95% Wilson interval, lift and "

@@ -17,7 +17,7 @@ from typing import IO, Any
 import polars as pl
 
 from . import fmt
-from .data import ReportData, matrix_axes
+from .data import ReportData, matrix_axis
 from .html import BRIDGE, CURVES_MAX, KPI_LABELS
 from .svg import BLACK, CATEGORICAL
 
@@ -309,11 +309,12 @@ def _attach_matrix(book: _Book, data: ReportData) -> None:
     if attach.is_empty():
         _message_sheet(book, "Attach matrix", _why_attach(data))
         return
-    bases, targets = matrix_axes(attach)
-    rows = bases.head(MATRIX_MAX).to_dicts()
-    columns = [str(t) for t in targets.get_column("target_family").head(MATRIX_MAX).to_list()]
-    row_of = {str(r["base_family"]): i for i, r in enumerate(rows)}
-    col_of = {name: i for i, name in enumerate(columns)}
+    # (the grid of `xsell attach --matrix --all`: every item a row and a column, zeros included)
+    axis = matrix_axis(data.attach_items)
+    customers = dict(data.attach_items.select("item", "customers").iter_rows())
+    columns = axis[:MATRIX_MAX]
+    rows = [{"base_family": name, "customers": customers[name]} for name in columns]
+    row_of = col_of = {name: i for i, name in enumerate(columns)}
     sheet = book.workbook.add_worksheet("Attach matrix")
     sheet.write_string(0, 0, "base_family", book.header)
     sheet.write_string(0, 1, "base_accounts", book.header)
@@ -322,7 +323,7 @@ def _attach_matrix(book: _Book, data: ReportData) -> None:
     for index, record in enumerate(rows):
         sheet.write_string(index + 1, 0, safe_text(str(record["base_family"])), book.bold)
         _write(book, sheet, index + 1, 1, record["customers"], "count")
-    for record in attach.iter_rows(named=True):
+    for record in data.attach_matrix.iter_rows(named=True):
         r = row_of.get(str(record["base_family"]))
         c = col_of.get(str(record["target_family"]))
         rate = record.get("attach_rate")
@@ -377,9 +378,9 @@ def _attach_matrix(book: _Book, data: ReportData) -> None:
         f"Grey: base under min_base ({data.min_base} customers), shown but not reported by xsell attach. "
         "Thick border: forced bundle (bundling, not selling).",
     ]
-    if bases.height > len(rows) or targets.height > len(columns):
+    if len(axis) > len(columns):
         notes.append(
-            f"Top {len(rows)} of {bases.height:,} bases and {len(columns)} of {targets.height:,} targets by customers; "
+            f"Top {len(rows)} of {len(axis):,} bases and {len(columns)} of {len(axis):,} targets by customers; "
             "every pair is on the Attach sheet."
         )
     for offset, note in enumerate(notes):

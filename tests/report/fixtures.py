@@ -125,6 +125,15 @@ def _with_arr(expansion: pl.DataFrame) -> pl.DataFrame:
     return expansion.with_columns(closing.shift(1, fill_value=0.0).alias("opening_arr"), closing.alias("closing_arr"))
 
 
+def matrix_items(attach: pl.DataFrame) -> pl.DataFrame:
+    """item, customers: the attach matrix's items, from pairs that hold every ordered pair."""
+    return (
+        attach.group_by(pl.col("base_family").alias("item"))
+        .agg(pl.col("base_accounts").max().cast(pl.Int64).alias("customers"))
+        .sort(["customers", "item"], descending=[True, False])
+    )
+
+
 def _timing_groups(overall: pl.DataFrame, by: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([overall, by.rename({by.columns[0]: "group"})], how="vertical_relaxed")
 
@@ -158,6 +167,9 @@ def sample_report() -> ReportData:
         row_account=pl.read_csv(HERE / "sample_row_account.csv"),
         summary=golden("sample", "summary.csv"),
         attach=golden("sample", "attach-all.csv"),
+        # every one of the 90 ordered pairs of the 10 families is co-owned: attach --all is the grid
+        attach_matrix=golden("sample", "attach-all.csv"),
+        attach_items=matrix_items(golden("sample", "attach-all.csv")),
         expansion=_with_arr(golden("sample", "expansion.csv")),
         timing=timing,
         km_curve=kaplan_meier(durations),
@@ -219,6 +231,8 @@ def ravenstack_report() -> ReportData:
         row_account=pl.read_csv(HERE / "ravenstack_row_account.csv"),
         summary=golden("ravenstack", "summary.csv"),
         attach=golden("ravenstack", "attach.csv"),
+        attach_matrix=golden("ravenstack", "attach.csv"),
+        attach_items=matrix_items(golden("ravenstack", "attach.csv")),
         expansion=_with_arr(golden("ravenstack", "expansion.csv")),
         timing=timing,
         km_curve=kaplan_meier(durations),
@@ -265,6 +279,8 @@ def empty_report() -> ReportData:
         row_account=base.row_account.clear(),
         summary=base.summary.clear(),
         attach=base.attach.clear(),
+        attach_matrix=base.attach_matrix.clear(),
+        attach_items=base.attach_items.clear(),
         expansion=golden("sample", "expansion-bookings.csv").clear(),
         timing=base.timing.clear(),
         km_curve=base.km_curve.clear(),
