@@ -242,3 +242,51 @@ def test_tied_rows_of_the_top_tables_come_in_a_fixed_order() -> None:
     assert at == sorted(at) and len(at) > 1
     assert data.whitespace_top["score"].is_sorted(descending=True)
     assert not data.whitespace_top["expected_value"].is_sorted(descending=True)
+
+
+def _pair(base: str, target: str, base_n: int, both: int, target_n: int, customers: int = 4334) -> dict[str, object]:
+    rate = both / base_n
+    return {
+        "base_family": base,
+        "target_family": target,
+        "base_accounts": base_n,
+        "both_accounts": both,
+        "attach_rate": rate,
+        "ci_low": rate / 2,
+        "ci_high": min(rate * 2, 1.0),
+        "target_accounts": target_n,
+        "target_rate": target_n / customers,
+        "lift": rate / (target_n / customers),
+        "co_booked": 0,
+        "cross_sold_after": both,
+        "before": 0,
+        "cross_sell_attach": rate,
+        "flag": None,
+    }
+
+
+def test_strongest_pairs_need_min_base_customers_on_both_sides() -> None:
+    """Online Retail at product level: 35923 → 84402B has a base of 30 (min_base) but 84402B has
+    3 customers, all of them 35923's, so its lift is 4 334 / 30 = 144.50× on 3 accounts. A lift
+    reads the same both ways (B → A has a base of 3, which xsell attach does not list), so a
+    strongest pair needs min_base customers on both sides; the caption says the threshold."""
+    rows = [
+        _pair("35923", "84402B", 30, 3, 3),
+        _pair("84402B", "35923", 3, 3, 30),
+        _pair("17012F", "17012D", 33, 24, 35),
+        _pair("17012D", "17012F", 35, 24, 33),
+    ]
+    pairs = pl.DataFrame(rows)
+    page = render_html(replace(sample_report(), attach=pairs, min_base=30, level="product"))
+    table = page[page.index('data-table="attach-top"') : page.index("</table>", page.index('data-table="attach-top"'))]
+    caption = re.search(r"<caption>(.*?)</caption>", table)
+    assert caption is not None
+    assert caption.group(1) == (
+        "Strongest pairs by lift: base and target each owned by ≥ 30 customers (the min_base below which xsell "
+        "attach lists no pair; a lift reads the same both ways), forced bundles left out"
+    )
+    body = [re.findall(r"<td[^>]*>([^<]*)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", table)]
+    assert [row[:8] for row in body if row] == [
+        ["17012F", "17012D", "33", "24", "72.7%", "36.4%–100.0%", "0.8%", "90.06×"],
+        ["17012D", "17012F", "35", "24", "68.6%", "34.3%–100.0%", "0.8%", "90.06×"],
+    ]

@@ -333,8 +333,15 @@ def _attach(data: ReportData) -> str:
         f"when the target was bought (co-booked, after, before). Grey cells have a base under min_base "
         f"({data.min_base}); a corner triangle marks a forced bundle.{shown_note}"
     )
+    # A lift reads the same both ways (lift A → B = lift B → A), so a pair is strong only when
+    # xsell attach would list it from either side: base AND target with min_base customers. A
+    # target of 3 customers, all of them the base's, gives Online Retail lifts of 144.50× on 3.
     strongest = (
-        attach.filter((pl.col("base_accounts") >= data.min_base) & pl.col("flag").is_null())
+        attach.filter(
+            (pl.col("base_accounts") >= data.min_base)
+            & (pl.col("target_accounts") >= data.min_base)
+            & pl.col("flag").is_null()
+        )
         .sort(
             ["lift", "attach_rate", "base_family", "target_family"],
             descending=[True, True, False, False],
@@ -368,7 +375,10 @@ def _attach(data: ReportData) -> str:
         ],
         key="attach-top",
         right=frozenset({"ci"}),
-        caption=f"Strongest pairs by lift (base ≥ {data.min_base} customers, forced bundles left out)",
+        caption=(
+            f"Strongest pairs by lift: base and target each owned by ≥ {data.min_base} customers (the min_base "
+            "below which xsell attach lists no pair; a lift reads the same both ways), forced bundles left out"
+        ),
     )
     intro = escape(
         f"For each ordered pair of {items} (A, B): of the customers who own A, the share who also own B. "
