@@ -1086,7 +1086,14 @@ def report(
     ] = None,
     top: Annotated[
         int,
-        typer.Option("--top", "-n", min=1, metavar="N", help="Whitespace: the N most valuable account × family rows."),
+        typer.Option(
+            "--top",
+            "-n",
+            min=1,
+            metavar="N",
+            help="Whitespace: the N account × family (or product) rows with the highest score, "
+            "as 'xsell whitespace --top N' lists them.",
+        ),
     ] = 20,
     window: Window = None,
     period: Annotated[

@@ -540,3 +540,22 @@ def test_attach_matrix_is_the_attach_commands_grid_zeros_included(captured: Capt
     # (XlsxWriter writes 16 significant digits: 147/853 reads back one unit in the last place off)
     assert got == pytest.approx(want, rel=1e-15, abs=0.0)
     assert got[("CORE-ENT", "CORE-STARTER")] == 0.0 and ("ANALYTICS-PLUS", "CORE-ENT") not in got
+
+
+def _report_option_help(name: str) -> str:
+    import typer
+
+    from crossell_cli.cli import app
+
+    command = typer.main.get_command(app).commands["report"]  # type: ignore[attr-defined]
+    (option,) = [p for p in command.params if p.name == name]
+    return str(option.help)
+
+
+def test_top_help_says_the_rows_are_ordered_by_score() -> None:
+    """The whitespace table is `xsell whitespace --top N`'s rows: by score (then account, then
+    item), not by value; the help says so, as the README and the table's caption do."""
+    assert _report_option_help("top") == (
+        "Whitespace: the N account × family (or product) rows with the highest score, "
+        "as 'xsell whitespace --top N' lists them."
+    )
