@@ -315,6 +315,26 @@ EarlyChurnDays = Annotated[
         help="A cross-sold family gone this soon churned early (default 180).",
     ),
 ]
+PassThroughDiscount = Annotated[
+    float | None,
+    typer.Option(
+        "--pass-through-discount",
+        min=0.0,
+        max=1.0,
+        metavar="SHARE",
+        help="A cross-sell this far below list is a pass-through (config, default 0.9).",
+    ),
+]
+ForcedBundleShare = Annotated[
+    float | None,
+    typer.Option(
+        "--forced-bundle-share",
+        min=0.0,
+        max=1.0,
+        metavar="SHARE",
+        help="Share of B's lines on A's deals that makes a forced bundle (default 0.95).",
+    ),
+]
 
 
 def _common_parameters(names: tuple[str, ...] = _COMMON_NAMES) -> list[inspect.Parameter]:
@@ -1011,26 +1031,8 @@ def flags(
             help="Exit 1 when a finding at or above this severity (high, medium, low) is shown: for cron alerts.",
         ),
     ] = None,
-    pass_through_discount: Annotated[
-        float | None,
-        typer.Option(
-            "--pass-through-discount",
-            min=0.0,
-            max=1.0,
-            metavar="SHARE",
-            help="A cross-sell this far below list is a pass-through (config, default 0.9).",
-        ),
-    ] = None,
-    forced_bundle_share: Annotated[
-        float | None,
-        typer.Option(
-            "--forced-bundle-share",
-            min=0.0,
-            max=1.0,
-            metavar="SHARE",
-            help="Share of B's lines on A's deals that makes a forced bundle (default 0.95).",
-        ),
-    ] = None,
+    pass_through_discount: PassThroughDiscount = None,
+    forced_bundle_share: ForcedBundleShare = None,
     early_churn_days: EarlyChurnDays = None,
     premature_days: PrematureDays = None,
     min_base: MinBase = None,
@@ -1103,6 +1105,8 @@ def report(
     min_base: MinBase = None,
     premature_days: PrematureDays = None,
     early_churn_days: EarlyChurnDays = None,
+    pass_through_discount: PassThroughDiscount = None,
+    forced_bundle_share: ForcedBundleShare = None,
     *,
     opts: Common,
 ) -> int:
@@ -1129,6 +1133,8 @@ def report(
         min_base=min_base,
         premature_days=premature_days,
         early_churn_days=early_churn_days,
+        pass_through_discount=pass_through_discount,
+        forced_bundle_share=forced_bundle_share,
     )
     return _write_report(opts, session, build(session, curves_by=curves_by, top=top), chosen)
 

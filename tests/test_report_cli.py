@@ -559,3 +559,32 @@ def test_top_help_says_the_rows_are_ordered_by_score() -> None:
         "Whitespace: the N account × family (or product) rows with the highest score, "
         "as 'xsell whitespace --top N' lists them."
     )
+
+
+def test_report_takes_the_flag_thresholds_as_flags_does(captured: Capture) -> None:
+    """README: the report takes the flag thresholds. --pass-through-discount and
+    --forced-bundle-share reach its flags (and the pass-through lines kept out of cross-sell,
+    and the forced bundles marked in attach) as they reach `xsell flags`, declared alike."""
+    book = ["--data", str(SAMPLE)]
+    thresholds = ["--pass-through-discount", "0.99", "--forced-bundle-share", "0.3"]
+    _, data = captured(*book, *thresholds)
+    assert ("pass_through_discount", "0.99") in data.settings and ("forced_bundle_share", "0.3") in data.settings
+    assert data.pass_through_discount == 0.99
+    assert csv_of(data.flags) == command_csv("flags", "--all-findings", *book, *thresholds)
+    assert csv_of(data.flags_by_rep) == command_csv("flags", "--by", "rep", *book, *thresholds)
+    # 11 lines are 99% off list (40 at the default 90%); at 30% Core is bundled with Success Plan
+    # both ways (at the default 95%, Success Plan on Core's deals only)
+    assert data.flags.filter(pl.col("flag") == "pass_through").height == 11
+    forced = data.attach.filter(pl.col("flag") == "forced_bundle").select("base_family", "target_family")
+    assert sorted(forced.iter_rows()) == [("Core", "Success Plan"), ("Success Plan", "Core")]
+    import typer
+
+    from crossell_cli.cli import app
+
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    for name in ("pass_through_discount", "forced_bundle_share"):
+        (in_flags,) = [p for p in commands["flags"].params if p.name == name]
+        (in_report,) = [p for p in commands["report"].params if p.name == name]
+        same = ("opts", "help", "metavar", "default", "required", "min", "max")
+        assert [getattr(in_report, a) for a in same] == [getattr(in_flags, a) for a in same]
+        assert (in_report.min, in_report.max) == (0.0, 1.0)
