@@ -7,6 +7,7 @@ command that owns the metric prints with `--format csv` on the same book and opt
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import html
 import importlib
@@ -588,3 +589,35 @@ def test_report_takes_the_flag_thresholds_as_flags_does(captured: Capture) -> No
         same = ("opts", "help", "metavar", "default", "required", "min", "max")
         assert [getattr(in_report, a) for a in same] == [getattr(in_flags, a) for a in same]
         assert (in_report.min, in_report.max) == (0.0, 1.0)
+
+
+@pytest.mark.realdata
+def test_workbook_summary_holds_the_summary_csvs_raw_values(tmp_path: Path) -> None:
+    """README: the workbook's cells are the CSV output's raw values under its column names. On
+    ravenstack two KPIs have no status (no median yet, no stage column): the CSV's cell is empty,
+    and so is the workbook's, not the page's "n/a"."""
+    realdata("ravenstack")
+    book = ["-c", "examples/ravenstack/xsell.yaml"]
+    path = tmp_path / "report.xlsx"
+    result = invoke(["report", *book, "-o", str(path)], env={"XSELL_CONFIG": ""}, cwd=REPO)
+    assert result.exit_code == 0, result.output
+    sheet = openpyxl.load_workbook(path)["Summary"]
+    cells = list(sheet.iter_rows(min_row=5, values_only=True))
+    header = list(cells[0])
+    want = list(csv.reader(io.StringIO(command_csv("summary", *book))))
+    columns = want[0]
+    rows = [dict(zip(header, r, strict=True)) for r in cells[1 : len(want)]]
+    numbers = {"value", "good_low", "good_high"}
+    expected = [
+        [(float(v) if v else None) if c in numbers else (v or None) for c, v in zip(columns, row, strict=True)]
+        for row in want[1:]
+    ]
+    assert [[r[c] for c in columns] for r in rows] == expected
+    status = {r["kpi"]: r["status"] for r in rows}
+    assert status == {
+        "cross_sell_rate": "below",
+        "multi_product_rate": "below",
+        "cross_sell_revenue_share": "below",
+        "median_days_to_cross_sell": None,
+        "cross_sell_win_rate": None,
+    }

@@ -142,11 +142,12 @@ def test_summary_has_kpis_with_status_and_the_settings(sample_book: openpyxl.Wor
     assert summary.cell(row=value_row, column=6).fill.fgColor.rgb.endswith("CCEBDF")  # within: green
 
 
-def test_null_status_reads_n_a() -> None:
+def test_null_status_is_an_empty_cell_as_in_the_csv() -> None:
     book = openpyxl.load_workbook(io.BytesIO(workbook_bytes(ravenstack_report())))
     rows = {row[0]: row for row in book["Summary"].iter_rows(values_only=True) if row[0]}
-    assert rows["cross_sell_win_rate"][5] == "n/a"
+    assert rows["cross_sell_win_rate"][5] is None
     assert rows["cross_sell_win_rate"][2] is None
+    assert rows["cross_sell_rate"][5] == "below"
 
 
 def test_attach_matrix_has_a_three_colour_scale(sample_book: openpyxl.Workbook) -> None:

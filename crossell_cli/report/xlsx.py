@@ -262,7 +262,8 @@ def _summary(book: _Book, data: ReportData) -> None:
                 (record.get("value"), kind),
                 (record.get("good_low"), kind),
                 (record.get("good_high"), kind),
-                (status if status is not None else "n/a", "text"),
+                # (the CSV's raw value: no status is an empty cell; the page says "n/a" to people)
+                (status, "text"),
                 (record.get("detail"), "text"),
             ]
             for col, (value, cell_kind) in enumerate(cells):
