@@ -621,3 +621,26 @@ def test_workbook_summary_holds_the_summary_csvs_raw_values(tmp_path: Path) -> N
         "median_days_to_cross_sell": None,
         "cross_sell_win_rate": None,
     }
+
+
+def test_before_any_end_date_the_page_says_so_as_retention_does(captured: Capture, tmp_path: Path) -> None:
+    """sample_data has end dates, just none on a line booked by 2019-01-01: the page says what
+    `xsell retention` says ("no won line booked on or before the as-of date has an end date"),
+    never that the book has none."""
+    book = ["--data", str(SAMPLE), "--as-of", "2019-01-01"]
+    _, data = captured(*book)
+    assert data.mode == "bookings" and data.retention is None
+    page = _page(tmp_path)
+    command = invoke(["retention", *book, "--format", "table"], env={"XSELL_CONFIG": ""}, cwd=REPO)
+    said = (command.stdout + command.stderr).strip().splitlines()[0]
+    assert said == (
+        "retention needs end dates (a subscription or billing export): no won line booked on or before the as-of "
+        "date has an end date, so nobody can be seen to leave"
+    )
+    assert f'<p class="empty" data-empty="retention">{said[0].upper()}{said[1:]}.</p>' in page
+    subtitle = re.search(r'<p class="subtitle">([^<]*)</p>', page)
+    assert subtitle is not None
+    assert subtitle.group(1) == (
+        "As of 2019-01-01 · family level · bookings mode (no won line booked on or before the as-of date has an "
+        "end date) · min base 10 customers · xsell " + data.version
+    )

@@ -115,7 +115,10 @@ def test_bookings_mode_draws_no_churn_and_explains_missing_retention() -> None:
     assert {"new", "cross_sell", "upsell"} <= series
     assert not {"churn", "contraction", "reactivation"} & series
     assert "expansion-arr" not in charts(page)
-    assert "Bookings mode: the book has no end dates" in page
+    assert (
+        "Bookings mode (no won line booked on or before the as-of date has an end date): contraction, churn and "
+        "reactivation cannot be seen." in page
+    )
     assert re.search(r'data-empty="retention">Retention needs end dates', page)
 
 
@@ -290,3 +293,10 @@ def test_strongest_pairs_need_min_base_customers_on_both_sides() -> None:
         ["17012F", "17012D", "33", "24", "72.7%", "36.4%–100.0%", "0.8%", "90.06×"],
         ["17012D", "17012F", "35", "24", "68.6%", "34.3%–100.0%", "0.8%", "90.06×"],
     ]
+
+
+def test_bookings_mode_by_config_on_a_book_with_end_dates_says_so() -> None:
+    """`mode: bookings` in the config on a book with end dates: the mode is not for want of them."""
+    page = render_html(replace(bookings_report(), end_dates=True))
+    assert "bookings mode (the config&#x27;s mode is bookings, so end dates are not read)" in page
+    assert "Bookings mode (the config&#x27;s mode is bookings, so end dates are not read): contraction" in page

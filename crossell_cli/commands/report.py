@@ -291,6 +291,7 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
             omitted=tuple(omitted),
             cross_sell_share=share,
             pass_through_discount=t.pass_through_discount,
+            end_dates=end_dates,
         )
 
     return Report(Plan(sides=sides, model=model, ingested=ingested), finish)

@@ -79,6 +79,16 @@ class ReportData:
     cross_sell_share: tuple[float, float] | None = None
     # the flags' pass-through threshold (fraction off list), for the sentences that name it
     pass_through_discount: float = 0.9
+    # some won line booked on or before the as-of date has an end date (what ARR mode and
+    # retention need; a book with end dates has none of them before its first booking)
+    end_dates: bool = False
+
+    @property
+    def no_end_dates_text(self) -> str:
+        """Why there is no churn to see, in `xsell retention`'s words, or that bookings mode was asked for."""
+        if self.end_dates:
+            return "the config's mode is bookings, so end dates are not read"
+        return "no won line booked on or before the as-of date has an end date"
 
     @property
     def mode_text(self) -> str:

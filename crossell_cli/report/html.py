@@ -42,6 +42,12 @@ KPI_LABELS = {
     "cross_sell_win_rate": "Cross-sell win rate",
 }
 STATUS_MARKS = {"within": "✓ within", "below": "▼ below", "above": "▲ above"}
+# Why a dated book has no retention, in `xsell retention`'s words (the page and the workbook):
+# a book with end dates has none on the lines booked before its first end date was set.
+NO_RETENTION = (
+    "Retention needs end dates (a subscription or billing export): no won line booked on or before the as-of "
+    "date has an end date, so nobody can be seen to leave."
+)
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 SEVERITY_COLOURS = {"high": VERMILLION, "medium": ORANGE, "low": SKY}
 
@@ -206,7 +212,7 @@ def _kind(frame: pl.DataFrame, name: str, kinds: dict[str, fmt.Kind]) -> fmt.Kin
 
 
 def _masthead(data: ReportData) -> str:
-    mode = "ARR mode (end dates)" if data.mode == "arr" else "bookings mode (no end dates)"
+    mode = "ARR mode (end dates)" if data.mode == "arr" else f"bookings mode ({data.no_end_dates_text})"
     parts = [data.as_of_text.capitalize(), f"{data.level} level", *([] if data.dateless else [mode])]
     parts += [f"min base {data.min_base:,} customers", f"xsell {data.version}"]
     items = _plural(data.level)
@@ -473,7 +479,7 @@ def _expansion(data: ReportData) -> str:
     )
     totals = _expansion_totals(data, len(periods), word)
     if not arr_mode:
-        totals += " Bookings mode: the book has no end dates, so contraction, churn and reactivation cannot be seen."
+        totals += f" Bookings mode ({data.no_end_dates_text}): contraction, churn and reactivation cannot be seen."
     body = _figure(bridge, escape(totals), "expansion-bridge")
     closing = _floats(expansion, "closing_arr")
     if arr_mode and any(v is not None for v in closing):
@@ -654,8 +660,7 @@ def _retention(data: ReportData) -> str:
             title,
             _empty(
                 "retention",
-                "Retention needs end dates (a billing or subscription export): this book has none, so every won line "
-                "stays active and no churn can be seen.",
+                NO_RETENTION,
             ),
         )
     if retention.is_empty():

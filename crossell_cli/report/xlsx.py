@@ -18,7 +18,7 @@ import polars as pl
 
 from . import fmt
 from .data import ReportData, matrix_axis
-from .html import BRIDGE, CURVES_MAX, KPI_LABELS
+from .html import BRIDGE, CURVES_MAX, KPI_LABELS, NO_RETENTION
 from .svg import BLACK, CATEGORICAL
 
 MATRIX_MAX = 250  # bases and targets in the attach matrix sheet; every pair stays in "Attach"
@@ -83,12 +83,7 @@ def write_xlsx(data: ReportData, target: IO[bytes]) -> None:
     _sheet_table(book, "Timing", "timing", data.timing, "No landed account to follow.")
     _km_sheet(book, data)
     if data.retention is None:
-        _message_sheet(
-            book,
-            "Retention",
-            "Retention needs end dates (a billing or subscription export): this book has none, "
-            "so no churn can be seen.",
-        )
+        _message_sheet(book, "Retention", NO_RETENTION)
     else:
         _sheet_table(book, "Retention", "retention", data.retention, "No account had ARR at the window start.")
     left_out = dict(data.omitted).get("whitespace")

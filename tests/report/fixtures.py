@@ -184,6 +184,7 @@ def sample_report() -> ReportData:
         ),
         # what `xsell expansion --data sample_data --format table` notes: ARR added day by day
         cross_sell_share=(48772637.8, 393394225.6),
+        end_dates=True,
     )
 
 
@@ -241,6 +242,7 @@ def ravenstack_report() -> ReportData:
         whitespace_by_family=empty["whitespace_by_family"],
         flags=golden("ravenstack", "flags.csv"),
         flags_by_rep=empty["flags_by_rep"],
+        end_dates=True,
     )
 
 
@@ -256,6 +258,7 @@ def bookings_report() -> ReportData:
             "mode": "bookings",
             "expansion": bookings,
             "retention": None,
+            "end_dates": False,
             # as `xsell expansion` counts it in bookings mode: won revenue over every period
             "cross_sell_share": (
                 float(bookings["cross_sell"].sum()),
