@@ -300,3 +300,45 @@ def test_bookings_mode_by_config_on_a_book_with_end_dates_says_so() -> None:
     page = render_html(replace(bookings_report(), end_dates=True))
     assert "bookings mode (the config&#x27;s mode is bookings, so end dates are not read)" in page
     assert "Bookings mode (the config&#x27;s mode is bookings, so end dates are not read): contraction" in page
+
+
+def test_product_level_says_product_where_it_means_the_item() -> None:
+    page = render_html(replace(sample_report(), level="product"))
+    assert "How long after landing an account buys its first new product." in page
+    assert "ARR mode: each period&#x27;s change in ARR per account and product, split into new" in page
+    assert (
+        "pass_through: a cross-sell priced far below list on another product&#x27;s deal; forced_bundle: a product "
+        "almost never sold alone; early_churn: a cross-sold product gone within months;" in page
+    )
+
+
+def test_bridge_titles_say_what_the_bars_hold() -> None:
+    """ARR mode has losses below zero; bookings mode has none to draw, and its title says so."""
+    title = '<title id="expansion-bridge-title">{}</title>'
+    arr = render_html(sample_report())
+    assert title.format("Revenue bridge by quarter: what was added above zero, what was lost below") in arr
+    bookings = render_html(bookings_report())
+    assert title.format("Won bookings by quarter: new, cross-sell and upsell (bookings mode shows no losses)") in (
+        bookings
+    )
+
+
+def test_a_book_without_reps_says_so_instead_of_a_none_bar() -> None:
+    data = sample_report()
+    nobody = pl.DataFrame(
+        {
+            "rep": ["(none)"],
+            "cross_sells": [2744],
+            "flagged": [133],
+            "share_flagged": [133 / 2744],
+            "flagged_value": [9161.1],
+        }
+    )
+    page = render_html(
+        replace(data, flags_by_rep=nobody, flags=data.flags.with_columns(pl.lit(None, pl.String).alias("rep")))
+    )
+    assert (
+        '<p class="empty" data-empty="flags-reps">No cross-sell line names a rep (the export has no rep column, or '
+        "leaves it empty): flagged cross-sells cannot be put to reps.</p>" in page
+    )
+    assert "flags-reps" not in charts(page)

@@ -335,3 +335,10 @@ def test_a_very_long_pair_list_keeps_the_pairs_with_a_real_base(monkeypatch: pyt
     note = sheet.cell(row=1, column=17).value
     assert note.startswith(f"The first 30 of the {visible.height} pairs whose base has 500+ customers")
     assert f"({data.attach.height} pairs in all)" in note
+
+
+def test_bookings_bridge_chart_title_has_no_losses() -> None:
+    archive = zipfile.ZipFile(io.BytesIO(workbook_bytes(bookings_report())))
+    charts = [archive.read(n).decode() for n in archive.namelist() if re.fullmatch(r"xl/charts/chart\d+\.xml", n)]
+    bridge = next(c for c in charts if "<c:barChart>" in c)
+    assert "<a:t>Won bookings by period: new, cross-sell and upsell (bookings mode shows no losses)</a:t>" in bridge

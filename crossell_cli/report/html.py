@@ -48,6 +48,7 @@ NO_RETENTION = (
     "Retention needs end dates (a subscription or billing export): no won line booked on or before the as-of "
     "date has an end date, so nobody can be seen to leave."
 )
+NO_REP = "(none)"  # the rep of a line without one in `xsell flags --by rep`
 SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
 SEVERITY_COLOURS = {"high": VERMILLION, "medium": ORANGE, "low": SKY}
 
@@ -471,7 +472,11 @@ def _expansion(data: ReportData) -> str:
         "expansion-bridge",
         periods,
         series,
-        title=f"Revenue bridge by {word}: what was added above zero, what was lost below",
+        title=(
+            f"Revenue bridge by {word}: what was added above zero, what was lost below"
+            if arr_mode
+            else f"Won bookings by {word}: new, cross-sell and upsell (bookings mode shows no losses)"
+        ),
         x_label=word.capitalize(),
         y_label=y_label,
         value_text=fmt.money,
@@ -526,8 +531,8 @@ def _expansion(data: ReportData) -> str:
         )
     body += _table(table_frame, columns, key="expansion", caption=f"Movements by {word} ({currency})")
     intro = escape(
-        "ARR mode: each period's change in ARR per account and family, split into new, reactivation, cross-sell, "
-        "upsell, contraction and churn (they add up to the change in ARR)."
+        f"ARR mode: each period's change in ARR per account and {data.level}, split into new, reactivation, "
+        "cross-sell, upsell, contraction and churn (they add up to the change in ARR)."
         if arr_mode
         else "Bookings mode: every won line booked in the period, as new (land), cross-sell or upsell."
     )
@@ -643,8 +648,8 @@ def _timing(data: ReportData) -> str:
             caption="Days from land to first cross-sell; ≤ N days shares are Kaplan–Meier estimates",
         )
     intro = escape(
-        "How long after landing an account buys its first new family. The median among cross-sold accounts alone "
-        "is biased short; the Kaplan–Meier median counts the accounts still waiting."
+        f"How long after landing an account buys its first new {data.level}. The median among cross-sold accounts "
+        "alone is biased short; the Kaplan–Meier median counts the accounts still waiting."
     )
     return _section("timing", "Time to cross-sell", body, intro)
 
@@ -826,8 +831,9 @@ def _flags(data: ReportData) -> str:
     body = _figure(
         svg,
         escape(
-            "pass_through: a cross-sell priced far below list on another family's deal; forced_bundle: a family "
-            "almost never sold alone; early_churn: a cross-sold family gone within months; premature: pitched "
+            f"pass_through: a cross-sell priced far below list on another {data.level}'s deal; forced_bundle: a "
+            f"{data.level} almost never sold alone; early_churn: a cross-sold {data.level} gone within months; "
+            "premature: pitched "
             "within days of land; rep_concentration: a rep with far more flagged cross-sells than the book; "
             "price_erosion: attach rose while price fell."
         ),
@@ -839,7 +845,14 @@ def _flags(data: ReportData) -> str:
         key="flags-counts",
     )
     reps = by_rep.filter(pl.col("flagged") > 0) if "flagged" in by_rep.columns else by_rep.clear()
-    if reps.is_empty():
+    if not by_rep.is_empty() and (by_rep.get_column("rep") == NO_REP).all():
+        # (flags --by rep puts lines without a rep under "(none)": one bar of it names nobody)
+        body += _empty(
+            "flags-reps",
+            "No cross-sell line names a rep (the export has no rep column, or leaves it empty): flagged "
+            "cross-sells cannot be put to reps.",
+        )
+    elif reps.is_empty():
         body += _empty("flags-reps", "No rep has a flagged cross-sell.")
     else:
         concentrated = {

@@ -408,7 +408,13 @@ def _expansion_chart(book: _Book, sheet: Any, data: ReportData) -> None:
                 **fill,
             }
         )
-    chart.set_title({"name": "Revenue bridge by period: gains above zero, losses below"})
+    chart.set_title(
+        {
+            "name": "Revenue bridge by period: gains above zero, losses below"
+            if data.mode == "arr"
+            else "Won bookings by period: new, cross-sell and upsell (bookings mode shows no losses)"
+        }
+    )
     chart.set_x_axis({"name": "Period", "label_position": "low"})
     chart.set_y_axis(
         {"name": "ARR movement" if data.mode == "arr" else "Won bookings (annualised)", "num_format": "#,##0"}
