@@ -627,8 +627,10 @@ _WINDOW_DAYS = {"": 1, "d": 1, "w": 7, "m": 30, "y": 365}
 def parse_window(text: str, *, what: str) -> int:
     """'365d' -> 365, '26w' -> 182, '12m' -> 360, '1y' -> 365 (days)."""
     match = _WINDOW.match(text)
-    if not match or int(match.group(1)) <= 0:
+    if not match:
         raise UsageError(f"{what}: '{text}' is not a duration; write e.g. 365d, 26w, 12m or 1y")
+    if int(match.group(1)) == 0:
+        raise UsageError(f"{what}: '{text}' is no time at all; give at least one day, e.g. 1d, 90d or 1y")
     return check_window(int(match.group(1)) * _WINDOW_DAYS[match.group(2).lower()], text=text, what=what)
 
 

@@ -184,6 +184,15 @@ def test_a_repeated_header_row_is_rejected_as_such(tmp_path):
     assert book.accounts["account_id"].to_list() == ["a", "b"]
 
 
+def test_a_bad_quantity_is_told_how_to_write_a_quantity_not_an_amount(tmp_path):
+    _book, report = load(
+        tmp_path, {"line_items.csv": "account_id,product_id,booked_at,amount,quantity\na,p,2024-01-01,5,three\n"}
+    )
+    assert report.rejects.select("column", "rule", "message").rows() == [
+        ("quantity", "bad_number", "'three' is not a number; write quantity as a plain number, such as 3 or 2.5")
+    ]
+
+
 def test_blank_lines_and_salesforce_footer_are_dropped_and_counted(tmp_path):
     text = (
         "Account ID,Product,Close Date,Amount\n"

@@ -243,3 +243,16 @@ def test_an_unknown_level_says_both_levels_and_what_they_mean(cli):
         "Error: --level foo: choose family or product\n"
         "  fix: --level family rolls products up to their family (the default); --level product keeps them apart\n"
     )
+
+
+def test_a_window_of_zero_days_is_said_to_be_empty(cli):
+    # '0d' was "not a duration", which it is: a duration of no day, so no window at all.
+    for window in ("0d", "0m", "0"):
+        result = cli("summary", "--data", str(SAMPLE), "--window", window)
+        assert (result.exit_code, result.stdout) == (2, "")
+        assert (
+            result.stderr
+            == f"Error: --window: '{window}' is no time at all; give at least one day, e.g. 1d, 90d or 1y\n"
+        )
+    bad = cli("summary", "--data", str(SAMPLE), "--window", "soon")
+    assert bad.stderr == "Error: --window: 'soon' is not a duration; write e.g. 365d, 26w, 12m or 1y\n"

@@ -113,6 +113,7 @@ _DATE_ORDER = (
     "the export mixes two date orders: correct the cell, or export the dates as YYYY-MM-DD",
 )
 _NUMBER = ("'{v}' is not a number", "amounts may look like 1200.50, $1,200.50, USD 1,200.50 or (1,200.00)")
+_COUNT = ("'{v}' is not a number", "write {c} as a plain number, such as 3 or 2.5")
 _MARK = ("'{v}' uses the other decimal mark", "set decimal_mark: ',' (or '.') in xsell.yaml to match the export")
 _BOOL = ("'{v}' is not a yes/no value", "use true/false, yes/no, 1/0 or x")
 _PERIOD = ("'{v}' is not a billing period", "use month, quarter, year or an ISO 8601 duration such as P1M or P12M")
@@ -128,7 +129,7 @@ def _cell_rules(tables: tuple[TableName, ...], severity: Severity, required: boo
         (p.BAD_DATE, "kind:date", _DATE),
         (p.DATE_ORDER, "kind:date", _DATE_ORDER),
         (p.BAD_NUMBER, "kind:money", _NUMBER),
-        (p.BAD_NUMBER, "kind:number", _NUMBER),
+        (p.BAD_NUMBER, "kind:number", _COUNT),
         (p.BAD_NUMBER, "kind:fraction", _NUMBER),
         (p.DECIMAL_MARK, "kind:money", _MARK),
         (p.DECIMAL_MARK, "kind:number", _MARK),
