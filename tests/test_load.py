@@ -193,6 +193,25 @@ def test_a_bad_quantity_is_told_how_to_write_a_quantity_not_an_amount(tmp_path):
     ]
 
 
+def test_a_workbook_is_read_from_its_first_visible_sheet(tmp_path):
+    # A hidden 'Notes' sheet first: it was read, and the export failed for want of columns.
+    from openpyxl import Workbook
+
+    book = Workbook()
+    notes = book.active
+    notes.title = "Notes"
+    notes.append(["hidden notes"])
+    notes.sheet_state = "hidden"
+    data = book.create_sheet("Data")
+    data.append(["account_id", "product_id", "booked_at", "amount"])
+    data.append(["a", "p", "2024-01-05", 5])
+    book.save(tmp_path / "line_items.xlsx")
+    values = validate_config({"data": {"dir": "."}})
+    frames, report = load_book(resolve_settings(file_values=values, config_dir=tmp_path, cli={}))
+    assert frames.line_items["account_id"].to_list() == ["a"]
+    assert report.rejected == 0
+
+
 def test_blank_lines_and_salesforce_footer_are_dropped_and_counted(tmp_path):
     text = (
         "Account ID,Product,Close Date,Amount\n"

@@ -468,6 +468,22 @@ def _sheet_part(book: zipfile.ZipFile, sheet: str | None) -> str | None:
     return target.lstrip("/") if target.startswith("/") else f"xl/{target}"
 
 
+def _first_visible_sheet(path: Path) -> str | None:
+    """The first sheet not hidden, when the workbook's first sheet is hidden; else None (the first)."""
+    from xml.etree import ElementTree
+
+    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
+    try:
+        with zipfile.ZipFile(path) as book:
+            sheets = ElementTree.fromstring(book.read("xl/workbook.xml")).findall("m:sheets/m:sheet", ns)
+    except (OSError, KeyError, zipfile.BadZipFile, ElementTree.ParseError):
+        return None  # an unreadable workbook: the read says so
+    shown = [s.get("name") for s in sheets if s.get("state", "visible") == "visible"]
+    if not sheets or sheets[0].get("state", "visible") == "visible" or not shown:
+        return None
+    return shown[0]
+
+
 def _check_sheet(path: Path, sheet: str) -> None:
     """A configured sheet the workbook does not have is a config error naming the sheets."""
     import fastexcel  # Polars' own Excel reader
@@ -487,6 +503,10 @@ def _check_sheet(path: Path, sheet: str) -> None:
 def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
     if sheet is not None:
         _check_sheet(path, sheet)
+    else:
+        # The sheet Excel opens on: the first one a person can see (a hidden 'Notes' or
+        # lookup sheet often comes first).
+        sheet = _first_visible_sheet(path)
     try:
         sheet_df = pl.read_excel(
             path,
