@@ -47,9 +47,11 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache") / "xsell"
 
 
-def fingerprint(paths: Iterable[Path]) -> list[tuple[str, int, int]]:
-    """(absolute path, size, mtime in ns) of every input file (a folder: of every file in it)."""
-    out: list[tuple[str, int, int]] = []
+def fingerprint(paths: Iterable[Path]) -> list[tuple[str, int, int, int, int]]:
+    """(absolute path, size, mtime, ctime in ns, inode) of every input file (a folder: of every
+    file in it). ``cp -p`` and ``rsync -t`` give a new export the old one's size and mtime; no
+    tool can set the change time (ctime), which any write or replacement moves."""
+    out: list[tuple[str, int, int, int, int]] = []
     for path in paths:
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for f in files:
@@ -57,20 +59,20 @@ def fingerprint(paths: Iterable[Path]) -> list[tuple[str, int, int]]:
                 st = f.stat()
             except OSError:
                 continue
-            out.append((str(f.resolve()), st.st_size, st.st_mtime_ns))
+            out.append((str(f.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
     return sorted(out)
 
 
 @cache
-def code_fingerprint() -> list[tuple[str, int, int]]:
-    """xsell's own source files (path, size, mtime): an upgrade or an edit never reads an entry
+def code_fingerprint() -> list[tuple[str, int, int, int, int]]:
+    """xsell's own source files (as ``fingerprint``): an upgrade or an edit never reads an entry
     an older xsell wrote. Not the compiled copies under ``__pycache__``: Python rewrites them when
     it likes (another interpreter, a checkout that touched a file), which threw away fits that
     the code behind them still matched."""
     return source_fingerprint(Path(__file__).resolve().parent)
 
 
-def source_fingerprint(root: Path) -> list[tuple[str, int, int]]:
+def source_fingerprint(root: Path) -> list[tuple[str, int, int, int, int]]:
     """``fingerprint`` of the files under ``root`` but those under a ``__pycache__`` folder."""
     return fingerprint(sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts))
 

@@ -7,6 +7,7 @@ import datetime as dt
 import math
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -467,7 +468,7 @@ def test_the_code_fingerprint_changes_with_the_source_not_with_compiled_copies(t
     source.write_text("x = 1\n")
     (tmp_path / "pkg" / "rules.yaml").write_text("a: 1\n")
     before = source_fingerprint(tmp_path / "pkg")
-    assert [Path(p).name for p, _, _ in before] == ["mod.py", "rules.yaml"]
+    assert [Path(p).name for p, *_ in before] == ["mod.py", "rules.yaml"]
     (tmp_path / "pkg" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"compiled")
     assert source_fingerprint(tmp_path / "pkg") == before
     source.write_text("x = 2  # an edit\n")
@@ -628,3 +629,21 @@ def test_the_settings_line_of_a_book_without_dates_says_what_its_score_is(cli):
         "(a book without dates: no purchase order to learn from) · rows by score, ties by account_id then family"
     )
     assert "Phone" in got.stdout and "customers also own Phone (88%)" in got.stdout
+
+
+def test_an_export_copied_over_with_its_old_size_and_time_is_a_new_input(tmp_path):
+    # `cp -p` or `rsync -t` of a new export with the old one's size and modification time: the
+    # cache answered from the old one. The change time (and the inode, for a replaced file) moves.
+    from crossell_cli.cache import fingerprint
+
+    path = tmp_path / "line_items.csv"
+    path.write_text("account_id,product_id\na,Core\n")
+    before = fingerprint([path])
+    stamp = path.stat()
+    time.sleep(0.01)
+    path.write_text("account_id,product_id\nb,Core\n")  # same size, in place
+    os.utime(path, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (stamp.st_size, stamp.st_mtime_ns)
+    assert fingerprint([path]) != before
+    again = fingerprint([path])
+    assert fingerprint([path]) == again  # reading it changes nothing
