@@ -212,6 +212,21 @@ def test_a_workbook_is_read_from_its_first_visible_sheet(tmp_path):
     assert report.rejected == 0
 
 
+def test_a_quantity_of_zero_or_less_is_a_warning_on_a_used_line(cli, tmp_path):
+    path = tmp_path / "line_items.csv"
+    path.write_text(
+        "account_id,product_id,booked_at,amount,quantity\na,p,2024-01-01,5,-2\nb,p,2024-01-01,5,0\nc,p,2024-01-01,5,3\n"
+    )
+    result = cli("validate", "--line-items", str(path))
+    assert result.exit_code == 0
+    rows = [line.split(",")[2:7] for line in result.stdout.splitlines()[1:]]
+    assert rows == [
+        ["1", "quantity", "", "'-2.0", "nonpositive_quantity"],
+        ["2", "quantity", "", "0.0", "nonpositive_quantity"],
+    ]
+    assert "line_items: 3 rows, 3 used, 0 rejected, 2 warnings" in result.stderr
+
+
 def test_blank_lines_and_salesforce_footer_are_dropped_and_counted(tmp_path):
     text = (
         "Account ID,Product,Close Date,Amount\n"

@@ -339,6 +339,16 @@ RULES: tuple[Rule, ...] = (
         "amount {v} is negative (a credit or refund?); it is counted as is",
     ),
     Rule(
+        "nonpositive_quantity",
+        LINES,
+        "quantity",
+        "warning",
+        "check",
+        lambda _c: pl.col("quantity") <= 0,
+        "quantity {v} is zero or negative (a return or a credit?); the line is counted as is, and so is "
+        "a list value worked out as the catalogue's list price × quantity",
+    ),
+    Rule(
         "end_before_start",
         LINES,
         "end_date",
