@@ -265,8 +265,8 @@ def test_ravenstack_arr_bridge_and_one_denominator_for_every_period():
         notes.add(next(line for line in table.splitlines() if line.startswith("cross-sell is")))
     # was 125.2 M by quarter, 122.0 M by year, 128.4 M by month
     assert notes == {
-        "cross-sell is 0.0% of ARR added (0 of 135,248,832 added by new, reactivation, cross-sell and upsell "
-        "movements, counted day by day: the same for every --period)"
+        "cross-sell is 0.0% of ARR added (0 of 135,248,832 added by new, reactivation, cross-sell, upsell and "
+        "pass-through cross-sell movements, counted day by day: the same for every --period)"
     }
     segment = invoke(
         ["expansion", "--by", "segment", "--config", str(EXAMPLES / "ravenstack" / "xsell.yaml"), "--format", "table"],

@@ -71,8 +71,8 @@ def expansion(session: Session, *, by: str | None = None, with_notes: bool = Tru
                 if added:
                     notes.append(
                         f"cross-sell is {cross / added:.1%} of ARR added ({cross:,.0f} of {added:,.0f} added by new, "
-                        "reactivation, cross-sell and upsell movements, counted day by day: the same for every "
-                        "--period)"
+                        "reactivation, cross-sell, upsell and pass-through cross-sell movements, counted day "
+                        "by day: the same for every --period)"
                     )
             if by != "rep":
                 notes.append(
