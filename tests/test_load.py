@@ -383,6 +383,23 @@ def test_several_currencies_refused_unless_fx(tmp_path):
     assert sorted(book.line_items["amount"].to_list()) == [100.0, pytest.approx(110.0)]
 
 
+def test_a_currency_column_written_as_a_symbol_is_its_code(tmp_path):
+    # 'US$' and '€' in a currency column were currencies of their own beside USD and EUR
+    # ("amounts are in several currencies (USD: 2 lines, US$: 1 line, ...)").
+    files = {
+        "line_items.csv": "account_id,product_id,booked_at,amount,currency\n"
+        "a,p,2024-01-01,100,USD\nb,p,2024-01-01,100, usd \nc,p,2024-01-01,100,US$\nd,p,2024-01-01,100,$\n"
+        "e,p,2024-01-01,$100,US$\n"
+    }
+    book, report = load(tmp_path, files)
+    assert report.rejected == 0
+    assert book.line_items["currency"].to_list() == ["USD"] * 5
+    book, _ = load(
+        tmp_path, {"line_items.csv": "account_id,product_id,booked_at,amount,currency\na,p,2024-01-01,100,€\n"}
+    )
+    assert book.line_items["currency"].to_list() == ["EUR"]
+
+
 DOLLARS = 'account_id,product_id,booked_at,amount\na,p,2024-01-01,"$100"\nb,p,2024-01-01,"$50"\nc,p,2024-01-01,7\n'
 
 

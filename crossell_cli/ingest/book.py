@@ -101,6 +101,21 @@ _THREE_DECIMAL = ("BHD", "JOD", "KWD", "OMR", "TND")
 # Currencies written with a plain '$': a '$' amount is in the reporting currency when that is
 # one of them (currency: CAD), and in US dollars otherwise.
 _DOLLAR_SIGN = ("USD", "CAD", "AUD", "NZD", "SGD", "HKD", "MXN", "ARS", "CLP", "COP", "TWD", "XCD")
+# Currencies written as symbols (upper-cased), in a currency column or the currency: setting.
+_WRITTEN_CURRENCY = {
+    "US$": "USD",
+    "€": "EUR",
+    "£": "GBP",
+    "¥": "JPY",
+    "C$": "CAD",
+    "CA$": "CAD",
+    "A$": "AUD",
+    "AU$": "AUD",
+    "NZ$": "NZD",
+    "HK$": "HKD",
+    "S$": "SGD",
+    "R$": "BRL",
+}
 # The largest annual value a line may have, in the reporting currency: a thousand trillion.
 # Past it a value is no purchase (an id, a phone number or a grand total read as the amount),
 # and the exact money sums (micro-units in an Int128) would overflow past 1.7e32.
@@ -650,7 +665,10 @@ def _finish_line_items(
     reporting = reporting_code(settings.currency)
     dollar_is = reporting if reporting in _DOLLAR_SIGN else "USD"
     dollar = [pl.when(pl.col(m) == "$").then(pl.lit(dollar_is)).otherwise(pl.col(m)) for m in markers]
-    given = pl.col("currency").str.to_uppercase()
+    # (a column of 'US$' or '€' is USD or EUR; a '$' alone, like one written in the amount)
+    written_as = {**_WRITTEN_CURRENCY, "$": dollar_is}
+    upper = pl.col("currency").str.strip_chars().str.to_uppercase()
+    given = p.lookup(upper, written_as, pl.String(), default=upper)
     conflict = pl.lit(False)
     if "currency" in headers and markers:
         # A currency column and an amount written in another ('€50' on a USD row): which is
@@ -842,7 +860,7 @@ def reporting_code(currency: str | None) -> str:
     """The configured reporting currency as a code ('eur', ' EUR', '€' -> EUR; '$', 'US$' ->
     USD); '' when none is set or it is no three-letter code (then nothing is compared with it)."""
     code = (currency or "").strip().upper()
-    code = {"$": "USD", "US$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY"}.get(code, code)
+    code = {"$": "USD", **_WRITTEN_CURRENCY}.get(code, code)
     return code if len(code) == 3 and code.isascii() and code.isalpha() else ""
 
 
