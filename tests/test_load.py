@@ -227,6 +227,26 @@ def test_a_quantity_of_zero_or_less_is_a_warning_on_a_used_line(cli, tmp_path):
     assert "line_items: 3 rows, 3 used, 0 rejected, 2 warnings" in result.stderr
 
 
+def test_a_parquet_duration_column_is_read_as_text_and_named_when_it_is_no_date(tmp_path):
+    # It was "could not be read: casting from Duration('μs') to String not supported", for the
+    # whole file, naming no column.
+    frame = pl.DataFrame(
+        {
+            "account_id": ["a", "b"],
+            "product_id": ["p", "p"],
+            "booked_at": [dt.date(2024, 1, 1)] * 2,
+            "amount": [5.0, 6.0],
+            "start_date": [dt.timedelta(days=1, hours=2), None],
+            "note": [dt.timedelta(minutes=5), None],
+        }
+    )
+    frame.write_parquet(tmp_path / "line_items.parquet")
+    values = validate_config({"data": {"dir": "."}})
+    book, report = load_book(resolve_settings(file_values=values, config_dir=tmp_path, cli={}))
+    assert report.rejects.select("row", "column", "value", "rule").rows() == [(1, "start_date", "P1DT2H", "bad_date")]
+    assert book.line_items["account_id"].to_list() == ["b"]
+
+
 def test_blank_lines_and_salesforce_footer_are_dropped_and_counted(tmp_path):
     text = (
         "Account ID,Product,Close Date,Amount\n"

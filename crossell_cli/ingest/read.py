@@ -76,6 +76,8 @@ class RawTable:
             head = len(name) + 4
             text = encoded.str.slice(head, encoded.str.len_chars() - head - 1)
             return pl.when(column.is_not_null()).then(text).alias(self.column(index))
+        if isinstance(dtype, pl.Duration):  # (which Polars cannot cast to text: ISO 8601, 'P1DT2H')
+            return column.dt.to_string("iso").alias(self.column(index))
         return column.cast(pl.String)
 
 
