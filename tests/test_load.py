@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 
 import polars as pl
@@ -332,6 +333,27 @@ def test_a_file_that_is_not_text_says_what_it_is(tmp_path, content, kind, fix):
         load(tmp_path, {"line_items.csv": content})
     assert err.value.message == f"{tmp_path / 'line_items.csv'}: the file is {kind}, not a CSV text file"
     assert err.value.hint == fix
+
+
+@pytest.mark.parametrize(
+    ("encoding", "written", "said"),
+    [
+        ("utf-16-le", "utf-16-be", "UTF-16 big-endian"),
+        ("latin-1", "utf-8-sig", "UTF-8"),
+        ("utf-8", "utf-16-le", "UTF-16 little-endian"),
+    ],
+)
+def test_an_encoding_the_byte_order_mark_contradicts_is_said(tmp_path, encoding, written, said):
+    # The whole file, decoded wrongly, was printed back as its "headers found".
+    text = "account_id,product_id,booked_at,amount\na,p,2024-01-01,5\n"
+    bom = {"utf-16-be": codecs.BOM_UTF16_BE, "utf-16-le": codecs.BOM_UTF16_LE, "utf-8-sig": b""}[written]
+    with pytest.raises(DataError) as err:
+        load(tmp_path, {"line_items.csv": bom + text.encode(written)}, encoding=encoding)
+    assert err.value.message == (
+        f"{tmp_path / 'line_items.csv'}: the file starts with a {said} byte-order mark, but the encoding given is {encoding}"
+    )
+    book, _ = load(tmp_path, {"line_items.csv": bom + text.encode(written)}, encoding=written.removesuffix("-sig"))
+    assert book.line_items["account_id"].to_list() == ["a"]
 
 
 def test_delimiter_and_decimal_comma(tmp_path):

@@ -181,6 +181,8 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> Raw
     detected = next((name for bom, name in _BOMS if head.startswith(bom)), None)
     wanted = encoding or detected or "utf-8"
     check_encoding(wanted)
+    if encoding is not None and detected is not None:
+        _check_bom(path, head, encoding)
     if detected is None and encoding is None and head.count(b"\x00") > len(head) // 8:
         raise DataError(
             f"{path}: the file looks like UTF-16 without a byte-order mark (many NUL bytes)",
@@ -213,6 +215,30 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> Raw
         eol_char=eol,
     )
     return RawTable(path, headers, frame, wanted, sep, "csv")
+
+
+# What each byte-order mark says the file is, and the --encoding values that agree with it.
+_BOM_ENCODINGS = (
+    (codecs.BOM_UTF32_LE, "UTF-32 little-endian", ("utf-32", "utf-32-le")),
+    (codecs.BOM_UTF32_BE, "UTF-32 big-endian", ("utf-32", "utf-32-be")),
+    (codecs.BOM_UTF8, "UTF-8", ("utf-8", "utf-8-sig")),
+    (codecs.BOM_UTF16_LE, "UTF-16 little-endian", ("utf-16", "utf-16-le")),
+    (codecs.BOM_UTF16_BE, "UTF-16 big-endian", ("utf-16", "utf-16-be")),
+)
+
+
+def _check_bom(path: Path, head: bytes, encoding: str) -> None:
+    """An --encoding the file's byte-order mark contradicts decodes it into nonsense (the whole
+    file then reads as one garbled header): say so instead."""
+    name = codecs.lookup(encoding).name
+    for bom, said, agree in _BOM_ENCODINGS:
+        if head.startswith(bom):
+            if name not in agree:
+                raise DataError(
+                    f"{path}: the file starts with a {said} byte-order mark, but the encoding given is {encoding}",
+                    hint="leave out --encoding (or encoding: in xsell.yaml): the mark says how the file is written",
+                )
+            return
 
 
 def _transcode(path: Path, encoding: str) -> Path:
