@@ -356,6 +356,14 @@ def test_an_encoding_the_byte_order_mark_contradicts_is_said(tmp_path, encoding,
     assert book.line_items["account_id"].to_list() == ["a"]
 
 
+@pytest.mark.parametrize("bom", [codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_LE, codecs.BOM_UTF8])
+def test_a_file_of_a_byte_order_mark_alone_is_empty(tmp_path, bom):
+    # A UTF-16 one said "Headers found: (none)".
+    with pytest.raises(DataError) as err:
+        load(tmp_path, {"line_items.csv": bom + b"\n"})
+    assert err.value.message == f"{tmp_path / 'line_items.csv'}: the file is empty (no header row)"
+
+
 def test_delimiter_and_decimal_comma(tmp_path):
     text = "Kunde;Produkt;Datum;Betrag\nK1;P1;15.01.2024;1.200,50\n"
     book, report = load(

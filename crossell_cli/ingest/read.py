@@ -173,7 +173,8 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> Raw
     not_text = _not_text(path, head)
     if not_text is not None:
         raise not_text
-    if not head.strip(b" \t\r\n\x00" + codecs.BOM_UTF8):
+    body = next((head[len(bom) :] for bom, _ in _BOMS if head.startswith(bom)), head)
+    if not body.strip(b" \t\r\n\x00" + codecs.BOM_UTF8):
         raise DataError(
             f"{path}: the file is empty (no header row)",
             hint="export the table again with its header row",
