@@ -32,7 +32,7 @@ from .errors import ExitCode, OutputError, UsageError, XsellError
 if TYPE_CHECKING:
     from .commands.answer import Answer, Shown
     from .commands.report import Report
-    from .commands.session import Collected, Session
+    from .commands.session import Collected, Plan, Session
     from .render import Sink
 
 EXIT_CODES_HELP = (
@@ -647,6 +647,12 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
     return shown.code
 
 
+def _path_as_of(plan: "Plan", collected: "Collected") -> "dt.date | None":
+    """T for an output path's {as_of}: none for a book without dates (its lines carry a
+    placeholder day, 1970-01-01, that no file name should show)."""
+    return None if plan.model is not None and plan.model.dateless else collected.as_of
+
+
 def _emit(
     opts: Common, session: "Session", answer: "Answer", collected: "Collected", shown: "Shown", sink: "Sink | None"
 ) -> str | None:
@@ -678,7 +684,8 @@ def _emit(
         header_columns=shown.header_columns,
         level=answer.level,
     )
-    target = render.expand_path(path, as_of=collected.as_of, today=dt.date.today()) if path else None
+    as_of = _path_as_of(answer.plan, collected)
+    target = render.expand_path(path, as_of=as_of, today=dt.date.today()) if path else None
     return render.emit(output, fmt=opts.format, path=target, inputs=session.inputs, wide=opts.wide)
 
 
@@ -1196,7 +1203,7 @@ def _write_report(opts: Common, session: "Session", built: "Report", chosen: str
             binary.write(workbook.getvalue())
         binary.flush()
     else:
-        target = Path(render.expand_path(path, as_of=collected.as_of, today=dt.date.today()))
+        target = Path(render.expand_path(path, as_of=_path_as_of(plan, collected), today=dt.date.today()))
         render.check_not_input(target, session.inputs)
         if chosen == "html":
             render.write_atomic(target, render_html(data).encode("utf-8"))

@@ -123,6 +123,18 @@ def test_placeholders_in_the_output_path(cli, tmp_path):
     assert (tmp_path / "attach-2025-12-31.csv").exists()
 
 
+def test_as_of_in_the_output_path_of_a_book_without_dates_is_unknown(cli, tmp_path):
+    # A wide export's lines carry a placeholder day: the file was named attach-1970-01-01.csv.
+    (tmp_path / "owners.csv").write_text("customer,Phone,Internet\na,Yes,Yes\nb,Yes,No\n")
+    (tmp_path / "xsell.yaml").write_text(
+        "data:\n  line_items:\n    path: owners.csv\n    wide:\n      account: customer\n"
+        "      columns: {Phone: Phone, Internet: Internet}\n"
+    )
+    result = cli("attach", "-c", str(tmp_path / "xsell.yaml"), "-o", str(tmp_path / "attach-{as_of}.csv"))
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.glob("attach-*")) == ["attach-unknown.csv"]
+
+
 def test_formula_injection_guard_on_text_cells(cli, write):
     path = write(
         "line_items.csv",
