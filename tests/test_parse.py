@@ -114,10 +114,17 @@ def test_a_timestamp_with_an_offset_is_on_the_day_it_was_written():
     # where it was booked (and a Parquet column in that zone gives the 31st too).
     values, errors = run(
         dates(()),
-        ["2024-12-31T20:00:00-05:00", "2024-01-15T01:00:00+05:00", "2024-01-15T01:00+0530", "2024-03-10T23:30:00.5Z"],
+        [
+            "2024-12-31T20:00:00-05:00",
+            "2024-01-15T01:00:00+05:00",
+            "2024-01-15T01:00+0530",
+            "2024-03-10T23:30:00.5Z",
+            "2024-06-30T20:00:00+05",  # an offset of whole hours
+        ],
     )
-    assert values == [dt.date(2024, 12, 31), dt.date(2024, 1, 15), dt.date(2024, 1, 15), dt.date(2024, 3, 10)]
-    assert errors == [None] * 4
+    jan15, days = dt.date(2024, 1, 15), [dt.date(2024, 12, 31), dt.date(2024, 3, 10), dt.date(2024, 6, 30)]
+    assert values == [days[0], jan15, jan15, days[1], days[2]]
+    assert errors == [None] * 5
 
 
 def test_date_format_detection():

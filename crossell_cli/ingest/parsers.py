@@ -80,7 +80,7 @@ LOCALE_DATE_FORMATS = (
 )
 # A trailing time of day ("12/1/2010 8:26", "1/15/2024 10:32 AM") is dropped before a
 # locale format is applied: the canonical model holds dates.
-TRAILING_TIME = r"[ T]+\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([AaPp][Mm])?\s*(Z|UTC|GMT|[+-]\d{2}:?\d{2})?$"
+TRAILING_TIME = r"[ T]+\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([AaPp][Mm])?\s*(Z|UTC|GMT|[+-]\d{2}(:?\d{2})?)?$"
 
 # Raw stage values (normalised: lower case, letters and digits only) -> outcome.
 DEFAULT_STAGES: dict[str, tuple[str, ...]] = {
@@ -268,7 +268,8 @@ def full_text(text: pl.Expr, s: Scratch) -> Parsed:
 
 
 def fast_text(text: pl.Expr) -> pl.Expr:
-    value = text.str.strip_chars()
+    # (an invisible character around a name or a family makes it another one: 'Analytics\u200b')
+    value = text.str.strip_chars().str.strip_chars(_INVISIBLE)
     return pl.when(value != "").then(value)
 
 
