@@ -203,10 +203,12 @@ def check_table(
         return text.is_null() | (text == "")
 
     # A second export's header row inside the file: every mapped cell is its header's text.
+    # (Compared as written, a plain equality per cell: on an accounts table it runs on every
+    # row. The file's first cell may carry the second export's byte order mark.)
     header_row = pl.all_horizontal(
         [
-            pl.col(text_of(n)).str.strip_chars().str.strip_chars("\ufeff").str.strip_chars() == src.header.strip()
-            for n, (_i, src) in mapping.items()
+            pl.col(text_of(n)).str.ends_with(src.header) if i == 0 else pl.col(text_of(n)) == src.header
+            for n, (i, src) in mapping.items()
             if src.header
         ]
         or [pl.lit(False)]
@@ -224,11 +226,13 @@ def check_table(
     # A row whose every cell reads and whose required values are there is a data row even
     # when its first cell looks like a footer's (a customer named 'Total Wine & More'): only
     # a row missing some of them can be a report's trailer.
-    # (A line has a date and an amount, which a header's text never reads as: only an accounts
-    # or products row of ids and text needs the header test to stay out of the clean lane.)
+    # (A line has a date and an amount, which a header's text or a footer's never reads as:
+    # only an accounts or products row of ids and text needs the header and footer tests to
+    # stay out of the clean lane.)
+    lines = table.name == "line_items"
     clean = pl.all_horizontal(
         [*read, *present, pl.col(EXTRA).is_null() | (pl.col(EXTRA) == "")]
-        + ([~header_row] if table.name != "line_items" else [])
+        + ([] if lines else [~header_row, ~pl.col("__candidate")])
         + ([pl.col("__excl_reason").is_null()] if exclude else [])
         + ([pl.col(LOOKUP)] if looked_up else [])
     )
@@ -288,7 +292,12 @@ def check_table(
             pl.when(pl.col(EXTRA).fill_null("").str.strip_chars() != "").then(pl.col(EXTRA)).alias(RAGGED),
             header_row.alias(HEADER_ROW),
         )
-        # A report footer is a footer-looking row after the last data row (a clean row is a data row).
+        # A report footer is a footer-looking row after the last data row (a clean row is a data
+        # row). A line here lacks a value or has a bad one; an account or product row with its
+        # key and another value ('Total Wine & More,A-003') is data, and only a thinner one
+        # ('Grand Totals (2 records)' alone) is a footer.
+        filled = pl.sum_horizontal([(c.is_not_null() & (c.str.strip_chars() != "")).cast(pl.Int32) for c in texts])
+        thin = pl.lit(True) if lines else (filled < 2) | ~pl.all_horizontal([*read, *present])
         last = pl.union(
             [
                 last_clean,
@@ -298,7 +307,9 @@ def check_table(
         ).select(pl.col("__last").max())
         rows = (
             problem.join(last, how="cross")
-            .with_columns((pl.col("__candidate") & (pl.col(ROW) > pl.col("__last").fill_null(0))).alias("__footer"))
+            .with_columns(
+                (pl.col("__candidate") & (pl.col(ROW) > pl.col("__last").fill_null(0)) & thin).alias("__footer")
+            )
             .drop("__last")
         )
 
