@@ -827,8 +827,8 @@ def _finish_line_items(
     lines = lines.select([pl.col(c).cast(LINE_ITEM_DTYPES[c]) if c in LINE_ITEM_DTYPES else pl.col(c) for c in keep])
     if has_ids and not unique_ids:
         # The set stage: a line_id seen on an earlier kept row is a duplicate (first row wins);
-        # a line named by its row number ('row 7') is never one, and an id written as such is.
-        first = pl.when(pl.col("__named")).then(pl.col(ROW)).otherwise(-1).min().over("line_id")
+        # a line named by its row number ('row 7') is never one, nor makes one.
+        first = pl.when(pl.col("__named")).then(pl.col(ROW)).min().over("line_id")
         dup = pl.col("__named") & (pl.col(ROW) != first)
         lines = lines.with_columns(dup.alias("__dup")).cache()
         late.append(
