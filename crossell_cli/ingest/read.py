@@ -182,8 +182,10 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> Raw
     detected = next((name for bom, name in _BOMS if head.startswith(bom)), None)
     wanted = encoding or detected or "utf-8"
     check_encoding(wanted)
-    if encoding is not None and detected is not None:
-        _check_bom(path, head, encoding)
+    if encoding is not None and detected is not None and not _bom_agrees(head, encoding):
+        # The file's own mark says how it is written, whatever --encoding says for the run
+        # (a folder may hold a UTF-8 export with its mark beside a cp1252 one).
+        wanted = detected
     if detected is None and encoding is None and head.count(b"\x00") > len(head) // 8:
         raise DataError(
             f"{path}: the file looks like UTF-16 without a byte-order mark (many NUL bytes)",
@@ -218,28 +220,20 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> Raw
     return RawTable(path, headers, frame, wanted, sep, "csv")
 
 
-# What each byte-order mark says the file is, and the --encoding values that agree with it.
+# Each byte-order mark, and the --encoding values that agree with it.
 _BOM_ENCODINGS = (
-    (codecs.BOM_UTF32_LE, "UTF-32 little-endian", ("utf-32", "utf-32-le")),
-    (codecs.BOM_UTF32_BE, "UTF-32 big-endian", ("utf-32", "utf-32-be")),
-    (codecs.BOM_UTF8, "UTF-8", ("utf-8", "utf-8-sig")),
-    (codecs.BOM_UTF16_LE, "UTF-16 little-endian", ("utf-16", "utf-16-le")),
-    (codecs.BOM_UTF16_BE, "UTF-16 big-endian", ("utf-16", "utf-16-be")),
+    (codecs.BOM_UTF32_LE, ("utf-32", "utf-32-le")),
+    (codecs.BOM_UTF32_BE, ("utf-32", "utf-32-be")),
+    (codecs.BOM_UTF8, ("utf-8", "utf-8-sig")),
+    (codecs.BOM_UTF16_LE, ("utf-16", "utf-16-le")),
+    (codecs.BOM_UTF16_BE, ("utf-16", "utf-16-be")),
 )
 
 
-def _check_bom(path: Path, head: bytes, encoding: str) -> None:
-    """An --encoding the file's byte-order mark contradicts decodes it into nonsense (the whole
-    file then reads as one garbled header): say so instead."""
+def _bom_agrees(head: bytes, encoding: str) -> bool:
+    """Whether ``encoding`` reads the byte-order mark ``head`` starts with as that mark says."""
     name = codecs.lookup(encoding).name
-    for bom, said, agree in _BOM_ENCODINGS:
-        if head.startswith(bom):
-            if name not in agree:
-                raise DataError(
-                    f"{path}: the file starts with a {said} byte-order mark, but the encoding given is {encoding}",
-                    hint="leave out --encoding (or encoding: in xsell.yaml): the mark says how the file is written",
-                )
-            return
+    return next((name in agree for bom, agree in _BOM_ENCODINGS if head.startswith(bom)), True)
 
 
 def _transcode(path: Path, encoding: str) -> Path:
