@@ -102,6 +102,27 @@ def test_a_row_the_config_excludes_is_listed_and_not_used(tmp_path: Path, third:
     assert [read.count("line_items", k) for k in ("rows", "used", "excluded", "rejected")] == counts
 
 
+def test_with_exclusions_an_accounts_footer_or_repeated_header_is_still_not_an_account(tmp_path: Path) -> None:
+    # The probe's test for a config with exclude: rules had no footer or header test for
+    # accounts and products: 'Grand Totals (2 records)' and a repeated header became accounts.
+    folder = tmp_path / "book"
+    folder.mkdir()
+    (folder / "line_items.csv").write_text(
+        "account_id,product_id,booked_at,amount,note\na,Core,2024-01-01,100,\nb,Core,2024-01-02,100,test\n"
+    )
+    (folder / "accounts.csv").write_text(
+        'account_id,segment\na,SMB\naccount_id,segment\nb,SMB\n"Grand Totals (2 records)",\n'
+    )
+    config = tmp_path / "xsell.yaml"
+    config.write_text(f"data:\n  dir: {folder}\nexclude:\n  - {{column: note, in: [test], reason: test account}}\n")
+    probed, book = _probed_and_lanes({}, config=config)
+    assert probed is not None
+    _same(probed, book)
+    read = eager(probed)
+    assert read.accounts["account_id"].to_list() == ["a", "b"]
+    assert [read.count("accounts", k) for k in ("rows", "used", "rejected", "footer_lines")] == [3, 2, 1, 1]
+
+
 BAD = [
     "a,Core,2024-01-01,100\nb,Core,not a date,100\n",  # a bad cell
     "a,Core,2024-01-01,100\n,,,\n",  # a blank line

@@ -230,11 +230,10 @@ def check_table(
     # only an accounts or products row of ids and text needs the header and footer tests to
     # stay out of the clean lane.)
     lines = table.name == "line_items"
+    whole = [*read, *present, pl.col(EXTRA).is_null() | (pl.col(EXTRA) == "")]
+    whole += [] if lines else [~header_row, ~pl.col("__candidate")]
     clean = pl.all_horizontal(
-        [*read, *present, pl.col(EXTRA).is_null() | (pl.col(EXTRA) == "")]
-        + ([] if lines else [~header_row, ~pl.col("__candidate")])
-        + ([pl.col("__excl_reason").is_null()] if exclude else [])
-        + ([pl.col(LOOKUP)] if looked_up else [])
+        whole + ([pl.col("__excl_reason").is_null()] if exclude else []) + ([pl.col(LOOKUP)] if looked_up else [])
     )
     # (a list in the mapping's order: the probe has the same columns in the same order every run)
     money = [n for n in mapping if table.column(n).kind == "money"]
@@ -250,9 +249,7 @@ def check_table(
     # it is blank or looks like a footer (the two lanes count those apart).
     probe_ok = clean
     if exclude:
-        cells_ok = pl.all_horizontal(
-            [*read, *present, pl.col(EXTRA).is_null() | (pl.col(EXTRA) == "")] + ([pl.col(LOOKUP)] if looked_up else [])
-        )
+        cells_ok = pl.all_horizontal(whole + ([pl.col(LOOKUP)] if looked_up else []))
         texts_all = [pl.col(text_of(n)) for n in mapping] + [
             pl.col(f"__u_{i}") for i in range(len(raw.headers)) if i not in mapped
         ]
@@ -287,8 +284,11 @@ def check_table(
         texts += [pl.col(f"__u_{i}") for i in range(len(raw.headers)) if i not in mapped] + [pl.col(EXTRA)]
         if not exclude:
             problem = problem.with_columns(e.alias(n) for n, e in excl.items())
+        # (cells with a value: none is a blank line; one alone, a footer's in an ids-and-text table)
+        filled = pl.sum_horizontal([(c.is_not_null() & (c.str.strip_chars() != "")).cast(pl.Int32) for c in texts])
         problem = problem.with_columns(
-            pl.all_horizontal([c.is_null() | (c.str.strip_chars() == "") for c in texts]).alias("__blank"),
+            (filled == 0).alias("__blank"),
+            filled.alias("__filled"),
             pl.when(pl.col(EXTRA).fill_null("").str.strip_chars() != "").then(pl.col(EXTRA)).alias(RAGGED),
             header_row.alias(HEADER_ROW),
         )
@@ -296,8 +296,7 @@ def check_table(
         # row). A line here lacks a value or has a bad one; an account or product row with its
         # key and another value ('Total Wine & More,A-003') is data, and only a thinner one
         # ('Grand Totals (2 records)' alone) is a footer.
-        filled = pl.sum_horizontal([(c.is_not_null() & (c.str.strip_chars() != "")).cast(pl.Int32) for c in texts])
-        thin = pl.lit(True) if lines else (filled < 2) | ~pl.all_horizontal([*read, *present])
+        thin = pl.lit(True) if lines else (pl.col("__filled") < 2) | ~pl.all_horizontal([*read, *present])
         last = pl.union(
             [
                 last_clean,
@@ -310,7 +309,7 @@ def check_table(
             .with_columns(
                 (pl.col("__candidate") & (pl.col(ROW) > pl.col("__last").fill_null(0)) & thin).alias("__footer")
             )
-            .drop("__last")
+            .drop("__last", "__filled")
         )
 
         # Full parsers, in named steps (see parsers.Scratch).
