@@ -67,6 +67,15 @@ def empty(columns: tuple[str, ...]) -> pl.DataFrame:
     return pl.DataFrame(schema={c: pl.String for c in columns})
 
 
+def nothing_to_measure(table: pl.LazyFrame) -> Shown:
+    """No won line with a date by T: the table's header all the same, and the reason on stderr
+    whatever the format."""
+    columns = tuple(table.collect_schema().names())
+    return Shown(
+        announce=("no won line with a date on or before the as-of date: nothing to measure",), frame=empty(columns)
+    )
+
+
 def dateless_message(command: str) -> str:
     return (
         f"{command} needs dates, and this export has none (one row per account saying who owns what): "

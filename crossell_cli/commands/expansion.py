@@ -10,7 +10,7 @@ from ..metrics import expansion as metric
 from ..metrics.flags import pass_through_lines
 from ..metrics.periods import Calendar
 from ..model import ALL_COLUMNS
-from .answer import Answer, Shown, dateless_message, empty, settings_line
+from .answer import Answer, Shown, dateless_message, nothing_to_measure, settings_line
 from .session import Collected, Plan, Session
 
 
@@ -45,10 +45,7 @@ def expansion(session: Session, *, by: str | None = None, with_notes: bool = Tru
 
     def finish(got: Collected) -> Shown:
         if got.as_of is None:
-            # (the table's header all the same, and the reason on stderr whatever the format)
-            columns = tuple(next(iter(plans.values())).collect_schema().names())
-            nothing = "no won line with a date on or before the as-of date: nothing to measure"
-            return Shown(announce=(nothing,), frame=empty(columns))
+            return nothing_to_measure(next(iter(plans.values())))
         chosen = settings.mode if settings.mode != "auto" else ("arr" if got.scalar("end_dates") else "bookings")
         frame = got[f"mode_{chosen}"]
         fiscal = (

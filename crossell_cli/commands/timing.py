@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..metrics import timing as metric
 from ..metrics.periods import Calendar
 from ..model import CORE_COLUMNS
-from .answer import Answer, Shown, dateless_message, empty, settings_line
+from .answer import Answer, Shown, dateless_message, nothing_to_measure, settings_line
 from .session import Collected, Plan, Session
 
 VIEW = (
@@ -44,10 +44,7 @@ def timing(session: Session, *, by: str | None = None) -> Answer:
 
     def finish(got: Collected) -> Shown:
         if got.as_of is None:
-            # (the table's header all the same, and the reason on stderr whatever the format)
-            columns = tuple(frame.collect_schema().names())
-            nothing = "no won line with a date on or before the as-of date: nothing to measure"
-            return Shown(announce=(nothing,), frame=empty(columns))
+            return nothing_to_measure(frame)
         notes = [
             settings_line(
                 settings,
