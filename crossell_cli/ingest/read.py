@@ -33,12 +33,14 @@ LOOKUP_HIT = "_lookup_hit"
 _SNIFF_BYTES = 64 * 1024
 _CHUNK = 4 * 1024 * 1024
 _DELIMITERS = (",", ";", "\t", "|")
+# Each byte-order mark: the codec that reads a file starting with it, and the --encoding
+# values that agree with it (another one is overruled: the mark says how its file is written).
 _BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF32_LE, "utf-32", ("utf-32", "utf-32-le")),
+    (codecs.BOM_UTF32_BE, "utf-32", ("utf-32", "utf-32-be")),
+    (codecs.BOM_UTF8, "utf-8-sig", ("utf-8", "utf-8-sig")),
+    (codecs.BOM_UTF16_LE, "utf-16", ("utf-16", "utf-16-le")),
+    (codecs.BOM_UTF16_BE, "utf-16", ("utf-16", "utf-16-be")),
 )
 
 
@@ -173,13 +175,13 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> Raw
     not_text = _not_text(path, head)
     if not_text is not None:
         raise not_text
-    body = next((head[len(bom) :] for bom, _ in _BOMS if head.startswith(bom)), head)
+    body = next((head[len(bom) :] for bom, _, _ in _BOMS if head.startswith(bom)), head)
     if not body.strip(b" \t\r\n\x00" + codecs.BOM_UTF8):
         raise DataError(
             f"{path}: the file is empty (no header row)",
             hint="export the table again with its header row",
         )
-    detected = next((name for bom, name in _BOMS if head.startswith(bom)), None)
+    detected = next((name for bom, name, _ in _BOMS if head.startswith(bom)), None)
     wanted = encoding or detected or "utf-8"
     check_encoding(wanted)
     if encoding is not None and detected is not None and not _bom_agrees(head, encoding):
@@ -220,20 +222,10 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> Raw
     return RawTable(path, headers, frame, wanted, sep, "csv")
 
 
-# Each byte-order mark, and the --encoding values that agree with it.
-_BOM_ENCODINGS = (
-    (codecs.BOM_UTF32_LE, ("utf-32", "utf-32-le")),
-    (codecs.BOM_UTF32_BE, ("utf-32", "utf-32-be")),
-    (codecs.BOM_UTF8, ("utf-8", "utf-8-sig")),
-    (codecs.BOM_UTF16_LE, ("utf-16", "utf-16-le")),
-    (codecs.BOM_UTF16_BE, ("utf-16", "utf-16-be")),
-)
-
-
 def _bom_agrees(head: bytes, encoding: str) -> bool:
     """Whether ``encoding`` reads the byte-order mark ``head`` starts with as that mark says."""
     name = codecs.lookup(encoding).name
-    return next((name in agree for bom, agree in _BOM_ENCODINGS if head.startswith(bom)), True)
+    return next((name in agree for bom, _, agree in _BOMS if head.startswith(bom)), True)
 
 
 def _transcode(path: Path, encoding: str) -> Path:
