@@ -97,7 +97,7 @@ class Model:
     known_as_of: dt.date | None = None  # T when it is already known (a model over collected lines)
     in_memory: bool = False  # all_lines is a frame in memory: shared facts are computed once, when first used
 
-    def _shared(self, plan: pl.LazyFrame) -> pl.LazyFrame:
+    def shared(self, plan: pl.LazyFrame) -> pl.LazyFrame:
         """A fact several metrics read: computed now when the lines are in memory, else a plan."""
         return plan.collect(engine="streaming").lazy() if self.in_memory else plan
 
@@ -130,7 +130,7 @@ class Model:
     @cached_property
     def ownership(self) -> pl.LazyFrame:
         """Distinct (account_id, item) owned at T."""
-        return self._shared(self.won.filter(active_at(as_of())).select("account_id", "item").unique())
+        return self.shared(self.won.filter(active_at(as_of())).select("account_id", "item").unique())
 
     @cached_property
     def owned(self) -> pl.LazyFrame:
@@ -139,7 +139,7 @@ class Model:
         # The first line by (day, contract), nulls last: its contract is the smallest of the
         # first day's (empty only when none of them has one).
         first = pl.col("contract_id").sort_by("booked_at", "contract_id", nulls_last=True).first()
-        return self._shared(
+        return self.shared(
             self.won.group_by("account_id", "item")
             .agg(
                 pl.col("booked_at").min().alias("first_date"),
@@ -153,14 +153,14 @@ class Model:
     @cached_property
     def land(self) -> pl.LazyFrame:
         """Per account: land_date and as_of."""
-        return self._shared(
+        return self.shared(
             self.won.group_by("account_id").agg(pl.col("booked_at").min().alias("land_date"), pl.col(AS_OF).first())
         )
 
     @cached_property
     def classified(self) -> pl.LazyFrame:
         """Won lines with land_date, in_land_bundle, first_date (of the item) and kind."""
-        return self._shared(_classify(self.won))
+        return self.shared(_classify(self.won))
 
     @cached_property
     def item_history(self) -> pl.LazyFrame:

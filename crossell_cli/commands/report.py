@@ -111,7 +111,9 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
 
     # attach: every ordered pair, bases under min_base included (as `xsell attach --all`)
     bundles = flags_metric.forced_bundles(model, share=t.forced_bundle_share, min_lines=settings.min_base)
-    sides["attach"] = attach_metric.attach_pairs(model, forced=bundles, min_base=None)
+    # (the list and the matrix read one count of the pairs)
+    counted = attach_metric.pair_counts(model)
+    sides["attach"] = attach_metric.attach_pairs(model, forced=bundles, min_base=None, counted=counted)
     sides["attach_head"] = attach_metric.headline(model.ownership)
     # the matrix (as `xsell attach --matrix --all`): every item a row and a column, items nobody
     # owns included, and every cell of the MATRIX_ITEMS most-owned, a pair nobody owns both of
@@ -119,9 +121,9 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
     items = attach_metric.owners(model).select("item", pl.col("owners").alias("customers"))
     sides["attach_items"] = items.sort(["customers", "item"], descending=[True, False])
     most_owned = sides["attach_items"].head(MATRIX_ITEMS).select("item")
-    sides["attach_matrix"] = attach_metric.attach_pairs(model, forced=bundles, min_base=None, bases=most_owned).join(
-        most_owned.select(pl.col("item").alias("target_family")), on="target_family", how="semi"
-    )
+    sides["attach_matrix"] = attach_metric.attach_pairs(
+        model, forced=bundles, min_base=None, bases=most_owned, counted=counted
+    ).join(most_owned.select(pl.col("item").alias("target_family")), on="target_family", how="semi")
 
     # whitespace (as `xsell whitespace --top N` and `--by family`): evidence from the whole book,
     # through the public `whitespace` function only; left out (and said why) on a book too wide

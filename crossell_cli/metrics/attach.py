@@ -77,6 +77,12 @@ def owners(model: Model) -> pl.LazyFrame:
     )
 
 
+def pair_counts(model: Model) -> pl.LazyFrame:
+    """base, target and the co-owned counts of every pair (``co_owned_pairs``), computed once
+    for the callers that pass them to ``attach_pairs`` as ``counted``."""
+    return model.shared(co_owned_pairs(model.owned))
+
+
 def chosen_bases(model: Model, names: Sequence[str]) -> pl.LazyFrame:
     """item: the items named (exactly, or else in any case), for --base."""
     items = item_universe(model.won, model.catalogue, model.level)
@@ -91,13 +97,16 @@ def attach_pairs(
     forced: pl.LazyFrame | None = None,
     min_base: int | None = None,
     bases: pl.LazyFrame | None = None,
+    counted: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """The pair list in its final order (PAIR_COLUMNS).
 
     ``min_base``: only bases with at least that many customers are computed (what a user
     sees without --all). ``bases`` (a frame of ``item``): one row per target of each base
     instead, zeros and items without owners included. ``forced`` (base_family, family):
-    the forced-bundle pairs to mark.
+    the forced-bundle pairs to mark. ``counted``: the pair counts of every base
+    (``pair_counts``), for a caller that lists pairs twice (the report: the list and the
+    matrix); a pair's counts do not depend on which other items are bases.
     """
     owned = model.owned
     counts = owners(model)
@@ -107,7 +116,12 @@ def attach_pairs(
         base_filter = bases
     elif min_base is not None:
         base_filter = counts.filter(pl.col("owners") >= min_base).select("item")
-    pairs = co_owned_pairs(owned, bases=base_filter)
+    if counted is None:
+        pairs = co_owned_pairs(owned, bases=base_filter)
+    elif base_filter is None:
+        pairs = counted
+    else:
+        pairs = counted.join(base_filter.select(pl.col("item").alias("base")), on="base", how="semi")
     if bases is not None:  # one row per target, zeros included
         grid = (
             bases.select(pl.col("item").alias("base"))
