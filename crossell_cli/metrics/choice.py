@@ -101,7 +101,7 @@ class State:
     when: dt.date
     customers: pl.DataFrame  # account_id, a, g (segment level index)
     owned: pl.DataFrame  # a, i
-    first: pl.DataFrame  # account_id, a (null: not a customer), i, first, in_land
+    first: pl.DataFrame  # account_id, a (null: not a customer), i, first, in_land, __own (owned then)
     n_items: int
     levels: list[str]
 
@@ -137,7 +137,7 @@ def build_state(
         customers.select("account_id", "a"), on="account_id", how="left"
     )
     owned = pairs.filter(pl.col("__own")).select("a", "i").sort("a", "i")
-    return State(when, customers, owned, pairs.drop("__own"), idx.height, levels)
+    return State(when, customers, owned, pairs, idx.height, levels)
 
 
 def _segment_index(customers: pl.DataFrame, segments: pl.DataFrame | None, levels: list[str]) -> pl.Series:
@@ -232,7 +232,7 @@ def crosssell_counts(st: State, gram: Array | None = None, *, co_owned: bool = F
     n_items, levels = st.n_items, len(st.levels)
     first = (
         st.first.filter(pl.col("a").is_not_null())
-        .join(st.customers.select("a", "g"), on="a")
+        .select("a", "first", "i", "in_land", "__own")  # (the account's name would be sorted along)
         .sort("a", "first", "i")
         # k: the (account, day) row, numbered in that sorted order
         .with_columns(starts("a", "first").cast(pl.Int64).cum_sum().sub(1).alias("k"))
@@ -240,10 +240,9 @@ def crosssell_counts(st: State, gram: Array | None = None, *, co_owned: bool = F
     fa = first["a"].to_numpy().astype(np.int64)
     fi = first["i"].to_numpy().astype(np.int64)
     fl = first["in_land"].to_numpy()
-    fg = first["g"].to_numpy().astype(np.int64)
+    fg = st.customers["g"].to_numpy().astype(np.int64)[fa]  # (customers are numbered a = 0, 1, …)
     fk = first["k"].to_numpy()
-    owned = (st.owned["a"].to_numpy().astype(np.int64) * n_items + st.owned["i"].to_numpy()).astype(np.int64)
-    owned_key = np.isin(fa * n_items + fi, owned)
+    owned_key = first["__own"].to_numpy()  # (a, i) is in st.owned
     size = np.bincount(st.customers["g"].to_numpy(), minlength=levels).astype(float)
     key1 = fg * n_items + fi
     land_n = np.bincount(key1, weights=fl.astype(float), minlength=levels * n_items).reshape(levels, n_items)
@@ -261,12 +260,16 @@ def crosssell_counts(st: State, gram: Array | None = None, *, co_owned: bool = F
     # Rows are sorted by account then day: day k's later days are k + 1 … the account's last.
     bounds = np.flatnonzero(np.r_[True, day_account[1:] != day_account[:-1], True])
     after = np.repeat(bounds[1:], np.diff(bounds)) - np.arange(days) - 1
-    later_rows = np.repeat(np.arange(days), after)
-    later_cols = np.arange(later_rows.size) - np.repeat(np.cumsum(after) - after, after) + later_rows + 1
-    later = sp.csr_matrix((np.ones(later_rows.size), (later_rows, later_cols)), shape=(days, days))
+    # Each row's later days, as CSR arrays straight away (its columns are consecutive): building
+    # the matrix from (row, column) pairs sorted them again, a fifth of this function.
+    ends = np.cumsum(after)
+    later_cols = (
+        np.arange(ends[-1] if days else 0) - np.repeat(ends - after, after) + np.repeat(np.arange(days), after) + 1
+    )
+    later = sp.csr_matrix((np.ones(later_cols.size), later_cols, np.r_[0, ends]), shape=(days, days))
     mine, new, gone = np.flatnonzero(owned_key), np.flatnonzero(~fl), np.flatnonzero(~owned_key)
-    u = sp.csr_matrix((np.ones(mine.size), (fk[mine], fi[mine])), shape=(days, n_items))
-    subsequent = later @ sp.csr_matrix((np.ones(new.size), (fk[new], fi[new])), shape=(days, n_items))
+    u = _rows_sorted_csr(fk[mine], fi[mine], (days, n_items))
+    subsequent = later @ _rows_sorted_csr(fk[new], fi[new], (days, n_items))
     held = sp.csr_matrix((np.ones(mine.size), (fa[mine], fi[mine])), shape=(st.n, n_items))
     churned = sp.csr_matrix((np.ones(gone.size), (fa[gone], fi[gone])), shape=(st.n, n_items))
     account_g = st.customers["g"].to_numpy()
@@ -284,6 +287,15 @@ def crosssell_counts(st: State, gram: Array | None = None, *, co_owned: bool = F
         np.subtract(x2[g], pairs, out=pairs)
         pairs += owners[g][:, None]
     return Pairs(n1, x1, n2, x2)
+
+
+def _rows_sorted_csr(rows: Array, cols: Array, shape: tuple[int, int]) -> Any:
+    """The 0/1 matrix with ones at (rows, cols), for rows in ascending order and, within a row,
+    ascending distinct columns: its CSR arrays are those cells as they are."""
+    import scipy.sparse as sp
+
+    indptr = np.r_[0, np.cumsum(np.bincount(rows, minlength=shape[0]))]
+    return sp.csr_matrix((np.ones(rows.size), cols, indptr), shape=shape)
 
 
 def _co_owned_counts(st: State, fa: Array, fi: Array, owners: Array, size: Array, gram: Array | None) -> Pairs:
