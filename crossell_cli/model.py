@@ -130,7 +130,11 @@ class Model:
     @cached_property
     def ownership(self) -> pl.LazyFrame:
         """Distinct (account_id, item) owned at T."""
-        return self.shared(self.won.filter(active_at(as_of())).select("account_id", "item").unique())
+        return self.shared(_owned_at_t(self.won))
+
+    def ownership_of(self, accounts: pl.LazyFrame) -> pl.LazyFrame:
+        """``ownership`` of the ``accounts`` (account_id) only: one account's, from its own lines."""
+        return _owned_at_t(self.won.join(accounts, on="account_id", how="semi"))
 
     @cached_property
     def owned(self) -> pl.LazyFrame:
@@ -210,6 +214,10 @@ class Model:
     def customers(self) -> pl.LazyFrame:
         """account_id of the customers at T (owning at least one item)."""
         return self.ownership.select("account_id").unique()
+
+
+def _owned_at_t(won: pl.LazyFrame) -> pl.LazyFrame:
+    return won.filter(active_at(as_of())).select("account_id", "item").unique()
 
 
 def _classify(won: pl.LazyFrame) -> pl.LazyFrame:

@@ -519,6 +519,42 @@ def test_a_warm_whitespace_run_reads_its_facts_from_the_cache_not_the_export(cli
     assert len(list((tmp_path / "cache").glob("facts-*"))) == 2
 
 
+def test_a_warm_account_run_reads_the_typical_values_and_the_ownership_it_needs_only(cli, tmp_path, monkeypatch):
+    """expected_value's typical values are a fact of the whole book: the fit keeps them, so a warm
+    --account run neither groups the book's lines for them again nor works out every customer's
+    ownership (its header needs the one account's): 0.15 of 0.9 s on Online Retail. Same bytes."""
+    from crossell_cli.metrics import whitespace as metric
+    from crossell_cli.model import Model
+
+    monkeypatch.setenv("XSELL_CACHE_DIR", str(tmp_path / "cache"))
+    args = ("whitespace", "--data", str(SAMPLE), "--account", "A-000042", "--format", "csv")
+    cold = cli(*args)
+    assert cold.exit_code == 0, cold.output
+    values = pl.read_csv(cold.stdout.encode())["expected_value"]
+    assert values.len() > 0 and values.null_count() == 0  # (the typical values are read)
+
+    used: list[str] = []
+    typical_value = metric.typical_value
+
+    def counted(*args: object, **kwargs: object) -> object:
+        used.append("typical")
+        return typical_value(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(metric, "typical_value", counted)
+    ownership = Model.ownership
+
+    def whole_book(self: Model) -> pl.LazyFrame:
+        used.append("ownership")
+        return ownership.func(self)
+
+    monkeypatch.setattr(Model, "ownership", property(whole_book))
+    warm = cli(*args)
+    assert (warm.exit_code, warm.stdout, warm.stderr) == (0, cold.stdout, cold.stderr)
+    assert used == []
+    fresh = cli(*args, "--no-cache")  # without a fit to carry them, they are worked out
+    assert (fresh.stdout, "typical" in used, "ownership" in used) == (cold.stdout, True, True)
+
+
 def test_whitespace_book_order_is_total_and_top_is_its_head(cli):
     whole = cli("whitespace", "--data", str(SAMPLE), "--format", "csv")
     top = cli("whitespace", "--data", str(SAMPLE), "--top", "25", "--format", "csv")

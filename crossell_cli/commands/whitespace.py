@@ -49,11 +49,7 @@ def whitespace(
         account_id = resolve_account(account, found, session)
         sides["matches"] = found.lazy()
         chosen = pl.LazyFrame({"account_id": [account_id]}, schema={"account_id": pl.String})
-        sides["owned"] = (
-            model.ownership.join(chosen, on="account_id", how="semi")
-            .group_by("account_id")
-            .agg(pl.col("item").sort().alias("owned"))
-        )
+        sides["owned"] = model.ownership_of(chosen).group_by("account_id").agg(pl.col("item").sort().alias("owned"))
         listed = chosen if listed is None else listed.join(chosen, on="account_id", how="semi")
     order: metric.Order = "value" if sort == "value" else "score"
 
@@ -168,6 +164,7 @@ def fit_cached(
         fitted = metric.fit(model, min_base=settings.min_base, horizon_days=horizon_days, ranked=ranked)
         if fitted is not None:
             fitted.forced = _forced_pairs(model, session)
+            fitted.typical = metric.typical_values(model)
         return fitted
 
     return cache.fitted(key, made, use=use_cache)

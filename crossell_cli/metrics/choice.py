@@ -607,6 +607,9 @@ class Fitted:
     # (base, item) forced-bundle pairs of the book at T, kept with the fit so a warm run need
     # not recount them over the whole book (set by the caller that knows the book's settings).
     forced: list[tuple[str, str]] | None = None
+    # segment, family, typical: the typical values expected_value reads (whitespace.typical_values),
+    # kept with the fit for the same reason (set by the caller too).
+    typical: pl.DataFrame | None = None
     # The book's state at T the fit was made on, in this run only (never saved): scoring the
     # whole book at T reads the same customers, owned and bought items (``score_cells``).
     state: State | None = field(default=None, repr=False, compare=False)
@@ -1081,6 +1084,8 @@ def save(fitted: Fitted, folder: Path) -> None:
         "co_owned": fitted.co_owned,
         "version": VERSION,
     }
+    if fitted.typical is not None:
+        fitted.typical.write_parquet(folder / "typical.parquet", statistics=False)
     (folder / "meta.json").write_text(json.dumps(meta))
 
 
@@ -1093,6 +1098,7 @@ def load(folder: Path) -> Fitted | None:
         arr = {f.stem: np.load(f, mmap_mode="r") for f in folder.glob("*.npy")}
         tables = Tables(arr["pop"], arr["trend"], arr["trend30"], arr["log_r"], arr["ease"])
         pairs = Pairs(arr["n1"], arr["x1"], arr["n2"], arr["x2"])
+        typical = folder / "typical.parquet"
         return Fitted(
             dt.date.fromisoformat(meta["as_of"]),
             int(meta["horizon"]),
@@ -1108,9 +1114,10 @@ def load(folder: Path) -> Fitted | None:
             [dt.date.fromisoformat(s) for s in meta["snapshots"]],
             int(meta["trained_accounts"]),
             None if meta.get("forced") is None else [(str(a), str(b)) for a, b in meta["forced"]],
+            pl.read_parquet(typical) if typical.exists() else None,
             co_owned=bool(meta.get("co_owned", False)),
         )
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, pl.exceptions.PolarsError):
         return None
 
 

@@ -112,6 +112,17 @@ def typical_value(model: Model, segments: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def typical_values(model: Model) -> pl.DataFrame:
+    """``typical_value`` over every customer at T, whoever is listed (what expected_value reads):
+    a fact of the whole book, which a fit keeps (``Fitted.typical``) so a warm run need not
+    group the book's lines again."""
+    segment = model.accounts.select("account_id", pl.col("segment").cast(pl.String))
+    customers = model.customers.join(segment, on="account_id", how="left").with_columns(
+        pl.col("segment").fill_null(_NO_SEGMENT)
+    )
+    return typical_value(model, customers).collect()
+
+
 def segments(model: Model) -> pl.DataFrame | None:
     """account_id, segment as known at T (None when the book has no segment)."""
     if "segment" not in model.accounts.collect_schema().names():
@@ -210,7 +221,7 @@ def whitespace(
     fitted.state = None  # read once (a second call builds it again): its frames need not outlive scoring
     if cells.frame.is_empty():
         return empty(model.level)
-    frame = cells.frame.with_columns(_expected_value(model, cells).alias("expected_value"))
+    frame = cells.frame.with_columns(_expected_value(model, cells, fitted.typical).alias("expected_value"))
     texts = None
     if reasons and not late:
         codes, texts = _distinct_reasons(frame["key"].to_numpy(), model, fitted, min_base=min_base, forced=pairs)
@@ -272,14 +283,11 @@ def _of(accounts: pl.LazyFrame, scored: pl.DataFrame) -> pl.DataFrame:
     return accounts.join(scored.lazy(), on="account_id", how="semi").collect()
 
 
-def _expected_value(model: Model, cells: choice.Cells) -> pl.Series:
-    """score × the typical value of the item in the customer's segment (empty when none is known)."""
+def _expected_value(model: Model, cells: choice.Cells, typical: pl.DataFrame | None = None) -> pl.Series:
+    """score × the typical value of the item in the customer's segment (empty when none is known).
+    ``typical``: ``typical_values(model)`` when already known (a fit carries them)."""
     segment = model.accounts.select("account_id", pl.col("segment").cast(pl.String))
-    # The typical value comes from every customer of the segment, whoever is listed.
-    customers = model.customers.join(segment, on="account_id", how="left").with_columns(
-        pl.col("segment").fill_null(_NO_SEGMENT)
-    )
-    typical = typical_value(model, customers).collect()
+    typical = typical if typical is not None else typical_values(model)
     # Each scored customer's segment by number, and (segment, item) -> typical as a table of
     # segments × items read by position.
     scored = cells.customers.select("account_id")
