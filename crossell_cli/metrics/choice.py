@@ -642,8 +642,10 @@ class Fitted:
 
 
 def history(lines: pl.DataFrame) -> pl.DataFrame:
-    """The won lines the model reads, in one fixed order (row order never changes a sum)."""
-    return lines.select(LINE_COLUMNS).sort(list(LINE_COLUMNS), nulls_last=True)
+    """The won lines the model reads (LINE_COLUMNS), in any order: every step groups them, or
+    sorts what it numbers, so their order changes no number (a property test shuffles them).
+    (Sorting them first cost the 300 k-account book's fit 0.3 s.)"""
+    return lines.select(LINE_COLUMNS)
 
 
 def fit(
