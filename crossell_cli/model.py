@@ -297,6 +297,14 @@ def with_items(lines: pl.LazyFrame, products: pl.LazyFrame, level: Level, *, bun
     )
 
 
+def book_as_of(lines: pl.LazyFrame, as_of: dt.date | None) -> pl.LazyFrame:
+    """One row, as_of: ``build_model``'s T over the book's ``lines`` as read (before their items
+    are joined on, which adds no date): for a reader that needs T alone (``xsell validate``).
+    Inside a model, ``Model.as_of_frame`` is cheaper: it shares the lines' plan."""
+    t = pl.lit(as_of, dtype=pl.Date) if as_of is not None else latest_closed_date()
+    return lines.select(t.alias(AS_OF))
+
+
 def build_model(book: Book, *, as_of: dt.date | None, level: Level, where: Sequence[tuple[str, str]] = ()) -> Model:
     """The shared facts at T (given, or the book's latest closed date, before any --where filter,
     so that a filtered run answers "as of" the same day as the unfiltered one)."""
@@ -342,6 +350,7 @@ __all__ = [
     "Model",
     "active_at",
     "as_of",
+    "book_as_of",
     "build_model",
     "is_closed",
     "is_won",

@@ -7,6 +7,7 @@ import polars as pl
 from ..errors import ExitCode
 from ..ingest import ISSUE_SCHEMA
 from ..ingest.repeats import held_at
+from ..model import book_as_of
 from .answer import Answer, Shown
 from .session import Collected, Plan, Session, table_account
 
@@ -32,7 +33,7 @@ def validate(session: Session) -> Answer:
         held = pl.DataFrame()
         if overlapping.item():
             # Only a book with overlapping lines reads its lines again, for the day's picture.
-            day = session.model(apply_where=False, book=book).as_of_frame.collect(engine="streaming")
+            day = book_as_of(book.line_items, session.settings.as_of).collect(engine="streaming")
             held = held_at(book.line_items, day.item() if day.height else None).collect(engine="streaming")
         warnings = dict(warned.iter_rows())
         # Every table's full account: the one-line account on stderr is short (it must fit a
