@@ -301,14 +301,18 @@ def book_as_of(lines: pl.LazyFrame, as_of: dt.date | None) -> pl.LazyFrame:
     """One row, as_of: ``build_model``'s T over the book's ``lines`` as read (before their items
     are joined on, which adds no date): for a reader that needs T alone (``xsell validate``).
     Inside a model, ``Model.as_of_frame`` is cheaper: it shares the lines' plan."""
-    t = pl.lit(as_of, dtype=pl.Date) if as_of is not None else latest_closed_date()
-    return lines.select(t.alias(AS_OF))
+    return lines.select(_t(as_of).alias(AS_OF))
+
+
+def _t(as_of: dt.date | None) -> pl.Expr:
+    """T: the date given, else the latest closed line's date."""
+    return pl.lit(as_of, dtype=pl.Date) if as_of is not None else latest_closed_date()
 
 
 def build_model(book: Book, *, as_of: dt.date | None, level: Level, where: Sequence[tuple[str, str]] = ()) -> Model:
     """The shared facts at T (given, or the book's latest closed date, before any --where filter,
     so that a filtered run answers "as of" the same day as the unfiltered one)."""
-    t = pl.lit(as_of, dtype=pl.Date) if as_of is not None else latest_closed_date()
+    t = _t(as_of)
     lines = with_items(book.line_items, book.products, level, bundled="bundled" in book.present)
     lines = lines.with_columns(t.alias(AS_OF))
     accounts = book.accounts if book.accounts is not None else accounts_from_lines(book.line_items, as_of=t)

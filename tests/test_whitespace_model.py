@@ -328,7 +328,7 @@ def test_the_state_at_a_date_is_owned_at_and_the_purchases_by_then(lines, day, b
     i_of = dict(zip(idx["item"], idx["i"], strict=True))
     owned = sorted((a_of[acc], i_of[it]) for acc, it in own.iter_rows() if it in i_of)
     assert list(st_.owned.iter_rows()) == owned
-    bought = choice.first_purchases(lines, when) if not bought_only else None
+    bought = choice.first_purchases(lines.lazy(), when).collect() if not bought_only else None
     by_then = lines.filter(pl.col("booked_at") <= when).select("account_id", "item").unique()
     expected = sorted((acc, it, i_of[it], a_of.get(acc)) for acc, it in by_then.iter_rows() if it in i_of)
     got = sorted(st_.first.select("account_id", "item", "i", "a").iter_rows(), key=lambda r: (r[0], r[1]))
