@@ -219,7 +219,8 @@ RULES: tuple[Rule, ...] = (
         "cell",
         _ragged,
         "the row has more values than the header ('{v}' is extra)",
-        "a value probably contains an unquoted delimiter; quote it or fix the export",
+        "a value probably contains an unquoted delimiter, or a lone carriage return (\\r, an old Mac line "
+        "ending) joined two lines; quote the value, or save the file again with Windows or Unix line endings",
     ),
     # -- cell: an account or product is only rejected for its key --------------------------
     # A bad optional cell (sellable "maybe") is ignored with a warning, so the row's lines
@@ -428,7 +429,12 @@ def template(text: str, *, value: pl.Expr, column: pl.Expr, table: str) -> pl.Ex
     pieces: list[pl.Expr] = []
     for part in _split(text):
         if part == "{v}":
-            pieces.append(value.fill_null(""))
+            # (a carriage return or line break is shown as \\r or \\n: printed as itself it moves
+            # the terminal's cursor, or a table shows a blank, and its cause stays unseen)
+            shown = value.fill_null("")
+            for char, escaped in _CONTROL:
+                shown = shown.str.replace_all(char, escaped, literal=True)
+            pieces.append(shown)
         elif part == "{c}":
             pieces.append(column)
         elif part == "{t}":
@@ -436,6 +442,9 @@ def template(text: str, *, value: pl.Expr, column: pl.Expr, table: str) -> pl.Ex
         elif part:
             pieces.append(pl.lit(part))
     return pl.concat_str(pieces)
+
+
+_CONTROL = (("\r", "\\r"), ("\n", "\\n"), ("\t", "\\t"))
 
 
 def _split(text: str) -> list[str]:
