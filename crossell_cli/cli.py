@@ -639,12 +639,18 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
         _stderr(f"wrote {written}")
     if shown.alert and opts.quiet:
         _stderr(shown.alert)
-    if plan.ingested is not None and not opts.quiet:
-        for line in plan.ingested.warnings:
-            _stderr(line)
+    _ingest_warnings(opts, plan)
     if not opts.quiet or collected.rejected:
         _stderr(account)
     return shown.code
+
+
+def _ingest_warnings(opts: Common, plan: "Plan") -> None:
+    """What reading the book found about T (an --as-of past the data or before its first won
+    line, a typo setting the default), on stderr before the row account."""
+    if plan.ingested is not None and not opts.quiet:
+        for line in plan.ingested.warnings:
+            _stderr(line)
 
 
 def _path_as_of(plan: "Plan", collected: "Collected") -> "dt.date | None":
@@ -1212,6 +1218,7 @@ def _write_report(opts: Common, session: "Session", built: "Report", chosen: str
         written = str(target)
     if written and not opts.quiet:
         _stderr(f"wrote {written}")
+    _ingest_warnings(opts, plan)
     if not opts.quiet or collected.rejected:
         _stderr(account_line(collected.counts))
     return 0

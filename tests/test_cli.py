@@ -370,9 +370,13 @@ def test_retention_before_any_end_date_says_the_lines_have_none_by_the_as_of_dat
     path = write("line_items.csv", "account_id,product_id,booked_at,end_date,amount\na,A,2024-01-01,2024-06-01,10\n")
     result = cli("retention", "--line-items", str(path), "--as-of", "2023-06-01")
     assert result.exit_code == 0 and result.stdout == ""
-    assert result.stderr.startswith(
+    assert result.stderr == (
         "retention needs end dates (a subscription or billing export): no won line booked on or before the "
         "as-of date has an end date, so nobody can be seen to leave\n"
+        # (and why no line has one: nothing was won by then)
+        "warning: as-of 2023-06-01 is before the first won line in the data (2024-01-01): nothing was won by then, "
+        "so there is nothing to measure; pass a later --as-of\n"
+        "1 line items: 0 used, 1 after the as-of date, 0 rejected\n"
     )
 
 

@@ -43,6 +43,43 @@ def test_an_as_of_date_after_the_data_is_said_once(cli):
     assert (quiet.exit_code, quiet.stderr) == (0, "")  # a cron job asking for today's date is not an error
 
 
+def test_an_as_of_date_before_the_first_won_line_says_there_is_nothing_to_measure(cli):
+    # Every command printed its bare header (attach, expansion, timing) or an empty answer,
+    # and retention said it "needs end dates" of a book that has them (true of the lines booked
+    # by then: none): only the row account's "0 used" hinted why.
+    warning = (
+        "warning: as-of 2000-01-01 is before the first won line in the data (2022-01-01): nothing was won by then, "
+        "so there is nothing to measure; pass a later --as-of\n"
+    )
+    account = "15,965 line items: 0 used, 15,769 after the as-of date, 196 open, 0 rejected\n"
+    attach = cli("attach", "--data", str(SAMPLE), "--as-of", "2000-01-01", "--format", "csv")
+    assert (attach.exit_code, attach.stderr) == (0, warning + account)
+    assert attach.stdout.startswith("base_family,target_family,") and attach.stdout.count("\n") == 1
+    for command in ("expansion", "timing", "flags", "whitespace"):
+        result = cli(command, "--data", str(SAMPLE), "--as-of", "2000-01-01", "--format", "csv")
+        assert (result.exit_code, result.stderr, result.stdout.count("\n")) == (0, warning + account, 1), command
+    retention = cli("retention", "--data", str(SAMPLE), "--as-of", "2000-01-01", "--format", "csv")
+    assert (retention.exit_code, retention.stdout) == (0, "")
+    assert retention.stderr == (
+        "retention needs end dates (a subscription or billing export): no won line booked on or before the as-of "
+        "date has an end date, so nobody can be seen to leave\n" + warning + account
+    )
+    # A day between two won lines measures what was won by then: no warning.
+    later = cli("attach", "--data", str(SAMPLE), "--as-of", "2022-06-30", "--format", "csv")
+    assert later.exit_code == 0 and not later.stderr.startswith("warning")
+
+
+def test_the_report_says_what_reading_the_book_found_about_the_as_of_date(cli, tmp_path):
+    # The report wrote its file and the row account, and dropped the as-of warnings every
+    # other command prints.
+    out = tmp_path / "r.html"
+    result = cli("report", "--data", str(SAMPLE), "--as-of", "2026-03-01", "-o", str(out))
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f"wrote {out}\nwarning: as-of 2026-03-01 is after the last closed line in the data (2025-12-31)\n" + ACCOUNT
+    )
+
+
 def test_a_closed_line_dated_after_today_is_said_when_it_sets_the_as_of_date(cli, write):
     # One typo (2204 for 2024) made 2204-01-15 the default as-of date: every other customer's
     # cross-sell fell outside the window (cross_sell_rate 0 of 4), and nothing said so.
@@ -256,3 +293,23 @@ def test_a_window_of_zero_days_is_said_to_be_empty(cli):
         )
     bad = cli("summary", "--data", str(SAMPLE), "--window", "soon")
     assert bad.stderr == "Error: --window: 'soon' is not a duration; write e.g. 365d, 26w, 12m or 1y\n"
+
+
+def test_a_lone_carriage_return_is_shown_and_named_in_the_messages(cli, write):
+    # An old Mac line ending inside an LF file joins two lines into one row. The message
+    # printed the \r itself (a terminal moved its cursor over the text; a table showed a
+    # blank) and blamed an unquoted delimiter only.
+    path = write(
+        "line_items.csv",
+        b"account_id,product_id,booked_at,amount\nA-1,CORE,2024-01-01,100\rA-2,CORE,2024-01-02,50\nA-3,CORE,2024-01-03,70\n",
+    )
+    result = cli("validate", "--line-items", str(path), "--format", "csv")
+    assert result.exit_code == 65
+    assert result.stdout == (
+        "table,file,row,column,header,value,rule,severity,message\n"
+        f"line_items,{path},1,(row),,CORE,ragged_row,rejected,\"the row has more values than the header ('CORE' is "
+        "extra); a value probably contains an unquoted delimiter, or a lone carriage return (\\r, an old Mac line "
+        'ending) joined two lines; quote the value, or save the file again with Windows or Unix line endings"\n'
+        f'line_items,{path},1,amount,amount,"100\rA-2",bad_number,rejected,"\'100\\rA-2\' is not a number; amounts '
+        'may look like 1200.50, $1,200.50, USD 1,200.50 or (1,200.00)"\n'
+    )

@@ -30,7 +30,7 @@ from ..ingest import (
     unread_line_columns,
     with_profile_lookups,
 )
-from ..model import Model, build_model, is_closed, latest_closed_date
+from ..model import Model, build_model, is_closed, is_won, latest_closed_date
 from ..model import as_of as as_of_column
 
 # A shared fact feeds several parts of one plan: nested common-subplan caching computes it
@@ -174,7 +174,9 @@ class Session:
             "as_of": model.as_of_frame,
         }
         if self.settings.as_of is not None:
-            named["latest"] = model.all_lines.select(latest_closed_date().alias("latest"))
+            named["latest"] = model.all_lines.select(
+                latest_closed_date().alias("latest"), pl.col("booked_at").filter(is_won()).min().alias("first_won")
+            )
             # Only a given T can leave closed lines after it (the default T is the last of them).
             after = is_closed() & (pl.col("booked_at") > as_of_column())
             named["after"] = model.all_lines.select(after.sum().cast(pl.Int64).alias("after"))
@@ -185,7 +187,8 @@ class Session:
         got = _collect_checked(self, named, book=book)
         value = got["as_of"].item() if got["as_of"].height else None
         as_of = value if isinstance(value, dt.date) else None
-        warnings = _as_of_warnings(self.settings.as_of, got["latest"].item() if "latest" in got else None)
+        latest, first_won = got["latest"].row(0) if "latest" in got else (None, None)
+        warnings = _as_of_warnings(self.settings.as_of, latest, first_won)
         if "future" in got and got["future"].item() and as_of is not None:
             warnings += (_future_warning(as_of, got["future"].item()),)
         frames = {name: got[name] for name in ("lines", "accounts", "products", "listed")}
@@ -275,12 +278,21 @@ class Ingested:
     warnings: tuple[str, ...] = ()
 
 
-def _as_of_warnings(given: dt.date | None, latest: dt.date | None) -> tuple[str, ...]:
+def _as_of_warnings(given: dt.date | None, latest: dt.date | None, first_won: dt.date | None) -> tuple[str, ...]:
     """An as-of date past the data is usually a typo or a stale export: every line still
-    active would be counted as active on a day nobody has seen yet."""
-    if given is None or latest is None or given <= latest:
+    active would be counted as active on a day nobody has seen yet. One before the first won
+    line leaves every metric without a customer: its empty table needs the reason (the row
+    account's "0 used" alone does not say why)."""
+    if given is None:
         return ()
-    return (f"warning: as-of {given.isoformat()} is after the last closed line in the data ({latest.isoformat()})",)
+    if latest is not None and given > latest:
+        return (f"warning: as-of {given.isoformat()} is after the last closed line in the data ({latest.isoformat()})",)
+    if first_won is not None and given < first_won:
+        return (
+            f"warning: as-of {given.isoformat()} is before the first won line in the data ({first_won.isoformat()}): "
+            "nothing was won by then, so there is nothing to measure; pass a later --as-of",
+        )
+    return ()
 
 
 def _future_warning(as_of: dt.date, lines: int) -> str:
