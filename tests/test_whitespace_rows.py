@@ -195,6 +195,7 @@ def test_an_evidence_key_reads_back_as_the_counts_it_was_made_from(data):
 def test_the_top_by_score_is_the_head_of_the_score_order(cells, n):
     rows = pl.DataFrame(cells, schema={"account_id": pl.String, "family": pl.String, "score": pl.Float64}, orient="row")
     assert ws.top_by_score(rows, n).equals(ws.by_score(rows).head(n))
+    assert ws.top_by_score(rows.lazy(), n).equals(ws.by_score(rows).head(n))  # (the report's rows are a plan)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -330,17 +330,25 @@ def by_score(rows: Frame) -> Frame:
     return rows.sort(["score", "account_id", "family"], descending=[True, False, False])
 
 
-def top_by_score(rows: pl.DataFrame, n: int) -> pl.DataFrame:
+def top_by_score(rows: pl.LazyFrame | pl.DataFrame, n: int) -> pl.DataFrame:
     """``by_score(rows).head(n)`` without sorting every row: the order is total (one row per
-    account and item), so the n first rows are the n largest by it, in any order, then sorted."""
-    score = rows["score"]
-    if n <= 0 or rows.height <= n or score.null_count() or score.is_nan().any():
-        return by_score(rows.top_k(n, by=["score", "account_id", "family"], reverse=[False, True, True]))
+    account and item), so the n first rows are the n largest by it, in any order, then sorted.
+
+    ``rows`` may be a plan (the report's: the book's rows over its scored cells): only the
+    score column is read in full, and only the top rows are built with their names."""
+    rows = rows.lazy()
+    score = pl.col("score")
+    least, unordered = (
+        rows.select(score.top_k(max(n, 1)).min().alias("least"), (score.is_null() | score.is_nan()).any().alias("odd"))
+        .collect()
+        .row(0)
+    )
+    if n <= 0 or unordered or least is None:
+        return by_score(rows.top_k(n, by=["score", "account_id", "family"], reverse=[False, True, True])).collect()
     # Only rows scoring at least the n-th largest score can be among the first n (n rows score
     # that much or more): on the 300k-account book that is a few dozen of 9.2 M rows, sorted in
     # full, where a top_k on three keys compared every row by name (0.9 CPU s).
-    least = score.top_k(n).min()
-    return by_score(rows.filter(pl.col("score") >= least)).head(n)
+    return by_score(rows.filter(score >= least)).head(n).collect()
 
 
 def with_reasons(
