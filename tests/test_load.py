@@ -848,3 +848,44 @@ def test_a_configured_format_with_a_time_reads_dates_with_times(tmp_path):
     book, report = load(tmp_path, files, date_formats=["%m/%d/%Y %H:%M"])
     assert report.tables["line_items"].rejected == 0
     assert book.line_items.sort("amount")["booked_at"].to_list() == [dt.date(2024, 1, 15), dt.date(2024, 2, 15)]
+
+
+def test_a_formula_without_a_saved_value_is_refused_naming_its_cells(tmp_path):
+    """A workbook written by a program (openpyxl here) and never saved by Excel holds formulas
+    without values: the reader took each for an empty cell, so an amount was "empty" and an
+    end date silently gone. Saved with their values, the same formulas read as numbers."""
+    import re
+    import zipfile
+
+    import openpyxl
+
+    from .conftest import invoke
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["account_id", "product_id", "booked_at", "amount"])
+    sheet.append(["A-1", "CORE", "2024-01-01", 100])
+    sheet.append(["A-2", "CORE", "2024-01-02", "=50*2"])
+    sheet.append(["A-3", "ADDON", "2024-01-03", '=IF(A4<>"",70,0)'])
+    path = tmp_path / "line_items.xlsx"
+    book.save(path)
+    result = invoke(["attach", "--line-items", str(path)], env={"XSELL_CONFIG": ""}, cwd=tmp_path)
+    assert (result.exit_code, result.stdout) == (65, "")
+    assert result.stderr == (
+        f'Error: {path}: 2 cells hold formulas without a saved value, which xsell cannot compute: D3 (=50*2), D4 (=IF(A4<>"",70,0))\n'
+        "  fix: open the workbook in Excel or LibreOffice and save it (formulas then keep their values), "
+        "or export the sheet as CSV (UTF-8)\n"
+    )
+    # What Excel saves: each formula with its value (one of them a shared formula).
+    with zipfile.ZipFile(path) as archive:
+        parts = {name: archive.read(name) for name in archive.namelist()}
+    xml = parts["xl/worksheets/sheet1.xml"].decode()
+    xml = re.sub(r"<f>50\*2</f><v\s*/>", '<f t="shared" ref="D3" si="0">50*2</f><v>100</v>', xml)
+    xml = re.sub(r"<f>IF\(.*?\)</f><v\s*/>", '<f>IF(A4&lt;&gt;"",70,0)</f><v>70</v>', xml)
+    parts["xl/worksheets/sheet1.xml"] = xml.encode()
+    saved = tmp_path / "saved.xlsx"
+    with zipfile.ZipFile(saved, "w") as archive:
+        for name, data in parts.items():
+            archive.writestr(name, data)
+    result = invoke(["validate", "--line-items", str(saved)], env={"XSELL_CONFIG": ""}, cwd=tmp_path)
+    assert (result.exit_code, result.stderr.splitlines()[-1]) == (0, "3 line items: 3 used, 0 rejected")

@@ -462,6 +462,58 @@ def _rows_above_range(path: Path, sheet: str | None) -> int:
     return 0
 
 
+# A formula whose cell has no saved value: <c r="D3"><f>50*2</f><v/></c> (a workbook written by a
+# program, such as openpyxl, and not opened and saved by Excel since). Matched from the formula
+# on (a literal start the regex engine scans for quickly), the cell's reference read backwards.
+_UNSAVED_FORMULA = {
+    prefixed: re.compile(
+        (rb"<(\w+:)f\b" if prefixed else rb"<()f\b")
+        + rb"[^>]*?(?:/>|>([^<]*)</(?:\w+:)?f>)\s*(?:<(?:\w+:)?v\s*/>|<(?:\w+:)?v>\s*</(?:\w+:)?v>)?\s*</(?:\w+:)?c>"
+    )
+    for prefixed in (False, True)
+}
+_CELL_REF = re.compile(rb'\br="([A-Z]+[0-9]+)"')
+
+
+def _check_formulas(path: Path, sheet: str | None) -> None:
+    """A formula without a saved value reads as an empty cell: an amount "missing", an end date
+    gone (a subscription that never ends), with nothing said. xsell cannot compute formulas, so
+    the sheet is refused, naming the cells, until it is saved with its values."""
+    try:
+        with zipfile.ZipFile(path) as book:
+            target = _sheet_part(book, sheet)
+            if target is None:
+                return
+            xml = book.read(target)
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return  # (the reader has read it; a part it cannot find holds no formula to check)
+    if b"<f" in xml:
+        pattern = _UNSAVED_FORMULA[False]
+    elif b":f" in xml:  # (a sheet whose elements carry a namespace prefix, <x:f>)
+        pattern = _UNSAVED_FORMULA[True]
+    else:
+        return
+    found = []
+    for match in pattern.finditer(xml):
+        opening = xml.rfind(b"<" + match.group(1) + b"c ", 0, match.start())
+        ref = _CELL_REF.search(xml, opening, match.start()) if opening >= 0 else None
+        found.append((ref.group(1).decode() if ref else "?", match.group(2)))
+    if not found:
+        return
+    from xml.sax.saxutils import unescape
+
+    shown = ", ".join(
+        f"{ref} (={unescape(text.decode('utf-8', 'replace'))})" if text else ref for ref, text in found[:5]
+    )
+    more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+    noun = "cell holds a formula" if len(found) == 1 else "cells hold formulas"
+    raise DataError(
+        f"{path}: {len(found):,} {noun} without a saved value, which xsell cannot compute: {shown}{more}",
+        hint="open the workbook in Excel or LibreOffice and save it (formulas then keep their values), "
+        "or export the sheet as CSV (UTF-8)",
+    )
+
+
 def _sheet_part(book: zipfile.ZipFile, sheet: str | None) -> str | None:
     """The zip member holding the named sheet (the first sheet when None)."""
     from xml.etree import ElementTree
@@ -540,6 +592,7 @@ def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
         ) from None
     if sheet_df.height == 0:
         raise DataError(f"{path}: the sheet is empty (no header row)")
+    _check_formulas(path, sheet)
     header_at = _xlsx_header_row(sheet_df)
     # Formatted reports leave column A empty and put a title block above the header.
     keep = [c for c in sheet_df.columns if sheet_df[c].slice(header_at).drop_nulls().str.strip_chars().ne("").any()]
