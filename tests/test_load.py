@@ -882,6 +882,10 @@ def test_a_formula_without_a_saved_value_is_refused_naming_its_cells(tmp_path):
     xml = parts["xl/worksheets/sheet1.xml"].decode()
     xml = re.sub(r"<f>50\*2</f><v\s*/>", '<f t="shared" ref="D3" si="0">50*2</f><v>100</v>', xml)
     xml = re.sub(r"<f>IF\(.*?\)</f><v\s*/>", '<f>IF(A4&lt;&gt;"",70,0)</f><v>70</v>', xml)
+    # (and, on the header's row, a formula whose saved result is empty text, as Excel writes
+    # ="": a saved value, not a missing one)
+    xml = xml.replace("</row>", '<c r="E1" t="str"><f>""</f><v></v></c></row>', 1)
+    assert xml.count('r="E1"') == 1
     parts["xl/worksheets/sheet1.xml"] = xml.encode()
     saved = tmp_path / "saved.xlsx"
     with zipfile.ZipFile(saved, "w") as archive:

@@ -473,6 +473,7 @@ _UNSAVED_FORMULA = {
     for prefixed in (False, True)
 }
 _CELL_REF = re.compile(rb'\br="([A-Z]+[0-9]+)"')
+_STRING_CELL = re.compile(rb'\bt="str"')
 
 
 def _check_formulas(path: Path, sheet: str | None) -> None:
@@ -496,7 +497,10 @@ def _check_formulas(path: Path, sheet: str | None) -> None:
     found = []
     for match in pattern.finditer(xml):
         opening = xml.rfind(b"<" + match.group(1) + b"c ", 0, match.start())
-        ref = _CELL_REF.search(xml, opening, match.start()) if opening >= 0 else None
+        tag = xml[opening : match.start()] if opening >= 0 else b""
+        if b"<v" in match.group(0) and _STRING_CELL.search(tag):
+            continue  # a saved empty text result (Excel writes ="" as t="str" with an empty <v>)
+        ref = _CELL_REF.search(tag)
         found.append((ref.group(1).decode() if ref else "?", match.group(2)))
     if not found:
         return
