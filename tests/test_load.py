@@ -853,7 +853,8 @@ def test_a_configured_format_with_a_time_reads_dates_with_times(tmp_path):
 def test_a_formula_without_a_saved_value_is_refused_naming_its_cells(tmp_path):
     """A workbook written by a program (openpyxl here) and never saved by Excel holds formulas
     without values: the reader took each for an empty cell, so an amount was "empty" and an
-    end date silently gone. Saved with their values, the same formulas read as numbers."""
+    end date silently gone. Saved with their values, the same formulas read as numbers; a
+    formula above the header or in a column without one is never read, and never refused."""
     import re
     import zipfile
 
@@ -861,35 +862,76 @@ def test_a_formula_without_a_saved_value_is_refused_naming_its_cells(tmp_path):
 
     from .conftest import invoke
 
+    def run(path):
+        return invoke(["validate", "--line-items", str(path)], env={"XSELL_CONFIG": ""}, cwd=tmp_path)
+
+    fix = (
+        "  fix: open the workbook in Excel or LibreOffice and save it (formulas then keep their values), "
+        "or export the sheet as CSV (UTF-8)\n"
+    )
     book = openpyxl.Workbook()
     sheet = book.active
-    sheet.append(["account_id", "product_id", "booked_at", "amount"])
-    sheet.append(["A-1", "CORE", "2024-01-01", 100])
-    sheet.append(["A-2", "CORE", "2024-01-02", "=50*2"])
-    sheet.append(["A-3", "ADDON", "2024-01-03", '=IF(A4<>"",70,0)'])
+    sheet.append(['="Won lines, as of "&TEXT(TODAY(),"yyyy-mm-dd")'])  # a title block: never read
+    sheet.append(["account_id", "product_id", "booked_at", "amount", "note"])
+    sheet.append(["A-1", "CORE", "2024-01-01", 100, "x", None, "=1+1"])  # (G: no header, dropped)
+    sheet.append(["A-2", "CORE", "2024-01-02", "=50*2", '=""'])
+    sheet.append(["A-3", "ADDON", "2024-01-03", '=IF(A5<>"",70,0)', "y"])
     path = tmp_path / "line_items.xlsx"
     book.save(path)
     result = invoke(["attach", "--line-items", str(path)], env={"XSELL_CONFIG": ""}, cwd=tmp_path)
     assert (result.exit_code, result.stdout) == (65, "")
     assert result.stderr == (
-        f'Error: {path}: 2 cells hold formulas without a saved value, which xsell cannot compute: D3 (=50*2), D4 (=IF(A4<>"",70,0))\n'
-        "  fix: open the workbook in Excel or LibreOffice and save it (formulas then keep their values), "
-        "or export the sheet as CSV (UTF-8)\n"
+        f"Error: {path}: 3 cells hold formulas whose saved values were never computed (the workbook asks to be "
+        "recalculated when opened: a program wrote it), which xsell cannot compute: D4 (=50*2), "
+        'E4 (=""), D5 (=IF(A5<>"",70,0))\n' + fix
     )
-    # What Excel saves: each formula with its value (one of them a shared formula).
+    # What Excel saves: each formula with its value (one a shared formula, one an empty text
+    # result, which Excel writes as t="str" with an empty <v>), and no recalculation asked for.
     with zipfile.ZipFile(path) as archive:
         parts = {name: archive.read(name) for name in archive.namelist()}
+    workbook = parts["xl/workbook.xml"].decode()
+    assert 'fullCalcOnLoad="1"' in workbook
+    parts["xl/workbook.xml"] = workbook.replace(' fullCalcOnLoad="1"', "").encode()
     xml = parts["xl/worksheets/sheet1.xml"].decode()
-    xml = re.sub(r"<f>50\*2</f><v\s*/>", '<f t="shared" ref="D3" si="0">50*2</f><v>100</v>', xml)
-    xml = re.sub(r"<f>IF\(.*?\)</f><v\s*/>", '<f>IF(A4&lt;&gt;"",70,0)</f><v>70</v>', xml)
-    # (and, on the header's row, a formula whose saved result is empty text, as Excel writes
-    # ="": a saved value, not a missing one)
-    xml = xml.replace("</row>", '<c r="E1" t="str"><f>""</f><v></v></c></row>', 1)
-    assert xml.count('r="E1"') == 1
-    parts["xl/worksheets/sheet1.xml"] = xml.encode()
-    saved = tmp_path / "saved.xlsx"
-    with zipfile.ZipFile(saved, "w") as archive:
-        for name, data in parts.items():
-            archive.writestr(name, data)
-    result = invoke(["validate", "--line-items", str(saved)], env={"XSELL_CONFIG": ""}, cwd=tmp_path)
+    xml = re.sub(r"<f>50\*2</f><v\s*/>", '<f t="shared" ref="D4" si="0">50*2</f><v>100</v>', xml)
+    xml = re.sub(r'<c r="E4"><f>""</f><v\s*/>', '<c r="E4" t="str"><f>""</f><v></v>', xml)
+    xml = re.sub(r"<f>IF\(.*?\)</f><v\s*/>", '<f>IF(A5&lt;&gt;"",70,0)</f><v>70</v>', xml)
+
+    def write(name, sheet_xml):
+        target = tmp_path / name
+        with zipfile.ZipFile(target, "w") as archive:
+            for part, data in parts.items():
+                archive.writestr(part, sheet_xml.encode() if part == "xl/worksheets/sheet1.xml" else data)
+        return target
+
+    result = run(write("saved.xlsx", xml))
     assert (result.exit_code, result.stderr.splitlines()[-1]) == (0, "3 line items: 3 used, 0 rejected")
+    # Saved by Excel, but one formula's value lost (an amount no program computed):
+    unsaved = write("unsaved.xlsx", xml.replace("<v>70</v>", "<v/>"))
+    result = run(unsaved)
+    assert (result.exit_code, result.stdout) == (65, "")
+    assert result.stderr == (
+        f"Error: {unsaved}: 1 cell holds a formula without a saved value, which xsell cannot compute: "
+        'D5 (=IF(A5<>"",70,0))\n' + fix
+    )
+
+
+def test_a_formula_saved_by_xlsxwriter_is_not_read_as_its_placeholder_zero(tmp_path):
+    """XlsxWriter saves 0 beside each formula and asks Excel to recalculate on opening: the
+    amount read as 0, with nothing said."""
+    import xlsxwriter
+
+    from .conftest import invoke
+
+    path = tmp_path / "line_items.xlsx"
+    with xlsxwriter.Workbook(path) as workbook:
+        sheet = workbook.add_worksheet()
+        sheet.write_row(0, 0, ["account_id", "product_id", "booked_at", "amount"])
+        sheet.write_row(1, 0, ["A-1", "CORE", "2024-01-01"])
+        sheet.write_formula(1, 3, "=25*2")
+    result = invoke(["validate", "--line-items", str(path)], env={"XSELL_CONFIG": ""}, cwd=tmp_path)
+    assert (result.exit_code, result.stdout) == (65, "")
+    assert result.stderr.startswith(
+        f"Error: {path}: 1 cell holds a formula whose saved value was never computed (the workbook asks to be "
+        "recalculated when opened: a program wrote it), which xsell cannot compute: D2 (=25*2)\n"
+    )

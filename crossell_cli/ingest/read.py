@@ -464,58 +464,109 @@ def _rows_above_range(path: Path, sheet: str | None) -> int:
 
 # A formula whose cell has no saved value: <c r="D3"><f>50*2</f><v/></c> (a workbook written by a
 # program, such as openpyxl, and not opened and saved by Excel since). Matched from the formula
-# on (a literal start the regex engine scans for quickly), the cell's reference read backwards.
-_UNSAVED_FORMULA = {
-    prefixed: re.compile(
+# on (a literal start the regex engine scans for quickly), the cell's tag read backwards.
+_VALUE = rb"(?:<(?:\w+:)?v\s*/>|<(?:\w+:)?v>\s*</(?:\w+:)?v>)"
+_FORMULA_CELL = {
+    (prefixed, unsaved): re.compile(
         (rb"<(\w+:)f\b" if prefixed else rb"<()f\b")
-        + rb"[^>]*?(?:/>|>([^<]*)</(?:\w+:)?f>)\s*(?:<(?:\w+:)?v\s*/>|<(?:\w+:)?v>\s*</(?:\w+:)?v>)?\s*</(?:\w+:)?c>"
+        + rb"[^>]*?(?:/>|>([^<]*)</(?:\w+:)?f>)"
+        + (rb"\s*(" + _VALUE + rb")?\s*</(?:\w+:)?c>" if unsaved else rb"()")
     )
     for prefixed in (False, True)
+    for unsaved in (False, True)
 }
-_CELL_REF = re.compile(rb'\br="([A-Z]+[0-9]+)"')
+_CELL_REF = re.compile(rb'\br="([A-Z]+)([0-9]+)"')
 _STRING_CELL = re.compile(rb'\bt="str"')
+# A writer that computes no formula (XlsxWriter, openpyxl, ExcelJS…) asks Excel to recalculate
+# on opening; the values it saved beside its formulas (XlsxWriter: 0) were never computed.
+_RECALC_ON_LOAD = re.compile(rb'<(?:\w+:)?calcPr\b[^>]*\bfullCalcOnLoad="(?:1|true)"')
+_VALUED_CELL = re.compile(
+    rb'<(?:\w+:)?c\b[^>]*\br="([A-Z]+)[0-9]+"[^>]*>(?:(?!</(?:\w+:)?c>).)*?<(?:\w+:)?(?:v|t)\b', re.DOTALL
+)
 
 
-def _check_formulas(path: Path, sheet: str | None) -> None:
+def _check_formulas(path: Path, sheet: str | None, *, header_row: int) -> None:
     """A formula without a saved value reads as an empty cell: an amount "missing", an end date
-    gone (a subscription that never ends), with nothing said. xsell cannot compute formulas, so
-    the sheet is refused, naming the cells, until it is saved with its values."""
+    gone (a subscription that never ends), with nothing said; one whose writer asked for a
+    recalculation on opening (and saved 0, say) reads as that value. xsell cannot compute
+    formulas, so the sheet is refused, naming the cells, until it is saved with its values.
+    Only the cells xsell reads count: below the header row (``header_row``, the sheet's row
+    number), in a column with a header."""
     try:
         with zipfile.ZipFile(path) as book:
             target = _sheet_part(book, sheet)
             if target is None:
                 return
             xml = book.read(target)
+            if b"<f" in xml:
+                prefixed = False
+            elif b":f" in xml:  # (a sheet whose elements carry a namespace prefix, <x:f>)
+                prefixed = True
+            else:
+                return
+            recalc = bool(_RECALC_ON_LOAD.search(book.read("xl/workbook.xml")))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile):
         return  # (the reader has read it; a part it cannot find holds no formula to check)
-    if b"<f" in xml:
-        pattern = _UNSAVED_FORMULA[False]
-    elif b":f" in xml:  # (a sheet whose elements carry a namespace prefix, <x:f>)
-        pattern = _UNSAVED_FORMULA[True]
-    else:
-        return
+    headed = _header_columns(xml, header_row)
     found = []
-    for match in pattern.finditer(xml):
-        opening = xml.rfind(b"<" + match.group(1) + b"c ", 0, match.start())
-        tag = xml[opening : match.start()] if opening >= 0 else b""
-        if b"<v" in match.group(0) and _STRING_CELL.search(tag):
+    for match in _FORMULA_CELL[(prefixed, not recalc)].finditer(xml):
+        tag = _cell_tag(xml, match.group(1), match.start())
+        if not recalc and match.group(3) and _STRING_CELL.search(tag):
             continue  # a saved empty text result (Excel writes ="" as t="str" with an empty <v>)
         ref = _CELL_REF.search(tag)
-        found.append((ref.group(1).decode() if ref else "?", match.group(2)))
+        if ref is not None and (int(ref.group(2)) <= header_row or (headed is not None and ref.group(1) not in headed)):
+            continue  # a title block above the header, the header itself, or a column xsell drops
+        name = (ref.group(1) + ref.group(2)).decode() if ref else "a cell"
+        found.append((name, (match.group(2) or b"").decode("utf-8", "replace")))
     if not found:
         return
-    from xml.sax.saxutils import unescape
-
-    shown = ", ".join(
-        f"{ref} (={unescape(text.decode('utf-8', 'replace'))})" if text else ref for ref, text in found[:5]
-    )
+    shown = ", ".join(name + _formula_text(text) for name, text in found[:5])
     more = f" and {len(found) - 5} more" if len(found) > 5 else ""
     noun = "cell holds a formula" if len(found) == 1 else "cells hold formulas"
+    why = (
+        ("whose saved values were" if len(found) > 1 else "whose saved value was")
+        + " never computed (the workbook asks to be recalculated when opened: a program wrote it)"
+        if recalc
+        else "without a saved value"
+    )
     raise DataError(
-        f"{path}: {len(found):,} {noun} without a saved value, which xsell cannot compute: {shown}{more}",
+        f"{path}: {len(found):,} {noun} {why}, which xsell cannot compute: {shown}{more}",
         hint="open the workbook in Excel or LibreOffice and save it (formulas then keep their values), "
         "or export the sheet as CSV (UTF-8)",
     )
+
+
+def _formula_text(text: str) -> str:
+    """' (=50*2)': a formula as written in the XML, its entities read and line breaks shown."""
+    from html import unescape
+
+    text = unescape(text)
+    for char, escaped in (("\r", "\\r"), ("\n", "\\n"), ("\t", "\\t")):
+        text = text.replace(char, escaped)
+    return f" (={text})" if text else ""
+
+
+def _cell_tag(xml: bytes, prefix: bytes, before: int) -> bytes:
+    """The opening tag of the cell holding the element at ``before`` (not a <col>, <cols>…)."""
+    opening = before
+    while True:
+        opening = xml.rfind(b"<" + prefix + b"c", 0, opening)
+        if opening < 0:
+            return b""
+        follows = xml[opening + len(prefix) + 2 : opening + len(prefix) + 3]
+        if follows in (b" ", b"\t", b"\r", b"\n", b">", b"/"):
+            return xml[opening:before]
+
+
+def _header_columns(xml: bytes, header_row: int) -> set[bytes] | None:
+    """The column letters of the header row's cells holding a value; None when the row cannot
+    be found by its number (then no column is left out)."""
+    row = re.search(
+        rb'<(?:\w+:)?row\b[^>]*\br="' + str(header_row).encode() + rb'"[^>]*>(.*?)</(?:\w+:)?row>', xml, re.DOTALL
+    )
+    if row is None:
+        return None
+    return {m.group(1) for m in _VALUED_CELL.finditer(row.group(1))}
 
 
 def _sheet_part(book: zipfile.ZipFile, sheet: str | None) -> str | None:
@@ -596,7 +647,6 @@ def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
         ) from None
     if sheet_df.height == 0:
         raise DataError(f"{path}: the sheet is empty (no header row)")
-    _check_formulas(path, sheet)
     header_at = _xlsx_header_row(sheet_df)
     # Formatted reports leave column A empty and put a title block above the header.
     keep = [c for c in sheet_df.columns if sheet_df[c].slice(header_at).drop_nulls().str.strip_chars().ne("").any()]
@@ -611,5 +661,6 @@ def _read_xlsx(path: Path, sheet: str | None) -> RawTable:
     # Numbered so that, as in every format, the spreadsheet row is row + 1 (the reader starts
     # at the first row with a value: empty rows above it are counted back in).
     offset = _rows_above_range(path, sheet) + header_at + 1
+    _check_formulas(path, sheet, header_row=offset)  # (the header's row number in the sheet)
     frame = body.lazy().with_columns(pl.lit(None, dtype=pl.String).alias(EXTRA)).with_row_index(ROW, offset=offset)
     return RawTable(path, headers, frame, "xlsx", None, "xlsx", header_lines=header_at)
