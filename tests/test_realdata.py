@@ -393,3 +393,18 @@ def test_online_retail_whitespace_by_family_is_exact_and_repeatable():
     rows = frame(first)
     assert rows.filter(pl.col("family") == "22423")["non_owners"].to_list() == [3454]
     assert rows.height == rows["family"].n_unique()
+
+
+def test_an_as_of_date_on_a_book_without_dates_is_said_not_to_apply():
+    # The wide export's lines carry a placeholder day (1970-01-01): --as-of 1960-01-01 cut every
+    # line ("before the first won line in the data (1970-01-01)", and "-22,159 used, 29,202
+    # after the as-of date"), and --as-of 2000-01-01 was "after the last closed line (1970-01-01)".
+    realdata("telco_churn")
+    plain = run("telco_churn", "attach")
+    for day in ("1960-01-01", "2000-01-01"):
+        result = run("telco_churn", "attach", "--as-of", day)
+        assert (result.exit_code, result.stdout) == (0, plain.stdout)
+        assert result.stderr == (
+            f"warning: --as-of {day} does not apply: the book has no dates (ownership as exported)\n"
+            "7,043 line items: 7,043 used, 0 rejected\n"
+        )

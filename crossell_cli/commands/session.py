@@ -74,8 +74,12 @@ class Session:
         book = book or self.book
         if settings.where:
             check_where_columns(settings.where, book.account_columns)
+        # (a book without dates carries a placeholder day: no --as-of can cut it)
         return build_model(
-            book, as_of=settings.as_of, level=settings.level, where=settings.where if apply_where else ()
+            book,
+            as_of=None if book.dateless else settings.as_of,
+            level=settings.level,
+            where=settings.where if apply_where else (),
         )
 
     def read(self, *, hashes: bool = False, columns: Sequence[str] | None = None) -> Book:
@@ -173,14 +177,15 @@ class Session:
             "listed": model.listed,
             "as_of": model.as_of_frame,
         }
-        if self.settings.as_of is not None:
+        given = None if model.dateless else self.settings.as_of
+        if given is not None:
             named["latest"] = model.all_lines.select(
                 latest_closed_date().alias("latest"), pl.col("booked_at").filter(is_won()).min().alias("first_won")
             )
             # Only a given T can leave closed lines after it (the default T is the last of them).
             after = is_closed() & (pl.col("booked_at") > as_of_column())
             named["after"] = model.all_lines.select(after.sum().cast(pl.Int64).alias("after"))
-        else:
+        elif not model.dateless:
             # The default T is the last closed line's date: one typo (2204 for 2024) moves it.
             future = is_closed() & (pl.col("booked_at") > dt.date.today())
             named["future"] = model.all_lines.select(future.sum().cast(pl.Int64).alias("future"))
@@ -188,7 +193,12 @@ class Session:
         value = got["as_of"].item() if got["as_of"].height else None
         as_of = value if isinstance(value, dt.date) else None
         latest, first_won = got["latest"].row(0) if "latest" in got else (None, None)
-        warnings = _as_of_warnings(self.settings.as_of, latest, first_won)
+        warnings = _as_of_warnings(given, latest, first_won)
+        if model.dateless and self.settings.as_of is not None:
+            warnings += (
+                f"warning: --as-of {self.settings.as_of.isoformat()} does not apply: the book has no dates "
+                "(ownership as exported)",
+            )
         if "future" in got and got["future"].item() and as_of is not None:
             warnings += (_future_warning(as_of, got["future"].item()),)
         frames = {name: got[name] for name in ("lines", "accounts", "products", "listed")}
