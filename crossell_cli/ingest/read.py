@@ -26,6 +26,7 @@ import polars as pl
 
 from ..config import check_encoding
 from ..errors import ConfigError, DataError, InputMissingError, UsageError
+from ..text import shown_controls
 
 ROW = "_row"
 EXTRA = "_extra"
@@ -540,9 +541,7 @@ def _formula_text(text: str) -> str:
     """' (=50*2)': a formula as written in the XML, its entities read and line breaks shown."""
     from html import unescape
 
-    text = unescape(text)
-    for char, escaped in (("\r", "\\r"), ("\n", "\\n"), ("\t", "\\t")):
-        text = text.replace(char, escaped)
+    text = shown_controls(unescape(text))
     return f" (={text})" if text else ""
 
 

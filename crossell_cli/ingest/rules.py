@@ -31,6 +31,7 @@ from typing import Literal
 import polars as pl
 
 from ..schema import TableName
+from ..text import CONTROL_ESCAPES
 from . import parsers as p
 
 Severity = Literal["rejected", "warning", "excluded"]
@@ -429,10 +430,8 @@ def template(text: str, *, value: pl.Expr, column: pl.Expr, table: str) -> pl.Ex
     pieces: list[pl.Expr] = []
     for part in _split(text):
         if part == "{v}":
-            # (a carriage return or line break is shown as \\r or \\n: printed as itself it moves
-            # the terminal's cursor, or a table shows a blank, and its cause stays unseen)
             shown = value.fill_null("")
-            for char, escaped in _CONTROL:
+            for char, escaped in CONTROL_ESCAPES:
                 shown = shown.str.replace_all(char, escaped, literal=True)
             pieces.append(shown)
         elif part == "{c}":
@@ -442,9 +441,6 @@ def template(text: str, *, value: pl.Expr, column: pl.Expr, table: str) -> pl.Ex
         elif part:
             pieces.append(pl.lit(part))
     return pl.concat_str(pieces)
-
-
-_CONTROL = (("\r", "\\r"), ("\n", "\\n"), ("\t", "\\t"))
 
 
 def _split(text: str) -> list[str]:
