@@ -156,35 +156,45 @@ class Model:
 
     @cached_property
     def land(self) -> pl.LazyFrame:
-        """Per account: land_date and as_of."""
+        """Per account: land_date and as_of (from the item histories, a third of the lines)."""
         return self.shared(
-            self.won.group_by("account_id").agg(pl.col("booked_at").min().alias("land_date"), pl.col(AS_OF).first())
+            self.item_history.group_by("account_id").agg(pl.col("land_date").first(), pl.col(AS_OF).first())
         )
 
     @cached_property
     def classified(self) -> pl.LazyFrame:
         """Won lines with land_date, in_land_bundle, first_date (of the item) and kind."""
-        return self.shared(_classify(self.won))
+        return self._classification[0]
 
     @cached_property
     def item_history(self) -> pl.LazyFrame:
         """Per (account_id, item) bought by T: as_of, first_date (first booking), first_start,
         land_date, landed_with (bought in the land bundle), last_end (the latest end date) and
-        all_ended (every line has one). Read by the cross-sell timing and the early-churn flag
-        alike: an explicit cache, so that one ``collect_all`` groups the lines once."""
-        return (
-            self.classified.group_by("account_id", "item")
-            .agg(
-                pl.col(AS_OF).first(),
-                pl.col("booked_at").min().alias("first_date"),
-                pl.col("start_date").min().alias("first_start"),
-                pl.col("land_date").first(),
-                pl.col("in_land_bundle").any().alias("landed_with"),
-                pl.col("end_date").max().alias("last_end"),
-                pl.col("end_date").is_not_null().all().alias("all_ended"),
-            )
-            .cache()
-        )
+        all_ended (every line has one). Read by the classification, the cross-sell timing and
+        the early-churn flag alike, and grouped once: with the classification when that is
+        made first, else alone (the timing needs no line's kind: the join back and the
+        classified lines in memory are not made for it)."""
+        if "_classification" in self.__dict__:
+            return self._classification[1]
+        history = _item_history(_land_bundles(self.won))
+        # (an explicit cache over a plan of the export: one ``collect_all`` groups the lines once)
+        return self.shared(history) if self.in_memory else history.cache()
+
+    @cached_property
+    def _classification(self) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+        """(classified, item_history) from one computation of the land bundles; over lines
+        in memory, both in one collect (the bundles are not held beside the classified lines:
+        with every column of the line, that doubled the memory of ``xsell expansion``)."""
+        bundled = _land_bundles(self.won).cache()
+        known = "item_history" in self.__dict__
+        history = self.item_history if known else _item_history(bundled).cache()
+        classified = _classify(bundled, history)
+        if not self.in_memory:
+            return classified, history
+        if known:
+            return classified.collect(engine="streaming").lazy(), history
+        got = pl.collect_all([classified, history], engine="streaming")
+        return got[0].lazy(), got[1].lazy()
 
     @cached_property
     def items(self) -> pl.LazyFrame:
@@ -220,9 +230,9 @@ def _owned_at_t(won: pl.LazyFrame) -> pl.LazyFrame:
     return won.filter(active_at(as_of())).select("account_id", "item").unique()
 
 
-def _classify(won: pl.LazyFrame) -> pl.LazyFrame:
-    """SPEC §2's classification of won lines: new (the land bundle), cross_sell (the day of
-    the account's first purchase of the item, outside the land bundle) or upsell."""
+def _land_bundles(won: pl.LazyFrame) -> pl.LazyFrame:
+    """``won`` with land_date (the account's first won day) and in_land_bundle: booked on the
+    land date, or on a contract that has a line booked on it."""
     land = won.group_by("account_id").agg(pl.col("booked_at").min().alias("land_date"))
     won = won.join(land, on="account_id", how="left")
     land_contracts = (
@@ -231,19 +241,39 @@ def _classify(won: pl.LazyFrame) -> pl.LazyFrame:
         .unique()
         .with_columns(pl.lit(True).alias("__land_contract"))
     )
-    won = won.join(land_contracts, on=["account_id", "contract_id"], how="left").with_columns(
-        ((pl.col("booked_at") == pl.col("land_date")) | pl.col("__land_contract").fill_null(False)).alias(
-            "in_land_bundle"
-        )
-    )
-    # Per (account, item): bought in the land bundle, and the first purchase's date; one
-    # grouping and one join back (a distinct land-items list and a grouping, each joined
-    # back, took a fifth more: 2.45 -> 1.95 CPU s on 3 M lines).
-    per_item = won.group_by("account_id", "item").agg(
-        pl.col("in_land_bundle").any().alias("__land_item"), pl.col("booked_at").min().alias("first_date")
-    )
     return (
-        won.join(per_item, on=["account_id", "item"], how="left")
+        won.join(land_contracts, on=["account_id", "contract_id"], how="left")
+        .with_columns(
+            ((pl.col("booked_at") == pl.col("land_date")) | pl.col("__land_contract").fill_null(False)).alias(
+                "in_land_bundle"
+            )
+        )
+        .drop("__land_contract")
+    )
+
+
+def _item_history(bundled: pl.LazyFrame) -> pl.LazyFrame:
+    """``Model.item_history`` of the won lines with their land bundle (``_land_bundles``)."""
+    return bundled.group_by("account_id", "item").agg(
+        pl.col(AS_OF).first(),
+        pl.col("booked_at").min().alias("first_date"),
+        pl.col("start_date").min().alias("first_start"),
+        pl.col("land_date").first(),
+        pl.col("in_land_bundle").any().alias("landed_with"),
+        pl.col("end_date").max().alias("last_end"),
+        pl.col("end_date").is_not_null().all().alias("all_ended"),
+    )
+
+
+def _classify(bundled: pl.LazyFrame, history: pl.LazyFrame) -> pl.LazyFrame:
+    """SPEC §2's classification of won lines (``bundled``, with their land bundle): new (the
+    land bundle), cross_sell (the day of the account's first purchase of the item, outside
+    the land bundle) or upsell. ``history``: the (account, item) histories, whose
+    first_date and landed_with decide the other two (one grouping, shared with the timing
+    and the flags, joined back once)."""
+    per_item = history.select("account_id", "item", "first_date", pl.col("landed_with").alias("__land_item"))
+    return (
+        bundled.join(per_item, on=["account_id", "item"], how="left")
         .with_columns(
             pl.when(pl.col("in_land_bundle"))
             .then(pl.lit("new"))
@@ -254,7 +284,7 @@ def _classify(won: pl.LazyFrame) -> pl.LazyFrame:
             .otherwise(pl.lit("upsell"))
             .alias("kind")
         )
-        .drop("__land_contract", "__land_item")
+        .drop("__land_item")
     )
 
 

@@ -143,9 +143,10 @@ def _population(
 ) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """The accounts followed per group (with land_date, cross_date and as_of) and the
     cross-sold (account, family) pairs per group, for ``by``."""
-    classified = model.classified
+    # (from the item histories, not the classified lines: timing needs no line's kind)
+    history = model.item_history
     land = model.land
-    land_items = classified.filter(pl.col("in_land_bundle")).select("account_id", "item").unique()
+    land_items = history.filter(pl.col("landed_with")).select("account_id", "item")
     group = by or "group"
     if by in (None, "segment", "cohort", "land_family"):
         first_cross = crosses.group_by("account_id").agg(pl.col("first_date").min().alias("cross_date"))
@@ -153,7 +154,7 @@ def _population(
         population = _grouped(population, model, by, calendar, land_items)
         pairs = _grouped(crosses, model, by, calendar, land_items)
     elif by == "cross_family":
-        items = classified.select("item").unique()
+        items = history.select("item").unique()
         population = (
             land.join(items, how="cross")
             .join(land_items.with_columns(pl.lit(True).alias("__landed")), on=["account_id", "item"], how="left")
