@@ -45,7 +45,7 @@ def test_concurrent_at_start_counts_the_lines_held_when_each_starts():
             (1, "A", "P", D(2024, 1, 1), D(2025, 1, 1), "won"),
             (2, "A", "P", D(2024, 6, 1), D(2025, 6, 1), "won"),  # L1 still runs: 2
             (3, "A", "P", D(2025, 1, 1), None, "won"),  # L1 ended that day (exclusive), L2 runs: 2
-            (4, "A", "Q", D(2024, 6, 1), None, "won"),  # another product: 1
+            (4, "A", "Q", D(2024, 6, 1), None, "won"),  # another product, alone of its pair: not swept
             (5, "B", "P", D(2024, 1, 1), D(2024, 7, 1), "won"),
             (6, "B", "P", D(2024, 7, 1), None, "won"),  # a renewal that ends the old line: 1
             (7, "B", "P", D(2024, 8, 1), None, "lost"),  # not held
@@ -56,7 +56,7 @@ def test_concurrent_at_start_counts_the_lines_held_when_each_starts():
     )
     got = concurrent_at_start(book).sort(ROW).collect()
     want = pl.DataFrame(
-        {ROW: [1, 2, 3, 4, 5, 6, 9, 10], CONCURRENT: [1, 2, 2, 1, 1, 1, 1, 2]},
+        {ROW: [1, 2, 3, 5, 6, 9, 10], CONCURRENT: [1, 2, 2, 1, 1, 1, 2]},
         schema={ROW: pl.Int64, CONCURRENT: pl.Int64},
     )
     assert_frame_equal(got, want)
