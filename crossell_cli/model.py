@@ -129,8 +129,16 @@ class Model:
 
     @cached_property
     def ownership(self) -> pl.LazyFrame:
-        """Distinct (account_id, item) owned at T."""
+        """Distinct (account_id, item) owned at T: read off the item histories when they are
+        in memory already (the summary, the report: a filter of the histories rather than a
+        distinct of every won line, 0.15 s at 300 k accounts), else from the won lines."""
+        if self.in_memory and self._histories_made:
+            return self.shared(self.item_history.filter(pl.col("held_at_t")).select("account_id", "item"))
         return self.shared(_owned_at_t(self.won))
+
+    @property
+    def _histories_made(self) -> bool:
+        return "item_history" in self.__dict__ or "_classification" in self.__dict__
 
     def ownership_of(self, accounts: pl.LazyFrame) -> pl.LazyFrame:
         """``ownership`` of the ``accounts`` (account_id) only: one account's, from its own lines."""
@@ -169,11 +177,12 @@ class Model:
     @cached_property
     def item_history(self) -> pl.LazyFrame:
         """Per (account_id, item) bought by T: as_of, first_date (first booking), first_start,
-        land_date, landed_with (bought in the land bundle), last_end (the latest end date) and
-        all_ended (every line has one). Read by the classification, the cross-sell timing and
-        the early-churn flag alike, and grouped once: with the classification when that is
-        made first, else alone (the timing needs no line's kind: the join back and the
-        classified lines in memory are not made for it)."""
+        land_date, landed_with (bought in the land bundle), last_end (the latest end date),
+        all_ended (every line has one) and held_at_t (a line of it is active at T: owned).
+        Read by the classification, the cross-sell timing, the early-churn flag and the
+        ownership alike, and grouped once: with the classification when that is made first,
+        else alone (the timing needs no line's kind: the join back and the classified lines
+        in memory are not made for it)."""
         if "_classification" in self.__dict__:
             return self._classification[1]
         history = _item_history(_land_bundles(self.won))
@@ -262,6 +271,7 @@ def _item_history(bundled: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("in_land_bundle").any().alias("landed_with"),
         pl.col("end_date").max().alias("last_end"),
         pl.col("end_date").is_not_null().all().alias("all_ended"),
+        active_at(as_of()).any().alias("held_at_t"),
     )
 
 

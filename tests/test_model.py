@@ -171,3 +171,33 @@ def test_the_won_lines_and_their_classification_carry_no_stage():
     assert "stage" not in model.classified.collect_schema().names()
     assert model.lines.select("stage").collect()["stage"].to_list() == ["won", "lost"]
     assert model.won.collect().height == 1
+
+
+def test_ownership_read_off_the_item_histories_is_the_ownership_of_the_lines():
+    """Once the item histories are in memory (the summary, the report), the ownership is read
+    off them (held_at_t: some line active at T), not from every won line again; it must be
+    the same pairs, a pair whose lines leave a gap at T included."""
+    import dataclasses
+
+    book = book_from_rows(
+        [
+            {"account_id": "a", "product_id": "A", "booked_at": "2024-01-01", "end_date": "2024-03-01"},
+            {"account_id": "b", "product_id": "A", "booked_at": "2024-01-01", "start_date": "2024-07-01"},
+            {"account_id": "c", "product_id": "A", "booked_at": "2024-01-01", "end_date": "2024-06-02"},
+            # d held A until March and again from July: not at T, though its first start is
+            # before T and one of its lines never ends
+            {"account_id": "d", "product_id": "A", "booked_at": "2024-01-01", "end_date": "2024-03-01"},
+            {"account_id": "d", "product_id": "A", "booked_at": "2024-05-01", "start_date": "2024-07-01"},
+            {"account_id": "d", "product_id": "B", "booked_at": "2024-02-01"},
+        ]
+    )
+    model = build_model(book, as_of=d("2024-06-01"), level="family")
+    direct = dataclasses.replace(model, in_memory=True).ownership.collect().sort("account_id", "item")
+    assert direct.rows() == [("c", "A"), ("d", "B")]
+    for first in ("classified", "item_history"):
+        read_off = dataclasses.replace(model, in_memory=True)
+        getattr(read_off, first)  # made first: the classification (and histories), or the histories alone
+        history = read_off.item_history.collect()
+        held = history.filter(pl.col("held_at_t")).sort("account_id", "item").select("account_id", "item")
+        assert held.rows() == direct.rows()
+        assert read_off.ownership.collect().sort("account_id", "item").rows() == direct.rows()

@@ -231,7 +231,9 @@ def _lost_cross_sell_lines(model: Model, in_window: pl.Expr) -> pl.LazyFrame:
     """Lost lines closed in the window for a family the account, already landed, had not bought."""
     lost = model.lines.filter((pl.col("stage") == "lost") & in_window)
     land = model.land.drop("as_of")
-    firsts = model.won.group_by("account_id", "item").agg(pl.col("booked_at").min().alias("first_date"))
+    # (each family's first purchase, from the item histories the timing and the kinds read:
+    # not a grouping of every won line of its own, 0.2-0.3 s at 300 k accounts)
+    firsts = model.item_history.select("account_id", "item", "first_date")
     attempts = (
         lost.join(land, on="account_id", how="inner")
         .join(firsts, on=["account_id", "item"], how="left")
