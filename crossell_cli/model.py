@@ -96,6 +96,8 @@ class Model:
     has_stage: bool = False  # the export says won / lost / open
     known_as_of: dt.date | None = None  # T when it is already known (a model over collected lines)
     in_memory: bool = False  # all_lines is a frame in memory: shared facts are computed once, when first used
+    won_only: bool = False  # all_lines holds the won lines alone, without their stage (facts read for a command
+    # that reads no lost or open line: every one but the summary)
 
     def shared(self, plan: pl.LazyFrame) -> pl.LazyFrame:
         """A fact several metrics read: computed now when the lines are in memory, else a plan."""
@@ -125,6 +127,8 @@ class Model:
         """Won lines booked on or before T (without the stage, which then says nothing: the
         classification and the other facts held in memory would carry it on every line, a
         sixth of a GB at 10 M lines)."""
+        if self.won_only:
+            return self.lines
         return self.lines.filter(is_won()).drop("stage", strict=False)
 
     @cached_property

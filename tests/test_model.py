@@ -201,3 +201,26 @@ def test_ownership_read_off_the_item_histories_is_the_ownership_of_the_lines():
         held = history.filter(pl.col("held_at_t")).sort("account_id", "item").select("account_id", "item")
         assert held.rows() == direct.rows()
         assert read_off.ownership.collect().sort("account_id", "item").rows() == direct.rows()
+
+
+def test_the_facts_hold_the_won_lines_alone_unless_the_stages_are_asked_for():
+    """Only the summary reads lost lines (its cross-sell win rate): every other command's facts
+    hold the won lines alone, without their stage, and measure the same."""
+    from pathlib import Path
+
+    from crossell_cli.commands.session import open_session
+    from crossell_cli.model import CORE_COLUMNS
+
+    from .conftest import SAMPLE
+
+    session = open_session({"data": str(SAMPLE)}, config=None, cwd=Path.cwd())
+    won_only, _ = session.facts(CORE_COLUMNS)
+    every, _ = session.facts(CORE_COLUMNS, stages=True)
+    assert "stage" not in won_only.all_lines.collect_schema().names()
+    stages = every.all_lines.group_by("stage").len().collect()
+    assert set(stages["stage"].to_list()) == {"won", "lost"}  # (the open lines come after T)
+    won = stages.filter(pl.col("stage") == "won")["len"].item()
+    assert won_only.all_lines.collect().height == won
+    for fact in ("won", "owned", "item_history"):
+        got, want = (getattr(model, fact).collect() for model in (won_only, every))
+        assert got.sort(got.columns, nulls_last=True).equals(want.sort(want.columns, nulls_last=True)), fact

@@ -99,7 +99,7 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
     curve (and timing row) per land family, land cohort or segment besides "all"."""
     settings = session.settings
     t = settings.thresholds
-    whole, ingested = session.facts(ALL_COLUMNS, apply_where=False)
+    whole, ingested = session.facts(ALL_COLUMNS, apply_where=False, stages=True)
     model = _with_where(whole, settings.where)
     sides: dict[str, pl.LazyFrame] = {"end_dates": model.has_end_dates}
 

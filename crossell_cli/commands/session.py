@@ -117,10 +117,17 @@ class Session:
             raise _explain_failure(self, exc) from None
         return probed if probed is not None else self.book
 
-    def facts(self, columns: Sequence[str], *, apply_where: bool = True, keep: bool = False) -> tuple[Model, Ingested]:
+    def facts(
+        self, columns: Sequence[str], *, apply_where: bool = True, keep: bool = False, stages: bool = False
+    ) -> tuple[Model, Ingested]:
         """Read the book once: the used lines booked on or before T (only ``columns``), the
         accounts and products, T and the row counts, in one streaming collect; and the model
         over them, whose facts and metrics are then lazy plans over memory.
+
+        ``stages``: the lost and open lines are read too (the summary's lost cross-sell
+        attempts); otherwise only the won lines are, without their stage (every other command
+        reads nothing else: a third fewer lines held at 300 k accounts, and no won filter
+        each time a fact reads them).
 
         ``keep``: what was read is kept in the user's cache folder (cache.py), keyed by the
         input files, the settings and xsell's code, and read back from there by the next run
@@ -142,10 +149,13 @@ class Session:
                 "profile": repr(sorted(self.profile.items())),
                 "columns": list(columns),
                 "apply_where": apply_where,
+                "stages": stages,
             }
-            named, meta = cache.frames("facts", key, lambda: self._read_facts(columns, apply_where=apply_where))
+            named, meta = cache.frames(
+                "facts", key, lambda: self._read_facts(columns, apply_where=apply_where, stages=stages)
+            )
         else:
-            named, meta = self._read_facts(columns, apply_where=apply_where)
+            named, meta = self._read_facts(columns, apply_where=apply_where, stages=stages)
         as_of = dt.date.fromisoformat(meta["as_of"]) if meta["as_of"] else None
         ingested = Ingested(counts=named["counts"], as_of=as_of, warnings=tuple(meta["warnings"]))
         model = Model(
@@ -160,18 +170,22 @@ class Session:
             has_stage=meta["has_stage"],
             known_as_of=as_of,
             in_memory=True,
+            won_only=not stages,
         )
         return model, ingested
 
     def _read_facts(
-        self, columns: Sequence[str], *, apply_where: bool
+        self, columns: Sequence[str], *, apply_where: bool, stages: bool = False
     ) -> tuple[dict[str, pl.DataFrame], dict[str, Any]]:
         """The frames ``facts`` builds its model on, and what else it needs to know (``meta``)."""
         book = self.read(columns=columns)
         model = self.model(apply_where=apply_where, book=book)
         wanted = [c for c in columns if c in model.all_lines.collect_schema().names()]
+        lines = model.lines if stages else model.won
+        if not stages:
+            wanted = [c for c in wanted if c != "stage"]
         named: dict[str, pl.LazyFrame] = {
-            "lines": model.lines.select(wanted),
+            "lines": lines.select(wanted),
             "accounts": model.accounts,
             "products": model.products,
             "listed": model.listed,

@@ -10,7 +10,7 @@ from .session import Collected, Plan, Session
 
 def summary(session: Session) -> Answer:
     settings = session.settings
-    model, ingested = session.facts(MONEY_COLUMNS)
+    model, ingested = session.facts(MONEY_COLUMNS, stages=True)
     t = settings.thresholds
     parts = metric.summary_parts(
         model, window_days=settings.window_days, premature_days=t.premature_days, early_churn_days=t.early_churn_days
