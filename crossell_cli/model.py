@@ -377,6 +377,8 @@ def build_model(book: Book, *, as_of: dt.date | None, level: Level, where: Seque
 # The line columns each kind of work reads (what a command collects from the scan).
 CORE_COLUMNS = ("account_id", "item", "booked_at", "start_date", "end_date", "contract_id", "stage", AS_OF)
 MONEY_COLUMNS = (*CORE_COLUMNS, "amount")
+# (retention: what was held on a day and for how much; no contract, no deal)
+ARR_COLUMNS = ("account_id", "item", "booked_at", "start_date", "end_date", "stage", AS_OF, "amount")
 ALL_COLUMNS = (
     *MONEY_COLUMNS,
     "line_id",
@@ -391,6 +393,7 @@ ALL_COLUMNS = (
 
 __all__ = [
     "ALL_COLUMNS",
+    "ARR_COLUMNS",
     "AS_OF",
     "CORE_COLUMNS",
     "MONEY_COLUMNS",

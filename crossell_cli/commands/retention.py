@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 from ..metrics import retention as metric
-from ..model import MONEY_COLUMNS
+from ..model import ARR_COLUMNS
 from .answer import Answer, Shown, dateless_message, settings_line
 from .session import Collected, Plan, Session
 
 
 def retention(session: Session) -> Answer:
     settings = session.settings
-    model, ingested = session.facts(MONEY_COLUMNS)
+    model, ingested = session.facts(ARR_COLUMNS)
     if model.dateless:
         return Answer(
             "", Plan(model=model, ingested=ingested), lambda _got: Shown(message=dateless_message("retention"))
