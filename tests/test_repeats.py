@@ -11,6 +11,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from crossell_cli.ingest.read import EXTRA, ROW, RawTable
@@ -77,6 +79,50 @@ def test_concurrent_at_start_does_not_depend_on_row_order():
     backward = concurrent_at_start(lines(rows[::-1])).sort(ROW).collect()
     assert_frame_equal(forward, backward)
     assert forward[CONCURRENT].to_list() == [1, 2, 3]
+
+
+def _held_at_start(rows: list[tuple[int, str, str, D, D | None, str | None]]) -> dict[int, int]:
+    """By hand: each won line's count of won lines of its pair active on its start day, itself
+    included (a line starting that day counts when it comes earlier in the file; a line
+    ending that day does not: end dates are exclusive), for a book with an end date."""
+    held = [r for r in rows if r[5] in (None, "won") and (r[4] is None or r[4] > r[3])]
+    if not any(r[4] is not None for r in held):
+        return {}
+    return {
+        line[0]: sum(
+            1
+            for other in held
+            if other[1:3] == line[1:3]
+            and (other[3] < line[3] or (other[3] == line[3] and other[0] <= line[0]))
+            and (other[4] is None or other[4] > line[3])
+        )
+        for line in held
+    }
+
+
+_DAYS = st.integers(0, 40).map(lambda n: D(2024, 1, 1) + dt.timedelta(days=n))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["A", "B"]),
+            st.sampled_from(["P", "Q", "R"]),
+            _DAYS,
+            st.one_of(st.none(), _DAYS),
+            st.sampled_from([None, "won", "won", "lost"]),
+        ),
+        max_size=14,
+    )
+)
+def test_concurrent_at_start_warns_exactly_the_lines_counted_by_hand(cells):
+    """Every line the overlap warning names (2 or more held at its start), with its count, and
+    no other: the sweep skips the pairs with one line, which can never reach 2."""
+    rows = [(i, *cell) for i, cell in enumerate(cells, start=1)]
+    got = concurrent_at_start(lines(rows)).filter(pl.col(CONCURRENT) >= 2).collect()
+    want = {row: n for row, n in _held_at_start(rows).items() if n >= 2}
+    assert dict(zip(got[ROW], got[CONCURRENT], strict=True)) == want
 
 
 def test_held_at_counts_pairs_active_on_the_day():
