@@ -4,7 +4,9 @@
   line of the whole book; it rides on every line as the column ``as_of`` (a plan cannot
   hold a value it has not computed yet, and a column costs nothing on a constant);
 - ``item``: the product's family (default) or the product itself (``--level product``);
-- ``lines``: the used lines booked on or before T (``--where`` applied), any stage;
+- ``lines``: the used lines booked on or before T (``--where`` applied), any stage (the won
+  ones alone, without their stage, in the facts of a command that reads no other:
+  ``won_only``);
 - ``won``: those with stage won (or no stage column);
 - ``ownership``: distinct (account, item) with a won line active at T
   (start_date <= T < end_date, an empty end_date never ends);
@@ -15,12 +17,13 @@
   the day of the account's first-ever purchase of that item, outside the land bundle) or
   ``upsell``;
 - ``item_history``: per (account, item), its first booking and start, whether it came in the
-  land bundle, and its last end date.
+  land bundle, its last end date and whether it is held at T; grouped once, and read by the
+  classification, the timing, the flags, and (once in memory) the ownership and ``land``.
 
 Each fact is a LazyFrame built once (``cached_property``) and shared by every metric that
 needs it. Over a scan (``xsell validate``, tests) the facts stay plans. Over lines already
 read into memory (``in_memory``, what ``Session.facts`` builds) the facts that several
-metrics share (ownership, owned, the classification) are computed once, the first
+metrics share (ownership, owned, the item histories, the classification) are computed once, the first
 time a metric asks, and handed out as frames in memory: a command's plan then holds each of
 them once instead of re-deriving it under every metric that reads it (Polars 2.1 shares a
 repeated subplan only at the top of a plan, not one nested inside another).
