@@ -212,6 +212,19 @@ class Model:
         got = pl.collect_all([classified, history], engine="streaming")
         return got[0].lazy(), got[1].lazy()
 
+    def classified_of(self, accounts: pl.LazyFrame) -> pl.LazyFrame:
+        """``classified`` for the won lines of ``accounts`` (account_id) only: a line's kind
+        reads its own account's lines alone (its land day and bundle, its item's first day),
+        so classifying those accounts' lines gives their lines the kinds the whole book gives
+        them. A filter of the classification when that is made already; otherwise a plan over
+        those accounts' lines, never the whole book's classification (the pass-through flag
+        of `xsell expansion` reads the kinds of a few deep-discount lines: classifying every
+        line held them all in memory, 0.9 s at 300 k accounts)."""
+        if "_classification" in self.__dict__:
+            return self.classified.join(accounts, on="account_id", how="semi")
+        bundled = _land_bundles(self.won.join(accounts, on="account_id", how="semi")).cache()
+        return _classify(bundled, _item_history(bundled))
+
     @cached_property
     def items(self) -> pl.LazyFrame:
         """item, owners (customers owning it at T): every item bought by T, or in the catalogue."""

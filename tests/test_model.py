@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crossell_cli.model import active_at, build_model, latest_closed_date
 
@@ -224,3 +226,47 @@ def test_the_facts_hold_the_won_lines_alone_unless_the_stages_are_asked_for():
     for fact in ("won", "owned", "item_history"):
         got, want = (getattr(model, fact).collect() for model in (won_only, every))
         assert got.sort(got.columns, nulls_last=True).equals(want.sort(want.columns, nulls_last=True)), fact
+
+
+@st.composite
+def lines_and_accounts(draw: st.DrawFn) -> tuple[list[dict], list[str]]:
+    """A small book (few accounts, families, days and contracts, so that land days, land
+    contracts, a contract shared by two accounts and repeat purchases all happen) and some of
+    its accounts."""
+    day = st.integers(0, 6).map(lambda i: dt.date(2024, 1, 1) + dt.timedelta(days=30 * i))
+    line = st.fixed_dictionaries(
+        {
+            "account_id": st.sampled_from("abcd"),
+            "product_id": st.sampled_from(["Core", "Add", "Extra"]),
+            "booked_at": day,
+            "contract_id": st.sampled_from([None, "C1", "C2", "C3"]),
+        }
+    )
+    lines = draw(st.lists(line, max_size=14))
+    return lines, draw(st.lists(st.sampled_from("abcde"), unique=True))
+
+
+@settings(max_examples=150, deadline=None)
+@given(book=lines_and_accounts(), made_first=st.booleans())
+def test_the_classification_of_some_accounts_is_the_books_for_those_accounts(
+    book: tuple[list[dict], list[str]], made_first: bool
+) -> None:
+    """A line's kind reads its own account's lines alone, so ``classified_of(accounts)`` (the
+    pass-through flag's kinds of a few deep-discount lines) gives each line of those accounts
+    the kind the whole book's classification gives it, whether the whole classification is
+    made already (then it is a filter of it) or not (then only those accounts' lines are
+    classified)."""
+    import dataclasses
+
+    lines, chosen = book
+    model = dataclasses.replace(build_model(book_from_rows(lines), as_of=None, level="family"), in_memory=True)
+    accounts = pl.LazyFrame({"account_id": chosen}, schema={"account_id": pl.String})
+    columns = ["line_id", "account_id", "item", "land_date", "in_land_bundle", "first_date", "kind"]
+    whole = dataclasses.replace(model).classified.collect()
+    if made_first:
+        _ = model.classified
+    got = model.classified_of(accounts).collect()
+    assert ("_classification" in model.__dict__) == made_first
+    expected = whole.filter(pl.col("account_id").is_in(chosen))
+    assert got.columns == whole.columns
+    assert got.select(columns).sort("line_id").rows() == expected.select(columns).sort("line_id").rows()

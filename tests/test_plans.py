@@ -168,6 +168,41 @@ def test_the_item_histories_are_grouped_once_and_the_timing_classifies_no_line(
     assert sorted(calls) == ["_classify", "_item_history"]
 
 
+def test_the_pass_through_flag_of_expansion_classifies_only_the_deep_discount_accounts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`xsell expansion` on an ARR export reads the kinds of the deep-discount lines alone (its
+    pass-through movements): only their accounts' lines are classified, never the whole book
+    in memory (before: every won line classified and held, 0.9 s and 0.2 GB at 300k
+    accounts, for a few hundred lines). `xsell flags` classifies the book once, and its
+    pass-through lines are a filter of that classification."""
+    from crossell_cli import model as model_module
+    from crossell_cli.commands.expansion import expansion
+    from crossell_cli.commands.flags import flags
+
+    classified: list[int] = []
+    real = model_module._classify
+
+    def counting(bundled: pl.LazyFrame, history: pl.LazyFrame) -> pl.LazyFrame:
+        got = real(bundled, history)
+        classified.append(got.collect().height)
+        return got
+
+    monkeypatch.setattr(model_module, "_classify", counting)
+    session = open_session({"data": str(REPO / "sample_data")}, config=None, cwd=REPO)
+    answer = expansion(session)
+    assert answer.plan.model is not None
+    assert "_classification" not in answer.plan.model.__dict__
+    won = answer.plan.model.won.collect()
+    assert len(classified) == 1 and 0 < classified[0] < won.height / 4
+    assert answer.plan.sides["pass_through"].collect().item() > 0
+
+    classified.clear()
+    answer = flags(session)
+    assert answer.plan.model is not None and "_classification" in answer.plan.model.__dict__
+    assert classified == [won.height]
+
+
 @pytest.mark.parametrize(
     ("command", "bridge", "daily"), [("expansion", "mode_arr", "added"), ("report", "expansion_arr", "arr_added")]
 )

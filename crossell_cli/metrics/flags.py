@@ -249,14 +249,16 @@ def _percent(expr: pl.Expr) -> pl.Expr:
 
 def pass_through_lines(model: Model, *, discount: float) -> pl.LazyFrame:
     """Cross-sell lines at ≤ (1 − discount) of list, on a deal with another family's line."""
-    classified = model.classified.with_columns(deal_key())
     realized = pl.col("amount") / pl.col("list_amount")
-    # The deep-discount cross-sells first (a handful), then the other families on their deals.
-    candidates = classified.filter(
-        (pl.col("kind") == "cross_sell") & (pl.col("list_amount") > 0) & (realized <= 1 - discount + 1e-12)
-    )
-    deal_items = classified.join(candidates.select(DEAL).unique(), on=DEAL, how="semi", nulls_equal=True).select(
-        *DEAL, pl.col("item").alias("other")
+    deep = (pl.col("list_amount") > 0) & (realized <= 1 - discount + 1e-12)
+    # The deep-discount cross-sells first (a handful: only their accounts' lines are
+    # classified), then the other families on their deals (a contract may span accounts).
+    accounts = model.won.filter(deep).select("account_id").unique()
+    candidates = model.classified_of(accounts).filter((pl.col("kind") == "cross_sell") & deep).with_columns(deal_key())
+    deal_items = (
+        model.won.with_columns(deal_key())
+        .join(candidates.select(DEAL).unique(), on=DEAL, how="semi", nulls_equal=True)
+        .select(*DEAL, pl.col("item").alias("other"))
     )
     others = (
         candidates.select("line_id", *DEAL, "item")
@@ -370,8 +372,9 @@ class FlaggedLines:
 
 def flagged_lines(model: Model, settings: FlagSettings) -> FlaggedLines:
     s = settings
-    passthrough = pass_through_lines(model, discount=s.pass_through_discount).cache()
+    # (the early churn classifies every line first: the pass-through lines are a filter of it)
     churned = early_churned(model, days=s.early_churn_days).cache()
+    passthrough = pass_through_lines(model, discount=s.pass_through_discount).cache()
     verdict = premature_verdict(model, days=s.premature_days).cache()
     premature = flagged_premature_lines(model, days=s.premature_days, verdict=verdict).cache()
     cross_sells = flagged_cross_sell_lines(model, passthrough, premature, churned).cache()
