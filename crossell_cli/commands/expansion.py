@@ -9,7 +9,7 @@ import polars as pl
 from ..metrics import expansion as metric
 from ..metrics.flags import pass_through_lines
 from ..metrics.periods import Calendar
-from ..model import ALL_COLUMNS
+from ..model import MONEY_COLUMNS, ROW
 from .answer import Answer, Shown, dateless_message, nothing_to_measure, settings_line
 from .session import Collected, Plan, Session
 
@@ -18,7 +18,9 @@ def expansion(session: Session, *, by: str | None = None, with_notes: bool = Tru
     """``with_notes``: the output shows notes (a table or an xlsx): only then is the share of
     ARR added counted (day by day, a second pass over the lines in memory)."""
     settings = session.settings
-    model, ingested = session.facts(ALL_COLUMNS)
+    # (the lines' money and dates; the pass-through flag's line id and list value; reps only by rep)
+    columns = (*MONEY_COLUMNS, "line_id", "list_amount", *(("rep", ROW) if by == "rep" else ()))
+    model, ingested = session.facts(columns)
     if model.dateless:
         return Answer(
             "", Plan(model=model, ingested=ingested), lambda _got: Shown(message=dateless_message("expansion"))
