@@ -183,7 +183,8 @@ class Model:
 
     @cached_property
     def item_history(self) -> pl.LazyFrame:
-        """Per (account_id, item) bought by T: as_of, first_date (first booking), first_start,
+        """Per (account_id, item) bought by T: as_of, first_date (first booking), last_date (the
+        last), first_start,
         land_date, landed_with (bought in the land bundle), last_end (the latest end date),
         all_ended (every line has one) and held_at_t (a line of it is active at T: owned).
         Read by the classification, the cross-sell timing, the early-churn flag and the
@@ -286,6 +287,7 @@ def _item_history(bundled: pl.LazyFrame) -> pl.LazyFrame:
     return bundled.group_by("account_id", "item").agg(
         pl.col(AS_OF).first(),
         pl.col("booked_at").min().alias("first_date"),
+        pl.col("booked_at").max().alias("last_date"),
         pl.col("start_date").min().alias("first_start"),
         pl.col("land_date").first(),
         pl.col("in_land_bundle").any().alias("landed_with"),

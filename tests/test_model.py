@@ -270,3 +270,46 @@ def test_the_classification_of_some_accounts_is_the_books_for_those_accounts(
     expected = whole.filter(pl.col("account_id").is_in(chosen))
     assert got.columns == whole.columns
     assert got.select(columns).sort("line_id").rows() == expected.select(columns).sort("line_id").rows()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    book=lines_and_accounts(),
+    amounts=st.lists(st.sampled_from([0.0, 0.1, 10.0, 99.99, 1234.5]), min_size=14, max_size=14),
+    window=st.sampled_from([30, 60, 400]),
+)
+def test_the_summary_read_off_the_histories_is_the_summary_of_the_kinds(
+    book: tuple[list[dict], list[str]], amounts: list[float], window: int
+) -> None:
+    """The summary's cross-sold customers, cross-sell revenue and lines, and rebuy gaps come
+    from the item histories (no line classified); they must be what the lines' kinds give:
+    the cross-sell lines in the window, and the days of every family bought on two days."""
+    import dataclasses
+
+    from crossell_cli.metrics.stats import money_sum
+    from crossell_cli.metrics.summary import summary_parts
+
+    lines = [dict(line, amount=amount) for line, amount in zip(book[0], amounts, strict=False)]
+    model = dataclasses.replace(build_model(book_from_rows(lines), as_of=None, level="family"), in_memory=True)
+    parts = summary_parts(model, window_days=window, premature_days=90, early_churn_days=180)
+    got = {k: v.collect() for k, v in parts.items() if k in ("crossed", "revenue", "rebuy")}
+
+    kinds = model.classified.collect()
+    since = kinds["as_of"].max() - dt.timedelta(days=window) if kinds.height else None
+    in_window = kinds.filter(pl.col("booked_at") > since) if since is not None else kinds
+    cross = in_window.filter(pl.col("kind") == "cross_sell")
+    owners = set(model.customers.collect()["account_id"])
+    assert got["crossed"].item() == len(set(cross["account_id"]) & owners)
+    assert got["revenue"].row(0) == (
+        cross.select(money_sum(pl.col("amount"))).item(),
+        in_window.select(money_sum(pl.col("amount"))).item(),
+        cross.height,
+    )
+    days: dict[tuple[str, str], set[dt.date]] = {}
+    for account, item, day in kinds.select("account_id", "item", "booked_at").iter_rows():
+        days.setdefault((account, item), set()).add(day)
+    gaps = sorted(
+        (b - a).days for ds in days.values() if len(ds) > 1 for a, b in zip(sorted(ds), sorted(ds)[1:], strict=False)
+    )
+    want = None if not gaps else float(pl.Series(gaps).median())  # type: ignore[arg-type]
+    assert got["rebuy"].item() == want

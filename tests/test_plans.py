@@ -203,6 +203,26 @@ def test_the_pass_through_flag_of_expansion_classifies_only_the_deep_discount_ac
     assert classified == [won.height]
 
 
+def test_the_summary_classifies_no_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The summary's cross-sell customers, revenue share and rebuy gaps are read off the item
+    histories (a family's cross-sell lines are its first day's lines when none of its lines is
+    in the land bundle): no line is classified for it (before: every won line classified and
+    held in memory, 0.8 s at 300k accounts)."""
+    from crossell_cli import model as model_module
+    from crossell_cli.commands.summary import summary
+
+    calls: list[str] = []
+    for name in ("_item_history", "_classify"):
+        real = getattr(model_module, name)
+        monkeypatch.setattr(model_module, name, lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    session = open_session({"data": str(REPO / "sample_data")}, config=None, cwd=REPO)
+    answer = summary(session)
+    frames = pl.collect_all(list(answer.plan.sides.values()))
+    assert calls == ["_item_history"]
+    revenue = dict(zip(answer.plan.sides, frames, strict=True))["revenue"]
+    assert revenue["won_cross_lines"].item() > 0
+
+
 @pytest.mark.parametrize(("by", "reps"), [(None, False), ("rep", True), ("segment", False)])
 def test_the_expansion_facts_hold_only_the_columns_it_reads(by: str | None, reps: bool) -> None:
     """`xsell expansion` reads the lines' money, dates and deals, and the pass-through flag's
