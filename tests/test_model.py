@@ -313,3 +313,24 @@ def test_the_summary_read_off_the_histories_is_the_summary_of_the_kinds(
     )
     want = None if not gaps else float(pl.Series(gaps).median())  # type: ignore[arg-type]
     assert got["rebuy"].item() == want
+
+
+@settings(max_examples=150, deadline=None)
+@given(book=lines_and_accounts(), made_first=st.booleans())
+def test_the_cross_sell_lines_read_off_the_histories_are_the_classifications(
+    book: tuple[list[dict], list[str]], made_first: bool
+) -> None:
+    """``cross_sell_lines`` (what the flags read) are the lines ``classified`` calls cross_sell,
+    with the same columns and values, whether they are read off the item histories (no line
+    classified) or filtered from a classification made first."""
+    import dataclasses
+
+    model = dataclasses.replace(build_model(book_from_rows(book[0]), as_of=None, level="family"), in_memory=True)
+    whole = dataclasses.replace(model).classified.collect()
+    if made_first:
+        _ = model.classified
+    got = model.cross_sell_lines.collect()
+    assert ("_classification" in model.__dict__) == made_first
+    expected = whole.filter(pl.col("kind") == "cross_sell")
+    assert got.schema == expected.schema
+    assert got.sort("line_id").rows() == expected.sort("line_id").rows()

@@ -273,7 +273,6 @@ def pass_through_lines(model: Model, *, discount: float) -> pl.LazyFrame:
 def early_churned(model: Model, *, days: int) -> pl.LazyFrame:
     """Cross-sold (account, family) whose lines all ended on or before T within ``days`` of the first start,
     with the first cross-sell line's fields."""
-    classified = model.classified
     gone = model.item_history.select(
         "account_id", "item", "as_of", "landed_with", "first_start", "last_end", "all_ended"
     ).filter(
@@ -285,8 +284,7 @@ def early_churned(model: Model, *, days: int) -> pl.LazyFrame:
     # Only the churned pairs' lines are sorted (a few, where sorting every cross-sell line
     # of the book took 5 of flags' 24 CPU seconds at 300 k accounts).
     first_line = (
-        classified.filter(pl.col("kind") == "cross_sell")
-        .join(gone.select("account_id", "item"), on=["account_id", "item"], how="semi")
+        model.cross_sell_lines.join(gone.select("account_id", "item"), on=["account_id", "item"], how="semi")
         .sort("booked_at", "line_id")
         .group_by("account_id", "item", maintain_order=True)
         .first()
@@ -295,9 +293,7 @@ def early_churned(model: Model, *, days: int) -> pl.LazyFrame:
 
 
 def premature_lines(model: Model, *, days: int) -> pl.LazyFrame:
-    return model.classified.filter(
-        (pl.col("kind") == "cross_sell") & ((pl.col("booked_at") - pl.col("land_date")).dt.total_days() <= days)
-    )
+    return model.cross_sell_lines.filter((pl.col("booked_at") - pl.col("land_date")).dt.total_days() <= days)
 
 
 def premature_verdict(model: Model, *, days: int) -> pl.LazyFrame:
@@ -328,7 +324,7 @@ def _premature_book_row(model: Model, *, days: int, verdict: pl.LazyFrame) -> pl
     premature_verdict): the median, and how many cross-sell lines came that soon (none when no
     line did)."""
     soon = (pl.col("booked_at") - pl.col("land_date")).dt.total_days() <= days
-    counts = model.classified.filter(pl.col("kind") == "cross_sell").select(
+    counts = model.cross_sell_lines.select(
         pl.len().alias("lines"), soon.sum().alias("early"), money_sum(pl.col("amount").filter(soon)).alias("amount")
     )
     row = counts.join(verdict, how="cross").filter(pl.col("book_level") & (pl.col("early") > 0))
@@ -372,9 +368,8 @@ class FlaggedLines:
 
 def flagged_lines(model: Model, settings: FlagSettings) -> FlaggedLines:
     s = settings
-    # (the early churn classifies every line first: the pass-through lines are a filter of it)
-    churned = early_churned(model, days=s.early_churn_days).cache()
     passthrough = pass_through_lines(model, discount=s.pass_through_discount).cache()
+    churned = early_churned(model, days=s.early_churn_days).cache()
     verdict = premature_verdict(model, days=s.premature_days).cache()
     premature = flagged_premature_lines(model, days=s.premature_days, verdict=verdict).cache()
     cross_sells = flagged_cross_sell_lines(model, passthrough, premature, churned).cache()
@@ -472,7 +467,7 @@ def flagged_cross_sell_lines(
 ) -> pl.LazyFrame:
     """Every cross-sell line with ``flags`` (the LINE_FLAGS bits it carries: pass-through,
     early churn of its family, premature) and ``flagged`` (any of them)."""
-    cross = model.classified.filter(pl.col("kind") == "cross_sell")
+    cross = model.cross_sell_lines
     churned_lines = cross.join(churned.select("account_id", "item"), on=["account_id", "item"], how="semi")
     marked = (
         pl.concat(
@@ -592,8 +587,7 @@ def price_erosion(model: Model, s: FlagSettings) -> pl.LazyFrame:
     start = end - pl.duration(days=s.window_days)
     middle = start + pl.duration(days=s.window_days // 2)
     halves = [(start, middle), (middle, end)]
-    classified = model.classified
-    items = classified.select("item").unique()
+    items = model.won.select("item").unique()
     # Who owned what at each half's start, in one pass over the won lines (two distinct
     # (account, item) sets, one per start, cost a third of this flag).
     held_at = (
