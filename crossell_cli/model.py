@@ -144,6 +144,12 @@ class Model:
         return self.shared(_owned_at_t(self.won))
 
     @property
+    def classification_made(self) -> bool:
+        """Whether the lines are classified already (``classified`` was asked for): what reads
+        kinds then filters the classification rather than classify or join anything."""
+        return "_classification" in self.__dict__
+
+    @property
     def _histories_made(self) -> bool:
         return "item_history" in self.__dict__ or "_classification" in self.__dict__
 
@@ -220,7 +226,7 @@ class Model:
         classification when that is made; otherwise the won lines joined with those families'
         first days in the item histories, and no line is classified (the flags read no other
         kind: classifying every won line cost `xsell flags` 0.9 s at 300 k accounts)."""
-        if "_classification" in self.__dict__:
+        if self.classification_made:
             return self.classified.filter(pl.col("kind") == "cross_sell")
         firsts = self.item_history.filter(~pl.col("landed_with")).select(
             "account_id", "item", pl.col("first_date").alias("booked_at"), "land_date"
@@ -241,7 +247,7 @@ class Model:
         those accounts' lines, never the whole book's classification (the pass-through flag
         of `xsell expansion` reads the kinds of a few deep-discount lines: classifying every
         line held them all in memory, 0.9 s at 300 k accounts)."""
-        if "_classification" in self.__dict__:
+        if self.classification_made:
             return self.classified.join(accounts, on="account_id", how="semi")
         bundled = _land_bundles(self.won.join(accounts, on="account_id", how="semi")).cache()
         return _classify(bundled, _item_history(bundled))

@@ -251,14 +251,19 @@ def pass_through_lines(model: Model, *, discount: float) -> pl.LazyFrame:
     """Cross-sell lines at ≤ (1 − discount) of list, on a deal with another family's line."""
     realized = pl.col("amount") / pl.col("list_amount")
     deep = (pl.col("list_amount") > 0) & (realized <= 1 - discount + 1e-12)
-    # The deep-discount cross-sells first (a handful: only their accounts' lines are
-    # classified), then the other families on their deals (a contract may span accounts).
-    accounts = model.won.filter(deep).select("account_id").unique()
-    candidates = model.classified_of(accounts).filter((pl.col("kind") == "cross_sell") & deep).with_columns(deal_key())
-    deal_items = (
-        model.won.with_columns(deal_key())
-        .join(candidates.select(DEAL).unique(), on=DEAL, how="semi", nulls_equal=True)
-        .select(*DEAL, pl.col("item").alias("other"))
+    # The deep-discount cross-sells first (a handful), then the other families on their
+    # deals (a contract may span accounts). Over a classification made already, both are
+    # filters of it; otherwise only the deep-discount accounts' lines are classified.
+    lines = model.won.with_columns(deal_key())
+    if model.classification_made:
+        lines = model.classified.with_columns(deal_key())
+        candidates = lines.filter((pl.col("kind") == "cross_sell") & deep)
+    else:
+        accounts = model.won.filter(deep).select("account_id").unique()
+        classified = model.classified_of(accounts)
+        candidates = classified.filter((pl.col("kind") == "cross_sell") & deep).with_columns(deal_key())
+    deal_items = lines.join(candidates.select(DEAL).unique(), on=DEAL, how="semi", nulls_equal=True).select(
+        *DEAL, pl.col("item").alias("other")
     )
     others = (
         candidates.select("line_id", *DEAL, "item")
