@@ -16,9 +16,15 @@
 - ``classified``: each won line's kind: ``new`` (land bundle), ``cross_sell`` (booked on
   the day of the account's first-ever purchase of that item, outside the land bundle) or
   ``upsell``;
-- ``item_history``: per (account, item), its first booking and start, whether it came in the
-  land bundle, its last end date and whether it is held at T; grouped once, and read by the
-  classification, the timing, the flags, and (once in memory) the ownership and ``land``.
+- ``item_history``: per (account, item), its first and last booking, its first start, whether
+  it came in the land bundle, its last end date and whether it is held at T; grouped once,
+  and read by the classification, the timing, the flags, the summary, and (once in memory)
+  the ownership and ``land``;
+- ``cross_sell_lines``: the lines ``classified`` calls cross_sell, read off the histories
+  (a family's first day's lines when none of its lines came in the land bundle) unless the
+  classification is made; ``classified_of(accounts)``: the kinds of some accounts' lines
+  alone. The flags and the summary read these, so only the commands that read every kind
+  (the bookings bridge, the report) classify every line.
 
 Each fact is a LazyFrame built once (``cached_property``) and shared by every metric that
 needs it. Over a scan (``xsell validate``, tests) the facts stay plans. Over lines already
