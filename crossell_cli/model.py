@@ -195,9 +195,9 @@ class Model:
 
     @cached_property
     def item_history(self) -> pl.LazyFrame:
-        """Per (account_id, item) bought by T: as_of, first_date (first booking), last_date (the
-        last), first_start,
-        land_date, landed_with (bought in the land bundle), last_end (the latest end date),
+        """Per (account_id, item) bought by T: as_of, first_date and last_date (its first and
+        last booking), first_start, land_date, landed_with (bought in the land bundle),
+        last_end (the latest end date),
         all_ended (every line has one) and held_at_t (a line of it is active at T: owned).
         Read by the classification, the cross-sell timing, the early-churn flag and the
         ownership alike, and grouped once: with the classification when that is made first,

@@ -254,11 +254,11 @@ def pass_through_lines(model: Model, *, discount: float) -> pl.LazyFrame:
     # The deep-discount cross-sells first (a handful), then the other families on their
     # deals (a contract may span accounts). Over a classification made already, both are
     # filters of it; otherwise only the deep-discount accounts' lines are classified.
-    lines = model.won.with_columns(deal_key())
     if model.classification_made:
         lines = model.classified.with_columns(deal_key())
         candidates = lines.filter((pl.col("kind") == "cross_sell") & deep)
     else:
+        lines = model.won.with_columns(deal_key())
         accounts = model.won.filter(deep).select("account_id").unique()
         classified = model.classified_of(accounts)
         candidates = classified.filter((pl.col("kind") == "cross_sell") & deep).with_columns(deal_key())
