@@ -199,8 +199,8 @@ class Model:
         last booking), first_start, land_date, landed_with (bought in the land bundle),
         last_end (the latest end date),
         all_ended (every line has one) and held_at_t (a line of it is active at T: owned).
-        Read by the classification, the cross-sell timing, the early-churn flag and the
-        ownership alike, and grouped once: with the classification when that is made first,
+        Read by the classification, the cross-sell lines (the flags, the summary), the
+        cross-sell timing and the ownership alike, and grouped once: with the classification when that is made first,
         else alone (the timing needs no line's kind: the join back and the classified lines
         in memory are not made for it)."""
         if "_classification" in self.__dict__:
@@ -234,27 +234,32 @@ class Model:
         kind: classifying every won line cost `xsell flags` 0.9 s at 300 k accounts)."""
         if self.classification_made:
             return self.classified.filter(pl.col("kind") == "cross_sell")
-        firsts = self.item_history.filter(~pl.col("landed_with")).select(
-            "account_id", "item", pl.col("first_date").alias("booked_at"), "land_date"
-        )
         return self.shared(
-            self.won.join(firsts, on=["account_id", "item", "booked_at"], how="inner").with_columns(
+            self.won.join(
+                self.cross_sell_days.drop(AS_OF), on=["account_id", "item", "booked_at"], how="inner"
+            ).with_columns(
                 pl.lit(False).alias("in_land_bundle"),
                 pl.col("booked_at").alias("first_date"),
                 pl.lit("cross_sell").alias("kind"),
             )
         )
 
+    @property
+    def cross_sell_days(self) -> pl.LazyFrame:
+        """(account_id, item, as_of, booked_at, land_date): the day each family was cross-sold, its
+        first day when none of its lines came in the land bundle (SPEC §2): every line of it
+        booked that day is a cross-sell line, and no other line is."""
+        return self.item_history.filter(~pl.col("landed_with")).select(
+            "account_id", "item", AS_OF, pl.col("first_date").alias("booked_at"), "land_date"
+        )
+
     def classified_of(self, accounts: pl.LazyFrame) -> pl.LazyFrame:
         """``classified`` for the won lines of ``accounts`` (account_id) only: a line's kind
         reads its own account's lines alone (its land day and bundle, its item's first day),
         so classifying those accounts' lines gives their lines the kinds the whole book gives
-        them. A filter of the classification when that is made already; otherwise a plan over
-        those accounts' lines, never the whole book's classification (the pass-through flag
-        of `xsell expansion` reads the kinds of a few deep-discount lines: classifying every
-        line held them all in memory, 0.9 s at 300 k accounts)."""
-        if self.classification_made:
-            return self.classified.join(accounts, on="account_id", how="semi")
+        them: a plan over those accounts' lines, never the whole book's classification (the
+        pass-through flag of `xsell expansion` reads the kinds of a few deep-discount lines:
+        classifying every line held them all in memory, 0.9 s at 300 k accounts)."""
         bundled = _land_bundles(self.won.join(accounts, on="account_id", how="semi")).cache()
         return _classify(bundled, _item_history(bundled))
 

@@ -253,9 +253,8 @@ def test_the_classification_of_some_accounts_is_the_books_for_those_accounts(
 ) -> None:
     """A line's kind reads its own account's lines alone, so ``classified_of(accounts)`` (the
     pass-through flag's kinds of a few deep-discount lines) gives each line of those accounts
-    the kind the whole book's classification gives it, whether the whole classification is
-    made already (then it is a filter of it) or not (then only those accounts' lines are
-    classified)."""
+    the kind the whole book's classification gives it, from those accounts' lines alone,
+    whether the whole classification is made already or not."""
     import dataclasses
 
     lines, chosen = book
