@@ -18,7 +18,7 @@ import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
@@ -624,7 +624,7 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
     written = None
     progress.stop()  # before the answer reaches the terminal
     try:
-        written = _emit(opts, session, answer, collected, shown, sink)
+        written = _emit(opts, session, answer, collected, shown, sink, tty=tty)
     except BaseException as exc:
         if not _broken_pipe(exc):
             raise
@@ -660,10 +660,21 @@ def _path_as_of(plan: "Plan", collected: "Collected") -> "dt.date | None":
 
 
 def _emit(
-    opts: Common, session: "Session", answer: "Answer", collected: "Collected", shown: "Shown", sink: "Sink | None"
+    opts: Common,
+    session: "Session",
+    answer: "Answer",
+    collected: "Collected",
+    shown: "Shown",
+    sink: "Sink | None",
+    *,
+    tty: bool,
 ) -> str | None:
     """Write what ``shown`` says: a message on stderr, the streamed file, or the table rendered
-    now. Returns the path written, if any."""
+    now. Returns the path written, if any.
+
+    A message said instead of a table (retention without end dates) still writes the table
+    empty, header only, to a file or a machine format: a nightly ``-o retention.csv`` would
+    otherwise keep yesterday's numbers, and ``-f json`` would print nothing that parses."""
     from . import render
 
     path = opts.output
@@ -671,7 +682,13 @@ def _emit(
         if sink is not None:
             sink.abandon()
         _stderr(shown.message)
-        return None
+        main = answer.plan.main
+        if main is None or render.resolve_format(opts.format, path, tty) == "table":
+            return None
+        import polars as pl
+
+        shown = replace(shown, frame=pl.DataFrame(schema=main.collect_schema()))
+        sink = None
     if sink is not None and shown.frame is None:
         return sink.finish()
     if sink is not None:

@@ -357,11 +357,35 @@ def test_whitespace_for_an_empty_account_is_a_usage_error(cli, text):
     )
 
 
+RETENTION_HEADER = "products_owned,accounts,start_arr,end_arr,logo_retention,grr,nrr\n"
+NO_END_DATES = (
+    "retention needs end dates (a subscription or billing export): no won line booked on or before the "
+    "as-of date has an end date, so nobody can be seen to leave\n"
+)
+
+
 def test_retention_without_end_dates_says_why_and_exits_0(cli, write):
     path = write("line_items.csv", GOOD)
     result = cli("retention", "--line-items", str(path))
-    assert result.exit_code == 0
-    assert "end dates" in result.stderr and result.stdout == ""
+    assert (result.exit_code, result.stdout) == (0, RETENTION_HEADER)
+    assert result.stderr == NO_END_DATES + "3 line items: 3 used, 0 rejected\n"
+
+
+def test_retention_without_end_dates_replaces_yesterdays_output_file(cli, write, tmp_path):
+    """A nightly `xsell retention -o retention.csv` over an export without end dates said why on
+    stderr and left yesterday's file as it was, numbers and all; `-f json` printed nothing that
+    parses. The table is written empty (its header, `[]`), the message still on stderr."""
+    path = write("line_items.csv", GOOD)
+    out = tmp_path / "retention.csv"
+    out.write_text("products_owned,accounts\n1,257\n")
+    result = cli("retention", "--line-items", str(path), "-o", str(out))
+    assert (result.exit_code, result.stdout, out.read_text()) == (0, "", RETENTION_HEADER)
+    assert result.stderr == NO_END_DATES + f"wrote {out}\n" + "3 line items: 3 used, 0 rejected\n"
+    as_json = cli("retention", "--line-items", str(path), "-f", "json")
+    assert (as_json.exit_code, as_json.stdout) == (0, "[]\n")
+    # On a terminal's table the message is the whole answer: no empty table above it.
+    table = cli("retention", "--line-items", str(path), "-f", "table")
+    assert (table.exit_code, table.stdout) == (0, "")
 
 
 def test_retention_before_any_end_date_says_the_lines_have_none_by_the_as_of_date(cli, write):
@@ -369,7 +393,7 @@ def test_retention_before_any_end_date_says_the_lines_have_none_by_the_as_of_dat
     line in this export has an end date", which the export contradicts."""
     path = write("line_items.csv", "account_id,product_id,booked_at,end_date,amount\na,A,2024-01-01,2024-06-01,10\n")
     result = cli("retention", "--line-items", str(path), "--as-of", "2023-06-01")
-    assert result.exit_code == 0 and result.stdout == ""
+    assert (result.exit_code, result.stdout) == (0, RETENTION_HEADER)
     assert result.stderr == (
         "retention needs end dates (a subscription or billing export): no won line booked on or before the "
         "as-of date has an end date, so nobody can be seen to leave\n"

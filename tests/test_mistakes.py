@@ -59,7 +59,10 @@ def test_an_as_of_date_before_the_first_won_line_says_there_is_nothing_to_measur
         result = cli(command, "--data", str(SAMPLE), "--as-of", "2000-01-01", "--format", "csv")
         assert (result.exit_code, result.stderr, result.stdout.count("\n")) == (0, warning + account, 1), command
     retention = cli("retention", "--data", str(SAMPLE), "--as-of", "2000-01-01", "--format", "csv")
-    assert (retention.exit_code, retention.stdout) == (0, "")
+    assert (retention.exit_code, retention.stdout) == (
+        0,
+        "products_owned,accounts,start_arr,end_arr,logo_retention,grr,nrr\n",
+    )
     assert retention.stderr == (
         "retention needs end dates (a subscription or billing export): no won line booked on or before the as-of "
         "date has an end date, so nobody can be seen to leave\n" + warning + account
