@@ -568,3 +568,76 @@ def test_the_retention_table_says_what_it_counts(cli, level, header):
     assert heading.split()[:2] == header.split()
     csv = cli("retention", "--data", str(SAMPLE), "--level", level, "--format", "csv")
     assert csv.stdout.splitlines()[0].startswith("products_owned,")
+
+
+CLOSE_DT = (
+    "account_id,product_id,Close Dt,start_date,amount\n"
+    "A1,CORE,2024-01-10,2021-01-01,1000\n"
+    "A1,ANALYTICS,2024-09-10,2021-01-01,500\n"
+    "A2,CORE,2024-02-10,2021-01-01,1000\n"
+)
+START_DATE_WARNING = (
+    "warning: line_items has no booked_at column, so each line's booking date is its start date ('start_date'); "
+    "not read: 'Close Dt'. If that is the close date, map it in xsell.yaml "
+    "(columns: line_items: booked_at: 'Close Dt')\n"
+)
+
+
+def test_a_close_date_under_an_unknown_header_is_named_when_the_start_dates_stand_in(cli, write):
+    """'Close Dt' is no header xsell knows: every booking date silently became the start date
+    (2021-01-01 on every line), so nobody was cross-sold and T moved three years back, with no
+    word on any stream (found by a red-team pass)."""
+    path = write("line_items.csv", CLOSE_DT)
+    result = cli("timing", "--line-items", str(path), "--format", "csv")
+    assert result.exit_code == 0
+    assert result.stderr == START_DATE_WARNING + "3 line items: 3 used, 0 rejected\n"
+    checked = cli("validate", "--line-items", str(path), "--format", "csv")
+    assert checked.exit_code == 0
+    assert checked.stderr == (
+        f"line_items: 3 rows, 3 used, 0 rejected, 0 warnings — {path}\n"
+        + START_DATE_WARNING
+        + "3 line items: 3 used, 0 rejected\n"
+    )
+
+
+def test_a_billing_export_without_booking_dates_is_not_warned_about_its_other_columns(cli, write):
+    """A subscription export (ravenstack) has start dates and no close date: its columns not
+    read (mrr_amount, churn_flag) are no date, and the start dates are its booking dates."""
+    path = write(
+        "line_items.csv",
+        "account_id,product_id,start_date,amount,mrr_amount,churn_flag\nA1,CORE,2024-01-10,1200,100,False\n",
+    )
+    result = cli("attach", "--line-items", str(path), "--format", "csv")
+    assert (result.exit_code, result.stderr) == (0, "1 line items: 1 used, 0 rejected\n")
+
+
+def test_headers_that_differ_only_in_case_are_named_as_written(cli, write):
+    """'amount' and 'Amount' in one file: the message said "the header 'amount' appears in
+    columns 4 and 5", and column 5 has no header 'amount' to find."""
+    path = write("line_items.csv", "account_id,product_id,booked_at,amount,Amount\nA1,CORE,2024-01-10,1000,5\n")
+    result = cli("validate", "--line-items", str(path))
+    assert (result.exit_code, result.stdout) == (65, "")
+    assert result.stderr == (
+        f"Error: {path}: the headers 'amount' (column 4) and 'Amount' (column 5) are one name, so the amount "
+        "column is ambiguous\n"
+        "  fix: rename one of them in the file, or map amount to another header with columns.line_items.amount "
+        "in xsell.yaml\n"
+    )
+
+
+def test_ambiguous_dates_are_shown_by_a_value_that_reads_both_ways(cli, write):
+    """A column mixing day-first and month-first dates, with one that reads either way: the
+    message quoted '17/06/2022', which only reads day-first, as the ambiguous example."""
+    path = write(
+        "line_items.csv",
+        "account_id,product_id,booked_at,amount\nA1,CORE,17/06/2022,1000\nA1,AN,12/03/2023,500\nA2,CORE,04/22/2024,1000\n",
+    )
+    result = cli("validate", "--line-items", str(path))
+    assert (result.exit_code, result.stdout) == (65, "")
+    assert result.stderr == (
+        f"Error: {path}: column 'booked_at' has ambiguous dates: dates like '12/03/2023' read both as %m/%d/%Y "
+        "and as %d/%m/%Y\n"
+        "  fix: say which it is with date_formats: ['%m/%d/%Y'] (month first) or ['%d/%m/%Y'] (day first) "
+        "in xsell.yaml\n"
+    )
+

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -207,7 +208,7 @@ class Session:
         value = got["as_of"].item() if got["as_of"].height else None
         as_of = value if isinstance(value, dt.date) else None
         latest, first_won = got["latest"].row(0) if "latest" in got else (None, None)
-        warnings = _as_of_warnings(given, latest, first_won)
+        warnings = _as_of_warnings(given, latest, first_won) + booking_date_warning(book)
         if model.dateless and self.settings.as_of is not None:
             warnings += (
                 f"warning: --as-of {self.settings.as_of.isoformat()} does not apply: the book has no dates "
@@ -317,6 +318,42 @@ def _as_of_warnings(given: dt.date | None, latest: dt.date | None, first_won: dt
             "nothing was won by then, so there is nothing to measure; pass a later --as-of",
         )
     return ()
+
+
+def booking_date_warning(book: Book) -> tuple[str, ...]:
+    """A line export without a booked_at column takes each line's booking date from its start
+    date (a billing export's subscription start). When it has columns xsell does not read, one
+    of them may be the close date under a name xsell does not know ('Close Dt'): every date
+    would then be a service start, with no word of it, and the cross-sells and T would follow
+    (found by a red-team pass)."""
+    source = book.sources.get("line_items")
+    if book.dateless or source is None:
+        return ()
+    mapped = {column.canonical: column.header for column in source.mapping}
+    start = mapped.get("start_date")
+    if "booked_at" in mapped or start is None:
+        return ()
+    dated = [h for h in source.ignored_headers if _DATE_WORDS & set(_header_words(h))]
+    if not dated:  # (a billing export's other columns: mrr_amount, is_trial, churn_flag)
+        return ()
+    unread = ", ".join(f"'{header}'" for header in dated)
+    return (
+        f"warning: line_items has no booked_at column, so each line's booking date is its start date ('{start}'); "
+        f"not read: {unread}. If that is the close date, map it in xsell.yaml "
+        f"(columns: line_items: booked_at: '{dated[0]}')",
+    )
+
+
+# Words of a header that say it holds a date ('Close Dt', 'CreatedAt', 'signed_on').
+_DATE_WORDS = frozenset(
+    {"date", "dt", "close", "closed", "booked", "booking", "created", "signed", "won", "day", "time"}
+)
+
+
+def _header_words(header: str) -> list[str]:
+    """'Close Dt' -> ['close', 'dt']; 'CloseDate' -> ['close', 'date']; 'won_at' -> ['won', 'at']."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", header)
+    return [word for word in re.split(r"[^0-9a-z]+", spaced.lower()) if word]
 
 
 def _future_warning(as_of: dt.date, lines: int) -> str:

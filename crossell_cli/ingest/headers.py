@@ -108,8 +108,16 @@ def map_columns(
         dupes = [i for i, n in enumerate(normalized) if n == normalized[index]]
         if len(dupes) > 1:
             cols = " and ".join(str(i + 1) for i in dupes)
+            written = {headers[i] for i in dupes}
+            # Headers that match ignoring case and spaces ('amount', 'Amount') are named as
+            # written, so that each can be found in the file.
+            said = (
+                f"the header '{headers[index]}' appears in columns {cols}"
+                if len(written) == 1
+                else "the headers " + " and ".join(f"'{headers[i]}' (column {i + 1})" for i in dupes) + " are one name"
+            )
             raise DataError(
-                f"{path}: the header '{headers[index]}' appears in columns {cols}, so the {name} column is ambiguous",
+                f"{path}: {said}, so the {name} column is ambiguous",
                 hint=f"rename one of them in the file, or map {name} to another header with "
                 f"columns.{table.name}.{name} in xsell.yaml",
             )

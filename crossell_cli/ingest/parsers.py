@@ -591,8 +591,11 @@ def _locale_formats(rest: pl.DataFrame) -> tuple[tuple[str, ...], str | None]:
     if best == 0:
         return (), None
     for a, b in (("%m/%d/%Y", "%d/%m/%Y"), ("%m-%d-%Y", "%d-%m-%Y")):
-        if scores[a] == scores[b] == best and (parsed[a] != parsed[b]).fill_null(False).any():
-            return (), f"dates like '{non_iso['d'][0]}' read both as {a} and as {b}"
+        differ = (parsed[a] != parsed[b]).fill_null(False)
+        if scores[a] == scores[b] == best and differ.any():
+            # (the example is a value both read, as different days: '12/03/2023', not the
+            # '17/06/2022' that only one of them reads)
+            return (), f"dates like '{non_iso['d'].filter(differ)[0]}' read both as {a} and as {b}"
     ranked = sorted((f for f in LOCALE_DATE_FORMATS if scores[f]), key=lambda f: -scores[f])
     # Keep the winner and any format that does not contradict it (not its mirror image).
     mirror = _MIRROR
