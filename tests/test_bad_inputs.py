@@ -456,17 +456,21 @@ ROW_LEVEL: list[Case] = [
         "accounts_products_bad",
         ("--data", "{c}/accounts_products_bad"),
         65,
-        # An account or product is rejected only for its key; a bad optional cell is a
-        # warning and the row stays, so its line items keep their family and segment.
-        rejects=(Issue(4, "account_id", "missing_value", "", table="accounts"),),
+        # An account or product is rejected only for its key (missing, or a repeat: the
+        # first row of a key is used, and a repeat was counted as used while it was not);
+        # a bad optional cell is a warning and the row stays, so its line items keep their
+        # family and segment.
+        rejects=(
+            Issue(4, "account_id", "missing_value", "", table="accounts"),
+            Issue(3, "account_id", "duplicate_account", "A-001", table="accounts"),
+        ),
         rejected_rows=(),
         warnings=(
-            Issue(3, "account_id", "duplicate_account", "A-001", table="accounts"),
             Issue(2, "created_at", "bad_date", "not-a-date", table="accounts"),
             Issue(1, "sellable", "bad_boolean", "maybe", table="products"),
             Issue(2, "list_price", "bad_number", "abc", table="products"),
         ),
-        account={"line_items": (3, 3, 0), "accounts": (4, 3, 1), "products": (4, 4, 0)},
+        account={"line_items": (3, 3, 0), "accounts": (4, 2, 2), "products": (4, 4, 0)},
         count_file="accounts_products_bad/line_items.csv",
     ),
     Case(

@@ -641,3 +641,36 @@ def test_ambiguous_dates_are_shown_by_a_value_that_reads_both_ways(cli, write):
         "in xsell.yaml\n"
     )
 
+
+def test_a_repeated_account_or_product_row_is_rejected_not_counted_as_used(cli, write, tmp_path):
+    """An accounts file repeating A1 and a catalogue repeating CORE: the repeats were dropped
+    (the first row of a key is used) with a warning, and the row account still said
+    "accounts: 3 rows, 3 used" for two accounts used. Every row is used or rejected."""
+    write("line_items.csv", "account_id,product_id,booked_at,amount\nA1,CORE,2024-01-10,1000\n")
+    write("accounts.csv", "account_id,segment\nA1,SMB\nA2,Enterprise\nA1,Enterprise\n")
+    write("products.csv", "product_id,family\nCORE,Core\nCORE,Mobile\n")
+    result = cli("validate", "--data", str(tmp_path), "--format", "csv")
+    assert result.exit_code == 65
+    assert result.stdout.splitlines()[1:] == [
+        f"accounts,{tmp_path / 'accounts.csv'},3,account_id,account_id,A1,duplicate_account,rejected,"
+        "account 'A1' appears again; this copy is not used (the first row is); keep one row per account in the export",
+        f"products,{tmp_path / 'products.csv'},2,product_id,product_id,CORE,duplicate_product,rejected,"
+        "product 'CORE' appears again; this copy is not used (the first row is); keep one row per product in the "
+        "catalogue (product_aliases may map two ids onto one)",
+    ]
+    assert result.stderr.splitlines()[1:3] == [
+        f"accounts: 3 rows, 2 used, 1 rejected, 0 warnings — {tmp_path / 'accounts.csv'}",
+        f"products: 2 rows, 1 used, 1 rejected, 0 warnings — {tmp_path / 'products.csv'}",
+    ]
+
+
+def test_a_warning_names_the_header_its_cell_was_read_from(cli, write):
+    """Rejected rows named their header ('Total Price'); warnings left it empty, so a person
+    could not tell which column of the export to look at."""
+    path = write("line_items.csv", 'account_id,product_id,booked_at,Total Price\nA1,CORE,2024-01-10,"(1,932.00)"\n')
+    result = cli("validate", "--line-items", str(path), "--format", "csv")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[1] == (
+        f"line_items,{path},1,amount,Total Price,'-1932.0,negative_amount,warning,"
+        "amount -1932.0 is negative (a credit or refund?); it is counted as is"
+    )

@@ -236,8 +236,8 @@ def test_a_quantity_of_zero_or_less_is_a_warning_on_a_used_line(cli, tmp_path):
     assert result.exit_code == 0
     rows = [line.split(",")[2:7] for line in result.stdout.splitlines()[1:]]
     assert rows == [
-        ["1", "quantity", "", "'-2.0", "nonpositive_quantity"],
-        ["2", "quantity", "", "0.0", "nonpositive_quantity"],
+        ["1", "quantity", "quantity", "'-2.0", "nonpositive_quantity"],
+        ["2", "quantity", "quantity", "0.0", "nonpositive_quantity"],
     ]
     assert "line_items: 3 rows, 3 used, 0 rejected, 2 warnings" in result.stderr
 
@@ -684,9 +684,10 @@ def test_a_lookup_key_on_rows_that_disagree_rejects_its_lines(tmp_path):
     assert "4 line items: 2 used, 2 rejected" in result.stderr
 
 
-def test_an_alias_onto_a_listed_product_is_a_duplicate_product_warning(tmp_path):
+def test_an_alias_onto_a_listed_product_rejects_the_repeat(tmp_path):
     """product_aliases {GTXPro: GTX Pro} over a catalogue listing both took the first row's
-    family for GTX Pro (OldFam), and the GTX family vanished, without a word."""
+    family for GTX Pro (OldFam), and the GTX family vanished, without a word. The repeat is
+    a rejected row (it is not used), and counted so."""
     book, report = load(
         tmp_path,
         {
@@ -695,8 +696,10 @@ def test_an_alias_onto_a_listed_product_is_a_duplicate_product_warning(tmp_path)
         },
         product_aliases={"GTXPro": "GTX Pro"},
     )
-    warned = report.warnings.filter(pl.col("table") == "products").select("row", "value", "rule").rows()
-    assert warned == [(2, "GTX Pro", "duplicate_product")]
+    rejected = report.rejects.filter(pl.col("table") == "products").select("row", "value", "rule").rows()
+    assert rejected == [(2, "GTX Pro", "duplicate_product")]
+    assert report.warnings.filter(pl.col("table") == "products").height == 0
+    assert (report.tables["products"].used, report.tables["products"].rejected) == (1, 1)
     assert book.products.select("product_id", "family").rows() == [("GTX Pro", "OldFam")]
 
 

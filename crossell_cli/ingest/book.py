@@ -554,7 +554,7 @@ def _finish(
         aliases=settings.product_aliases,
     )
     issues = pl.union([*(c.issues for c in checked.values()), late_issues, warnings], how="vertical")
-    counts = _counts(checked, late_counts, lines)
+    counts = _counts(checked, late_counts, lines, aliases=settings.product_aliases)
     account_columns = (
         tuple(ACCOUNT_DTYPES) + planned.account_extra if "accounts" in settings.sources else tuple(ACCOUNT_DTYPES)
     )
@@ -1042,6 +1042,8 @@ def _warnings(
     frame = frame.with_columns(pl.col(ROW).cast(pl.Int64))
     frame = frame.join(duplicate_rows(raw_lines, hashed), on=ROW, how="left")
     frame = frame.join(concurrent_at_start(lines), on=ROW, how="left")
+    # (the header each warning's column was read from, as rejected rows name theirs)
+    headers = {m.canonical: m.header for m in checked["line_items"].source.mapping}
     for rule in rules_for("line_items", "check"):
         parts.append(
             _warning_rows(
@@ -1052,6 +1054,7 @@ def _warnings(
                 "line_items",
                 file,
                 shows=rule.shows,
+                header=headers.get(rule.column),
             )
         )
     dimensions: tuple[tuple[TableName, str], ...] = (("accounts", "account_id"), ("products", "product_id"))
@@ -1062,14 +1065,29 @@ def _warnings(
         if table == "products" and aliases:
             rows = rows.with_columns(pl.col(key).replace(dict(aliases)))
         path = str(checked[table].source.path)
+        header = next((m.header for m in checked[table].source.mapping if m.canonical == key), None)
         for rule in rules_for(table, "check"):
             check = rule.check(key).fill_null(False)
-            parts.append(_warning_rows(rows.filter(check), rule.name, key, rule.message, table, path))
+            whole = f"{rule.message}; {rule.fix}" if rule.fix else rule.message
+            parts.append(
+                _warning_rows(
+                    rows.filter(check), rule.name, key, whole, table, path, header=header, severity=rule.severity
+                )
+            )
     return pl.union(parts, how="vertical") if parts else empty_issues()
 
 
 def _warning_rows(
-    frame: pl.LazyFrame, rule: str, column: str, message: str, table: str, file: str, *, shows: str | None = None
+    frame: pl.LazyFrame,
+    rule: str,
+    column: str,
+    message: str,
+    table: str,
+    file: str,
+    *,
+    shows: str | None = None,
+    header: str | None = None,
+    severity: str = "warning",
 ) -> pl.LazyFrame:
     value = pl.col(shows or column).cast(pl.String)
     return frame.select(
@@ -1077,15 +1095,21 @@ def _warning_rows(
         pl.lit(file).alias("file"),
         pl.col(ROW).cast(pl.Int64).alias("row"),
         pl.lit(column).alias("column"),
-        pl.lit(None, dtype=pl.String).alias("header"),
+        pl.lit(header, dtype=pl.String).alias("header"),
         value.alias("value"),
         pl.lit(rule).alias("rule"),
-        pl.lit("warning").alias("severity"),
+        pl.lit(severity).alias("severity"),
         template(message, value=value, column=pl.lit(column), table=table).alias("message"),
     )
 
 
-def _counts(checked: Mapping[TableName, Checked], late: pl.LazyFrame, lines: pl.LazyFrame) -> pl.LazyFrame:
+def _counts(
+    checked: Mapping[TableName, Checked],
+    late: pl.LazyFrame,
+    lines: pl.LazyFrame,
+    *,
+    aliases: Mapping[str, str] | None = None,
+) -> pl.LazyFrame:
     """One row per table: rows (data rows: not blank, not a footer), used, rejected, excluded,
     blank and footer lines, open (loaded line items with an open stage: no metric uses
     them) and after_as_of (0 here: the session counts the closed lines booked after --as-of,
@@ -1099,6 +1123,12 @@ def _counts(checked: Mapping[TableName, Checked], late: pl.LazyFrame, lines: pl.
             counts = counts.join(late, how="cross").with_columns(pl.col("rejected") + pl.col("late")).drop("late")
             counts = counts.join(open_rows, how="cross")
         else:
+            # The repeats of a key (duplicate_account, duplicate_product) are rejected here.
+            key = pl.col("account_id" if table == "accounts" else "product_id")
+            if table == "products" and aliases:
+                key = key.replace(dict(aliases))
+            repeats = c.kept.select((key.is_not_null() & ~key.is_first_distinct()).sum().cast(pl.Int64).alias("dup"))
+            counts = counts.join(repeats, how="cross").with_columns(pl.col("rejected") + pl.col("dup")).drop("dup")
             counts = counts.with_columns(pl.lit(0, dtype=pl.Int64).alias("open"))
         rows = pl.col("records") - pl.col("blank") - pl.col("footer")
         parts.append(

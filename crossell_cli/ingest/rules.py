@@ -399,22 +399,26 @@ RULES: tuple[Rule, ...] = (
         shows=CONCURRENT,
     ),
     Rule(
+        # A repeat of a key is not used (its attributes would contradict the first row's):
+        # rejected, like a repeated line_id, so that the row account adds up.
         "duplicate_account",
         ("accounts",),
         "account_id",
-        "warning",
+        "rejected",
         "check",
         lambda _c: pl.col("account_id").is_not_null() & ~pl.col("account_id").is_first_distinct(),
-        "account '{v}' appears again; the first row is used",
+        "account '{v}' appears again; this copy is not used (the first row is)",
+        "keep one row per account in the export",
     ),
     Rule(
         "duplicate_product",
         ("products",),
         "product_id",
-        "warning",
+        "rejected",
         "check",
         lambda _c: pl.col("product_id").is_not_null() & ~pl.col("product_id").is_first_distinct(),
-        "product '{v}' appears again; the first row is used",
+        "product '{v}' appears again; this copy is not used (the first row is)",
+        "keep one row per product in the catalogue (product_aliases may map two ids onto one)",
     ),
 )
 
