@@ -674,3 +674,19 @@ def test_a_warning_names_the_header_its_cell_was_read_from(cli, write):
         f"line_items,{path},1,amount,Total Price,'-1932.0,negative_amount,warning,"
         "amount -1932.0 is negative (a credit or refund?); it is counted as is"
     )
+
+
+def test_whitespace_for_an_account_its_where_leaves_out_is_a_usage_error(cli, write, tmp_path):
+    """--account A1 --where segment=Enterprise, A1 an SMB account: the answer was an empty
+    list under "A1 owns no family at …, or already owns every sellable one", below a header
+    showing the two families A1 owns."""
+    write("line_items.csv", "account_id,product_id,booked_at,amount\nA1,CORE,2024-01-10,1000\nA2,CORE,2024-02-10,900\n")
+    write("accounts.csv", "account_id,segment\nA1,SMB\nA2,Enterprise\n")
+    result = cli("whitespace", "--data", str(tmp_path), "--account", "A1", "--where", "segment=Enterprise")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.startswith(
+        "Error: --account A1: A1 is not among the accounts --where segment=Enterprise keeps\n"
+        "  fix: leave --where out to see this account's whitespace, or choose an account it keeps\n"
+    )
+    kept = cli("whitespace", "--data", str(tmp_path), "--account", "A2", "--where", "segment=Enterprise")
+    assert kept.exit_code == 0 and kept.stdout.startswith("account_id,")

@@ -50,7 +50,18 @@ def whitespace(
         sides["matches"] = found.lazy()
         chosen = pl.LazyFrame({"account_id": [account_id]}, schema={"account_id": pl.String})
         sides["owned"] = model.ownership_of(chosen).group_by("account_id").agg(pl.col("item").sort().alias("owned"))
-        listed = chosen if listed is None else listed.join(chosen, on="account_id", how="semi")
+        if listed is not None:
+            listed = listed.join(chosen, on="account_id", how="semi")
+            if listed.collect().is_empty():
+                # (otherwise: an empty list under "A1 owns no family, or already owns every
+                # sellable one", below the header that shows what A1 owns)
+                where = " and ".join(f"{c}={v}" for c, v in settings.where)
+                raise UsageError(
+                    f"--account {account}: {account_id} is not among the accounts --where {where} keeps",
+                    hint="leave --where out to see this account's whitespace, or choose an account it keeps",
+                )
+        else:
+            listed = chosen
     order: metric.Order = "value" if sort == "value" else "score"
 
     def rows_for(order: metric.Order, top: int | None, reasons: bool = True) -> pl.LazyFrame:
