@@ -690,3 +690,27 @@ def test_whitespace_for_an_account_its_where_leaves_out_is_a_usage_error(cli, wr
     )
     kept = cli("whitespace", "--data", str(tmp_path), "--account", "A2", "--where", "segment=Enterprise")
     assert kept.exit_code == 0 and kept.stdout.startswith("account_id,")
+
+
+def test_a_stage_under_an_unknown_header_is_named_when_every_line_counts_as_won(cli, write):
+    """'Opp Status' is no header xsell knows: without a stage column every line is a purchase
+    (SPEC §1), so the lost Analytics deal counted as owned (attach Core → Analytics 1 of 2),
+    and nothing said that a column of won and lost went unread."""
+    path = write(
+        "line_items.csv",
+        "account_id,product_id,booked_at,amount,Opp Status\n"
+        "A1,CORE,2024-01-10,1000,won\nA1,ANALYTICS,2024-09-10,500,lost\nA2,CORE,2024-02-10,1000,won\n",
+    )
+    result = cli("attach", "--line-items", str(path), "--format", "csv")
+    assert result.exit_code == 0
+    assert result.stderr == (
+        "warning: line_items has no stage column, so every line counts as won; not read: 'Opp Status'. "
+        "If that says won, lost or open, map it in xsell.yaml (columns: line_items: stage: 'Opp Status')\n"
+        "3 line items: 3 used, 0 rejected\n"
+    )
+    # A subscription status (active, canceled) is no deal's stage: nothing to say.
+    billing = write(
+        "subs.csv", "account_id,product_id,start_date,amount,Subscription Status\nA1,CORE,2024-01-10,1000,active\n"
+    )
+    quiet = cli("attach", "--line-items", str(billing), "--format", "csv")
+    assert (quiet.exit_code, quiet.stderr) == (0, "1 line items: 1 used, 0 rejected\n")

@@ -208,7 +208,7 @@ class Session:
         value = got["as_of"].item() if got["as_of"].height else None
         as_of = value if isinstance(value, dt.date) else None
         latest, first_won = got["latest"].row(0) if "latest" in got else (None, None)
-        warnings = _as_of_warnings(given, latest, first_won) + booking_date_warning(book)
+        warnings = _as_of_warnings(given, latest, first_won) + unread_column_warnings(book)
         if model.dateless and self.settings.as_of is not None:
             warnings += (
                 f"warning: --as-of {self.settings.as_of.isoformat()} does not apply: the book has no dates "
@@ -320,28 +320,49 @@ def _as_of_warnings(given: dt.date | None, latest: dt.date | None, first_won: dt
     return ()
 
 
-def booking_date_warning(book: Book) -> tuple[str, ...]:
-    """A line export without a booked_at column takes each line's booking date from its start
-    date (a billing export's subscription start). When it has columns xsell does not read, one
-    of them may be the close date under a name xsell does not know ('Close Dt'): every date
-    would then be a service start, with no word of it, and the cross-sells and T would follow
-    (found by a red-team pass)."""
+def unread_column_warnings(book: Book) -> tuple[str, ...]:
+    """Columns xsell does not read whose names say they may hold what a missing column would
+    have said (found by a red-team pass):
+
+    - a line export without a booked_at column takes each line's booking date from its start
+      date (a billing export's subscription start). A close date under a name xsell does not
+      know ('Close Dt') would leave every booking date a service start, with no word of it,
+      and the cross-sells and T would follow;
+    - without a stage column every line is a purchase (SPEC §1). A won / lost column under a
+      name xsell does not know ('Opp Status') would count every lost deal as bought.
+    """
     source = book.sources.get("line_items")
     if book.dateless or source is None:
         return ()
     mapped = {column.canonical: column.header for column in source.mapping}
+    words = {header: set(_header_words(header)) for header in source.ignored_headers}
+    warnings: list[str] = []
     start = mapped.get("start_date")
-    if "booked_at" in mapped or start is None:
-        return ()
-    dated = [h for h in source.ignored_headers if _DATE_WORDS & set(_header_words(h))]
-    if not dated:  # (a billing export's other columns: mrr_amount, is_trial, churn_flag)
-        return ()
-    unread = ", ".join(f"'{header}'" for header in dated)
-    return (
-        f"warning: line_items has no booked_at column, so each line's booking date is its start date ('{start}'); "
-        f"not read: {unread}. If that is the close date, map it in xsell.yaml "
-        f"(columns: line_items: booked_at: '{dated[0]}')",
-    )
+    # (a billing export's other columns are no date: mrr_amount, is_trial, churn_flag)
+    dated = [h for h, w in words.items() if _DATE_WORDS & w]
+    if "booked_at" not in mapped and start is not None and dated:
+        warnings.append(
+            f"warning: line_items has no booked_at column, so each line's booking date is its start date "
+            f"('{start}'); not read: {_quoted(dated)}. If that is the close date, map it in xsell.yaml "
+            f"(columns: line_items: booked_at: '{dated[0]}')"
+        )
+    # (a billing export's 'Subscription Status' says active or canceled: no deal word)
+    staged = [h for h, w in words.items() if _STAGE_WORDS & w or ("status" in w and _DEAL_WORDS & w)]
+    if "stage" not in mapped and "is_won" not in mapped and staged:
+        warnings.append(
+            f"warning: line_items has no stage column, so every line counts as won; not read: {_quoted(staged)}. "
+            f"If that says won, lost or open, map it in xsell.yaml (columns: line_items: stage: '{staged[0]}')"
+        )
+    return tuple(warnings)
+
+
+def _quoted(headers: Sequence[str]) -> str:
+    return ", ".join(f"'{header}'" for header in headers)
+
+
+# Words of a header that say it holds a deal's outcome ('Opp Status', 'Deal Outcome', 'IsWon').
+_STAGE_WORDS = frozenset({"stage", "outcome", "won", "lost"})
+_DEAL_WORDS = frozenset({"opp", "opportunity", "deal", "sale", "sales"})
 
 
 # Words of a header that say it holds a date ('Close Dt', 'CreatedAt', 'signed_on').

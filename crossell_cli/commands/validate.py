@@ -9,7 +9,7 @@ from ..ingest import ISSUE_SCHEMA
 from ..ingest.repeats import held_at
 from ..model import book_as_of
 from .answer import Answer, Shown
-from .session import Collected, Plan, Session, booking_date_warning, table_account
+from .session import Collected, Plan, Session, table_account, unread_column_warnings
 
 
 def validate(session: Session) -> Answer:
@@ -50,7 +50,7 @@ def validate(session: Session) -> Answer:
             notes.append(f"{source.table} columns: {mapped}")
             if source.ignored_headers:
                 notes.append(f"{source.table} ignored: {', '.join(source.ignored_headers)}")
-        announce = (*accounts, *booking_date_warning(book), *repeats(copies, overlapping, held))
+        announce = (*accounts, *unread_column_warnings(book), *repeats(copies, overlapping, held))
         return Shown(tuple(notes), code=int(ExitCode.DATA) if got.rejected else 0, announce=announce)
 
     # The file repeats a long path on every row, and the notes name each file: it goes last.

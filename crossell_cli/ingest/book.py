@@ -14,7 +14,7 @@ by the config, or counted as a blank line or a report footer (``Book.counts``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -554,7 +554,10 @@ def _finish(
         aliases=settings.product_aliases,
     )
     issues = pl.union([*(c.issues for c in checked.values()), late_issues, warnings], how="vertical")
-    counts = _counts(checked, late_counts, lines, aliases=settings.product_aliases)
+    # (a key that rises from row to row holds no repeat: nothing to count)
+    keys: tuple[tuple[TableName, str], ...] = (("accounts", "account_id"), ("products", "product_id"))
+    unique = {table for table, key in keys if _rises(probed, table, key)}
+    counts = _counts(checked, late_counts, lines, aliases=settings.product_aliases, unique=unique)
     account_columns = (
         tuple(ACCOUNT_DTYPES) + planned.account_extra if "accounts" in settings.sources else tuple(ACCOUNT_DTYPES)
     )
@@ -1109,6 +1112,7 @@ def _counts(
     lines: pl.LazyFrame,
     *,
     aliases: Mapping[str, str] | None = None,
+    unique: Collection[str] = (),
 ) -> pl.LazyFrame:
     """One row per table: rows (data rows: not blank, not a footer), used, rejected, excluded,
     blank and footer lines, open (loaded line items with an open stage: no metric uses
@@ -1127,8 +1131,11 @@ def _counts(
             key = pl.col("account_id" if table == "accounts" else "product_id")
             if table == "products" and aliases:
                 key = key.replace(dict(aliases))
-            repeats = c.kept.select((key.is_not_null() & ~key.is_first_distinct()).sum().cast(pl.Int64).alias("dup"))
-            counts = counts.join(repeats, how="cross").with_columns(pl.col("rejected") + pl.col("dup")).drop("dup")
+            if table not in unique or (table == "products" and aliases):
+                repeats = c.kept.select(
+                    (key.is_not_null() & ~key.is_first_distinct()).sum().cast(pl.Int64).alias("dup")
+                )
+                counts = counts.join(repeats, how="cross").with_columns(pl.col("rejected") + pl.col("dup")).drop("dup")
             counts = counts.with_columns(pl.lit(0, dtype=pl.Int64).alias("open"))
         rows = pl.col("records") - pl.col("blank") - pl.col("footer")
         parts.append(
