@@ -611,35 +611,36 @@ def test_a_billing_export_without_booking_dates_is_not_warned_about_its_other_co
     assert (result.exit_code, result.stderr) == (0, "1 line items: 1 used, 0 rejected\n")
 
 
-def test_headers_that_differ_only_in_case_are_named_as_written(cli, write):
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        pytest.param(
+            "account_id,product_id,booked_at,amount,Amount\nA1,CORE,2024-01-10,1000,5\n",
+            "the headers 'amount' (column 4) and 'Amount' (column 5) are one name, so the amount column is "
+            "ambiguous\n"
+            "  fix: rename one of them in the file, or map amount to another header with columns.line_items.amount "
+            "in xsell.yaml\n",
+            id="headers differing in case",
+        ),
+        pytest.param(
+            "account_id,product_id,booked_at,amount\n"
+            "A1,CORE,17/06/2022,1000\nA1,AN,12/03/2023,500\nA2,CORE,04/22/2024,1000\n",
+            "column 'booked_at' has ambiguous dates: dates like '12/03/2023' read both as %m/%d/%Y and as "
+            "%d/%m/%Y\n"
+            "  fix: say which it is with date_formats: ['%m/%d/%Y'] (month first) or ['%d/%m/%Y'] (day first) "
+            "in xsell.yaml\n",
+            id="ambiguous dates",
+        ),
+    ],
+)
+def test_an_error_quotes_what_the_file_says(cli, write, content, error):
     """'amount' and 'Amount' in one file: the message said "the header 'amount' appears in
-    columns 4 and 5", and column 5 has no header 'amount' to find."""
-    path = write("line_items.csv", "account_id,product_id,booked_at,amount,Amount\nA1,CORE,2024-01-10,1000,5\n")
+    columns 4 and 5", and column 5 has no header 'amount' to find. A column mixing day-first
+    and month-first dates, with one that reads either way: the message quoted '17/06/2022',
+    which only reads day-first, as the ambiguous example."""
+    path = write("line_items.csv", content)
     result = cli("validate", "--line-items", str(path))
-    assert (result.exit_code, result.stdout) == (65, "")
-    assert result.stderr == (
-        f"Error: {path}: the headers 'amount' (column 4) and 'Amount' (column 5) are one name, so the amount "
-        "column is ambiguous\n"
-        "  fix: rename one of them in the file, or map amount to another header with columns.line_items.amount "
-        "in xsell.yaml\n"
-    )
-
-
-def test_ambiguous_dates_are_shown_by_a_value_that_reads_both_ways(cli, write):
-    """A column mixing day-first and month-first dates, with one that reads either way: the
-    message quoted '17/06/2022', which only reads day-first, as the ambiguous example."""
-    path = write(
-        "line_items.csv",
-        "account_id,product_id,booked_at,amount\nA1,CORE,17/06/2022,1000\nA1,AN,12/03/2023,500\nA2,CORE,04/22/2024,1000\n",
-    )
-    result = cli("validate", "--line-items", str(path))
-    assert (result.exit_code, result.stdout) == (65, "")
-    assert result.stderr == (
-        f"Error: {path}: column 'booked_at' has ambiguous dates: dates like '12/03/2023' read both as %m/%d/%Y "
-        "and as %d/%m/%Y\n"
-        "  fix: say which it is with date_formats: ['%m/%d/%Y'] (month first) or ['%d/%m/%Y'] (day first) "
-        "in xsell.yaml\n"
-    )
+    assert (result.exit_code, result.stdout, result.stderr) == (65, "", f"Error: {path}: {error}")
 
 
 def test_a_repeated_account_or_product_row_is_rejected_not_counted_as_used(cli, write, tmp_path):
