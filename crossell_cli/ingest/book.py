@@ -1024,7 +1024,8 @@ def _warnings(
     hashed: pl.DataFrame | None = None,
     aliases: Mapping[str, str] | None = None,
 ) -> pl.LazyFrame:
-    """The check stage: rows that are used but deserve a look. ``hashed``: every line row's
+    """The check stage: rows that are used but deserve a look (warnings), and the repeats of an
+    account or product key, which are not used (rejected; ``_counts`` counts them). ``hashed``: every line row's
     hash, read with the probe (see ``duplicate_rows``). ``aliases``: the config's
     product_aliases, applied to the catalogue before its repeats are looked for (an alias
     onto a product the catalogue also lists makes two rows of one product)."""
