@@ -577,14 +577,16 @@ def _show(opts: Common, session: "Session", answer: "Answer") -> int:
     """Collect ``answer`` once (its long table streaming into the output when it can), render it,
     and print the row account on stderr."""
     from . import render
-    from .commands.session import account_line, collect, strict_failure
+    from .commands.session import account_line, collect, nothing_used_failure, strict_failure
 
     tty = sys.stdout.isatty()
     path = opts.output
     plan = answer.plan
-    if plan.ingested is not None and session.settings.strict:
+    if plan.ingested is not None:
         # The book is read: fail before anything is computed or written.
-        failure = strict_failure(plan.ingested.counts)
+        counts = plan.ingested.counts
+        failure = strict_failure(counts) if session.settings.strict else None
+        failure = failure or nothing_used_failure(counts)
         if failure is not None:
             _stderr(account_line(plan.ingested.counts))
             raise failure
@@ -1200,12 +1202,14 @@ def _report_format(opts: Common) -> str:
 def _write_report(opts: Common, session: "Session", built: "Report", chosen: str) -> int:
     """Collect the report's one plan, render it, write it atomically; then the row account."""
     from . import render
-    from .commands.session import account_line, collect, strict_failure
+    from .commands.session import account_line, collect, nothing_used_failure, strict_failure
     from .report import render_html, write_xlsx
 
     plan = built.plan
-    if plan.ingested is not None and session.settings.strict:
-        failure = strict_failure(plan.ingested.counts)
+    if plan.ingested is not None:
+        counts = plan.ingested.counts
+        failure = strict_failure(counts) if session.settings.strict else None
+        failure = failure or nothing_used_failure(counts)
         if failure is not None:
             _stderr(account_line(plan.ingested.counts))
             raise failure

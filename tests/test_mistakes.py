@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from .conftest import SAMPLE
 
 ACCOUNT = "15,965 line items: 15,769 used, 196 open (no metric uses them), 0 rejected\n"
@@ -104,11 +106,11 @@ def test_a_closed_line_dated_after_today_is_said_when_it_sets_the_as_of_date(cli
 
 
 def test_nothing_to_measure_is_a_header_and_a_reason_like_every_command(cli, write):
-    # Every row rejected (an Excel serial number for a date): expansion and timing printed a
-    # blank line, no header, and said nothing on stderr; attach and summary print the header.
-    path = write("line_items.csv", "account_id,product_id,booked_at,amount\nA-001,CORE,45306,100\n")
+    # Nothing won yet (one open line): expansion and timing printed a blank line, no header,
+    # and said nothing on stderr; attach and summary print the header.
+    path = write("line_items.csv", "account_id,product_id,booked_at,amount,stage\nA-001,CORE,2024-01-10,100,open\n")
     reason = "no won line with a date on or before the as-of date: nothing to measure\n"
-    account = "1 line items: 0 used, 1 rejected — see 'xsell validate'\n"
+    account = "1 line items: 0 used, 1 open (no metric uses them), 0 rejected\n"
     expansion = cli("expansion", "--line-items", str(path), "--format", "csv")
     assert (expansion.exit_code, expansion.stderr) == (0, reason + account)
     assert expansion.stdout == (
@@ -120,6 +122,24 @@ def test_nothing_to_measure_is_a_header_and_a_reason_like_every_command(cli, wri
     assert timing.stdout.startswith("segment,accounts_landed,accounts_cross_sold,median_days,")
     assert timing.stdout.count("\n") == 1
     assert cli("expansion", "--line-items", str(path), "--format", "json").stdout == "[]\n"
+
+
+@pytest.mark.parametrize("command", ["attach", "summary", "expansion", "timing", "retention", "flags", "whitespace"])
+def test_every_line_item_rejected_is_bad_input_not_an_empty_answer(cli, write, tmp_path, command):
+    """Every row rejected (an Excel serial number for a date, as an export changed upstream):
+    every command printed an empty table, "no won line with a date on or before the as-of
+    date", and exited 0, which a nightly job reads as a quiet month. It is bad input data
+    (exit 65), and nothing is written over the last good output."""
+    path = write("line_items.csv", "account_id,product_id,booked_at,amount\nA-001,CORE,45306,100\n")
+    out = tmp_path / "last.csv"
+    out.write_text("yesterday\n")
+    result = cli(command, "--line-items", str(path), "-o", str(out))
+    assert (result.exit_code, result.stdout, out.read_text()) == (65, "", "yesterday\n")
+    assert result.stderr == (
+        "1 line items: 0 used, 1 rejected — see 'xsell validate'\n"
+        "Error: every line item was rejected (1 of 1 rows): there is nothing to measure\n"
+        "  fix: run 'xsell validate' to list them with the reason and the fix\n"
+    )
 
 
 def test_an_as_of_date_inside_the_data_says_nothing_more(cli):

@@ -495,6 +495,23 @@ def strict_failure(counts: pl.DataFrame) -> DataError | None:
     )
 
 
+def nothing_used_failure(counts: pl.DataFrame) -> DataError | None:
+    """Every line item rejected (an export whose amounts changed to '1,5' upstream): no
+    metric has a line to read, and an empty answer with exit 0 would pass for a quiet month
+    in a nightly job (found by a red-team pass). A file with no rows, or whose lines are all
+    after --as-of or open, is not this: nothing in it was refused."""
+    lines = counts.filter(pl.col("table") == "line_items")
+    if lines.is_empty():
+        return None
+    row = lines.row(0, named=True)
+    if row["used"] or row["after_as_of"] or not row["rejected"]:
+        return None
+    return DataError(
+        f"every line item was rejected ({row['rejected']:,} of {row['rows']:,} rows): there is nothing to measure",
+        hint="run 'xsell validate' to list them with the reason and the fix",
+    )
+
+
 ACCOUNT_WIDTH = 80
 SEE_VALIDATE = " — see 'xsell validate'"
 
