@@ -5,11 +5,11 @@ from __future__ import annotations
 import polars as pl
 
 from ..errors import ExitCode
-from ..ingest import ISSUE_SCHEMA
+from ..ingest import ISSUE_SCHEMA, unread_column_warnings
 from ..ingest.repeats import held_at
 from ..model import book_as_of
 from .answer import Answer, Shown
-from .session import Collected, Plan, Session, table_account, unread_column_warnings
+from .session import Collected, Plan, Session, table_account
 
 
 def validate(session: Session) -> Answer:

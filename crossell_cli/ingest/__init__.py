@@ -1,7 +1,7 @@
 """Ingest: export files -> the canonical book, as lazy frames, with every row accounted for.
 
 read.py      a file -> its cells, numbered rows (CSV, Parquet with a typed fast path, XLSX)
-headers.py   an export's headers -> canonical columns (synonyms, profiles, the config)
+headers.py   an export's headers -> canonical columns (synonyms, profiles, the config); unread ones named
 profiles.py  the built-in export profiles (Salesforce, HubSpot, Stripe)
 parsers.py   cell text -> typed values, as Polars expressions
 rules.py     the rule table: every check a row goes through, with its message and fix
@@ -23,6 +23,7 @@ from .book import (
     load_probed,
     missing_columns,
     reads_list_values,
+    unread_column_warnings,
     unread_line_columns,
     with_profile_lookups,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "missing_columns",
     "normalize_id",
     "reads_list_values",
+    "unread_column_warnings",
     "unread_line_columns",
     "with_profile_lookups",
 ]

@@ -25,7 +25,15 @@ from ..config import Settings, SourceOptions
 from ..errors import ConfigError, DataError
 from ..schema import ACCOUNTS, LINE_ITEMS, PRODUCTS, SCHEMA, TableName, normalize_header
 from . import parsers as p
-from .headers import GENERIC_HEADERS, ColumnSource, find_header, map_columns, require, taken_elsewhere
+from .headers import (
+    GENERIC_HEADERS,
+    ColumnSource,
+    find_header,
+    map_columns,
+    require,
+    taken_elsewhere,
+    unread_line_column_warnings,
+)
 from .profiles import for_headers
 from .read import LOOKUP_HIT, ROW, RawTable, diagnose_csv, diagnose_utf8, read_raw
 from .repeats import ROW_HASH, concurrent_at_start, duplicate_rows
@@ -533,9 +541,9 @@ def _finish(
         lines_checked, settings, profile, unique_ids=_rises(probed, "line_items", "line_id")
     )
     products = _finish_products(checked.get("products"), lines, settings)
-    accounts = _finish_accounts(
-        checked.get("accounts"), planned.account_extra, unique_ids=_rises(probed, "accounts", "account_id")
-    )
+    # (a key that rises from row to row holds no repeat: no dedupe, nothing to count)
+    unique = {table for table, key in _KEYS.items() if _rises(probed, table, key)}
+    accounts = _finish_accounts(checked.get("accounts"), planned.account_extra, unique_ids="accounts" in unique)
     # (A join of every line with the catalogue: a fifth of the facts' time on the 300 k-account
     # book, kept even when nothing reads the list value, because Polars cannot know the
     # catalogue's keys are unique and drop it.)
@@ -554,9 +562,6 @@ def _finish(
         aliases=settings.product_aliases,
     )
     issues = pl.union([*(c.issues for c in checked.values()), late_issues, warnings], how="vertical")
-    # (a key that rises from row to row holds no repeat: nothing to count)
-    keys: tuple[tuple[TableName, str], ...] = (("accounts", "account_id"), ("products", "product_id"))
-    unique = {table for table, key in keys if _rises(probed, table, key)}
     counts = _counts(checked, late_counts, lines, aliases=settings.product_aliases, unique=unique)
     account_columns = (
         tuple(ACCOUNT_DTYPES) + planned.account_extra if "accounts" in settings.sources else tuple(ACCOUNT_DTYPES)
@@ -576,6 +581,15 @@ def _finish(
         probes={t: c.probe for t, c in checked.items() if c.probe is not None and probed is None},
         planned=planned if probed is None else None,
     )
+
+
+def unread_column_warnings(book: Book) -> tuple[str, ...]:
+    """What the line items' unread headers may have held (``unread_line_column_warnings``): said
+    by every command that reads the book, and by ``xsell validate``."""
+    source = book.sources.get("line_items")
+    if book.dateless or source is None:
+        return ()
+    return unread_line_column_warnings(source.mapping, source.ignored_headers)
 
 
 # Line columns that decide no row of the book: they only make its list values (list_amount,
@@ -1061,13 +1075,10 @@ def _warnings(
                 header=headers.get(rule.column),
             )
         )
-    dimensions: tuple[tuple[TableName, str], ...] = (("accounts", "account_id"), ("products", "product_id"))
-    for table, key in dimensions:
+    for table, key in _KEYS.items():
         if table not in checked:
             continue
-        rows = checked[table].kept.sort(ROW)
-        if table == "products" and aliases:
-            rows = rows.with_columns(pl.col(key).replace(dict(aliases)))
+        rows = _keyed_rows(checked[table], table, aliases).sort(ROW)
         path = str(checked[table].source.path)
         header = next((m.header for m in checked[table].source.mapping if m.canonical == key), None)
         for rule in rules_for(table, "check"):
@@ -1079,6 +1090,19 @@ def _warnings(
                 )
             )
     return pl.union(parts, how="vertical") if parts else empty_issues()
+
+
+# The accounts' and the products' keys: a repeat of one is rejected (duplicate_account,
+# duplicate_product), its first row used.
+_KEYS: dict[TableName, str] = {"accounts": "account_id", "products": "product_id"}
+
+
+def _keyed_rows(checked: Checked, table: TableName, aliases: Mapping[str, str] | None) -> pl.LazyFrame:
+    """A table's kept rows as the check stage reads them: the catalogue with the config's
+    product_aliases applied (an alias onto a product it also lists makes two rows of one)."""
+    if table == "products" and aliases:
+        return checked.kept.with_columns(pl.col(_KEYS[table]).replace(dict(aliases)))
+    return checked.kept
 
 
 def _warning_rows(
@@ -1113,7 +1137,7 @@ def _counts(
     lines: pl.LazyFrame,
     *,
     aliases: Mapping[str, str] | None = None,
-    unique: Collection[str] = (),
+    unique: Collection[TableName] = (),
 ) -> pl.LazyFrame:
     """One row per table: rows (data rows: not blank, not a footer), used, rejected, excluded,
     blank and footer lines, open (loaded line items with an open stage: no metric uses
@@ -1128,15 +1152,16 @@ def _counts(
             counts = counts.join(late, how="cross").with_columns(pl.col("rejected") + pl.col("late")).drop("late")
             counts = counts.join(open_rows, how="cross")
         else:
-            # The repeats of a key (duplicate_account, duplicate_product) are rejected here.
-            key = pl.col("account_id" if table == "accounts" else "product_id")
-            if table == "products" and aliases:
-                key = key.replace(dict(aliases))
-            if table not in unique or (table == "products" and aliases):
-                repeats = c.kept.select(
-                    (key.is_not_null() & ~key.is_first_distinct()).sum().cast(pl.Int64).alias("dup")
+            # The rows the check stage rejects (the repeats of a key), by its own rules.
+            rejecting = [
+                r.check(_KEYS[table]).fill_null(False) for r in rules_for(table, "check") if r.severity == "rejected"
+            ]
+            if rejecting and (table not in unique or (table == "products" and aliases)):
+                late_rejects = _keyed_rows(c, table, aliases).select(
+                    pl.any_horizontal(rejecting).sum().cast(pl.Int64).alias("late")
                 )
-                counts = counts.join(repeats, how="cross").with_columns(pl.col("rejected") + pl.col("dup")).drop("dup")
+                counts = counts.join(late_rejects, how="cross").with_columns(pl.col("rejected") + pl.col("late"))
+                counts = counts.drop("late")
             counts = counts.with_columns(pl.lit(0, dtype=pl.Int64).alias("open"))
         rows = pl.col("records") - pl.col("blank") - pl.col("footer")
         parts.append(

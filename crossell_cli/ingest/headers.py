@@ -12,6 +12,7 @@ A header the config or the profile gives to one column is not also guessed for a
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -279,3 +280,55 @@ def require(
     missing += [list(group) for group in table.one_of if not any(n in mapping for n in group)]
     if missing:
         raise missing_columns_error(table, missing, headers, path, taken=taken)
+
+
+def unread_line_column_warnings(mapping: Sequence[ColumnSource], unread: Sequence[str]) -> tuple[str, ...]:
+    """Line-item headers xsell does not read whose names say they may hold what a missing
+    column would have said (found by a red-team pass):
+
+    - a line export without a booked_at column takes each line's booking date from its start
+      date (a billing export's subscription start). A close date under a name xsell does not
+      know ('Close Dt') would leave every booking date a service start, with no word of it,
+      and the cross-sells and T would follow;
+    - without a stage column every line is a purchase (SPEC §1). A won / lost column under a
+      name xsell does not know ('Opp Status') would count every lost deal as bought.
+    """
+    mapped = {column.canonical: column.header for column in mapping}
+    words = {header: set(_header_words(header)) for header in unread}
+    warnings: list[str] = []
+    start = mapped.get("start_date")
+    # (a billing export's other columns are no date: mrr_amount, is_trial, churn_flag)
+    dated = [h for h, w in words.items() if _DATE_WORDS & w]
+    if "booked_at" not in mapped and start is not None and dated:
+        warnings.append(
+            f"warning: line_items has no booked_at column, so each line's booking date is its start date "
+            f"('{start}'); not read: {_quoted(dated)}. If that is the close date, map it in xsell.yaml "
+            f"(columns: line_items: booked_at: '{dated[0]}')"
+        )
+    # (a billing export's 'Subscription Status' says active or canceled: no deal word)
+    staged = [h for h, w in words.items() if _STAGE_WORDS & w or ("status" in w and _DEAL_WORDS & w)]
+    if "stage" not in mapped and "is_won" not in mapped and staged:
+        warnings.append(
+            f"warning: line_items has no stage column, so every line counts as won; not read: {_quoted(staged)}. "
+            f"If that says won, lost or open, map it in xsell.yaml (columns: line_items: stage: '{staged[0]}')"
+        )
+    return tuple(warnings)
+
+
+def _quoted(headers: Sequence[str]) -> str:
+    return ", ".join(f"'{header}'" for header in headers)
+
+
+# Words of a header that say it holds a deal's outcome ('Opp Status', 'Deal Outcome', 'IsWon').
+_STAGE_WORDS = frozenset({"stage", "outcome", "won", "lost"})
+_DEAL_WORDS = frozenset({"opp", "opportunity", "deal", "sale", "sales"})
+# Words of a header that say it holds a date ('Close Dt', 'CreatedAt', 'signed_on').
+_DATE_WORDS = frozenset(
+    {"date", "dt", "close", "closed", "booked", "booking", "created", "signed", "won", "day", "time"}
+)
+
+
+def _header_words(header: str) -> list[str]:
+    """'Close Dt' -> ['close', 'dt']; 'CloseDate' -> ['close', 'date']; 'won_at' -> ['won', 'at']."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", header)
+    return [word for word in re.split(r"[^0-9a-z]+", spaced.lower()) if word]
