@@ -689,7 +689,8 @@ def _emit(
             return None
         import polars as pl
 
-        shown = replace(shown, frame=pl.DataFrame(schema=main.collect_schema()))
+        # (an xlsx keeps the reason with the empty table, in its notes)
+        shown = replace(shown, frame=pl.DataFrame(schema=main.collect_schema()), notes=(*shown.notes, shown.message))
         sink = None
     if sink is not None and shown.frame is None:
         return sink.finish()

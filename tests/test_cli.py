@@ -715,3 +715,19 @@ def test_a_stage_under_an_unknown_header_is_named_when_every_line_counts_as_won(
     )
     quiet = cli("attach", "--line-items", str(billing), "--format", "csv")
     assert (quiet.exit_code, quiet.stderr) == (0, "1 line items: 1 used, 0 rejected\n")
+
+
+def test_retention_without_end_dates_keeps_its_reason_in_the_workbook(cli, write, tmp_path):
+    """The empty table written in place of yesterday's (above) said nothing in an .xlsx of
+    why it is empty: its notes sheet now carries the reason."""
+    import openpyxl
+
+    path = write("line_items.csv", GOOD)
+    out = tmp_path / "retention.xlsx"
+    result = cli("retention", "--line-items", str(path), "-o", str(out))
+    assert result.exit_code == 0
+    book = openpyxl.load_workbook(out)
+    assert [c.value for c in book["data"][1]] == RETENTION_HEADER.strip().split(",")
+    assert book["data"].max_row == 1
+    notes = [row[0] for row in book["about"].iter_rows(values_only=True) if row[0]]
+    assert notes == ["Retention by families owned", NO_END_DATES.strip()]
