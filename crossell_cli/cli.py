@@ -1313,11 +1313,19 @@ def sample(
 # peak near the live data (-25 to -30% on the benchmark book) at no measurable cost. Set
 # before Polars loads; an explicit setting in the environment wins.
 MALLOC_CONF = ("_RJEM_MALLOC_CONF", "dirty_decay_ms:100,muzzy_decay_ms:0")
+# NumPy asks the kernel for transparent huge pages on every array of 4 MB or more. Where the
+# kernel then compacts memory on the spot (THP "madvise", defrag "madvise", common on servers),
+# each fresh 2 MB page costs a synchronous compaction: the whitespace model's item × item
+# arrays (100 MB each on a large catalogue) spent 5–6 s in the kernel, and a cold whitespace
+# run on Online Retail took 13.7–14.1 s; with ordinary pages 12.1–12.3 s and 40 MB less.
+# Read when NumPy is imported (after this, inside the commands); the environment wins.
+NUMPY_HUGEPAGES = ("NUMPY_MADVISE_HUGEPAGE", "0")
 
 
 def main() -> None:
     """Console entry point."""
     os.environ.setdefault(*MALLOC_CONF)
+    os.environ.setdefault(*NUMPY_HUGEPAGES)
     try:
         app()
     except BrokenPipeError:  # pragma: no cover - raised while flushing at exit

@@ -146,3 +146,22 @@ def test_a_command_loads_only_its_own_library(command):
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.stderr.splitlines()[-1] == "LOADED 0 [] []"
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "False"), ("1", "True")])
+def test_whitespace_runs_numpy_without_huge_page_advice_unless_asked(given, expected):
+    """The console entry point turns NumPy's transparent-huge-page advice off before NumPy loads
+    (synchronous compaction cost a cold whitespace run on Online Retail 1.5–2 s of kernel time);
+    a value the user set in the environment wins."""
+    code = (
+        "import sys\nfrom crossell_cli import cli\n"
+        "sys.argv = ['xsell', 'whitespace', '--data', 'sample_data', '-q', '-o', '-', '-f', 'csv', '--top', '1']\n"
+        "try:\n    cli.main()\nexcept SystemExit as exit:\n    code = exit.code\n"
+        "import numpy._core.multiarray as m\n"
+        "print('EXIT', code, 'HUGEPAGES', m._get_madvise_hugepage(), file=sys.stderr)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if given is not None:
+        env["NUMPY_MADVISE_HUGEPAGE"] = given
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert proc.stderr.splitlines()[-1] == f"EXIT 0 HUGEPAGES {expected}"
