@@ -551,9 +551,9 @@ class _Scratch:
         return cls(np.empty(cells), np.empty(cells), [np.empty(b.y.size) for b in blocks], work)
 
 
-def _choice_loss(theta: Array, blocks: list[Block], l2: float, fixed: list[tuple[Array, Array]], s: _Scratch) -> Any:
-    """The penalised negative log-likelihood at ``theta``, and per block the choice
-    probabilities p (cells, in ``s.p``) that the gradient and Hessian at the same ``theta`` read
+def _choice_loss(theta: Array, blocks: list[Block], l2: float, fixed: list[tuple[Array, Array]], s: _Scratch) -> float:
+    """The penalised negative log-likelihood at ``theta``; per block, the choice probabilities
+    there go into ``s.p``, which the gradient and Hessian at the same ``theta`` read
     (``_choice_derivs``): a Newton step whose trial point is accepted needs no second pass."""
     loss = 0.5 * l2 * float(theta @ theta)
     for b, (k, _), p in zip(blocks, fixed, s.p, strict=True):
@@ -564,18 +564,19 @@ def _choice_loss(theta: Array, blocks: list[Block], l2: float, fixed: list[tuple
         z = np.add.reduceat(p, b.starts)
         p /= np.take(z, b.row, out=tmp, mode="clip")
         loss += float((k * np.log(z)).sum() - np.multiply(u, b.y, out=tmp).sum())
-    return loss, s.p
+    return loss
 
 
 def _choice_derivs(
-    theta: Array, blocks: list[Block], l2: float, probs: list[Array], fixed: list[tuple[Array, Array]], s: _Scratch
+    theta: Array, blocks: list[Block], l2: float, fixed: list[tuple[Array, Array]], s: _Scratch
 ) -> tuple[Array, Array]:
-    """Gradient and Hessian at ``theta`` from ``_choice_loss``'s ``probs`` there (overwritten).
+    """Gradient and Hessian at ``theta`` from the probabilities ``_choice_loss`` left in ``s.p``
+    there (overwritten).
     ``fixed``: per block (purchases per account, f @ y), which θ does not move."""
     d = theta.size
     grad = l2 * theta.copy()
     hess = l2 * np.eye(d)
-    for b, p, (k, fy) in zip(blocks, probs, fixed, strict=True):
+    for b, p, (k, fy) in zip(blocks, s.p, fixed, strict=True):
         scratch = s.work[: b.f.size].reshape(b.f.shape)
         # E_p[f] per account, weighted by the account's purchases
         ef = np.add.reduceat(np.multiply(b.f, p, out=scratch), b.starts, axis=1)  # (d, accounts)
@@ -595,15 +596,15 @@ def fit_choice(blocks: list[Block], l2: float = L2, iters: int = 50, work: Array
     theta = np.zeros(blocks[0].f.shape[0])
     s = _Scratch.of(blocks, work)
     fixed = _fixed(blocks)
-    loss, probs = _choice_loss(theta, blocks, l2, fixed, s)
+    loss = _choice_loss(theta, blocks, l2, fixed, s)
     for _ in range(iters):
-        grad, hess = _choice_derivs(theta, blocks, l2, probs, fixed, s)
+        grad, hess = _choice_derivs(theta, blocks, l2, fixed, s)
         step = np.linalg.solve(hess, grad)
         t = 1.0
         while True:
             new = theta - t * step
             # (each trial point overwrites the probabilities: the accepted one's are read next)
-            new_loss, probs = _choice_loss(new, blocks, l2, fixed, s)
+            new_loss = _choice_loss(new, blocks, l2, fixed, s)
             if new_loss <= loss or t < 1e-4:
                 break
             t *= 0.5
