@@ -331,7 +331,10 @@ def test_attach_heatmap_shows_the_top_n_of_a_wide_catalogue_and_says_so() -> Non
     cells = marks(parse(chart_svg(page, "attach-heatmap")), "rect", "cell")
     assert {c.get("data-row") for c in cells} == set(items[:HEATMAP_MAX])
     assert {c.get("data-column") for c in cells} == set(items[:HEATMAP_MAX])
-    assert f"Showing the top {HEATMAP_MAX} of 30 base products" in page
+    assert (
+        f"Showing the top {HEATMAP_MAX} of 30 base products and the top {HEATMAP_MAX} of 30 target products by "
+        "customers; xsell attach --all lists every pair." in page
+    )
 
 
 def test_grouped_bars_heights_are_proportional_and_a_missing_value_draws_nothing() -> None:

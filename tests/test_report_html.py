@@ -83,6 +83,35 @@ def test_a_null_status_reads_n_a() -> None:
     assert "n/a" in card.group(1) and "needs a stage column" in card.group(1)
 
 
+def test_a_kpi_that_does_not_apply_says_why_next_to_a_grey_mark() -> None:
+    """'n/a at product level' is a reason, not a CSS class: the badge is the grey n/a and the
+    reason stands next to it, where the reader looks (not only in the fine print)."""
+    data = sample_report()
+    summary = data.summary.with_columns(
+        pl.when(pl.col("kpi") == "cross_sell_rate")
+        .then(pl.lit("n/a at product level"))
+        .otherwise("status")
+        .alias("status")
+    )
+    page = render_html(replace(data, summary=summary))
+    card = re.search(r'data-kpi="cross_sell_rate" data-status="n/a at product level">(.*?)<svg', page, re.S)
+    assert card is not None
+    assert '<span class="badge na">n/a</span> at product level · good 15.0% – 30.0%' in card.group(1)
+    assert 'class="badge n/a' not in page
+
+
+def test_the_masthead_names_a_where_filter() -> None:
+    """KPIs of one segment must not read as the whole book's: the subtitle names --where."""
+    data = sample_report()
+    settings = tuple((n, "segment=Enterprise" if n == "where" else v) for n, v in data.settings)
+    subtitle = re.search(r'<p class="subtitle">([^<]*)</p>', render_html(replace(data, settings=settings)))
+    assert subtitle is not None
+    assert subtitle.group(1) == (
+        "As of 2025-12-31 · family level · ARR mode (end dates) · min base 10 customers · "
+        "only accounts where segment=Enterprise · xsell 0.1.0"
+    )
+
+
 def test_heatmap_cells_carry_counts_on_hover_and_the_forced_bundle_is_marked(sample_page: str) -> None:
     assert "<title>Core → Analytics: 26.0% attach — 954 of 3,666 Core customers also own Analytics" in sample_page
     forced = re.search(r'data-row="Core" data-column="Success Plan"[^>]*data-marked="true"', sample_page)

@@ -342,3 +342,36 @@ def test_bookings_bridge_chart_title_has_no_losses() -> None:
     charts = [archive.read(n).decode() for n in archive.namelist() if re.fullmatch(r"xl/charts/chart\d+\.xml", n)]
     bridge = next(c for c in charts if "<c:barChart>" in c)
     assert "<a:t>Won bookings by period: new, cross-sell and upsell (bookings mode shows no losses)</a:t>" in bridge
+
+
+def test_the_matrix_note_names_the_attach_sheet_only_when_it_holds_every_pair(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A matrix cut to its most-owned items points to where every pair is: the Attach sheet when
+    it holds them all, else `xsell attach --all` (Online Retail: 8.3 M pairs, 100 000 on the sheet)."""
+    import crossell_cli.report.xlsx as xlsx
+
+    monkeypatch.setattr(xlsx, "MATRIX_MAX", 4)
+
+    def notes(data: ReportData) -> list[str]:
+        sheet = openpyxl.load_workbook(io.BytesIO(workbook_bytes(data)))["Attach matrix"]
+        return [str(c.value) for c in sheet["A"] if isinstance(c.value, str) and c.value.startswith("Top ")]
+
+    data = sample_report()
+    assert notes(data) == ["Top 4 of 10 bases and 4 of 10 targets by customers; every pair is on the Attach sheet."]
+    monkeypatch.setattr(xlsx, "ATTACH_ROWS", 30)
+    assert notes(data) == [
+        "Top 4 of 10 bases and 4 of 10 targets by customers; the Attach sheet holds the first pairs by attach "
+        "rate; xsell attach --all -o attach.parquet has every pair."
+    ]
+
+
+def test_the_title_rows_name_a_where_filter() -> None:
+    """KPIs of one segment must not read as the whole book's: the second title row names --where."""
+    data = sample_report()
+    settings = tuple((n, "segment=Enterprise" if n == "where" else v) for n, v in data.settings)
+    book = openpyxl.load_workbook(io.BytesIO(workbook_bytes(replace(data, settings=settings))))
+    assert book["Summary"]["A2"].value == (
+        "As of 2025-12-31 · family level · arr mode · min base 10 · only accounts where segment=Enterprise · "
+        "xsell 0.1.0"
+    )
+    plain = openpyxl.load_workbook(io.BytesIO(workbook_bytes(data)))
+    assert plain["Summary"]["A2"].value == "As of 2025-12-31 · family level · arr mode · min base 10 · xsell 0.1.0"

@@ -271,8 +271,8 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
             share = (float(expansion["cross_sell"].sum()), won) if won else None
         if settings.where:
             notes.append(
-                "--where chooses the accounts measured; whitespace evidence (the attach rates behind each score) "
-                "always comes from the whole book."
+                "The --where filter chooses the accounts measured; whitespace evidence (the attach rates behind "
+                "each score) always comes from the whole book."
             )
         notes.append(
             "Amounts are the lines' annualised recurring value in one currency; "

@@ -96,6 +96,13 @@ class ReportData:
         return "no dates: ownership only" if self.dateless else f"{self.mode} mode"
 
     @property
+    def where_parts(self) -> tuple[str, ...]:
+        """ "only accounts where segment=Enterprise" when --where chose the accounts measured (the
+        masthead names it next to the as-of date: a page of one segment's KPIs must say so)."""
+        chosen = dict(self.settings).get("where")
+        return (f"only accounts where {chosen}",) if chosen and chosen != "(none)" else ()
+
+    @property
     def as_of_text(self) -> str:
         """ "as of 2025-12-31", or what stands in for it in a book without dates."""
         return f"as of {self.as_of.isoformat()}" if self.as_of else "no dates (ownership as exported)"

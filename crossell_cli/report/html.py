@@ -215,7 +215,7 @@ def _kind(frame: pl.DataFrame, name: str, kinds: dict[str, fmt.Kind]) -> fmt.Kin
 def _masthead(data: ReportData) -> str:
     mode = "ARR mode (end dates)" if data.mode == "arr" else f"bookings mode ({data.no_end_dates_text})"
     parts = [data.as_of_text.capitalize(), f"{data.level} level", *([] if data.dateless else [mode])]
-    parts += [f"min base {data.min_base:,} customers", f"xsell {data.version}"]
+    parts += [f"min base {data.min_base:,} customers", *data.where_parts, f"xsell {data.version}"]
     items = _plural(data.level)
     links = "".join(
         f'<li><a href="#{key}">{escape(title.replace("families", items))}</a></li>' for key, title in SECTIONS
@@ -251,10 +251,13 @@ def _headline(data: ReportData) -> str:
         else:
             good = "no published range"
         mark = STATUS_MARKS.get(_str(status), "n/a")
-        status_key = _str(status) or "na"
+        # (a KPI that does not apply says why next to its mark: 'n/a at product level')
+        status_key = _str(status) if _str(status) in STATUS_MARKS else "na"
+        why = _str(status).removeprefix("n/a").lstrip(": ").strip()
+        good = f"{why} · {good}" if why and status_key == "na" else good
         chart = bullet(f"kpi-{index}", value, low, high, label=label, value_text=shown)
         cards.append(
-            f'<div class="kpi" data-kpi="{escape(kpi)}" data-status="{status_key}">'
+            f'<div class="kpi" data-kpi="{escape(kpi)}" data-status="{escape(_str(status) or "na")}">'
             f'<div class="kpi-name">{escape(label)}</div>'
             f'<div class="kpi-value">{escape(value_text)}</div>'
             f'<div class="kpi-range"><span class="badge {status_key}">{escape(mark)}</span> {escape(good)}</div>'
@@ -333,7 +336,7 @@ def _attach(data: ReportData) -> str:
     if len(axis) > len(rows):
         shown_note = (
             f" Showing the top {len(rows)} of {len(axis):,} base {items} and the top {len(columns)} of "
-            f"{len(axis):,} target {items} by customers; every pair is in the workbook and in xsell attach."
+            f"{len(axis):,} target {items} by customers; xsell attach --all lists every pair."
         )
     caption = escape(
         f"Colour = attach rate (viridis, 0–100%); hover a cell for the counts, the 95% Wilson interval, lift and "

@@ -21,7 +21,7 @@ from .data import ReportData, matrix_axis
 from .html import BRIDGE, CURVES_MAX, KPI_LABELS, NO_RETENTION
 from .svg import BLACK, CATEGORICAL
 
-MATRIX_MAX = 250  # bases and targets in the attach matrix sheet; every pair stays in "Attach"
+MATRIX_MAX = 250  # bases and targets in the attach matrix sheet (the pairs themselves: the "Attach" sheet)
 EXCEL_ROWS = 1_048_576  # a worksheet's hard limit, header included
 ATTACH_ROWS = 100_000  # pairs on the Attach sheet past which only bases of min_base+ customers are kept
 _NO_DATE = dt.date(2000, 1, 1)  # the creation stamp of a workbook without an as-of date (fixed: same bytes)
@@ -232,8 +232,16 @@ def _summary(book: _Book, data: ReportData) -> None:
         1,
         0,
         safe_text(
-            f"{data.as_of_text.capitalize()} · {data.level} level · {data.mode_text} · min base {data.min_base:,} · "
-            f"xsell {data.version}"
+            " · ".join(
+                [
+                    data.as_of_text.capitalize(),
+                    f"{data.level} level",
+                    data.mode_text,
+                    f"min base {data.min_base:,}",
+                    *data.where_parts,
+                    f"xsell {data.version}",
+                ]
+            )
         ),
         book.subtitle,
     )
@@ -377,7 +385,12 @@ def _attach_matrix(book: _Book, data: ReportData) -> None:
     if len(axis) > len(columns):
         notes.append(
             f"Top {len(rows)} of {len(axis):,} bases and {len(columns)} of {len(axis):,} targets by customers; "
-            "every pair is on the Attach sheet."
+            + (
+                "every pair is on the Attach sheet."
+                if data.attach.height <= ATTACH_ROWS
+                else "the Attach sheet holds the first pairs by attach rate; xsell attach --all -o attach.parquet "
+                "has every pair."
+            )
         )
     for offset, note in enumerate(notes):
         sheet.write_string(note_row + offset, 0, note)
