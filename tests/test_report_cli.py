@@ -644,3 +644,29 @@ def test_before_any_end_date_the_page_says_so_as_retention_does(captured: Captur
         "As of 2019-01-01 · family level · bookings mode (no won line booked on or before the as-of date has an "
         "end date) · min base 10 customers · xsell " + data.version
     )
+
+
+def test_overlapping_subscriptions_at_t_are_said_as_validate_says_them(captured: Capture, tmp_path: Path) -> None:
+    """ARR, the bridge and retention add up every line held at T: the page says how many account ×
+    product pairs hold two or more at once, with validate's own figures (a report of inflated ARR
+    must not be silent about it), and a bookings book, where a repeat order is a purchase, does not."""
+    book = ["--data", str(SAMPLE)]
+    _, data = captured(*book)
+    said = invoke(["validate", *book, "--format", "csv"], env={"XSELL_CONFIG": ""}, cwd=REPO).stderr
+    held = re.search(r"on 2025-12-31, ([\d,]+) of the ([\d,]+) account × product pairs", said)
+    assert held is not None
+    overlap = [n for n in data.notes if n.startswith("Overlapping subscriptions")]
+    assert overlap == [
+        f"Overlapping subscriptions: on 2025-12-31, {held.group(1)} of the {held.group(2)} account × product pairs "
+        "with an active line hold 2 or more at once (up to 3: account A-000140, product CORE-PRO). ARR, expansion "
+        "and retention add them up: right for added seats, inflated when a new subscription replaces an old one "
+        "that the export never ends ('xsell validate' lists the lines)."
+    ]
+    assert data.notes[-1].startswith("Amounts are the lines' annualised recurring value, in one currency; rows used")
+    config = tmp_path / "bookings.yaml"
+    config.write_text("mode: bookings\n", encoding="utf-8")
+    _, bookings = captured(*book, "-c", str(config))
+    assert not [n for n in bookings.notes if n.startswith("Overlapping")]
+    assert bookings.notes[-1].startswith(
+        "Amounts are the won lines' values as exported (bookings mode: none is taken as recurring), in one currency"
+    )

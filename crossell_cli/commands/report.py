@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Literal, cast
 import polars as pl
 
 from .. import __version__
+from ..ingest.repeats import held_at
 from ..metrics import attach as attach_metric
 from ..metrics import expansion as expansion_metric
 from ..metrics import flags as flags_metric
@@ -176,6 +177,10 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
             )
         if "arr" in modes:
             sides["arr_added"] = expansion_metric.arr_added(model, pass_through_lines=pass_through, days=days)
+            if ingested.as_of is not None:
+                # (ARR adds up every line held at T: one product held twice at once may be a
+                # renewal the export never ended, and the page must say so, as validate does)
+                sides["held"] = held_at(model.lines, ingested.as_of)
         # timing (as `xsell timing`: the summary's own "all" row; `--by GROUP`) and its curves
         timing_by = cast("timing_metric.TimingBy | None", curves_by)
         sides["km_all"] = timing_metric.km_curve(model, by=None, calendar=quarters)
@@ -274,9 +279,21 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
                 "The --where filter chooses the accounts measured; whitespace evidence (the attach rates behind "
                 "each score) always comes from the whole book."
             )
+        if chosen == "arr" and "held" in frames:
+            notes += _overlap_notes(got["held"])
+        # (a wide export without dates has no amounts to describe)
+        lead = "Rows used"
+        if dated:
+            amounts = (
+                "the lines' annualised recurring value"
+                if chosen == "arr"
+                else "the won lines' values as exported (bookings mode: none is taken as recurring)"
+            )
+            lead = f"Amounts are {amounts}, in one currency; rows used"
         notes.append(
-            "Amounts are the lines' annualised recurring value in one currency; "
-            "'xsell COMMAND --format csv' gives every number here unrounded."
+            f"{lead} with a warning (exact duplicate rows, overlapping subscriptions, orphans, negative amounts) "
+            "count as they are, and 'xsell validate' lists them; 'xsell COMMAND --format csv' gives every number "
+            "here unrounded."
         )
         return ReportData(
             version=__version__,
@@ -344,6 +361,21 @@ def whitespace_work(model: Model, *, within: int | None = None) -> int:
     )
     owned = types.select(pl.col("owned").sum()).collect().item() or 0
     return int(owned) * offered
+
+
+def _overlap_notes(held: pl.DataFrame) -> list[str]:
+    """The page's line on account × product pairs holding two won lines or more at T (``held_at``),
+    in `xsell validate`'s words: ARR, the bridge and retention add such lines up."""
+    if not held.height or not held["overlapping"].item():
+        return []
+    at = held.row(0, named=True)
+    return [
+        f"Overlapping subscriptions: on {at['as_of']:%Y-%m-%d}, {at['overlapping']:,} of the {at['pairs']:,} "
+        f"account × product pairs with an active line hold 2 or more at once (up to {at['most']}: account "
+        f"{at['account_id']}, product {at['product_id']}). ARR, expansion and retention add them up: right for "
+        "added seats, inflated when a new subscription replaces an old one that the export never ends "
+        "('xsell validate' lists the lines)."
+    ]
 
 
 def _with_where(whole: Model, where: tuple[tuple[str, str], ...]) -> Model:
