@@ -214,6 +214,21 @@ ROW_LEVEL: list[Case] = [
         account={"line_items": (4, 2, 2)},
     ),
     Case(
+        # A failed VLOOKUP's #N/A, a #REF! and a database NULL are no ids: read as ids, the two
+        # '#N/A' lines were one customer owning two families (and 'n/a' one deal of two lines).
+        "spreadsheet_error_ids",
+        li("spreadsheet_error_ids.csv"),
+        65,
+        rejects=(
+            Issue(2, "account_id", "not_an_id", "#N/A"),
+            Issue(3, "account_id", "not_an_id", "#N/A"),
+            Issue(4, "product_id", "not_an_id", "#REF!"),
+            Issue(5, "account_id", "not_an_id", "NULL"),
+            Issue(6, "contract_id", "not_an_id", "n/a"),
+        ),
+        account={"line_items": (7, 2, 5)},
+    ),
+    Case(
         "ragged_long_row",
         li("ragged_long_row.csv"),
         65,
@@ -302,6 +317,15 @@ ROW_LEVEL: list[Case] = [
         0,
         warnings=(Issue(2, "amount", "negative_amount"),),
         account={"line_items": (3, 3, 0)},
+    ),
+    Case(
+        # 2204 for 2024 on a won line moves the default as-of date 180 years on: validate names
+        # the row (an open line's expected close date may well be in the future).
+        "booked_after_today",
+        li("booked_after_today.csv"),
+        0,
+        warnings=(Issue(2, "booked_at", "booked_after_today"),),
+        account={"line_items": (4, 3, 0)},
     ),
     Case(
         "end_before_start",

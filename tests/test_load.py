@@ -938,3 +938,74 @@ def test_a_formula_saved_by_xlsxwriter_is_not_read_as_its_placeholder_zero(tmp_p
         f"Error: {path}: 1 cell holds a formula whose saved value was never computed (the workbook asks to be "
         "recalculated when opened: a program wrote it), which xsell cannot compute: D2 (=25*2)\n"
     )
+
+
+def test_a_line_of_a_customer_named_like_a_footer_is_rejected_not_dropped(tmp_path):
+    # 'Total Wine & More' and 'Subtotal Labs' after the last good line look like a report's
+    # trailer by their first cell, but they carry an account and a product: lines with a bad
+    # amount, each rejected with its reason (before, both were dropped as footer lines, unnamed).
+    text = (
+        "account_name,account_id,product_id,booked_at,amount,stage\n"
+        "Acme Corp,A-001,CORE,2024-01-15,1200,won\n"
+        "Beta LLC,A-002,CORE,2024-02-10,900,won\n"
+        "Total Wine & More,A-003,CORE,2024-03-01,,won\n"
+        "Subtotal Labs Inc,A-004,CORE,2024-03-02,1.2.3,won\n"
+        '"Grand Totals (4 records)",,,,"2,100"\n'
+    )
+    _book, report = load(tmp_path, {"line_items.csv": text})
+    table = report.tables["line_items"]
+    assert (table.rows, table.used, table.rejected, table.footer_lines) == (4, 2, 2, 1)
+    issues = report.rejects.sort("row")
+    assert issues.select("row", "column", "value", "rule").rows() == [
+        (3, "amount", "", "missing_value"),
+        (4, "amount", "1.2.3", "bad_number"),
+    ]
+
+
+def test_families_that_differ_only_by_case_or_an_invisible_character_are_one(tmp_path):
+    # 'Core', 'core' and 'Core' + U+200E were three families: a tier upgrade from one to another
+    # counted as a cross-sell. They are one, spelt as most products spell it (first in sort
+    # order on a tie: 'Core' before 'core'), and validate says where the other spellings are.
+    lines = (
+        "line_id,account_id,product_id,booked_at,amount,stage\n"
+        "L1,A-001,CORE-PRO,2024-01-15,1200,won\n"
+        "L2,A-001,CORE-ENT,2024-06-01,3000,won\n"
+    )
+    products = (
+        "product_id,family\n"
+        "CORE-PRO,Core\n"
+        "CORE-ENT,core\n"
+        "CORE-MAX,Core\u200e\n"
+        "ANALYTICS,analytics\n"
+        "AN-2,analytics\n"
+        "AN-3,Analytics\n"
+    )
+    book, report = load(tmp_path, {"line_items.csv": lines, "products.csv": products})
+    families = dict(book.products.select("product_id", "family").iter_rows())
+    assert families == {
+        "AN-2": "analytics",
+        "AN-3": "analytics",
+        "ANALYTICS": "analytics",
+        "CORE-ENT": "Core",
+        "CORE-MAX": "Core",
+        "CORE-PRO": "Core",
+    }
+    spelt = report.warnings.filter(pl.col("rule") == "family_spelling").sort("row")
+    assert spelt.select("table", "row", "column", "value").rows() == [
+        ("products", 2, "family", "core"),
+        ("products", 3, "family", "Core\u200e"),
+        ("products", 6, "family", "Analytics"),
+    ]
+    assert report.tables["products"].used == 6
+
+
+def test_product_ids_standing_in_for_families_keep_their_case(tmp_path):
+    # Without a family, a product is its own family, and ids are case-sensitive (Salesforce's).
+    lines = (
+        "line_id,account_id,product_id,booked_at,amount,stage\n"
+        "L1,A-001,abc,2024-01-15,1200,won\n"
+        "L2,A-001,ABC,2024-06-01,3000,won\n"
+    )
+    book, report = load(tmp_path, {"line_items.csv": lines})
+    assert sorted(book.products["family"].to_list()) == ["ABC", "abc"]
+    assert report.warnings.filter(pl.col("rule") == "family_spelling").is_empty()

@@ -939,10 +939,11 @@ def _finish_products(checked: Checked | None, lines: pl.LazyFrame, settings: Set
         if settings.product_aliases:
             products = products.with_columns(pl.col("product_id").replace(dict(settings.product_aliases)))
         products = products.filter(pl.col(ROW) == pl.col(ROW).min().over("product_id"))
+    products = with_family_spelling(products)
     products = products.with_columns(
-        pl.coalesce("family", "product_id").alias("family"),
+        pl.coalesce(FAMILY_AS, "family", "product_id").alias("family"),
         pl.col("sellable").fill_null(True),
-    )
+    ).drop(FAMILY_AS)
     if settings.families:
         families = dict(settings.families)
         products = products.with_columns(
@@ -964,6 +965,28 @@ def _finish_products(checked: Checked | None, lines: pl.LazyFrame, settings: Set
             how="vertical_relaxed",
         )
     return products.select([pl.col(n).cast(t) for n, t in PRODUCT_DTYPES.items()]).sort("product_id")
+
+
+# A family name as the products write it most (FAMILY_AS), for names that differ only by case
+# or an invisible character ('Core', 'core', 'Core\u200e'): one family, not two (a tier upgrade
+# from one to the other would count as a cross-sell). Product ids are never folded: a
+# product's own id standing in for its family keeps its case (Salesforce ids are case-sensitive).
+FAMILY_AS = "__family_as"
+_FORMAT_CHARACTERS = r"[\x{00ad}\x{200b}-\x{200f}\x{202a}-\x{202e}\x{2060}-\x{2064}\x{feff}]"
+
+
+def with_family_spelling(products: pl.LazyFrame) -> pl.LazyFrame:
+    """``products`` with FAMILY_AS: the spelling most products with a family that reads the same
+    (case and invisible characters aside) give it, the first in sort order on a tie."""
+    key = pl.col("family").str.replace_all(_FORMAT_CHARACTERS, "").str.to_lowercase().alias("__family_key")
+    spellings = (
+        products.filter(pl.col("family").is_not_null())
+        .group_by(key, "family")
+        .agg(pl.col("product_id").n_unique().alias("__n"))
+        .group_by("__family_key")
+        .agg(pl.col("family").sort_by("__n", "family", descending=[True, False]).first().alias(FAMILY_AS))
+    )
+    return products.with_columns(key).join(spellings, on="__family_key", how="left").drop("__family_key")
 
 
 def _finish_accounts(
@@ -1075,18 +1098,28 @@ def _warnings(
                 header=headers.get(rule.column),
             )
         )
-    for table, key in _KEYS.items():
+    for table in _KEYS:
         if table not in checked:
             continue
         rows = _keyed_rows(checked[table], table, aliases).sort(ROW)
         path = str(checked[table].source.path)
-        header = next((m.header for m in checked[table].source.mapping if m.canonical == key), None)
+        names = rows.collect_schema().names()
         for rule in rules_for(table, "check"):
-            check = rule.check(key).fill_null(False)
+            if rule.column not in names:
+                continue  # (a catalogue without families has no spelling of one to check)
+            header = next((m.header for m in checked[table].source.mapping if m.canonical == rule.column), None)
+            check = rule.check(rule.column).fill_null(False)
             whole = f"{rule.message}; {rule.fix}" if rule.fix else rule.message
             parts.append(
                 _warning_rows(
-                    rows.filter(check), rule.name, key, whole, table, path, header=header, severity=rule.severity
+                    rows.filter(check),
+                    rule.name,
+                    rule.column,
+                    whole,
+                    table,
+                    path,
+                    header=header,
+                    severity=rule.severity,
                 )
             )
     return pl.union(parts, how="vertical") if parts else empty_issues()
@@ -1100,9 +1133,12 @@ _KEYS: dict[TableName, str] = {"accounts": "account_id", "products": "product_id
 def _keyed_rows(checked: Checked, table: TableName, aliases: Mapping[str, str] | None) -> pl.LazyFrame:
     """A table's kept rows as the check stage reads them: the catalogue with the config's
     product_aliases applied (an alias onto a product it also lists makes two rows of one)."""
+    kept = checked.kept
     if table == "products" and aliases:
-        return checked.kept.with_columns(pl.col(_KEYS[table]).replace(dict(aliases)))
-    return checked.kept
+        kept = kept.with_columns(pl.col(_KEYS[table]).replace(dict(aliases)))
+    if table == "products" and "family" in kept.collect_schema().names():
+        kept = with_family_spelling(kept)
+    return kept
 
 
 def _warning_rows(

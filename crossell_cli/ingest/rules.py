@@ -24,6 +24,7 @@ parametrised case in tests/test_rules.py.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -124,6 +125,12 @@ _EXCEL = (
 )
 
 
+_NOT_ID = (
+    "'{v}' is a spreadsheet error or a null marker, not an ID",
+    "fix the formula or lookup that wrote it in the export (a cell left empty is read as no value)",
+)
+
+
 def _cell_rules(tables: tuple[TableName, ...], severity: Severity, required: bool | None) -> tuple[Rule, ...]:
     """The parse rules, at one severity, for the columns of ``tables`` (``required`` as in Rule)."""
     kinds: tuple[tuple[str, str, tuple[str, str]], ...] = (
@@ -138,6 +145,7 @@ def _cell_rules(tables: tuple[TableName, ...], severity: Severity, required: boo
         (p.BAD_BOOL, "kind:bool", _BOOL),
         (p.BAD_PERIOD, "kind:period", _PERIOD),
         (p.EXCEL_ID, "kind:id", _EXCEL),
+        (p.NOT_AN_ID, "kind:id", _NOT_ID),
     )
     return tuple(
         Rule(name, tables, column, severity, "cell", parse_error(name), what, fix, required)
@@ -359,6 +367,22 @@ RULES: tuple[Rule, ...] = (
         lambda _c: pl.col("end_date") < pl.col("start_date"),
         "end_date {v} is before start_date; the line is never active",
     ),
+    # A closed line booked after today is usually a typo (2204 for 2024); the default as-of
+    # date is the last closed line's, so every metric would be measured on that day. Every
+    # command warns with the count; validate names the rows.
+    Rule(
+        "booked_after_today",
+        LINES,
+        "booked_at",
+        "warning",
+        "check",
+        lambda _c: (
+            (pl.col("stage").is_null() | pl.col("stage").is_in(["won", "lost"]))
+            & (pl.col("booked_at") > dt.date.today())
+        ),
+        "booked_at {v} is after today on a closed line (a typo?); the default as-of date is the last closed "
+        "line's date, so it moves there: correct the date, or pass --as-of",
+    ),
     Rule(
         "discount_out_of_range",
         LINES,
@@ -420,7 +444,21 @@ RULES: tuple[Rule, ...] = (
         "product '{v}' appears again; this copy is not used (the first row is)",
         "keep one row per product in the catalogue (product_aliases may map two ids onto one)",
     ),
+    # A family written another way on other rows, but for case or an invisible character
+    # (``book.with_family_spelling``): the rows are used, as one family spelt the most common way.
+    Rule(
+        "family_spelling",
+        ("products",),
+        "family",
+        "warning",
+        "check",
+        lambda _c: pl.col("__family_as").is_not_null() & (pl.col("family") != pl.col("__family_as")),
+        "family '{v}' differs from another row's only by case or an invisible character; both are counted as "
+        "one family, spelt as most rows spell it",
+        "write the family the same way on every row",
+    ),
 )
+
 
 EXCLUDED = "excluded_by_config"  # rows an exclude: rule of the config leaves out (severity excluded)
 

@@ -293,10 +293,15 @@ def check_table(
             header_row.alias(HEADER_ROW),
         )
         # A report footer is a footer-looking row after the last data row (a clean row is a data
-        # row). A line here lacks a value or has a bad one; an account or product row with its
-        # key and another value ('Total Wine & More,A-003') is data, and only a thinner one
-        # ('Grand Totals (2 records)' alone) is a footer.
-        thin = pl.lit(True) if lines else (pl.col("__filled") < 2) | ~pl.all_horizontal([*read, *present])
+        # row). A line is one only without its account or its product: 'Total Wine & More,A-003,
+        # CORE,2024-03-01,,won' is a line missing its amount (rejected and named), and Salesforce's
+        # 'Grand Totals (2 records)' over the amounts' sum is a footer. An account or product row
+        # with its key and another value is data, and only a thinner one is a footer.
+        if lines:
+            keys = [~empty(n) for n in ("account_id", "product_id") if n in mapping]
+            thin = ~pl.all_horizontal(keys or [pl.lit(False)])
+        else:
+            thin = (pl.col("__filled") < 2) | ~pl.all_horizontal([*read, *present])
         last = pl.union(
             [
                 last_clean,
