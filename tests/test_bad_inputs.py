@@ -325,7 +325,7 @@ ROW_LEVEL: list[Case] = [
         li("booked_after_today.csv"),
         0,
         warnings=(Issue(2, "booked_at", "booked_after_today"),),
-        account={"line_items": (4, 3, 0)},
+        account={"line_items": (4, 4, 0)},
     ),
     Case(
         "end_before_start",
