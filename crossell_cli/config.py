@@ -684,6 +684,7 @@ _TABLE_FILE_NAMES: dict[TableName, tuple[str, ...]] = {
     "products": ("products", "product", "catalog", "catalogue", "plans"),
 }
 _DATA_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".xlsx")
+_PACKED = (".gz", ".zip", ".bz2", ".xz", ".zst", ".7z")
 # Files a data folder may hold that are never one of the three tables.
 _NOT_TABLES = ("planted", "readme", "sources", "expected")
 
@@ -722,10 +723,18 @@ def find_table_files(folder: Path) -> dict[TableName, Path]:
         # A folder with one unrecognised file (online_retail_2011.csv): that is the export.
         found["line_items"] = next(p for p in files if p not in found.values())
     if "line_items" not in found:
-        listing = ", ".join(p.name for p in files) or "no data files"
+        # (an export left compressed, line_items.csv.gz: said by name, not "no data files")
+        packed = [
+            p.name
+            for p in sorted(folder.iterdir())
+            if p.is_file() and p.suffix.lower() in _PACKED and Path(p.stem).suffix.lower() in _DATA_SUFFIXES
+        ]
+        listing = ", ".join([p.name for p in files] + [f"{name} (compressed)" for name in packed]) or "no data files"
+        hint = "name the file line_items.csv, or pass --line-items PATH, or set data.line_items in xsell.yaml"
+        if packed:
+            hint = f"decompress {packed[0]} first (gunzip, or 7-Zip on Windows) into {folder}, then run again"
         raise InputMissingError(
-            f"{folder}: no line_items file (looked for line_items.csv/.parquet/.xlsx; found {listing})",
-            hint="name the file line_items.csv, or pass --line-items PATH, or set data.line_items in xsell.yaml",
+            f"{folder}: no line_items file (looked for line_items.csv/.parquet/.xlsx; found {listing})", hint=hint
         )
     return found
 

@@ -541,6 +541,15 @@ FILE_LEVEL: list[Case] = [
         names=(path("header_stray_quote.csv"),),
     ),
     Case(
+        # An inch mark in an unquoted value: Python's csv reads it, Polars' reader does not.
+        # It was "could not be read as CSV: CSV malformed: expected 0 rows, actual 1 rows…".
+        "unquoted_inch_mark",
+        li("unquoted_inch_mark.csv"),
+        65,
+        names=(path("unquoted_inch_mark.csv"), "line 3", "('Monitor 27\" 4K')"),
+        fix='double the " inside it',
+    ),
+    Case(
         "header_unclosed_quote",
         li("header_unclosed_quote.csv"),
         65,

@@ -731,3 +731,20 @@ def test_retention_without_end_dates_keeps_its_reason_in_the_workbook(cli, write
     assert book["data"].max_row == 1
     notes = [row[0] for row in book["about"].iter_rows(values_only=True) if row[0]]
     assert notes == ["Retention by families owned", NO_END_DATES.strip()]
+
+
+def test_a_folder_holding_only_a_compressed_export_says_to_decompress_it(cli, tmp_path):
+    """line_items.csv.gz in the --data folder was 'found no data files' (as if nothing were there)."""
+    import gzip
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "line_items.csv.gz").write_bytes(gzip.compress(GOOD.encode(), mtime=0))
+    result = cli("attach", "--data", str(folder))
+    assert result.exit_code == 66
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"Error: {folder}: no line_items file (looked for line_items.csv/.parquet/.xlsx; found line_items.csv.gz "
+        f"(compressed))\n  fix: decompress line_items.csv.gz first (gunzip, or 7-Zip on Windows) into {folder}, "
+        "then run again\n"
+    )

@@ -1009,3 +1009,27 @@ def test_product_ids_standing_in_for_families_keep_their_case(tmp_path):
     book, report = load(tmp_path, {"line_items.csv": lines})
     assert sorted(book.products["family"].to_list()) == ["ABC", "abc"]
     assert report.warnings.filter(pl.col("rule") == "family_spelling").is_empty()
+
+
+def test_a_parquet_column_of_lists_read_as_an_id_is_refused_by_name(tmp_path):
+    # It was used as JSON text: '["CORE","ANALYTICS"]' became one product, and whitespace
+    # recommended '["CORE"]' to a customer who owns CORE.
+    frame = pl.DataFrame(
+        {
+            "account_id": ["A-001", "A-002"],
+            "product_id": [["CORE"], ["CORE", "ANALYTICS"]],
+            "booked_at": [dt.date(2024, 1, 1)] * 2,
+            "amount": [5.0, 6.0],
+        }
+    )
+    frame.write_parquet(tmp_path / "line_items.parquet")
+    values = validate_config({"data": {"dir": "."}})
+    with pytest.raises(DataError) as caught:
+        load_book(resolve_settings(file_values=values, config_dir=tmp_path, cli={}))
+    assert str(caught.value) == (
+        f"{tmp_path / 'line_items.parquet'}: column 'product_id' (read as product_id) holds lists (List(String)), "
+        "not one ID per row"
+    )
+    assert caught.value.hint == (
+        "write one row per product_id (explode the list), or map product_id to a column of single IDs"
+    )

@@ -324,7 +324,30 @@ def diagnose_csv(path: Path, delimiter: str | None, problem: str) -> DataError:
             hint='a value has text after its closing quote or a stray ": quote the whole value and '
             'double any " inside it ("")',
         )
+    stray = _unquoted_quote(path, delimiter or ",")
+    if stray is not None:
+        # (Python's csv takes '27" 4K' as text; Polars' reader does not)
+        line, value = stray
+        return DataError(
+            f"{path}: line {line} has a '\"' inside a value that is not in quotes ({shown_controls(value)!r}); "
+            "the file cannot be read as CSV",
+            hint='quote the whole value and double the " inside it ("Monitor 27"" 4K"), or export the file '
+            "again with every value quoted",
+        )
     return DataError(f"{path}: could not be read as CSV: {problem.splitlines()[0]}")
+
+
+def _unquoted_quote(path: Path, delimiter: str) -> tuple[int, str] | None:
+    """The first line with a value that does not start with a quote but holds one (an inch
+    mark: Monitor 27" 4K), and that value; None when there is none."""
+    d = re.escape(delimiter)
+    value = re.compile(rf'(?:^|{d})([^"{d}\r\n]+"[^{d}\r\n]*)')
+    with path.open("r", encoding="utf-8-sig", errors="replace", newline="") as fh:
+        for number, text in enumerate(fh, start=1):
+            found = value.search(text)
+            if found is not None:
+                return number, found.group(1)
+    return None
 
 
 def _first_record_text(path: Path) -> tuple[str, str]:

@@ -34,7 +34,7 @@ from pathlib import Path
 import polars as pl
 
 from ..config import ExcludeRule
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..schema import Table, TableName, normalize_header
 from . import parsers as p
 from .headers import ColumnSource, find_header
@@ -165,8 +165,15 @@ def check_table(
     parsers: dict[str, p.Parser] = {}
     typed: dict[str, p.Parsed] = {}
     columns: list[pl.Expr] = [pl.col(ROW), pl.col(EXTRA)]
-    for name, (index, _src) in mapping.items():
+    for name, (index, src) in mapping.items():
         kind = table.column(name).kind
+        if kind == "id" and raw.dtype(index).is_nested():
+            # (as JSON text, '["CORE","ANALYTICS"]' would be one made-up product of two)
+            raise DataError(
+                f"{raw.path}: column '{src.header}' (read as {name}) holds lists ({raw.dtype(index)}), "
+                "not one ID per row",
+                hint=f"write one row per {name} (explode the list), or map {name} to a column of single IDs",
+            )
         parser = p.parser_for(kind, options, date_formats.get(name, ()))
         path = p.typed_path(parser, kind, raw.dtype(index))
         columns.append(raw.text(index).alias(text_of(name)))
