@@ -127,6 +127,32 @@ def test_a_timestamp_with_an_offset_is_on_the_day_it_was_written():
     assert errors == [None] * 5
 
 
+def test_postgres_timestamptz_text_is_on_the_day_it_was_written():
+    # psql writes timestamptz with a space and a short offset ('+00'), or a zone name: every
+    # row of such an export was rejected, and the date_formats fix the message offered is
+    # refused by the config check (it takes no %z).
+    values, errors = run(
+        dates(()),
+        [
+            "2024-01-15 12:00:00+00",
+            "2024-02-01 09:30:00+05:30",
+            "2024-12-31 20:00:00.123-05",
+            "2024-03-10 10:00:00 UTC",
+            "2024-02-30 10:00:00+00",
+            "2024-01-15 12:00:00 XYZ",
+        ],
+    )
+    assert values == [
+        dt.date(2024, 1, 15),
+        dt.date(2024, 2, 1),
+        dt.date(2024, 12, 31),
+        dt.date(2024, 3, 10),
+        None,
+        None,
+    ]
+    assert errors == [None, None, None, None, parse.BAD_DATE, parse.BAD_DATE]
+
+
 def test_date_format_detection():
     assert parse.detect_date_formats(pl.Series(["1/15/2024", "2/3/2024"]), ()) == (("%m/%d/%Y",), None)
     assert parse.detect_date_formats(pl.Series(["15/1/2024", "2/3/2024"]), ())[0][0] == "%d/%m/%Y"

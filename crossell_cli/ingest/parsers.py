@@ -55,6 +55,10 @@ _ISO_DATETIME_FORMATS = (
     "%Y-%m-%dT%H:%M:%S%.fZ",
     "%Y-%m-%dT%H:%M:%S%.f",
     "%Y-%m-%d %H:%M:%S%.f",
+    # (PostgreSQL's timestamptz as psql writes it: a space, then +00 or +05:30; or ' UTC')
+    "%Y-%m-%d %H:%M:%S%.f%#z",
+    "%Y-%m-%d %H:%M:%S%.f UTC",
+    "%Y-%m-%d %H:%M:%S%.f GMT",
     "%Y-%m-%dT%H:%M%#z",
     "%Y-%m-%d %H:%M",
     "%Y-%m-%dT%H:%M",
