@@ -767,3 +767,50 @@ def test_summary_status_is_na_where_the_saas_ranges_do_not_apply():
     assert "bought a new product" in product["cross_sell_rate"]["detail"]
     assert product["multi_product_rate"]["detail"] == "customers owning 2+ products; 1.50 products per customer"
     assert "famil" not in product["cross_sell_rate"]["detail"] + product["multi_product_rate"]["detail"]
+
+
+def test_summary_of_a_book_of_one_family_judges_nothing():
+    """RavenStack's config folds three tiers into one family: no customer can buy a second, so a
+    0% cross-sell rate is no 'below' (it was). Both customers own F (A and B are tiers of it)."""
+    lines = [
+        {
+            "account_id": "x",
+            "product_id": "A",
+            "booked_at": dt.date(2025, 1, 1),
+            "amount": 10.0,
+            "end_date": dt.date(2026, 1, 1),
+        },
+        {
+            "account_id": "x",
+            "product_id": "B",
+            "booked_at": dt.date(2025, 3, 1),
+            "amount": 20.0,
+            "end_date": dt.date(2026, 3, 1),
+        },
+        {
+            "account_id": "y",
+            "product_id": "A",
+            "booked_at": dt.date(2025, 2, 1),
+            "amount": 10.0,
+            "end_date": dt.date(2026, 2, 1),
+        },
+    ]
+    model = model_of(lines, [{"product_id": "A", "family": "F"}, {"product_id": "B", "family": "F"}])
+    rows = rows_by(summary(model, window_days=365, has_stage=False, premature_days=90, early_churn_days=180), "kpi")
+    assert rows["cross_sell_rate"]["value"] == 0.0 and rows["multi_product_rate"]["value"] == 0.0
+    assert rows["cross_sell_rate"]["status"] == "n/a: one family in the book"
+    assert rows["multi_product_rate"]["status"] == "n/a: one family in the book"
+    assert rows["cross_sell_revenue_share"]["status"] == "n/a: one family in the book"
+    assert rows["median_days_to_cross_sell"]["status"] is None  # no value: nothing to say
+    # at product level the same book has two products: judged (at product level, n/a as ever)
+    product = rows_by(
+        summary(
+            model_of(lines, [{"product_id": "A", "family": "F"}, {"product_id": "B", "family": "F"}], level="product"),
+            window_days=365,
+            has_stage=False,
+            premature_days=90,
+            early_churn_days=180,
+        ),
+        "kpi",
+    )
+    assert product["multi_product_rate"]["status"] == "n/a at product level"

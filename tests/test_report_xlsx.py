@@ -147,7 +147,7 @@ def test_null_status_is_an_empty_cell_as_in_the_csv() -> None:
     rows = {row[0]: row for row in book["Summary"].iter_rows(values_only=True) if row[0]}
     assert rows["cross_sell_win_rate"][5] is None
     assert rows["cross_sell_win_rate"][2] is None
-    assert rows["cross_sell_rate"][5] == "below"
+    assert rows["cross_sell_rate"][5] == "n/a: one family in the book"
 
 
 def test_attach_matrix_has_a_three_colour_scale(sample_book: openpyxl.Workbook) -> None:

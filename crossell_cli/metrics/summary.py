@@ -15,7 +15,9 @@ they do not apply, ``status`` says so instead of judging: 'n/a at product level'
 an add-on is a product of its own, so every rate means something else), and 'n/a: not a
 subscription book' for a book that plainly is not one (``benchmark_caveat``): no line has an
 end date, and accounts buy the same family again within a quarter at the median
-(replenishment, as in retail or e-commerce, where a subscription renews once a term).
+(replenishment, as in retail or e-commerce, where a subscription renews once a term); and
+'n/a: one family in the book' when the customers own one family between them (RavenStack's
+config folds its tiers into one), where no customer can buy a second.
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ def summary_parts(
         "timing": overall,
         "rebuy": median_rebuy_days(model),
         "end_dates": model.has_end_dates,
+        # (one item in the whole book: no customer can buy a second, and no rate is a verdict)
+        "items": model.ownership.select(pl.col("item").n_unique().alias("items")),
     }
 
 
@@ -121,9 +125,16 @@ def median_rebuy_days(model: Model) -> pl.LazyFrame:
 
 
 def benchmark_caveat(
-    level: str, *, dateless: bool, end_dates: bool, rebuy_days: float | None
+    level: str, *, dateless: bool, end_dates: bool, rebuy_days: float | None, items: int | None = None
 ) -> tuple[str, str] | None:
     """(status, why) when the good ranges do not apply to this book at this level, else None."""
+    if items == 1:
+        noun, nouns = ("product", "products") if level == "product" else ("family", "families")
+        return f"n/a: one {noun} in the book", (
+            f"the customers at the as-of date own one {noun} between them, so none can buy a second: every "
+            f"cross-sell KPI is 0 or empty by construction (a config that folds tiers into one family, or a "
+            f"single-product book); the good ranges describe books of several {nouns}"
+        )
     if level == "product":
         return NOT_AT_PRODUCT_LEVEL, (
             "the good ranges are B2B SaaS benchmarks for product families; at product level a tier or an "
@@ -141,7 +152,8 @@ def caveat_of(parts: dict[str, pl.DataFrame], *, level: str, dateless: bool) -> 
     """``benchmark_caveat`` from the collected ``summary_parts``."""
     rebuy = parts["rebuy"].item() if parts["rebuy"].height else None
     end_dates = bool(parts["end_dates"].item()) if parts["end_dates"].height else False
-    return benchmark_caveat(level, dateless=dateless, end_dates=end_dates, rebuy_days=rebuy)
+    items = parts["items"].item() if "items" in parts and parts["items"].height else None
+    return benchmark_caveat(level, dateless=dateless, end_dates=end_dates, rebuy_days=rebuy, items=items)
 
 
 def summary(

@@ -99,7 +99,8 @@ summary
     within (bounds inclusive); None when value is None.  Instead of judging, status is "n/a at
     product level" at level product, and "n/a: not a subscription book" when no won line has an
     end date and the median gap between an account's consecutive purchase days of one item is
-    under 90 days (README: the ranges are B2B SaaS subscription benchmarks for families).
+    under 90 days (README: the ranges are B2B SaaS subscription benchmarks for families); before
+    both, "n/a: one family in the book" (or product) when the customers at T own one item between them.
 """
 
 from __future__ import annotations
@@ -845,8 +846,11 @@ def summary(
     # Where the B2B SaaS family-level ranges do not apply, status says so instead of judging:
     # at product level, and on a book with no end dates whose accounts re-buy a family within
     # 90 days at the median (consecutive distinct purchase days of one account x item).
+    # First: customers at T who own one item between them can never buy a second.
     caveat = None
-    if level == "product":
+    if len(set().union(*owned.values())) == 1:
+        caveat = f"n/a: one {'product' if level == 'product' else 'family'} in the book"
+    elif level == "product":
         caveat = "n/a at product level"
     elif not any(li.get("end_date") is not None for li in won):
         gaps = []
