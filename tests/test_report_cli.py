@@ -367,6 +367,9 @@ def test_whitespace_too_wide_for_a_report_is_left_out_and_said(
     (section, why) = data.omitted[0]
     # sample_data: Σ families owned over its (segment, owned set) types = 1 675, × 10 families = 16 750
     assert section == "whitespace" and "16,750" in why and "1,000" in why
+    # (and how to get what the section would show: the same options, --top N or --by family)
+    assert "'xsell whitespace' with the same options ranks without a limit, given the memory: add --top 20" in why
+    assert "or --by family for the value per family" in why
     page = report_package.render_html(data)
     assert "Whitespace was left out" in page
     assert csv_of(data.attach) == command_csv("attach", "--all", "--data", str(SAMPLE))  # nothing else changes

@@ -164,6 +164,12 @@ def test_ravenstack_says_why_attach_whitespace_and_flags_are_empty() -> None:
     for key in ("attach", "whitespace-by-family", "whitespace-top", "flags"):
         assert re.search(rf'data-empty="{key}">\w', page), key
     assert "No landed account has been cross-sold yet" in page
+    # (its config folds the tiers into one family: the reason, not "no evidence points to one")
+    one = replace(ravenstack_report(), attach_items=pl.DataFrame({"item": ["Subscription"], "customers": [500]}))
+    assert (
+        '<p class="empty" data-empty="whitespace-by-family">No whitespace: every customer owns every sellable '
+        "family (the book has one family).</p>" in render_html(one)
+    )
 
 
 def test_an_empty_book_explains_every_section_and_draws_no_chart() -> None:

@@ -246,8 +246,10 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
                     "whitespace",
                     f"Whitespace was left out: scoring it here means about {work:,} (customer type, owned "
                     f"{model.level}, candidate) rows, more than the report's limit of {WHITESPACE_ROWS:,} "
-                    f"({model.level} level on a wide catalogue). 'xsell whitespace' ranks without a limit, given "
-                    "the memory; at family level (families in the products table) the book is narrower.",
+                    f"({model.level} level on a wide catalogue). 'xsell whitespace' with the same options ranks "
+                    f"without a limit, given the memory: add --top {top} for the rows this section would show, or "
+                    f"--by family for the value per {model.level}; at family level (families in the products "
+                    "table) the book is narrower.",
                 )
             )
             none = whitespace_metric.empty(model.level)

@@ -96,6 +96,15 @@ class ReportData:
         return "no dates: ownership only" if self.dateless else f"{self.mode} mode"
 
     @property
+    def no_whitespace_text(self) -> str:
+        """Why the whitespace is empty: every sellable item is ranked for every customer who lacks
+        it (none left out), so an empty list means every customer owns every one of them."""
+        one = self.attach_items.height == 1
+        return f"No whitespace: every customer owns every sellable {self.level}" + (
+            f" (the book has one {self.level})." if one else "."
+        )
+
+    @property
     def where_parts(self) -> tuple[str, ...]:
         """ "only accounts where segment=Enterprise" when --where chose the accounts measured (the
         masthead names it next to the as-of date: a page of one segment's KPIs must say so)."""

@@ -726,10 +726,7 @@ def _whitespace(data: ReportData) -> str:
         return _section("whitespace", "Whitespace", _empty("whitespace", left_out))
     body = ""
     if by_family.is_empty():
-        body += _empty(
-            "whitespace-by-family",
-            f"No whitespace: no customer lacks a sellable {data.level} that the attach evidence points to.",
-        )
+        body += _empty("whitespace-by-family", data.no_whitespace_text)
     elif not any(_floats(by_family, "whitespace_value")):
         body += _empty(
             "whitespace-by-family",

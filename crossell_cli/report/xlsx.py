@@ -87,9 +87,7 @@ def write_xlsx(data: ReportData, target: IO[bytes]) -> None:
     else:
         _sheet_table(book, "Retention", "retention", data.retention, "No account had ARR at the window start.")
     left_out = dict(data.omitted).get("whitespace")
-    _sheet_table(
-        book, "Whitespace", "whitespace", data.whitespace_top, left_out or "No account has a whitespace candidate."
-    )
+    _sheet_table(book, "Whitespace", "whitespace", data.whitespace_top, left_out or data.no_whitespace_text)
     _sheet_table(
         book,
         "Whitespace by family",
