@@ -377,3 +377,16 @@ def test_a_book_without_reps_says_so_instead_of_a_none_bar() -> None:
         "leaves it empty): flagged cross-sells cannot be put to reps.</p>" in page
     )
     assert "flags-reps" not in charts(page)
+
+
+def test_a_reps_concentration_adds_no_amount_to_the_flag_counts(sample_page: str) -> None:
+    """The two concentrated reps' amount (9,161) is exactly the 40 pass-through lines' (9,161):
+    a reader adding up the Amount column counted those lines twice."""
+    rows = re.findall(
+        r'<tr><td class="txt">(\w+)</td><td class="txt">(\w+)</td><td class="num">([\d,]+)</td>'
+        r'<td class="num">([^<]*)</td></tr>',
+        sample_page,
+    )
+    counts = {flag: (severity, findings, amount) for flag, severity, findings, amount in rows}
+    assert counts["pass_through"] == ("high", "40", "9,161")
+    assert counts["rep_concentration"] == ("medium", "2", "–")

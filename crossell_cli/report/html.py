@@ -808,8 +808,11 @@ def _flags(data: ReportData) -> str:
         .group_by("flag", "severity", "_order")
         .agg(
             pl.len().alias("findings"),
-            # a book-level finding has no amount: an empty cell, not a 0
-            pl.when(pl.col("amount").count() > 0).then(pl.col("amount").sum()).alias("amount"),
+            # a book-level finding has no amount: an empty cell, not a 0; nor has a rep's concentration
+            # in this sum (its amount is the value of lines the other flags count already)
+            pl.when((pl.col("amount").count() > 0) & (pl.col("flag").first() != "rep_concentration"))
+            .then(pl.col("amount").sum())
+            .alias("amount"),
         )
         .sort(["_order", "findings", "flag"], descending=[False, True, False])
     )
@@ -834,7 +837,8 @@ def _flags(data: ReportData) -> str:
             f"pass_through: a cross-sell priced far below list on another {data.level}'s deal; forced_bundle: a "
             f"{data.level} almost never sold alone; early_churn: a cross-sold {data.level} gone within months; "
             "premature: pitched "
-            "within days of land; rep_concentration: a rep with far more flagged cross-sells than the book; "
+            "within days of land; rep_concentration: a rep with far more flagged cross-sells than the book (its "
+            "amount, the value of lines the other flags count already, is left out of the table's Amount); "
             "price_erosion: attach rose while price fell."
         ),
         "flags-counts",
