@@ -1033,3 +1033,24 @@ def test_a_parquet_column_of_lists_read_as_an_id_is_refused_by_name(tmp_path):
     assert caught.value.hint == (
         "write one row per product_id (explode the list), or map product_id to a column of single IDs"
     )
+
+
+def test_a_workbook_whose_first_sheet_is_a_summary_names_its_sheets(tmp_path):
+    # The only fix offered was mapping columns ('Metric', 'Value' are no line items): the table
+    # is on the second sheet, which sheet: chooses.
+    import xlsxwriter
+
+    with xlsxwriter.Workbook(tmp_path / "line_items.xlsx") as book:
+        summary = book.add_worksheet("Summary")
+        summary.write_row(0, 0, ["Metric", "Value"])
+        summary.write_row(1, 0, ["Deals", 2])
+        data = book.add_worksheet("Data")
+        data.write_row(0, 0, ["account_id", "product_id", "booked_at", "amount"])
+        data.write_row(1, 0, ["A-1", "CORE", "2024-01-15", 100])
+    values = validate_config({"data": {"dir": "."}})
+    with pytest.raises(DataError) as caught:
+        load_book(resolve_settings(file_values=values, config_dir=tmp_path, cli={}))
+    assert caught.value.hint.startswith(
+        "if the table is on another sheet of this workbook ('Summary', 'Data'), name it: sheet: under data: in "
+        "xsell.yaml; otherwise map them in xsell.yaml: columns: {line_items: {"
+    )

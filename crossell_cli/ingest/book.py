@@ -35,7 +35,7 @@ from .headers import (
     unread_line_column_warnings,
 )
 from .profiles import for_headers
-from .read import LOOKUP_HIT, ROW, RawTable, diagnose_csv, diagnose_utf8, read_raw
+from .read import LOOKUP_HIT, ROW, RawTable, diagnose_csv, diagnose_utf8, read_raw, sheet_names
 from .repeats import ROW_HASH, concurrent_at_start, duplicate_rows
 from .rules import rules_for, template
 from .table import (
@@ -348,6 +348,14 @@ def _require(
             )
             if lookup.get("hint"):
                 err.hint += f". {lookup['hint']}"
+        sheets = sheet_names(raw.path) if raw.source_kind == "xlsx" else []
+        if len(sheets) > 1:
+            # (a workbook whose first sheet is a summary: the table is on another one)
+            listing = ", ".join(f"'{n}'" for n in sheets)
+            err.hint = (
+                f"if the table is on another sheet of this workbook ({listing}), name it: sheet: under data: in "
+                f"xsell.yaml; otherwise {err.hint}"
+            )
         raise
     if table_name == "line_items" and "period_amount" in mapping and not {"amount", "billing_period"} & set(mapping):
         # A value per billing period with nothing saying how often it bills: taking it as

@@ -628,15 +628,20 @@ def _first_visible_sheet(path: Path) -> str | None:
     return shown[0]
 
 
-def _check_sheet(path: Path, sheet: str) -> None:
-    """A configured sheet the workbook does not have is a config error naming the sheets."""
+def sheet_names(path: Path) -> list[str]:
+    """The sheets of a workbook, in order (none when it cannot be read: its read says why)."""
     import fastexcel  # Polars' own Excel reader
 
     try:
-        names = fastexcel.read_excel(path).sheet_names
-    except Exception:  # an unreadable workbook: the read below says so
-        return
-    if sheet not in names:
+        return list(fastexcel.read_excel(path).sheet_names)
+    except Exception:
+        return []
+
+
+def _check_sheet(path: Path, sheet: str) -> None:
+    """A configured sheet the workbook does not have is a config error naming the sheets."""
+    names = sheet_names(path)
+    if names and sheet not in names:
         listing = ", ".join(f"'{n}'" for n in names)
         raise ConfigError(
             f"{path}: no sheet '{sheet}' in the workbook (its sheets: {listing})",
