@@ -1054,3 +1054,14 @@ def test_a_workbook_whose_first_sheet_is_a_summary_names_its_sheets(tmp_path):
         "if the table is on another sheet of this workbook ('Summary', 'Data'), name it: sheet: under data: in "
         "xsell.yaml; otherwise map them in xsell.yaml: columns: {line_items: {"
     )
+
+
+@pytest.mark.parametrize("size", [3, 5000])
+def test_json_under_a_csv_name_is_called_json(tmp_path, size):
+    # A long one-line JSON export was "a quote in the header row (line 1) is never closed"
+    # (the header scan stopped at 64 KB inside a quoted name), with a fix that could not help.
+    records = ",".join(f'{{"account_id":"A-{i:06d}","amount":{i}}}' for i in range(size))
+    with pytest.raises(DataError) as caught:
+        load(tmp_path, {"line_items.csv": f"[{records}]"})
+    assert str(caught.value) == f"{tmp_path / 'line_items.csv'}: the file looks like JSON, not CSV (it starts with '[')"
+    assert caught.value.hint == "export the table as CSV, or convert the JSON to CSV first"

@@ -374,13 +374,20 @@ def _first_record_text(path: Path) -> tuple[str, str]:
         if char in "\r\n" and not in_quotes:
             return "".join(out), eol
         out.append(char)
+    if text.lstrip()[:2] in ("[{", '{"', "[]"):
+        # (JSON saved under a .csv name: one long line full of quotes, often cut at the sniff
+        # limit inside one, which read as a header quote never closed)
+        raise DataError(
+            f"{path}: the file looks like JSON, not CSV (it starts with '{text.lstrip()[0]}')",
+            hint="export the table as CSV, or convert the JSON to CSV first",
+        )
+    if not complete:
+        raise DataError(f"{path}: the header row is longer than {_SNIFF_BYTES // 1024} KB; is this a CSV file?")
     if in_quotes:
         raise DataError(
             f"{path}: a quote in the header row (line 1) is never closed",
             hint='remove the stray " from the header, or close the quoted header name',
         )
-    if not complete:
-        raise DataError(f"{path}: the header row is longer than {_SNIFF_BYTES // 1024} KB; is this a CSV file?")
     return "".join(out), eol
 
 
