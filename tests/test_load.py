@@ -1065,3 +1065,13 @@ def test_json_under_a_csv_name_is_called_json(tmp_path, size):
         load(tmp_path, {"line_items.csv": f"[{records}]"})
     assert str(caught.value) == f"{tmp_path / 'line_items.csv'}: the file looks like JSON, not CSV (it starts with '[')"
     assert caught.value.hint == "export the table as CSV, or convert the JSON to CSV first"
+
+
+def test_an_amount_with_its_currency_in_the_header_is_offered_as_the_closest(tmp_path):
+    # 'ARR (USD)' is no synonym of amount, but the fix offered a placeholder ('Your Header')
+    # instead of the header right there.
+    with pytest.raises(DataError) as caught:
+        load(tmp_path, {"line_items.csv": "account_id,product_id,booked_at,ARR (USD)\nA-001,CORE,2024-01-15,1200\n"})
+    assert caught.value.hint == (
+        "the closest header is 'ARR (USD)'; map it in xsell.yaml: columns: {line_items: {amount: 'ARR (USD)'}}"
+    )

@@ -224,6 +224,9 @@ def missing_columns_error(
             for synonym in (name, *col.synonyms):
                 target = normalize_header(synonym)
                 close = difflib.get_close_matches(target, list(pool), n=3, cutoff=0.75)
+                if not close and col.kind != "id" and len(target) >= 3:
+                    # (a value with its unit or currency after it: 'ARR (USD)', 'Amount EUR')
+                    close = [h for h in pool if h.startswith(target)][:1]
                 guesses += [g for g in close if not (col.kind == "id" and _other_record(target, g))][:1]
             if guesses and names[0] not in closest:
                 closest[names[0]] = pool[guesses[0]]
