@@ -1075,3 +1075,17 @@ def test_an_amount_with_its_currency_in_the_header_is_offered_as_the_closest(tmp
     assert caught.value.hint == (
         "the closest header is 'ARR (USD)'; map it in xsell.yaml: columns: {line_items: {amount: 'ARR (USD)'}}"
     )
+
+
+def test_a_parquet_column_of_yyyymmdd_integers_reads_as_the_same_text_in_a_csv(tmp_path):
+    # 20240115 as text in a CSV is detected as %Y%m%d; as Parquet integers every row was
+    # rejected, and date_formats: ['%Y%m%d'] did not help: only text columns were looked at.
+    frame = pl.DataFrame(
+        {"account_id": ["A-001", "A-002"], "product_id": ["CORE"] * 2, "booked_at": [20240115, 20240210]},
+        schema_overrides={"booked_at": pl.Int64},
+    ).with_columns(pl.lit(5.0).alias("amount"))
+    frame.write_parquet(tmp_path / "line_items.parquet")
+    values = validate_config({"data": {"dir": "."}})
+    book, report = load_book(resolve_settings(file_values=values, config_dir=tmp_path, cli={}))
+    assert report.rejected == 0
+    assert book.line_items["booked_at"].to_list() == [dt.date(2024, 1, 15), dt.date(2024, 2, 10)]

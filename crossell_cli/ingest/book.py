@@ -401,7 +401,8 @@ def _check(
     dates = {
         n: (i, src.header or n)
         for n, (i, src) in mapping.items()
-        if table.column(n).kind == "date" and raw.dtype(i) == pl.String
+        # (every date column read as text: a Parquet column of 20240115 integers too, as in a CSV)
+        if table.column(n).kind == "date" and not raw.dtype(i).is_temporal()
     }
     normalized = [normalize_header(h) for h in raw.headers]
     # A profile's rules hold where their column is (a one-time line of a line-items export);
