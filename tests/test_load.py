@@ -199,6 +199,23 @@ def test_a_repeated_header_row_is_rejected_as_such(tmp_path):
     assert book.accounts["account_id"].to_list() == ["a", "b"]
 
 
+def test_a_repeated_header_with_its_columns_in_another_order_is_one_too(tmp_path):
+    # A second export with the columns in another order: three cell errors before ('amount' is
+    # not a number, 'booked_at' not a date, stage 'stage' unknown), one reason now.
+    _book, report = load(
+        tmp_path,
+        {
+            "line_items.csv": "line_id,account_id,product_id,booked_at,amount,stage\n"
+            "L1,A-001,CORE,2024-01-15,1200,won\n"
+            "account_id,line_id,product_id,booked_at,amount,stage\n"
+            "L3,A-002,CORE,2024-02-10,900,won\n",
+            "accounts.csv": "account_id,segment\nA-001,SMB\nsegment,account_id\nA-002,SMB\n",
+        },
+    )
+    rejects = report.rejects.select("table", "row", "column", "rule").rows()
+    assert rejects == [("accounts", 2, "(row)", "repeated_header"), ("line_items", 2, "(row)", "repeated_header")]
+
+
 def test_a_bad_quantity_is_told_how_to_write_a_quantity_not_an_amount(tmp_path):
     _book, report = load(
         tmp_path, {"line_items.csv": "account_id,product_id,booked_at,amount,quantity\na,p,2024-01-01,5,three\n"}

@@ -209,12 +209,14 @@ def check_table(
         text = pl.col(text_of(name))
         return text.is_null() | (text == "")
 
-    # A second export's header row inside the file: every mapped cell is its header's text.
-    # (Compared as written, a plain equality per cell: on an accounts table it runs on every
-    # row. The file's first cell may carry the second export's byte order mark.)
+    # A second export's header row inside the file: every mapped cell is one of the file's
+    # headers, its own or, from an export with the columns in another order, another's.
+    # (Compared as written, a membership in a few names per cell: on an accounts table it runs
+    # on every row. The file's first cell may carry the second export's byte order mark.)
+    header_names = list(dict.fromkeys(raw.headers))
     header_row = pl.all_horizontal(
         [
-            pl.col(text_of(n)).str.ends_with(src.header) if i == 0 else pl.col(text_of(n)) == src.header
+            (pl.col(text_of(n)).str.strip_chars_start("\ufeff") if i == 0 else pl.col(text_of(n))).is_in(header_names)
             for n, (i, src) in mapping.items()
             if src.header
         ]
