@@ -36,6 +36,7 @@ from ..metrics import whitespace as whitespace_metric
 from ..metrics.periods import Calendar
 from ..model import ALL_COLUMNS, Model, where_condition
 from .session import Collected, Plan, Session
+from .validate import OVERLAP_EFFECT, held_at_t
 from .whitespace import fit_cached, forced_frame, scored_rows
 
 if TYPE_CHECKING:
@@ -370,14 +371,8 @@ def _overlap_notes(held: pl.DataFrame) -> list[str]:
     in `xsell validate`'s words: ARR, the bridge and retention add such lines up."""
     if not held.height or not held["overlapping"].item():
         return []
-    at = held.row(0, named=True)
-    return [
-        f"Overlapping subscriptions: on {at['as_of']:%Y-%m-%d}, {at['overlapping']:,} of the {at['pairs']:,} "
-        f"account × product pairs with an active line hold 2 or more at once (up to {at['most']}: account "
-        f"{at['account_id']}, product {at['product_id']}). ARR, expansion and retention add them up: right for "
-        "added seats, inflated when a new subscription replaces an old one that the export never ends "
-        "('xsell validate' lists the lines)."
-    ]
+    at = held_at_t(held.row(0, named=True))
+    return [f"Overlapping subscriptions: {at}. {OVERLAP_EFFECT} ('xsell validate' lists the lines)."]
 
 
 def _with_where(whole: Model, where: tuple[tuple[str, str], ...]) -> Model:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import polars as pl
 
 from ..errors import ExitCode
@@ -88,15 +91,23 @@ def repeats(copies: pl.DataFrame, overlapping: pl.DataFrame, held: pl.DataFrame)
             "product is active for the account (rule overlapping_lines lists them)"
         )
         if held.height and held["overlapping"].item():
-            at = held.row(0, named=True)
-            text += (
-                f"; on {at['as_of']:%Y-%m-%d}, {_n(at['overlapping'])} of the {_n(at['pairs'])} account × product "
-                f"pairs with an active line hold 2 or more at once (up to {at['most']}: account {at['account_id']}, "
-                f"product {at['product_id']})"
-            )
-        text += (
-            ". ARR, expansion and retention add them up: right for added seats, inflated when a new "
-            "subscription replaces an old one that the export never ends"
-        )
-        lines.append(text)
+            text += f"; {held_at_t(held.row(0, named=True))}"
+        lines.append(f"{text}. {OVERLAP_EFFECT}")
     return tuple(lines)
+
+
+# What lines held at once do to the numbers (validate's warning, the report's note).
+OVERLAP_EFFECT = (
+    "ARR, expansion and retention add them up: right for added seats, inflated when a new "
+    "subscription replaces an old one that the export never ends"
+)
+
+
+def held_at_t(at: Mapping[str, Any]) -> str:
+    """The pairs holding 2+ won lines at T, from a row of ``held_at``: 'on 2025-12-31, 733 of the
+    11,409 account × product pairs with an active line hold 2 or more at once (up to 3: …)'."""
+    return (
+        f"on {at['as_of']:%Y-%m-%d}, {_n(at['overlapping'])} of the {_n(at['pairs'])} account × product "
+        f"pairs with an active line hold 2 or more at once (up to {at['most']}: account {at['account_id']}, "
+        f"product {at['product_id']})"
+    )
