@@ -358,6 +358,19 @@ def test_bridge_titles_say_what_the_bars_hold() -> None:
     )
 
 
+def test_money_words_follow_the_mode() -> None:
+    """Bookings mode takes amounts as exported: no axis or caption calls them annualised or ARR."""
+    arr, bookings = render_html(sample_report()), render_html(bookings_report())
+    label = ">{}</text>"  # (an axis title's text)
+    assert label.format("ARR movement (currency units)") in arr
+    assert label.format("Expected ARR (currency units) = Σ score × typical ARR") in arr
+    assert label.format("Won bookings (currency units)") in bookings
+    assert label.format("Expected value (currency units) = Σ score × typical amount") in bookings
+    assert "Whitespace value by family: expected value from the customers" in bookings
+    charts_and_captions = bookings[: bookings.index('<section id="fine-print"')]
+    assert not re.search("annualised|typical ARR|Expected ARR", charts_and_captions)
+
+
 def test_a_book_without_reps_says_so_instead_of_a_none_bar() -> None:
     data = sample_report()
     nobody = pl.DataFrame(

@@ -342,6 +342,8 @@ def test_bookings_bridge_chart_title_has_no_losses() -> None:
     charts = [archive.read(n).decode() for n in archive.namelist() if re.fullmatch(r"xl/charts/chart\d+\.xml", n)]
     bridge = next(c for c in charts if "<c:barChart>" in c)
     assert "<a:t>Won bookings by period: new, cross-sell and upsell (bookings mode shows no losses)</a:t>" in bridge
+    # bookings mode takes amounts as exported: its axis claims no annualising
+    assert "<a:t>Won bookings</a:t>" in bridge and "annualised" not in bridge
 
 
 def test_the_matrix_note_names_the_attach_sheet_only_when_it_holds_every_pair(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -470,7 +470,8 @@ def _expansion(data: ReportData) -> str:
         if all(v is None for v in values):
             continue  # bookings mode: reactivation, contraction and churn cannot be seen
         series.append(Series(key, label, tuple(values), colour, hatched))
-    y_label = f"ARR movement ({currency})" if arr_mode else f"Won bookings, annualised ({currency})"
+    # (bookings mode takes amounts as exported: nothing there is annualised)
+    y_label = f"ARR movement ({currency})" if arr_mode else f"Won bookings ({currency})"
     bridge = stacked_bars(
         "expansion-bridge",
         periods,
@@ -724,6 +725,8 @@ def _whitespace(data: ReportData) -> str:
     left_out = dict(data.omitted).get("whitespace")
     if left_out:
         return _section("whitespace", "Whitespace", _empty("whitespace", left_out))
+    # typical value: the median won-line amount, ARR only where the book has end dates
+    typical, expected = ("typical ARR", "Expected ARR") if data.mode == "arr" else ("typical amount", "Expected value")
     body = ""
     if by_family.is_empty():
         body += _empty("whitespace-by-family", data.no_whitespace_text)
@@ -731,7 +734,7 @@ def _whitespace(data: ReportData) -> str:
         body += _empty(
             "whitespace-by-family",
             f"No whitespace value to chart: the export has no amounts or list prices, so no {data.level} has a "
-            "typical ARR and every expected value is empty; the rank within each account follows the score.",
+            f"{typical} and every expected value is empty; the rank within each account follows the score.",
         )
     else:
         ordered = by_family.sort(["whitespace_value", "family"], descending=[True, False], nulls_last=True)
@@ -748,8 +751,8 @@ def _whitespace(data: ReportData) -> str:
             "whitespace-by-family",
             labels,
             values,
-            title=f"Whitespace value by {data.level}: expected ARR from the customers who do not own it yet",
-            x_label=f"Expected ARR ({currency}) = Σ score × typical ARR",
+            title=f"Whitespace value by {data.level}: {expected.lower()} from the customers who do not own it yet",
+            x_label=f"{expected} ({currency}) = Σ score × {typical}",
             value_text=fmt.money,
             tick_text=fmt.compact_money,
             colours=[BLUE],
@@ -760,7 +763,8 @@ def _whitespace(data: ReportData) -> str:
             escape(
                 "Score = the probability that it is the customer's next purchase (the model of xsell whitespace: "
                 "popularity, recent sales, cross-sell rates, item affinity; forced bundles are no evidence); "
-                "expected value = score × the typical ARR of the target. Hover a bar for the non-owners."
+                f"expected value = score × the {typical} of the target (the median amount of its won lines, "
+                "else its list price). Hover a bar for the non-owners."
             ),
             "whitespace-by-family",
         )

@@ -427,9 +427,7 @@ def _expansion_chart(book: _Book, sheet: Any, data: ReportData) -> None:
         }
     )
     chart.set_x_axis({"name": "Period", "label_position": "low"})
-    chart.set_y_axis(
-        {"name": "ARR movement" if data.mode == "arr" else "Won bookings (annualised)", "num_format": "#,##0"}
-    )
+    chart.set_y_axis({"name": "ARR movement" if data.mode == "arr" else "Won bookings", "num_format": "#,##0"})
     chart.set_legend({"position": "bottom"})
     if data.mode == "arr" and "closing_arr" in columns and expansion.get_column("closing_arr").null_count() < last:
         line = book.workbook.add_chart({"type": "line"})
