@@ -76,6 +76,36 @@ def test_kpis_show_value_range_and_status(sample_page: str) -> None:
     assert below is not None and "▼ below" in below.group(1)
 
 
+def test_the_multi_product_rate_names_the_forced_bundles_it_counts() -> None:
+    """Customers who own a family only sold on another's deals are 'multi-product' without any
+    cross-sell: the card says which bundles those are, the three largest by customers."""
+
+    def detail(data: ReportData) -> str:
+        found = re.search(
+            r'data-kpi="multi_product_rate".*?<div class="kpi-detail">(.*?)</div>', render_html(data), re.S
+        )
+        assert found is not None
+        return found.group(1)
+
+    data = sample_report()
+    assert detail(data) == (
+        "customers owning 2+ families; 3.09 families per customer. Forced bundles count here: Success Plan, "
+        "almost only sold on Core&#x27;s deals (2,519 customers own both). Owning a forced bundle is no "
+        "cross-sell (see Attach rates)"
+    )
+    unforced = data.attach.with_columns(flag=pl.lit(None, pl.String))
+    assert detail(replace(data, attach=unforced)) == "customers owning 2+ families; 3.09 families per customer"
+    # four forced pairs: the three shared by most customers, then how many more
+    both = pl.Series([9, 7, 7, 3] + [1] * (data.attach.height - 4))
+    four = data.attach.with_columns(flag=pl.when(both >= 3).then(pl.lit("forced_bundle")), both_accounts=both)
+    top = four.head(3)
+    text = detail(replace(data, attach=four))
+    assert text.count("almost only sold on") == 3 and text.endswith(
+        "own both); and 1 more forced bundle. Owning a forced bundle is no cross-sell (see Attach rates)"
+    )
+    assert f"{top['target_family'][0]}, almost only sold on {top['base_family'][0]}" in text
+
+
 def test_a_null_status_reads_n_a() -> None:
     page = render_html(ravenstack_report())
     card = re.search(r'data-kpi="cross_sell_win_rate" data-status="na">(.*?)</div></div>', page, re.S)

@@ -142,6 +142,16 @@ def test_summary_has_kpis_with_status_and_the_settings(sample_book: openpyxl.Wor
     assert summary.cell(row=value_row, column=6).fill.fgColor.rgb.endswith("CCEBDF")  # within: green
 
 
+def test_the_multi_product_rate_names_the_forced_bundle_it_counts(sample_book: openpyxl.Workbook) -> None:
+    rows = {row[0]: row for row in sample_book["Summary"].iter_rows(values_only=True) if row[0]}
+    assert rows["multi_product_rate"][6] == (
+        "customers owning 2+ families; 3.09 families per customer. Forced bundles count here: Success Plan, "
+        "almost only sold on Core's deals (2,519 customers own both). Owning a forced bundle is no cross-sell "
+        "(see Attach rates)"
+    )
+    assert rows["cross_sell_rate"][6] == "1,284 of 3,666 customers bought a new family in the last 365 days"
+
+
 def test_null_status_is_an_empty_cell_as_in_the_csv() -> None:
     book = openpyxl.load_workbook(io.BytesIO(workbook_bytes(ravenstack_report())))
     rows = {row[0]: row for row in book["Summary"].iter_rows(values_only=True) if row[0]}

@@ -104,6 +104,29 @@ class ReportData:
             f" (the book has one {self.level})." if one else "."
         )
 
+    def kpi_detail(self, kpi: str, detail: str) -> str:
+        """A headline KPI's detail line, with what the bare number hides: customers who own two
+        families only because one is a forced bundle count as multi-product (the page and the
+        workbook both say so next to the rate)."""
+        if kpi != "multi_product_rate" or "flag" not in self.attach.columns:
+            return detail
+        forced = self.attach.filter(pl.col("flag") == "forced_bundle").sort(
+            ["both_accounts", "target_family", "base_family"], descending=[True, False, False]
+        )
+        if forced.is_empty():
+            return detail
+        named = [
+            f"{row['target_family']}, almost only sold on {row['base_family']}'s deals "
+            f"({row['both_accounts']:,} customers own both)"
+            for row in forced.head(3).iter_rows(named=True)
+        ]
+        left = forced.height - 3
+        more = f"; and {left} more forced bundle{'s' if left > 1 else ''}" if left > 0 else ""
+        return (
+            f"{detail}. Forced bundles count here: {'; '.join(named)}{more}. Owning a forced bundle is no "
+            "cross-sell (see Attach rates)"
+        )
+
     @property
     def where_parts(self) -> tuple[str, ...]:
         """ "only accounts where segment=Enterprise" when --where chose the accounts measured (the

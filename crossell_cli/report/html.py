@@ -262,7 +262,7 @@ def _headline(data: ReportData) -> str:
             f'<div class="kpi-value">{escape(value_text)}</div>'
             f'<div class="kpi-range"><span class="badge {status_key}">{escape(mark)}</span> {escape(good)}</div>'
             f"{chart}"
-            f'<div class="kpi-detail">{escape(_str(record.get("detail")))}</div>'
+            f'<div class="kpi-detail">{escape(data.kpi_detail(kpi, _str(record.get("detail"))))}</div>'
             "</div>"
         )
     intro = (

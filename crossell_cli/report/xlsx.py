@@ -265,7 +265,7 @@ def _summary(book: _Book, data: ReportData) -> None:
                 (record.get("good_high"), kind),
                 # (the CSV's raw value: no status is an empty cell; the page says "n/a" to people)
                 (status, "text"),
-                (record.get("detail"), "text"),
+                (None if record.get("detail") is None else data.kpi_detail(kpi, str(record["detail"])), "text"),
             ]
             for col, (value, cell_kind) in enumerate(cells):
                 _write(book, sheet, row + offset, col, value, cell_kind)
