@@ -228,7 +228,7 @@ def test_native_charts_exist_and_hang_off_the_right_sheets(sample_bytes: bytes) 
     assert "wdUpDiag" in bridge  # pass-through cross-sell is hatched
     curve = archive.read(charts_of["KM curve"].pop()).decode()
     assert "<c:scatterChart>" in curve and '<c:scatterStyle val="lineMarker"/>' in curve
-    assert curve.count("<c:ser>") == 6  # all + five land families
+    assert curve.count("<c:ser>") == 9  # all + five land families + the 90/180/365-day markers
 
 
 def test_km_chart_data_is_a_step_curve(sample_book: openpyxl.Workbook) -> None:
@@ -248,6 +248,33 @@ def test_km_chart_data_is_a_step_curve(sample_book: openpyxl.Workbook) -> None:
         assert x1 == x0 or y1 == y0
     km = sample_report().km_curve.filter(pl.col("group") == "all")
     assert points[-1] == (km.get_column("days").max(), pytest.approx(1 - km.get_column("survival").min()))
+
+
+def test_km_chart_marks_90_180_and_365_days_as_the_page_does(sample_book: openpyxl.Workbook) -> None:
+    """Three dashed vertical lines from 0 to 100% at days 90, 180 and 365, labelled at the top
+    and kept out of the legend, whose entries stay the curves'."""
+    sheet = sample_book["KM curve"]
+    header = [c.value for c in sheet[1]]
+    col = header.index("marker day") + 1
+    cells = [(sheet.cell(row=r, column=col).value, sheet.cell(row=r, column=col + 1).value) for r in range(2, 8)]
+    assert cells == [(90, 0), (90, 1), (180, 0), (180, 1), (365, 0), (365, 1)]
+    assert sheet.cell(row=8, column=col).value is None
+    archive = zipfile.ZipFile(io.BytesIO(workbook_bytes(sample_report())))
+    curve = archive.read("xl/charts/chart2.xml").decode()
+    names = re.findall(r"<c:ser>.*?<c:v>([^<]*)</c:v>", curve, re.S)
+    assert names[-3:] == ["90 days", "180 days", "365 days"]
+    assert curve.count('<a:prstDash val="dash"/>') == 3
+    assert re.findall(r'<c:legendEntry><c:idx val="(\d+)"/><c:delete val="1"/>', curve) == ["6", "7", "8"]
+    for day in (90, 180, 365):
+        assert f"<a:t>{day} days</a:t>" in curve
+
+
+def test_km_chart_leaves_out_markers_past_the_last_day() -> None:
+    short = sample_report().km_curve.filter(pl.col("days") <= 120)
+    book = openpyxl.load_workbook(io.BytesIO(workbook_bytes(replace(sample_report(), km_curve=short))))
+    header = [c.value for c in book["KM curve"][1]]
+    col = header.index("marker day") + 1
+    assert [book["KM curve"].cell(row=r, column=col).value for r in range(2, 5)] == [90, 90, None]
 
 
 def test_bookings_mode_charts_no_losses_and_explains_retention() -> None:

@@ -37,6 +37,9 @@ from .svg import (
     viridis,
 )
 
+# The days the time-to-cross-sell charts mark (the page's and the workbook's alike)
+KM_MARKERS = (90, 180, 365)
+
 Fmt = Callable[[float], str]
 
 TITLE_SIZE = 15
@@ -358,7 +361,7 @@ def step_chart(
     title: str,
     x_label: str,
     y_label: str,
-    markers: Sequence[int] = (90, 180, 365),
+    markers: Sequence[int] = KM_MARKERS,
     at_risk: Sequence[tuple[float, int]] = (),
     width: float = 920,
     height: float = 440,

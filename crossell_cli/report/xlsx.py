@@ -17,6 +17,7 @@ from typing import IO, Any
 import polars as pl
 
 from . import fmt
+from .charts import KM_MARKERS
 from .data import ReportData, matrix_axis
 from .html import BRIDGE, CURVES_MAX, KPI_LABELS, NO_RETENTION
 from .svg import BLACK, CATEGORICAL
@@ -507,9 +508,40 @@ def _km_sheet(book: _Book, data: ReportData) -> None:
                 "marker": {"type": "none"},
             }
         )
+    # The page's 90/180/365-day markers: a dashed vertical line each, labelled at its top, kept
+    # out of the legend (days past the curve's last are left out, as on the page).
+    last_day = max(float(v) for v in km.get_column("days").to_list())
+    markers = [day for day in KM_MARKERS if day <= last_day]
+    col = first_col + len(groups) * 2
+    if markers:
+        sheet.write_string(0, col, "marker day", book.header)
+        sheet.write_string(0, col + 1, "marker height", book.header)
+    for index, day in enumerate(markers):
+        top = 1 + index * 2
+        for row, height in ((top, 0.0), (top + 1, 1.0)):
+            sheet.write_number(row, col, day, book.formats["days"])
+            sheet.write_number(row, col + 1, height, book.formats["rate"])
+        chart.add_series(
+            {
+                "name": f"{day} days",
+                "categories": ["KM curve", top, col, top + 1, col],
+                "values": ["KM curve", top, col + 1, top + 1, col + 1],
+                "line": {"color": "#888888", "width": 1, "dash_type": "dash"},
+                "marker": {"type": "none"},
+                "data_labels": {
+                    "series_name": True,
+                    "position": "right",
+                    "custom": [{"delete": True}, {"value": f"{day} days"}],
+                },
+            }
+        )
+    if markers:
+        sheet.set_column(col, col + 1, 14)
+        chart.set_legend({"position": "bottom", "delete_series": list(range(len(groups), len(groups) + len(markers)))})
+    else:
+        chart.set_legend({"position": "bottom"})
     chart.set_title({"name": "Share of landed accounts cross-sold by days since land (Kaplan–Meier)"})
     chart.set_x_axis({"name": "Days since land", "min": 0, "major_gridlines": {"visible": True}})
     chart.set_y_axis({"name": "Share cross-sold", "min": 0, "max": 1, "num_format": "0%"})
-    chart.set_legend({"position": "bottom"})
     chart.set_size({"width": 900, "height": 460})
     sheet.insert_chart(2, first_col + len(groups) * 2 + 1, chart)
