@@ -261,9 +261,27 @@ def test_step_chart_marks_90_180_365_and_the_share_at_each() -> None:
     assert markers == ["90", "180", "365"]
     values = {p.get("data-day"): float(p.get("data-value", "nan")) for p in marks(root, "circle", "point")}
     assert values == {"90": 0.1, "180": 0.3, "365": 0.6}
-    assert "Accounts still followed (all)" in step_chart(
+    assert ">Accounts still followed (all) on day 0<" in step_chart(
         "k", [curve], title="t", x_label="Days", y_label="Share", at_risk=[(0.0, 10)]
     )
+
+
+def test_step_chart_says_which_day_each_count_still_followed_is_on() -> None:
+    """A count under day 730 has no marker or tick above it: the heading names the days, and
+    each count's tooltip its own; a day past the axis is left out of both."""
+    curve = Curve("all", "all", ((50.0, 0.1), (700.0, 0.6)), end=800.0, colour="#000")
+    risk = [(0.0, 1000), (90.0, 950), (730.0, 340), (5000.0, 1)]
+    root = parse(step_chart("k", [curve], title="t", x_label="Days", y_label="Share", at_risk=risk))
+    texts = [t for t in root.iter(f"{{{NS['s']}}}text")]
+    heading = [t.text for t in texts if (t.text or "").startswith("Accounts still followed")]
+    assert heading == ["Accounts still followed (all) on days 0, 90 and 730"]
+    title = f"{{{NS['s']}}}title"
+    counts = {t.get("data-day"): (t[0].tail, t[0].text) for t in texts if t.get("data-day") and t[0].tag == title}
+    assert counts == {
+        "0": ("1,000", "day 0: 1,000 accounts still followed"),
+        "90": ("950", "day 90: 950 accounts still followed"),
+        "730": ("340", "day 730: 340 accounts still followed"),
+    }
 
 
 # ---------------------------------------------------------------------------------------

@@ -475,33 +475,42 @@ def step_chart(
                         paint_order="stroke",
                     )
                 )
-    if at_risk:
+    shown_risk = [(time, accounts) for time, accounts in at_risk if time <= x_ticks[-1]]
+    if shown_risk:
         row_y = plot.bottom + 74
+        # (the counts stand under their days, which need not be ticks or markers: the heading
+        # names them, and each count's tooltip says its day)
+        days = [f"{time:,.0f}" for time, _ in shown_risk]
+        on_days = days[0] if len(days) == 1 else f"{', '.join(days[:-1])} and {days[-1]}"
         parts.append(
             text(
                 plot.left,
                 row_y - 16,
-                f"Accounts still followed ({curves[0].key if curves else 'all'})",
+                f"Accounts still followed ({curves[0].key if curves else 'all'}) on day"
+                f"{'s' if len(days) > 1 else ''} {on_days}",
                 font_size=TICK_SIZE,
                 fill=INK,
                 font_weight=700,
             )
         )
         count_x = -1e9  # a count too close to the previous one goes on a second line
-        for time, accounts in at_risk:
-            if time <= x_ticks[-1]:
-                lower = x(time) - count_x < CLOSE_LABELS
-                count_x = -1e9 if lower else x(time)
-                parts.append(
-                    text(
-                        x(time),
-                        row_y + (12 if lower else 0),
-                        f"{accounts:,}",
-                        font_size=TICK_SIZE,
-                        fill=INK,
-                        text_anchor="middle",
-                    )
+        for time, accounts in shown_risk:
+            lower = x(time) - count_x < CLOSE_LABELS
+            count_x = -1e9 if lower else x(time)
+            parts.append(
+                el(
+                    "text",
+                    {
+                        "x": x(time),
+                        "y": row_y + (12 if lower else 0),
+                        "font-size": TICK_SIZE,
+                        "fill": INK,
+                        "text-anchor": "middle",
+                        "data-day": f"{time:.0f}",
+                    },
+                    tooltip(f"day {time:,.0f}: {accounts:,} accounts still followed") + escape(f"{accounts:,}"),
                 )
+            )
     return document(width, height, title, "".join(parts), chart_id)
 
 
