@@ -167,6 +167,9 @@ def test_filtered_report_is_the_filtered_commands(captured: Capture) -> None:
     assert csv_of(cohorts) == command_csv("timing", "--by", "cohort", *book[:-2])
     assert_curve_is_timings_estimate(data)
     assert ("where", "segment=Enterprise") in data.settings and ("period", "year") in data.settings
+    # the page names products as the products table does (whitespace's product_name)
+    products = pl.read_csv(SAMPLE / "products.csv")
+    assert sorted(data.item_names.iter_rows()) == sorted(products.select("product_id", "product_name").iter_rows())
 
 
 @pytest.mark.realdata

@@ -377,6 +377,37 @@ def test_product_level_says_product_where_it_means_the_item() -> None:
     )
 
 
+def test_product_level_names_each_product_beside_its_id() -> None:
+    """The heatmap, its hovers, the strongest pairs, the whitespace chart and table and the
+    findings say "CORE-PRO Core Pro", not a bare id (Online Retail's ids are stock codes)."""
+    base = sample_report()
+    names = pl.DataFrame(
+        {"item": ["Core", "Analytics", "Payments"], "name": ["Core platform", "Analytics hub", "Payments hub"]}
+    )
+    page = render_html(replace(base, level="product", item_names=names))
+    heat = page[
+        page.index('data-chart="attach-heatmap"') : page.index("</svg>", page.index('data-chart="attach-heatmap"'))
+    ]
+    assert ">Core platform<" not in heat and ">Core Core platform<" in heat
+    assert "Core Core platform → Success Plan: " in heat
+    pairs = page[page.index("attach-top") :]
+    assert (
+        '<td class="txt">Analytics Analytics hub</td><td class="txt">AI Assistant</td>'
+        in pairs[: pairs.index("</table>")]
+    )
+    bars = page[page.index('data-chart="whitespace-by-family"') :]
+    assert ">Analytics Analytics hub<" in bars[: bars.index("</svg>")]
+    findings = page[page.index("flags-top") :]
+    families = re.findall(
+        r"<tr>(?:<td[^>]*>[^<]*</td>){3}<td[^>]*>([^<]*)</td>", findings[: findings.index("</table>")]
+    )
+    assert families[:4] == ["Payroll", "Payroll", "Payments Payments hub", "Payments Payments hub"]
+    assert "–" in families  # a finding without a family (a rep's) stays empty
+    # a family without a name stays as it was, and the family level ignores names
+    assert "Success Plan → Core Core platform: " in heat
+    assert render_html(replace(base, item_names=names)) == render_html(base)
+
+
 def test_bridge_titles_say_what_the_bars_hold() -> None:
     """ARR mode has losses below zero; bookings mode has none to draw, and its title says so."""
     title = '<title id="expansion-bridge-title">{}</title>'

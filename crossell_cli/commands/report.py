@@ -133,6 +133,10 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
         model, forced=bundles, min_base=None, bases=most_owned, counted=counted
     ).join(most_owned.select(pl.col("item").alias("target_family")), on="target_family", how="semi")
 
+    # product names, for the page's labels at product level (as `xsell whitespace` names them)
+    if model.level == "product":
+        sides["item_names"] = whitespace_metric.item_names(model)
+
     # whitespace (as `xsell whitespace --top N` and `--by family`): evidence from the whole book,
     # through the public `whitespace` function only; left out (and said why) on a book too wide
     # to score in memory, which is measured first (one small collect of facts already in memory).
@@ -325,6 +329,7 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
             cross_sell_share=share,
             pass_through_discount=t.pass_through_discount,
             end_dates=end_dates,
+            **({"item_names": got["item_names"]} if "item_names" in frames else {}),
         )
 
     return Report(Plan(sides=sides, model=model, ingested=ingested), finish)

@@ -9,7 +9,8 @@ renderers then say why instead of drawing an empty chart.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import polars as pl
 
@@ -82,6 +83,26 @@ class ReportData:
     # some won line booked on or before the as-of date has an end date (what ARR mode and
     # retention need; a book with end dates has none of them before its first booking)
     end_dates: bool = False
+    # item, name: at product level, what a person calls each product id (the products table's
+    # product_name); empty at family level or without names
+    item_names: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"item": pl.String, "name": pl.String})
+    )
+
+    @cached_property
+    def _names(self) -> dict[str, str]:
+        return {
+            str(item): str(name)
+            for item, name in self.item_names.select("item", "name").iter_rows()
+            if name is not None and str(name).strip() and str(name) != str(item)
+        }
+
+    def label(self, item: object) -> str:
+        """How the page names an item: "22423 REGENCY CAKESTAND 3 TIER" at product level when the
+        products table names it, else the id (or family) alone."""
+        key = "" if item is None else str(item)
+        name = self._names.get(key) if self.level == "product" else None
+        return f"{key} {name}" if name else key
 
     @property
     def no_end_dates_text(self) -> str:

@@ -300,7 +300,7 @@ def _attach(data: ReportData) -> str:
         both_n = _as_float(record.get("both_accounts")) or 0.0
         greyed = base_n < data.min_base
         forced = record.get("flag") == "forced_bundle"
-        base, target = _str(record["base_family"]), _str(record["target_family"])
+        base, target = data.label(record["base_family"]), data.label(record["target_family"])
         hover = (
             f"{base} → {target}: {fmt.percent(rate)} attach — {fmt.count(both_n)} of {fmt.count(base_n)} "
             f"{base} customers also own {target} (95% CI {fmt.percent(_as_float(record.get('ci_low')))}–"
@@ -322,8 +322,8 @@ def _attach(data: ReportData) -> str:
         )
     svg = heatmap(
         "attach-heatmap",
-        rows,
-        columns,
+        [data.label(item) for item in rows],
+        [data.label(item) for item in columns],
         cells,
         title=f"Attach rate: share of customers owning the row {data.level} who also own the column {data.level}",
         row_label=f"customers who own… (base {data.level})",
@@ -360,6 +360,9 @@ def _attach(data: ReportData) -> str:
         .head(TOP_PAIRS)
     )
     strongest = strongest.with_columns(
+        # (at product level each id with its name, as the heatmap shows them)
+        pl.Series("base_family", [data.label(v) for v in _col(strongest, "base_family")], dtype=pl.String),
+        pl.Series("target_family", [data.label(v) for v in _col(strongest, "target_family")], dtype=pl.String),
         pl.Series(
             "ci",
             [
@@ -367,7 +370,7 @@ def _attach(data: ReportData) -> str:
                 for lo, hi in zip(_col(strongest, "ci_low"), _col(strongest, "ci_high"), strict=True)
             ],
             dtype=pl.String,
-        )
+        ),
     )
     table = _table(
         strongest,
@@ -738,7 +741,7 @@ def _whitespace(data: ReportData) -> str:
         )
     else:
         ordered = by_family.sort(["whitespace_value", "family"], descending=[True, False], nulls_last=True)
-        labels = [_str(v) for v in _col(ordered, "family")]
+        labels = [data.label(v) for v in _col(ordered, "family")]
         values = [v or 0.0 for v in _floats(ordered, "whitespace_value")]
         hovers = [
             f"{label}: {fmt.money(value)} {currency} expected from {fmt.count(owners)} non-owners "
@@ -779,6 +782,7 @@ def _whitespace(data: ReportData) -> str:
                 ("account_id", "Account"),
                 ("account_name", "Name"),
                 ("family", data.level.capitalize()),
+                ("product_name", "Product name"),
                 ("score", "Score"),
                 ("expected_value", f"Expected value ({currency})"),
                 ("reason", "Why"),
@@ -928,6 +932,9 @@ def _flags(data: ReportData) -> str:
         )
         .filter(pl.int_range(pl.len()).over("flag") < FINDINGS_PER_FLAG)
         .head(TOP_FINDINGS)
+    )
+    findings = findings.with_columns(
+        pl.Series("family", [None if v is None else data.label(v) for v in _col(findings, "family")], dtype=pl.String)
     )
     body += _table(
         findings,
