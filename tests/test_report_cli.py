@@ -530,10 +530,13 @@ def test_attach_matrix_is_the_attach_commands_grid_zeros_included(captured: Capt
     cells = {(row, column): (value, hover) for row, column, value, hover in _HEAT_CELL.findall(page)}
     assert {(r, c): float(v) for (r, c), (v, _) in cells.items()} == want
     assert cells[("CORE-ENT", "CORE-STARTER")][1].startswith(
-        "CORE-ENT → CORE-STARTER: 0.0% attach — 0 of 625 CORE-ENT customers also own CORE-STARTER"
+        "CORE-ENT Core Enterprise → CORE-STARTER Core Starter: 0.0% attach — 0 of 625 CORE-ENT Core Enterprise "
+        "customers also own CORE-STARTER Core Starter"
     )
-    shown = set(re.findall(r'class="row-label"[^>]*>([^<]+)<', page))
-    assert shown == set(grid["base_family"]) == set(items)
+    # the rows are named as the products table names them, each id beside its name
+    names = dict(pl.read_csv(SAMPLE / "products.csv").select("product_id", "product_name").iter_rows())
+    shown = set(re.findall(r'class="row-label"[^>]*>[^<]*<title>([^<]+)</title>', page))
+    assert shown == {f"{item} {names[item]}" for item in grid["base_family"]} and set(grid["base_family"]) == set(items)
     # the workbook's matrix: the same grid
     path = tmp_path / "report.xlsx"
     result = invoke(["report", *book, "-o", str(path)], env={"XSELL_CONFIG": ""}, cwd=REPO)

@@ -698,10 +698,16 @@ def heatmap(
     grey_label: str,
     mark_label: str,
     width: float = 920,
+    labels: Mapping[str, str] | None = None,
 ) -> str:
-    """A rows × columns grid coloured by value (viridis, 0–100%), labelled when there is room."""
-    row_names = [shorten(r, 28) for r in rows]
-    column_names = [shorten(c, 28) for c in columns]
+    """A rows × columns grid coloured by value (viridis, 0–100%), labelled when there is room.
+    ``labels`` names a row or column for people ("22423 REGENCY CAKESTAND 3 TIER"); its cells'
+    data attributes keep the id."""
+    named = labels or {}
+    row_text = [named.get(r, r) for r in rows]
+    column_text = [named.get(c, c) for c in columns]
+    row_names = [shorten(r, 28) for r in row_text]
+    column_names = [shorten(c, 28) for c in column_text]
     left = 40 + max((text_width(r, LABEL_SIZE) for r in row_names), default=40.0)
     head = max((text_width(c, LABEL_SIZE) for c in column_names), default=40.0) * 0.72 + 20
     top = 34 + 46 + head
@@ -739,7 +745,7 @@ def heatmap(
                     "fill": INK,
                     "class": "column-label",
                 },
-                escape(name) + tooltip(columns[c_index]),
+                escape(name) + tooltip(column_text[c_index]),
             )
         )
     parts.append(
@@ -748,8 +754,17 @@ def heatmap(
     for r_index, name in enumerate(row_names):
         ry = top + size * r_index
         parts.append(
-            text(
-                left - 8, ry + size / 2 + 4, name, font_size=LABEL_SIZE, fill=INK, text_anchor="end", class_="row-label"
+            el(
+                "text",
+                {
+                    "x": left - 8,
+                    "y": ry + size / 2 + 4,
+                    "font-size": LABEL_SIZE,
+                    "fill": INK,
+                    "text-anchor": "end",
+                    "class": "row-label",
+                },
+                escape(name) + tooltip(row_text[r_index]),  # (the whole name, when shortened)
             )
         )
         for c_index in range(len(columns)):

@@ -322,8 +322,8 @@ def _attach(data: ReportData) -> str:
         )
     svg = heatmap(
         "attach-heatmap",
-        [data.label(item) for item in rows],
-        [data.label(item) for item in columns],
+        rows,
+        columns,
         cells,
         title=f"Attach rate: share of customers owning the row {data.level} who also own the column {data.level}",
         row_label=f"customers who own… (base {data.level})",
@@ -331,6 +331,7 @@ def _attach(data: ReportData) -> str:
         scale_label="attach rate",
         grey_label=f"base under {data.min_base} customers",
         mark_label="forced bundle",
+        labels={item: data.label(item) for item in rows},
     )
     shown_note = ""
     if len(axis) > len(rows):
