@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 import subprocess
 import sys
@@ -406,6 +407,29 @@ def test_product_level_names_each_product_beside_its_id() -> None:
     # a family without a name stays as it was, and the family level ignores names
     assert "Success Plan → Core Core platform: " in heat
     assert render_html(replace(base, item_names=names)) == render_html(base)
+
+
+def test_a_last_period_cut_short_by_the_as_of_date_is_marked() -> None:
+    """As of 15 November, 2025-Q4 holds 46 of its 92 days: its bars are starred and the caption
+    says why. A period that closes on its last day (sample_data: 31 December) is not marked."""
+    whole = render_html(sample_report())
+    assert "2025-Q4*" not in whole and "is partial" not in whole
+    page = render_html(replace(sample_report(), as_of=datetime.date(2025, 11, 15)))
+    bridge = page[page.index('data-chart="expansion-bridge"') :]
+    assert ">2025-Q4*<" in bridge[: bridge.index("</svg>")] and ">2025-Q3<" in bridge[: bridge.index("</svg>")]
+    assert (
+        "* 2025-Q4 is partial: it closes on the as-of date, 2025-11-15, not on its last day (2025-12-31), so its "
+        "bars hold 46 of its 92 days." in page
+    )
+    years = replace(
+        sample_report(),
+        as_of=datetime.date(2025, 12, 30),
+        expansion=pl.DataFrame({"period": ["2025"], "period_start": [datetime.date(2025, 1, 1)], "new": [1.0]}),
+    )
+    assert (
+        "* 2025 is partial: it closes on the as-of date, 2025-12-30, not on its last day (2025-12-31), so its bars hold 364 of its 365 days."
+        in render_html(years)
+    )
 
 
 def test_bridge_titles_say_what_the_bars_hold() -> None:

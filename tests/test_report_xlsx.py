@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import itertools
 import re
@@ -372,6 +373,19 @@ def test_a_very_long_pair_list_keeps_the_pairs_with_a_real_base(monkeypatch: pyt
     note = sheet.cell(row=1, column=17).value
     assert note.startswith(f"The first 30 of the {visible.height} pairs whose base has 500+ customers")
     assert f"({data.attach.height} pairs in all)" in note
+
+
+def test_a_last_period_cut_short_is_said_above_the_bridge_chart() -> None:
+    def texts(data: ReportData) -> list[str]:
+        sheet = openpyxl.load_workbook(io.BytesIO(workbook_bytes(data)))["Expansion"]
+        return [str(c.value) for c in sheet["A"] if isinstance(c.value, str) and "partial" in c.value]
+
+    assert texts(sample_report()) == []
+    cut = replace(sample_report(), as_of=dt.date(2025, 11, 15))
+    assert texts(cut) == [
+        "2025-Q4 is partial: it closes on the as-of date, 2025-11-15, not on its last day (2025-12-31), so its "
+        "bars hold 46 of its 92 days."
+    ]
 
 
 def test_bookings_bridge_chart_title_has_no_losses() -> None:

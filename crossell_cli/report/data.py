@@ -9,6 +9,7 @@ renderers then say why instead of drawing an empty chart.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -149,6 +150,27 @@ class ReportData:
         )
 
     @property
+    def partial_close_text(self) -> str:
+        """The sentence that marks a last period cut short (its label gets a "*"): it closes on
+        the as-of date, not on its last day (as of 15 November a quarter holds 46 of 92 days), so
+        its bars are not comparable with the others. Empty when it is whole."""
+        labels = self.expansion.get_column("period").to_list() if "period" in self.expansion.columns else []
+        starts = self.expansion.get_column("period_start").to_list() if "period_start" in self.expansion.columns else []
+        months = {"month": 1, "quarter": 3, "year": 12}.get(period_word([str(v) for v in labels]))
+        if months is None or self.as_of is None or not starts or not isinstance(starts[-1], datetime.date):
+            return ""
+        start: datetime.date = starts[-1]
+        after = start.month - 1 + months
+        last_day = datetime.date(start.year + after // 12, after % 12 + 1, 1) - datetime.timedelta(days=1)
+        if self.as_of >= last_day:
+            return ""
+        return (
+            f"* {labels[-1]} is partial: it closes on the as-of date, {self.as_of.isoformat()}, not on its last "
+            f"day ({last_day.isoformat()}), so its bars hold {(self.as_of - start).days + 1} of its "
+            f"{(last_day - start).days + 1} days."
+        )
+
+    @property
     def where_parts(self) -> tuple[str, ...]:
         """ "only accounts where segment=Enterprise" when --where chose the accounts measured (the
         masthead names it next to the as-of date: a page of one segment's KPIs must say so)."""
@@ -166,3 +188,15 @@ def matrix_axis(items: pl.DataFrame) -> list[str]:
     page and the workbook draw one order."""
     ordered = items.sort(["customers", "item"], descending=[True, False])
     return [str(v) for v in ordered.get_column("item").to_list()]
+
+
+def period_word(labels: Sequence[str]) -> str:
+    """What the expansion's periods are, read off their labels: quarter (2025-Q1), month
+    (2025-01), year (2025), else "period"."""
+    if labels and all("-Q" in label for label in labels):
+        return "quarter"
+    if labels and all(len(label) == 4 for label in labels):
+        return "year"
+    if labels and all(len(label) == 7 for label in labels):
+        return "month"
+    return "period"

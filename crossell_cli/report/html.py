@@ -18,7 +18,7 @@ import polars as pl
 
 from . import fmt
 from .charts import Curve, HeatCell, Series, bullet, grouped_bars, hbars, heatmap, line_chart, stacked_bars, step_chart
-from .data import ReportData, matrix_axis
+from .data import ReportData, matrix_axis, period_word
 from .svg import BLACK, BLUE, CATEGORICAL, GREEN, GREY, ORANGE, PURPLE, SKY, VERMILLION, LegendItem
 
 # More than this many items per heatmap axis and a cell is too small to read or hover:
@@ -401,16 +401,6 @@ def _attach(data: ReportData) -> str:
     return _section("attach", "Attach rates", _figure(svg, caption, "attach-heatmap") + table, intro)
 
 
-def _period_word(labels: Sequence[str]) -> str:
-    if labels and all("-Q" in label for label in labels):
-        return "quarter"
-    if labels and all(len(label) == 4 for label in labels):
-        return "year"
-    if labels and all(len(label) == 7 for label in labels):
-        return "month"
-    return "period"
-
-
 def _expansion_totals(data: ReportData, periods: int, word: str) -> str:
     """The bridge's caption: cross-sell's share as `xsell expansion` counts it (the same for every
     --period), and the pass-through cross-sells as `xsell flags` lists them, besides what the
@@ -466,7 +456,10 @@ def _expansion(data: ReportData) -> str:
         )
     currency = _currency(data)
     periods = [_str(p) for p in _col(expansion, "period")]
-    word = _period_word(periods)
+    word = period_word(periods)
+    partial = data.partial_close_text
+    if partial:
+        periods[-1] += "*"
     arr_mode = data.mode == "arr"
     series = []
     for key, label, colour, hatched in BRIDGE:
@@ -493,6 +486,8 @@ def _expansion(data: ReportData) -> str:
     totals = _expansion_totals(data, len(periods), word)
     if not arr_mode:
         totals += f" Bookings mode ({data.no_end_dates_text}): contraction, churn and reactivation cannot be seen."
+    if partial:
+        totals += f" {partial}"
     body = _figure(bridge, escape(totals), "expansion-bridge")
     closing = _floats(expansion, "closing_arr")
     if arr_mode and any(v is not None for v in closing):

@@ -446,6 +446,8 @@ def _expansion_chart(book: _Book, sheet: Any, data: ReportData) -> None:
         line.set_y2_axis({"name": "ARR", "num_format": "#,##0"})
         chart.combine(line)
     chart.set_size({"width": 960, "height": 460})
+    if data.partial_close_text:  # (the page stars the period; the sheet's labels are the CSV's)
+        sheet.write_string(last + 2, 0, data.partial_close_text.removeprefix("* "))
     sheet.insert_chart(last + 3, 0, chart)
 
 
