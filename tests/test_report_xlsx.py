@@ -134,7 +134,9 @@ def test_summary_has_kpis_with_status_and_the_settings(sample_book: openpyxl.Wor
     assert rows["cross_sell_rate"][2] == pytest.approx(0.3502454991816694)
     assert rows["cross_sell_rate"][5] == "above"
     assert rows["median_days_to_cross_sell"][5] == "within"
-    assert rows["pass_through_discount"][1] == "0.9"
+    # numeric settings are numbers a formula can read; dates, words and lengths with a unit are text
+    assert rows["pass_through_discount"][1] == 0.9 and rows["min_base"][1] == 10 and rows["premature_days"][1] == 90
+    assert rows["as_of"][1] == "2025-12-31" and rows["window"][1] == "365 days" and rows["where"][1] == "(none)"
     assert rows["line_items"][2] == 15965
     cells = {c.value: c for c in summary["A"] if c.value}
     value_row = cells["median_days_to_cross_sell"].row

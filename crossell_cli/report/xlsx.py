@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Sequence
 from typing import IO, Any
 
@@ -42,6 +43,9 @@ _STATUS_FILL = {"within": "#CCEBDF", "below": "#FBE3C2", "above": "#FBE3C2"}
 # Excel's colour scale for the attach matrix: a single-hue blue ramp, so order reads
 # without colour vision, and black text stays legible on every cell.
 _SCALE_LOW, _SCALE_MID, _SCALE_HIGH = "#FFFFFF", "#9ECAE1", "#3182BD"
+
+
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
 
 def safe_text(value: str) -> str:
@@ -290,7 +294,13 @@ def _summary(book: _Book, data: ReportData) -> None:
         sheet.write_string(row, 0, "No settings recorded.")
         row += 2
     else:
+        first = row + 1
         row = _table(book, sheet, settings, row, "Settings") + 1
+        # A number stays a number (min_base 10, pass_through_discount 0.9), so a formula can
+        # read it; a date, a word or a length with its unit ("365 days") stays text.
+        for offset, (_, value) in enumerate(data.settings):
+            if _NUMBER.fullmatch(value):
+                sheet.write_number(first + offset, 1, float(value))
     sheet.write_string(row, 0, "Row account", book.bold)
     row += 1
     if data.row_account.is_empty():
