@@ -431,6 +431,31 @@ def test_delimiter_and_decimal_comma(tmp_path):
     assert book.line_items.select("booked_at", "amount").row(0) == (dt.date(2024, 1, 15), 1200.5)
 
 
+@pytest.mark.parametrize(
+    ("first", "sep", "eol"),
+    [("sep=;", ";", "\n"), ('"sep=;"', ";", "\r\n"), ("sep=\t", "\t", "\n"), ("sep=,", ",", "\r\n")],
+)
+def test_an_excel_separator_line_names_the_delimiter_and_is_no_row(tmp_path, first, sep, eol):
+    """Excel writes (and reads) "sep=;" above the header for a locale whose list separator is
+    not a comma. It was read as the header ("Headers found: sep=, column_2")."""
+    rows = [
+        "account_id,product_id,booked_at,amount",
+        "A1,P1,2024-01-05,100",
+        "A1,P2,2024-03-05,abc",
+        "A2,P1,2024-02-01,70",
+    ]
+    text = eol.join([first, *(row.replace(",", sep) for row in rows)]) + eol
+    book, report = load(tmp_path, {"line_items.csv": text})
+    assert book.line_items.sort("account_id", "product_id").select("account_id", "product_id", "amount").rows() == [
+        ("A1", "P1", 100.0),
+        ("A2", "P1", 70.0),
+    ]
+    # the rows are numbered as without the line: the bad amount is data row 2
+    assert report.rejected == 1
+    assert report.rejects.select("row", "column", "value", "rule").rows() == [(2, "amount", "abc", "bad_number")]
+    assert report.tables["line_items"].rows == 3 and report.tables["line_items"].header_lines == 0
+
+
 def test_ambiguous_dates_are_an_error_with_a_fix(tmp_path):
     with pytest.raises(DataError) as err:
         load(tmp_path, {"line_items.csv": "account_id,product_id,booked_at,amount\na,p,01/02/2024,5\n"})

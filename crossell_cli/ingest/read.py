@@ -200,14 +200,22 @@ def _read_csv(path: Path, *, encoding: str | None, delimiter: str | None) -> Raw
     if codecs.lookup(wanted).name not in ("utf-8", "utf-8-sig"):
         utf8_path = _transcode(path, wanted)
     header_text, eol = _first_record_text(utf8_path)
-    sep = delimiter or _sniff_delimiter(header_text, path)
+    skip = 1
+    # Excel's separator line ("sep=;" above the header, which Excel writes for a locale whose
+    # list separator is not a comma and reads to open the file right): it names the delimiter
+    # and is no row of the table.
+    excel_sep = _EXCEL_SEP.fullmatch(header_text)
+    if excel_sep is not None:
+        header_text, eol = _first_record_text(utf8_path, after=1)
+        skip = 2
+    sep = delimiter or (excel_sep.group(1) if excel_sep else None) or _sniff_delimiter(header_text, path)
     headers = _parse_header(header_text, sep, path)
     schema = {f"c{i}": pl.String for i in range(len(headers))}
     schema[EXTRA] = pl.String
     frame = pl.scan_csv(
         utf8_path,
         has_header=False,
-        skip_rows=1,
+        skip_rows=skip,
         separator=sep,
         quote_char='"',
         schema=schema,
@@ -350,8 +358,12 @@ def _unquoted_quote(path: Path, delimiter: str) -> tuple[int, str] | None:
     return None
 
 
-def _first_record_text(path: Path) -> tuple[str, str]:
-    """The header record as text, and the file's line ending ("\n", or "\r" for old Mac files).
+_EXCEL_SEP = re.compile(r'[ ]*"?sep=([^"\r\n])"?[ ]*')
+
+
+def _first_record_text(path: Path, *, after: int = 0) -> tuple[str, str]:
+    """The header record as text (the record after ``after`` others: an Excel "sep=;" line),
+    and the file's line ending ("\n", or "\r" for old Mac files).
 
     A quoted header may span lines; a quote that never closes is an error, not a header
     that swallows the whole file.
@@ -368,11 +380,19 @@ def _first_record_text(path: Path) -> tuple[str, str]:
     eol = "\r" if "\r" in text and "\n" not in text else "\n"
     in_quotes = False
     out: list[str] = []
+    ending = False  # (the \n of a \r\n that ended a skipped record)
     for char in text:
+        if ending and char == "\n":
+            ending = False
+            continue
+        ending = False
         if char == '"':
             in_quotes = not in_quotes
         if char in "\r\n" and not in_quotes:
-            return "".join(out), eol
+            if not after:
+                return "".join(out), eol
+            after, out, ending = after - 1, [], char == "\r"
+            continue
         out.append(char)
     if text.lstrip()[:2] in ("[{", '{"', "[]"):
         # (JSON saved under a .csv name: one long line full of quotes, often cut at the sniff
