@@ -1,5 +1,6 @@
 """Building text in a plan: ``fmt`` is ``pl.format`` without its streaming-engine panic; and
-``CONTROL_ESCAPES``, how a value quoted in a message shows its line breaks and tabs.
+``CONTROL_ESCAPES``, how a value quoted in a message shows its line breaks, tabs and invisible
+characters.
 
 Polars 2.1's ``pl.format`` can panic (``binview/mod.rs: assertion failed: i < self.len()``)
 under the streaming engine on some filtered frames; ``concat_str`` over the same pieces
@@ -29,10 +30,26 @@ def fmt(template: str, *args: pl.Expr | str) -> pl.Expr:
     return pl.concat_str(parts, ignore_nulls=False)
 
 
+# Invisible characters: a soft hyphen, zero-width spaces and joiners, direction marks and
+# embeddings, word joiners, a byte-order mark. 'Core' and 'Core\u200e' read the same to a
+# person and differ to a computer.
+FORMAT_CHARACTERS = (
+    "\u00ad\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\ufeff"
+)
+# FORMAT_CHARACTERS as a character class of the regex engine Polars uses
+FORMAT_CHARACTERS_CLASS = "[" + "".join(f"\\x{{{ord(char):04x}}}" for char in FORMAT_CHARACTERS) + "]"
+
 # A carriage return, line break or tab inside a value quoted in a message, shown as \r, \n, \t:
 # printed as itself it moves the terminal's cursor (or a table shows a blank), and its cause
-# stays unseen. (A message's value column keeps the raw text.)
-CONTROL_ESCAPES = (("\r", "\\r"), ("\n", "\\n"), ("\t", "\\t"))
+# stays unseen. An invisible character is shown as its code: '7\u200b0' (a zero-width space
+# between the digits) read as "'70' is not a number". (A message's value column keeps the raw
+# text.)
+CONTROL_ESCAPES = (
+    ("\r", "\\r"),
+    ("\n", "\\n"),
+    ("\t", "\\t"),
+    *((char, f"\\u{ord(char):04x}") for char in FORMAT_CHARACTERS),
+)
 
 
 def shown_controls(text: str) -> str:

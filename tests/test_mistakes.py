@@ -318,6 +318,24 @@ def test_a_window_of_zero_days_is_said_to_be_empty(cli):
     assert bad.stderr == "Error: --window: 'soon' is not a duration; write e.g. 365d, 26w, 12m or 1y\n"
 
 
+def test_an_invisible_character_in_a_value_is_shown_by_its_code_in_the_message(cli, write):
+    # A zero-width space between two digits: "'70' is not a number" showed a number. The
+    # message shows it as \u200b; the value column keeps the raw text.
+    path = write(
+        "line_items.csv",
+        "account_id,product_id,booked_at,amount\nA-1,CORE,2024-01-01,7\u200b0\nA-2,CORE,2024-01-02,\u2060\n".encode(),
+    )
+    result = cli("validate", "--line-items", str(path), "--format", "csv")
+    assert result.exit_code == 65
+    assert result.stdout == (
+        "table,file,row,column,header,value,rule,severity,message\n"
+        f"line_items,{path},1,amount,amount,7\u200b0,bad_number,rejected,\"'7\\u200b0' is not a number; amounts "
+        'may look like 1200.50, $1,200.50, USD 1,200.50 or (1,200.00)"\n'
+        f"line_items,{path},2,amount,amount,\u2060,bad_number,rejected,\"'\\u2060' is not a number; amounts "
+        'may look like 1200.50, $1,200.50, USD 1,200.50 or (1,200.00)"\n'
+    )
+
+
 def test_a_lone_carriage_return_is_shown_and_named_in_the_messages(cli, write):
     # An old Mac line ending inside an LF file joins two lines into one row. The message
     # printed the \r itself (a terminal moved its cursor over the text; a table showed a

@@ -45,6 +45,9 @@ def stages(mapping):
         ("£12", 12.0, "GBP"),
         ("1 200.50", 1200.5, None),
         ("1'200.50", 1200.5, None),
+        ("1\u00a0200.50", 1200.5, None),  # a no-break space, as Excel's French locale wrote it
+        ("1\u202f200.50", 1200.5, None),  # a narrow no-break space, as it writes it since Windows 10
+        ("1\u2009200.50", 1200.5, None),  # a thin space (SI)
         ("1200-", -1200.0, None),
         ("1e3", 1000.0, None),
         ("  42  ", 42.0, None),
@@ -59,8 +62,8 @@ def test_money_strings(text, value, currency):
 
 
 def test_money_with_a_decimal_comma():
-    values, errors = run(number(","), ["1.200,50 €", "1,5", "1200", "1 200,50", "1.5"])
-    assert values[:4] == [1200.5, 1.5, 1200.0, 1200.5]
+    values, errors = run(number(","), ["1.200,50 €", "1,5", "1200", "1 200,50", "1.5", "1\u202f200,50 €"])
+    assert values[:4] + values[5:] == [1200.5, 1.5, 1200.0, 1200.5, 1200.5]
     # '1.5' under a decimal comma is not fifteen and not one and a half: it is refused.
     assert values[4] is None and errors[4] == parse.DECIMAL_MARK
 

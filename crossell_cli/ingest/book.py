@@ -24,6 +24,7 @@ import polars as pl
 from ..config import Settings, SourceOptions
 from ..errors import ConfigError, DataError
 from ..schema import ACCOUNTS, LINE_ITEMS, PRODUCTS, SCHEMA, TableName, normalize_header
+from ..text import FORMAT_CHARACTERS_CLASS
 from . import parsers as p
 from .headers import (
     GENERIC_HEADERS,
@@ -981,13 +982,12 @@ def _finish_products(checked: Checked | None, lines: pl.LazyFrame, settings: Set
 # from one to the other would count as a cross-sell). Product ids are never folded: a
 # product's own id standing in for its family keeps its case (Salesforce ids are case-sensitive).
 FAMILY_AS = "__family_as"
-_FORMAT_CHARACTERS = r"[\x{00ad}\x{200b}-\x{200f}\x{202a}-\x{202e}\x{2060}-\x{2064}\x{feff}]"
 
 
 def with_family_spelling(products: pl.LazyFrame) -> pl.LazyFrame:
     """``products`` with FAMILY_AS: the spelling most products with a family that reads the same
     (case and invisible characters aside) give it, the first in sort order on a tie."""
-    key = pl.col("family").str.replace_all(_FORMAT_CHARACTERS, "").str.to_lowercase().alias("__family_key")
+    key = pl.col("family").str.replace_all(FORMAT_CHARACTERS_CLASS, "").str.to_lowercase().alias("__family_key")
     spellings = (
         products.filter(pl.col("family").is_not_null())
         .group_by(key, "family")

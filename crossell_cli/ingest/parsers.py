@@ -384,11 +384,11 @@ def normalize_id(text: str) -> str:
 
 _MONEY = (
     r"^\s*(?<neg1>\()?\s*(?<cur1>[A-Za-z]{3}|[$€£¥])?\s*(?<sign>[-+])?\s*(?<cur3>[$€£¥])?\s*"
-    r"(?<num>[0-9][0-9.,' \u00a0]*?)\s*(?<trail>-)?\s*(?<cur2>[A-Za-z]{3}|[$€£¥])?\s*(?<neg2>\))?\s*$"
+    r"(?<num>[0-9][0-9.,' \u00a0\u202f\u2009]*?)\s*(?<trail>-)?\s*(?<cur2>[A-Za-z]{3}|[$€£¥])?\s*(?<neg2>\))?\s*$"
 )
 _GROUPED = {
-    ".": r"^(\d{1,3}([,' \u00a0]\d{3})+|\d+)(\.\d+)?$",
-    ",": r"^(\d{1,3}([.' \u00a0]\d{3})+|\d+)(,\d+)?$",
+    ".": r"^(\d{1,3}([,' \u00a0\u202f\u2009]\d{3})+|\d+)(\.\d+)?$",
+    ",": r"^(\d{1,3}([.' \u00a0\u202f\u2009]\d{3})+|\d+)(,\d+)?$",
 }
 SYMBOL_CURRENCY = {"€": "EUR", "£": "GBP", "¥": "JPY", "$": "$"}
 
@@ -425,9 +425,9 @@ def full_number(text: pl.Expr, decimal_mark: str, s: Scratch, *, percent: bool =
     )
     other_mark = "," if decimal_mark == "." else "."
     if decimal_mark == ".":
-        digits = s["num"].str.replace_all(r"[,' \u00a0]", "")
+        digits = s["num"].str.replace_all(r"[,' \u00a0\u202f\u2009]", "")
     else:
-        digits = s["num"].str.replace_all(r"[.' \u00a0]", "").str.replace(",", ".", literal=True)
+        digits = s["num"].str.replace_all(r"[.' \u00a0\u202f\u2009]", "").str.replace(",", ".", literal=True)
     s.let(
         grouped=s["num"].str.contains(_GROUPED[decimal_mark]).fill_null(False),
         other=s["num"].str.contains(_GROUPED[other_mark]).fill_null(False),
