@@ -336,6 +336,32 @@ def test_an_invisible_character_in_a_value_is_shown_by_its_code_in_the_message(c
     )
 
 
+@pytest.mark.parametrize("bad_row", [1, 3, 5])
+def test_a_parquet_binary_column_that_is_not_utf8_names_its_column_and_row(cli, tmp_path, bad_row):
+    # Raw cp1252 bytes in a Parquet BINARY column were reported as a CSV would be: "line 1
+    # (byte 18) is not valid UTF-8 ... pass --encoding", of a file with no lines and no encoding.
+    import polars as pl
+
+    ids = [b"A-1", b"A-2", b"A-3", b"A-4", b"A-5"]
+    ids[bad_row - 1] = b"Soci\xe9t\xe9"
+    path = tmp_path / "line_items.parquet"
+    pl.DataFrame(
+        {
+            "product_id": [b"CORE"] * 5,  # (a BINARY column of UTF-8 text reads as text)
+            "account_id": ids,
+            "booked_at": ["2024-01-01"] * 5,
+            "amount": [1.0] * 5,
+        }
+    ).write_parquet(path)
+    result = cli("attach", "--line-items", str(path))
+    assert (result.exit_code, result.stdout) == (65, "")
+    assert result.stderr == (
+        f"Error: {path}: column 'account_id', row {bad_row}, is not UTF-8 text: b'Soci\\xe9t\\xe9'\n"
+        "  fix: the column holds raw bytes (Parquet BINARY) in another encoding: write it as UTF-8 text (a STRING "
+        "column) when exporting, or decode it first (in pandas: .str.decode('cp1252'))\n"
+    )
+
+
 def test_a_lone_carriage_return_is_shown_and_named_in_the_messages(cli, write):
     # An old Mac line ending inside an LF file joins two lines into one row. The message
     # printed the \r itself (a terminal moved its cursor over the text; a table showed a

@@ -36,7 +36,17 @@ from .headers import (
     unread_line_column_warnings,
 )
 from .profiles import for_headers
-from .read import LOOKUP_HIT, ROW, RawTable, diagnose_csv, diagnose_utf8, read_raw, sheet_names
+from .read import (
+    LOOKUP_HIT,
+    ROW,
+    RawTable,
+    diagnose_csv,
+    diagnose_parquet_text,
+    diagnose_utf8,
+    is_parquet,
+    read_raw,
+    sheet_names,
+)
 from .repeats import ROW_HASH, concurrent_at_start, duplicate_rows
 from .rules import rules_for, template
 from .table import (
@@ -303,7 +313,7 @@ def explain(path: Path, delimiter: str | None, exc: BaseException) -> DataError:
     text = str(exc)
     if isinstance(exc, pl.exceptions.ComputeError):
         if "utf-8" in text.lower() or "utf8" in text.lower():
-            return diagnose_utf8(path)
+            return diagnose_parquet_text(path) if is_parquet(path) else diagnose_utf8(path)
         return diagnose_csv(path, delimiter, text)
     return DataError(f"{path}: could not be read: {text.splitlines()[0] if text else type(exc).__name__}")
 

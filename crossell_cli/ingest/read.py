@@ -111,7 +111,7 @@ def read_raw(
             hint="save it to a file first (e.g. `… > line_items.csv`) and give that file",
         )
     suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
+    if is_parquet(path):
         return _read_parquet(path)
     if suffix in (".xlsx", ".xlsm"):
         return _read_xlsx(path, sheet)
@@ -432,6 +432,45 @@ def _parse_header(header: str, sep: str, path: Path) -> tuple[str, ...]:
 
 # ---------------------------------------------------------------------------------------
 # Parquet and Excel
+
+
+def is_parquet(path: Path) -> bool:
+    return path.suffix.lower() in (".parquet", ".pq")
+
+
+def diagnose_parquet_text(path: Path) -> DataError:
+    """Find the first cell of a Parquet BINARY column that is not UTF-8 (after Polars refused to
+    read it as text): each column is cast over ever shorter heads of the file, a bisection of
+    about log2(rows) reads, never a loop over its rows."""
+    scan = pl.scan_parquet(path)
+    hint = (
+        "the column holds raw bytes (Parquet BINARY) in another encoding: write it as UTF-8 text "
+        "(a STRING column) when exporting, or decode it first (in pandas: .str.decode('cp1252'))"
+    )
+
+    def readable(name: str, rows: int) -> bool:
+        try:
+            scan.head(rows).select(pl.col(name).cast(pl.String)).collect()
+        except pl.exceptions.ComputeError:
+            return False
+        return True
+
+    for name, dtype in scan.collect_schema().items():
+        if dtype != pl.Binary:
+            continue
+        total = scan.select(pl.len()).collect().item()
+        if readable(name, total):
+            continue
+        good, bad = 0, total  # the first `good` rows read; the first `bad` do not
+        while bad - good > 1:
+            middle = (good + bad) // 2
+            good, bad = (middle, bad) if readable(name, middle) else (good, middle)
+        value = scan.slice(good, 1).select(name).collect().item()
+        return DataError(
+            f"{path}: column '{name}', row {bad}, is not UTF-8 text: {bytes(value)[:40]!r}",
+            hint=hint,
+        )
+    return DataError(f"{path}: a text column holds bytes that are not UTF-8", hint=hint)
 
 
 def _read_parquet(path: Path) -> RawTable:
