@@ -318,6 +318,35 @@ def test_heatmap_colours_greys_and_marks_cells() -> None:
     assert len(marks(root, "path", "mark")) == 1
 
 
+def test_heatmap_column_labels_end_inside_the_chart() -> None:
+    """Twenty long product names (Online Retail at product level): each label rises at 45° from
+    its column's centre, and the last ones ran past the chart's right edge and were cut."""
+    from crossell_cli.report.charts import LABEL_SIZE
+    from crossell_cli.report.svg import text_width
+
+    items = [f"2242{i:02d} REGENCY CAKESTAND 3 TIER" for i in range(20)]
+    root = parse(
+        heatmap(
+            "m",
+            items,
+            items,
+            {},
+            title="t",
+            row_label="r",
+            column_label="c",
+            scale_label="attach rate",
+            grey_label="small base",
+            mark_label="forced bundle",
+        )
+    )
+    width = float(root.get("viewBox", "0 0 0 0").split()[2])
+    labels = [t for t in root.iter(f"{{{NS['s']}}}text") if t.get("class") == "column-label"]
+    assert len(labels) == 20
+    for label in labels:
+        x = float((label.get("transform") or "").split("(")[1].split()[0])
+        assert x + text_width(label.text or "", LABEL_SIZE) * 0.72 <= width - 8 + 0.01  # (x is rounded)
+
+
 def test_attach_heatmap_shows_the_top_n_of_a_wide_catalogue_and_says_so() -> None:
     items = [f"P{i:02d}" for i in range(30)]
     rows = [

@@ -711,7 +711,10 @@ def heatmap(
     left = 40 + max((text_width(r, LABEL_SIZE) for r in row_names), default=40.0)
     head = max((text_width(c, LABEL_SIZE) for c in column_names), default=40.0) * 0.72 + 20
     top = 34 + 46 + head
-    size = max(min((width - left - 30) / max(len(columns), 1), 64.0), 8.0)
+    # A column label rises to the right at 45° from its column's centre: the cells are no wider
+    # than lets every label end inside the chart (long product names at product level).
+    fits = [(width - 8 - left - text_width(c, LABEL_SIZE) * 0.72) / (i + 0.5) for i, c in enumerate(column_names)]
+    size = max(min((width - left - 30) / max(len(columns), 1), 64.0, *fits), 8.0)
     labelled = size >= 40
     grid_w = size * len(columns)
     height = top + size * len(rows) + 30
