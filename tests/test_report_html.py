@@ -417,6 +417,8 @@ def test_a_last_period_cut_short_by_the_as_of_date_is_marked() -> None:
     page = render_html(replace(sample_report(), as_of=datetime.date(2025, 11, 15)))
     bridge = page[page.index('data-chart="expansion-bridge"') :]
     assert ">2025-Q4*<" in bridge[: bridge.index("</svg>")] and ">2025-Q3<" in bridge[: bridge.index("</svg>")]
+    # the star is on the axis only: the bars' data attributes keep the period
+    assert 'data-category="2025-Q4"' in bridge and 'data-category="2025-Q4*"' not in page
     assert (
         "* 2025-Q4 is partial: it closes on the as-of date, 2025-11-15, not on its last day (2025-12-31), so its "
         "bars hold 46 of its 92 days." in page

@@ -215,8 +215,11 @@ def stacked_bars(
     tick_text: Fmt,
     width: float = 920,
     height: float = 440,
+    tick_labels: Sequence[str] | None = None,
 ) -> str:
-    """Stacked bars per category, negatives below zero (a bridge of movements)."""
+    """Stacked bars per category, negatives below zero (a bridge of movements). ``tick_labels``:
+    what the axis shows under each category (a starred partial period), the data attributes
+    keeping the category itself."""
     segments = stack(series, len(categories))
     high = max((s.high for s in segments), default=1.0)
     low = min((s.low for s in segments), default=0.0)
@@ -229,7 +232,8 @@ def stacked_bars(
     legend_svg, legend_h = legend(items, 12, 34, width - 24)
     left = _left_margin([tick_text(t) for t in ticks])
     provisional = _Plot(left, 0, width - 16, 0)
-    plot = _Plot(left, 34 + legend_h + 10, width - 16, height - _band_bottom(categories, provisional.width))
+    shown = list(tick_labels or categories)
+    plot = _Plot(left, 34 + legend_h + 10, width - 16, height - _band_bottom(shown, provisional.width))
     scale = Linear(ticks[0], ticks[-1], plot.bottom, plot.top)
     band = plot.width / max(len(categories), 1)
     bar = band * 0.72
@@ -256,7 +260,7 @@ def stacked_bars(
                 tooltip(f"{categories[segment.category]} · {one.label}: {value_text(segment.value)}"),
             )
         )
-    parts.append(_band_labels(plot, categories, band, x_label, height))
+    parts.append(_band_labels(plot, shown, band, x_label, height))
     return document(width, height, title, "".join(parts), chart_id, defs)
 
 
@@ -272,15 +276,18 @@ def line_chart(
     tick_text: Fmt,
     width: float = 920,
     height: float = 300,
+    tick_labels: Sequence[str] | None = None,
 ) -> str:
-    """Values per category joined by lines, on a zero-based axis (no exaggerated slope)."""
+    """Values per category joined by lines, on a zero-based axis (no exaggerated slope).
+    ``tick_labels``: as in ``stacked_bars``."""
     values = [v for one in series for v in one.values if v is not None and math.isfinite(v)]
     ticks = nice_ticks(min([0.0, *values]), max([0.0, *values]))
     items = [LegendItem(one.label, one.colour, "line") for one in series]
     legend_svg, legend_h = legend(items, 12, 34, width - 24)
     left = _left_margin([tick_text(t) for t in ticks])
     provisional = _Plot(left, 0, width - 16, 0)
-    plot = _Plot(left, 34 + legend_h + 10, width - 16, height - _band_bottom(categories, provisional.width))
+    shown = list(tick_labels or categories)
+    plot = _Plot(left, 34 + legend_h + 10, width - 16, height - _band_bottom(shown, provisional.width))
     scale = Linear(ticks[0], ticks[-1], plot.bottom, plot.top)
     band = plot.width / max(len(categories), 1)
     parts = [_title(title, width), legend_svg, _y_axis(plot, scale, ticks, tick_text, y_label)]
@@ -313,7 +320,7 @@ def line_chart(
                     tooltip(f"{categories[i]} · {one.label}: {value_text(v)}"),
                 )
             )
-    parts.append(_band_labels(plot, categories, band, x_label, height))
+    parts.append(_band_labels(plot, shown, band, x_label, height))
     return document(width, height, title, "".join(parts), chart_id)
 
 

@@ -458,8 +458,8 @@ def _expansion(data: ReportData) -> str:
     periods = [_str(p) for p in _col(expansion, "period")]
     word = period_word(periods)
     partial = data.partial_close_text
-    if partial:
-        periods[-1] += "*"
+    # (the axis stars a partial last period; the bars' data attributes keep the period itself)
+    ticks = [*periods[:-1], periods[-1] + "*"] if partial else periods
     arr_mode = data.mode == "arr"
     series = []
     for key, label, colour, hatched in BRIDGE:
@@ -482,6 +482,7 @@ def _expansion(data: ReportData) -> str:
         y_label=y_label,
         value_text=fmt.money,
         tick_text=fmt.compact_money,
+        tick_labels=ticks,
     )
     totals = _expansion_totals(data, len(periods), word)
     if not arr_mode:
@@ -502,6 +503,7 @@ def _expansion(data: ReportData) -> str:
             value_text=fmt.money,
             tick_text=fmt.compact_money,
             height=320,
+            tick_labels=ticks,
         )
         first_open = opening[0] if opening else None
         body += _figure(
