@@ -270,6 +270,10 @@ def test_km_chart_marks_90_180_and_365_days_as_the_page_does(sample_book: openpy
     assert re.findall(r'<c:legendEntry><c:idx val="(\d+)"/><c:delete val="1"/>', curve) == ["6", "7", "8"]
     for day in (90, 180, 365):
         assert f"<a:t>{day} days</a:t>" in curve
+    # the chart sits right of every column it reads, never over the markers' cells
+    drawings = [archive.read(n).decode() for n in archive.namelist() if n.startswith("xl/drawings/drawing")]
+    anchors = [int(a) for d in drawings for a in re.findall(r"<xdr:from><xdr:col>(\d+)</xdr:col>", d)]
+    assert header.index("marker height") < max(anchors)
 
 
 def test_km_chart_leaves_out_markers_past_the_last_day() -> None:

@@ -556,4 +556,5 @@ def _km_sheet(book: _Book, data: ReportData) -> None:
     chart.set_x_axis({"name": "Days since land", "min": 0, "major_gridlines": {"visible": True}})
     chart.set_y_axis({"name": "Share cross-sold", "min": 0, "max": 1, "num_format": "0%"})
     chart.set_size({"width": 900, "height": 460})
-    sheet.insert_chart(2, first_col + len(groups) * 2 + 1, chart)
+    # (right of the curves' columns and the markers' two, never over a cell it reads)
+    sheet.insert_chart(2, col + (3 if markers else 1), chart)
