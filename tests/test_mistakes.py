@@ -362,6 +362,45 @@ def test_a_parquet_binary_column_that_is_not_utf8_names_its_column_and_row(cli, 
     )
 
 
+def test_a_parquet_accounts_file_that_is_not_utf8_is_named_not_the_line_items(cli, tmp_path):
+    # Polars' error names no file: it was blamed on the line items, a valid CSV ("not valid
+    # UTF-8 … pass --encoding"), when the bad cell was in accounts.parquet.
+    import polars as pl
+
+    (tmp_path / "line_items.csv").write_text(
+        "account_id,product_id,booked_at,amount\nA-1,CORE,2024-01-01,1\nA-2,CORE,2024-01-02,2\n", encoding="utf-8"
+    )
+    pl.DataFrame(
+        {"account_id": ["A-1", "A-2"], "account_name": [b"Acme", b"Caf\xe9 Lumi\xe8re"]},
+        schema={"account_id": pl.String, "account_name": pl.Binary},
+    ).write_parquet(tmp_path / "accounts.parquet")
+    result = cli("summary", "--data", str(tmp_path))
+    assert (result.exit_code, result.stdout) == (65, "")
+    assert result.stderr.startswith(
+        f"Error: {tmp_path / 'accounts.parquet'}: column 'account_name', row 2, is not UTF-8 text: "
+        "b'Caf\\xe9 Lumi\\xe8re'\n  fix: the column holds raw bytes (Parquet BINARY)"
+    )
+
+
+@pytest.mark.parametrize("bad_row", [1, 2, 63, 64, 65, 500, 999, 1000])
+def test_the_bisection_finds_the_first_cell_that_is_not_utf8_in_any_row_group(tmp_path, bad_row):
+    import polars as pl
+
+    from crossell_cli.ingest import parquet_text_error
+
+    values = [f"v{i}".encode() for i in range(1, 1001)]
+    values[bad_row - 1] = b"\xff"
+    if bad_row < 1000:
+        values[-1] = b"\xfe"  # a later bad cell too: the first is the one named
+    path = tmp_path / "t.parquet"
+    pl.DataFrame({"x": values}, schema={"x": pl.Binary}).write_parquet(path, row_group_size=64)
+    found = parquet_text_error(path)
+    assert found is not None and found.message.startswith(
+        f"{path}: column 'x', row {bad_row}, is not UTF-8 text: b'\\x"
+    )
+    assert parquet_text_error(tmp_path / "missing.parquet") is None
+
+
 def test_a_lone_carriage_return_is_shown_and_named_in_the_messages(cli, write):
     # An old Mac line ending inside an LF file joins two lines into one row. The message
     # printed the \r itself (a terminal moved its cursor over the text; a table showed a

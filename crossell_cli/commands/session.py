@@ -26,6 +26,7 @@ from ..ingest import (
     load,
     load_probed,
     load_profile,
+    parquet_text_error,
     reads_list_values,
     unread_column_warnings,
     unread_line_columns,
@@ -404,6 +405,13 @@ def _explain_failure(session: Session, exc: BaseException) -> XsellError:
     for source in session.settings.sources.values():
         if str(source.path) in text or source.path.name in text:
             return explain(source.path, source.delimiter or session.settings.delimiter, exc)
+    if "utf8" in text.lower() or "utf-8" in text.lower():
+        # (Polars names no file: a Parquet BINARY column that is not text may be in any table)
+        for source in session.settings.sources.values():
+            for path in (source.path, *((source.lookup.path,) if source.lookup else ())):
+                found = parquet_text_error(path)
+                if found is not None:
+                    return found
     line_items = session.settings.sources["line_items"]
     return explain(line_items.path, line_items.delimiter or session.settings.delimiter, exc)
 

@@ -30,6 +30,7 @@ from .book import (
 from .parsers import normalize_id
 from .profiles import available as available_profiles
 from .profiles import load_profile
+from .read import parquet_text_error
 from .repeats import ROW_HASH
 from .table import ISSUE_SCHEMA, TableSource
 
@@ -51,6 +52,7 @@ __all__ = [
     "load_profile",
     "missing_columns",
     "normalize_id",
+    "parquet_text_error",
     "reads_list_values",
     "unread_column_warnings",
     "unread_line_columns",

@@ -438,39 +438,51 @@ def is_parquet(path: Path) -> bool:
     return path.suffix.lower() in (".parquet", ".pq")
 
 
-def diagnose_parquet_text(path: Path) -> DataError:
-    """Find the first cell of a Parquet BINARY column that is not UTF-8 (after Polars refused to
-    read it as text): each column is cast over ever shorter heads of the file, a bisection of
-    about log2(rows) reads, never a loop over its rows."""
-    scan = pl.scan_parquet(path)
-    hint = (
-        "the column holds raw bytes (Parquet BINARY) in another encoding: write it as UTF-8 text "
-        "(a STRING column) when exporting, or decode it first (in pandas: .str.decode('cp1252'))"
-    )
+_PARQUET_TEXT_HINT = (
+    "the column holds raw bytes (Parquet BINARY) in another encoding: write it as UTF-8 text "
+    "(a STRING column) when exporting, or decode it first (in pandas: .str.decode('cp1252'))"
+)
 
-    def readable(name: str, rows: int) -> bool:
+
+def diagnose_parquet_text(path: Path) -> DataError:
+    """``parquet_text_error``, or a message without the cell when none is found."""
+    found = parquet_text_error(path)
+    if found is not None:
+        return found
+    return DataError(f"{path}: a text column holds bytes that are not UTF-8", hint=_PARQUET_TEXT_HINT)
+
+
+def parquet_text_error(path: Path) -> DataError | None:
+    """The first cell of a Parquet BINARY column that is not UTF-8 (after Polars refused to read
+    it as text, in an error that names no file), as a message; None when every one is text.
+    The row is found by bisection: each step casts only the rows between the last good and
+    the first bad bound, so the reads add up to about one pass over the column."""
+    if not is_parquet(path) or not path.is_file():
+        return None
+    scan = pl.scan_parquet(path)
+
+    def readable(name: str, start: int, rows: int) -> bool:
         try:
-            scan.head(rows).select(pl.col(name).cast(pl.String)).collect()
+            scan.slice(start, rows).select(pl.col(name).cast(pl.String)).collect()
         except pl.exceptions.ComputeError:
             return False
         return True
 
-    for name, dtype in scan.collect_schema().items():
-        if dtype != pl.Binary:
+    binary = [name for name, dtype in scan.collect_schema().items() if dtype == pl.Binary]
+    total = scan.select(pl.len()).collect().item() if binary else 0
+    for name in binary:
+        if readable(name, 0, total):
             continue
-        total = scan.select(pl.len()).collect().item()
-        if readable(name, total):
-            continue
-        good, bad = 0, total  # the first `good` rows read; the first `bad` do not
+        good, bad = 0, total  # rows before `good` read as text; some row before `bad` does not
         while bad - good > 1:
             middle = (good + bad) // 2
-            good, bad = (middle, bad) if readable(name, middle) else (good, middle)
+            good, bad = (middle, bad) if readable(name, good, middle - good) else (good, middle)
         value = scan.slice(good, 1).select(name).collect().item()
         return DataError(
             f"{path}: column '{name}', row {bad}, is not UTF-8 text: {bytes(value)[:40]!r}",
-            hint=hint,
+            hint=_PARQUET_TEXT_HINT,
         )
-    return DataError(f"{path}: a text column holds bytes that are not UTF-8", hint=hint)
+    return None
 
 
 def _read_parquet(path: Path) -> RawTable:
