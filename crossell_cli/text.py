@@ -30,11 +30,12 @@ def fmt(template: str, *args: pl.Expr | str) -> pl.Expr:
     return pl.concat_str(parts, ignore_nulls=False)
 
 
-# Invisible characters: a soft hyphen, zero-width spaces and joiners, direction marks and
-# embeddings, word joiners, a byte-order mark. 'Core' and 'Core\u200e' read the same to a
-# person and differ to a computer.
+# Invisible characters: a soft hyphen, the Arabic letter mark, the Mongolian vowel separator,
+# zero-width spaces and joiners, direction marks, embeddings and isolates, word joiners, a
+# byte-order mark. 'Core' and 'Core\u200e' read the same to a person and differ to a computer.
 FORMAT_CHARACTERS = (
-    "\u00ad\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\ufeff"
+    "\u00ad\u061c\u180e\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+    "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"
 )
 # FORMAT_CHARACTERS as a character class of the regex engine Polars uses
 FORMAT_CHARACTERS_CLASS = "[" + "".join(f"\\x{{{ord(char):04x}}}" for char in FORMAT_CHARACTERS) + "]"

@@ -433,7 +433,14 @@ def test_delimiter_and_decimal_comma(tmp_path):
 
 @pytest.mark.parametrize(
     ("first", "sep", "eol"),
-    [("sep=;", ";", "\n"), ('"sep=;"', ";", "\r\n"), ("sep=\t", "\t", "\n"), ("sep=,", ",", "\r\n")],
+    [
+        ("sep=;", ";", "\n"),
+        ('"sep=;"', ";", "\r\n"),
+        ("sep=\t", "\t", "\n"),
+        ("sep=,", ",", "\r\n"),
+        ("sep=;;;;", ";", "\n"),  # (padded with empty cells to the table's width)
+        ('"sep=;";;;', ";", "\r\n"),
+    ],
 )
 def test_an_excel_separator_line_names_the_delimiter_and_is_no_row(tmp_path, first, sep, eol):
     """Excel writes (and reads) "sep=;" above the header for a locale whose list separator is

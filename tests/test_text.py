@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from crossell_cli.text import fmt
+from crossell_cli.text import FORMAT_CHARACTERS, FORMAT_CHARACTERS_CLASS, fmt, shown_controls
 
 
 def test_fmt_fills_placeholders_in_order_and_casts():
@@ -32,3 +32,15 @@ def test_fmt_matches_pl_format_in_memory():
 def test_fmt_counts_placeholders():
     with pytest.raises(ValueError, match="2 placeholders, got 1"):
         fmt("{} {}", "a")
+
+
+@pytest.mark.parametrize("char", list(FORMAT_CHARACTERS))
+def test_every_invisible_character_is_shown_by_its_code_and_folded_out_of_a_family(char):
+    # (the bidi isolates U+2066-U+2069 were quoted raw and split a family)
+    assert shown_controls(f"a{char}b") == f"a\\u{ord(char):04x}b"
+    folded = pl.select(pl.lit(f"Core{char}").str.replace_all(FORMAT_CHARACTERS_CLASS, "")).item()
+    assert folded == "Core"
+
+
+def test_the_invisible_characters_include_the_bidi_isolates_and_marks():
+    assert {"\u2066", "\u2067", "\u2068", "\u2069", "\u061c", "\u180e", "\u200b", "\ufeff"} <= set(FORMAT_CHARACTERS)

@@ -358,7 +358,8 @@ def _unquoted_quote(path: Path, delimiter: str) -> tuple[int, str] | None:
     return None
 
 
-_EXCEL_SEP = re.compile(r'[ ]*"?sep=([^"\r\n])"?[ ]*')
+# ("sep=;", '"sep=;"', and padded with empty cells to the table's width: "sep=;;;;")
+_EXCEL_SEP = re.compile(r'[ ]*"?sep=([^"\r\n])"?\1*[ ]*')
 
 
 def _first_record_text(path: Path, *, after: int = 0) -> tuple[str, str]:
