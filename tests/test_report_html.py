@@ -91,7 +91,7 @@ def test_the_multi_product_rate_names_the_forced_bundles_it_counts() -> None:
     data = sample_report()
     assert detail(data) == (
         "customers owning 2+ families; 3.09 families per customer. Forced bundles count here: Success Plan, "
-        "almost only sold on Core&#x27;s deals (2,519 customers own both). Owning a forced bundle is no "
+        "sold on Core&#x27;s deals in 95%+ of its lines (2,519 customers own both). Owning a forced bundle is no "
         "cross-sell (see Attach rates)"
     )
     unforced = data.attach.with_columns(flag=pl.lit(None, pl.String))
@@ -101,10 +101,18 @@ def test_the_multi_product_rate_names_the_forced_bundles_it_counts() -> None:
     four = data.attach.with_columns(flag=pl.when(both >= 3).then(pl.lit("forced_bundle")), both_accounts=both)
     top = four.head(3)
     text = detail(replace(data, attach=four))
-    assert text.count("almost only sold on") == 3 and text.endswith(
+    assert text.count("&#x27;s deals in 95%+ of its lines") == 3 and text.endswith(
         "own both); and 1 more forced bundle. Owning a forced bundle is no cross-sell (see Attach rates)"
     )
-    assert f"{top['target_family'][0]}, almost only sold on {top['base_family'][0]}" in text
+    assert f"{top['target_family'][0]}, sold on {top['base_family'][0]}&#x27;s deals in 95%+" in text
+    # at product level each product is named beside its id; the threshold is the configured one
+    named = replace(
+        data,
+        level="product",
+        item_names=pl.DataFrame({"item": ["Core"], "name": ["Core platform"]}),
+        settings=tuple((k, "0.8" if k == "forced_bundle_share" else v) for k, v in data.settings),
+    )
+    assert "Success Plan, sold on Core Core platform&#x27;s deals in 80%+ of its lines" in detail(named)
 
 
 def test_a_null_status_reads_n_a() -> None:

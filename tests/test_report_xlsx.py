@@ -149,7 +149,7 @@ def test_the_multi_product_rate_names_the_forced_bundle_it_counts(sample_book: o
     rows = {row[0]: row for row in sample_book["Summary"].iter_rows(values_only=True) if row[0]}
     assert rows["multi_product_rate"][6] == (
         "customers owning 2+ families; 3.09 families per customer. Forced bundles count here: Success Plan, "
-        "almost only sold on Core's deals (2,519 customers own both). Owning a forced bundle is no cross-sell "
+        "sold on Core's deals in 95%+ of its lines (2,519 customers own both). Owning a forced bundle is no cross-sell "
         "(see Attach rates)"
     )
     assert rows["cross_sell_rate"][6] == "1,284 of 3,666 customers bought a new family in the last 365 days"

@@ -137,8 +137,11 @@ class ReportData:
         )
         if forced.is_empty():
             return detail
+        # (what the flag's threshold says: "on Core's deals in 95%+ of its lines")
+        threshold = dict(self.settings).get("forced_bundle_share")
+        how = f"in {float(threshold):.0%}+ of its lines" if threshold else "almost always"
         named = [
-            f"{row['target_family']}, almost only sold on {row['base_family']}'s deals "
+            f"{self.label(row['target_family'])}, sold on {self.label(row['base_family'])}'s deals {how} "
             f"({row['both_accounts']:,} customers own both)"
             for row in forced.head(3).iter_rows(named=True)
         ]
