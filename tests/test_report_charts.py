@@ -347,6 +347,34 @@ def test_heatmap_column_labels_end_inside_the_chart() -> None:
         assert x + text_width(label.text or "", LABEL_SIZE) * 0.72 <= width - 8 + 0.01  # (x is rounded)
 
 
+def test_long_column_labels_are_shortened_before_the_cells_lose_their_rates() -> None:
+    """Fourteen all-caps product names: fitting them whole made the cells 35 px, under the 40
+    that print a rate inside. They are shortened instead (the whole name is the tooltip)."""
+    items = [f"{i:02d}ABC ASSORTED COLOUR BIRD ORNAMENT" for i in range(14)]
+    cells = {(r, c): HeatCell(0.5, "50%", "x") for r in range(14) for c in range(14) if r != c}
+    svg = heatmap(
+        "m",
+        items,
+        items,
+        cells,
+        title="t",
+        row_label="r",
+        column_label="c",
+        scale_label="attach rate",
+        grey_label="small base",
+        mark_label="forced bundle",
+    )
+    root = parse(svg)
+    assert float(marks(root, "rect", "cell")[0].get("width") or 0) >= 40
+    assert svg.count(">50%<") == 14 * 13 + 1  # every rate printed in its cell, and the scale's 50% tick
+    columns = [t for t in root.iter(f"{{{NS['s']}}}text") if t.get("class") == "column-label"]
+    assert all(len(t.text or "") < 28 for t in columns)
+    assert {t[0].text for t in columns} == set(items)  # the whole name on hover
+    assert heatmap(
+        "e", [], [], {}, title="t", row_label="r", column_label="c", scale_label="s", grey_label="g", mark_label="m"
+    )
+
+
 def test_attach_heatmap_shows_the_top_n_of_a_wide_catalogue_and_says_so() -> None:
     items = [f"P{i:02d}" for i in range(30)]
     rows = [

@@ -714,14 +714,20 @@ def heatmap(
     row_text = [named.get(r, r) for r in rows]
     column_text = [named.get(c, c) for c in columns]
     row_names = [shorten(r, 28) for r in row_text]
-    column_names = [shorten(c, 28) for c in column_text]
     left = 40 + max((text_width(r, LABEL_SIZE) for r in row_names), default=40.0)
+    natural = min((width - left - 30) / max(len(columns), 1), 64.0)
+    # A column label rises to the right at 45° from its column's centre: the cells are no wider
+    # than lets every label end inside the chart (long product names at product level), and
+    # labels are shortened further (the whole name stays in the tooltip) before the cells get
+    # too small to print their rates in.
+    for limit in (28, 22, 16, 12):
+        column_names = [shorten(c, limit) for c in column_text]
+        fits = [(width - 8 - left - text_width(c, LABEL_SIZE) * 0.72) / (i + 0.5) for i, c in enumerate(column_names)]
+        size = max(min([natural, *fits]), 8.0)
+        if size >= min(natural, 40.0):
+            break
     head = max((text_width(c, LABEL_SIZE) for c in column_names), default=40.0) * 0.72 + 20
     top = 34 + 46 + head
-    # A column label rises to the right at 45° from its column's centre: the cells are no wider
-    # than lets every label end inside the chart (long product names at product level).
-    fits = [(width - 8 - left - text_width(c, LABEL_SIZE) * 0.72) / (i + 0.5) for i, c in enumerate(column_names)]
-    size = max(min((width - left - 30) / max(len(columns), 1), 64.0, *fits), 8.0)
     labelled = size >= 40
     grid_w = size * len(columns)
     height = top + size * len(rows) + 30
