@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 from .errors import OutputError, UsageError
+from .text import shown_invisible
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 Format = Literal["table", "csv", "json", "jsonl", "parquet", "xlsx"]
@@ -573,7 +574,7 @@ def _table_columns(frame: pl.DataFrame, output: Output) -> tuple[dict[str, _Colu
             if kind == "money"
         }
         cells[name] = [
-            _WHITESPACE.sub(" ", _human(row[i], k, cents=cents.get(k, False))).strip()
+            _WHITESPACE.sub(" ", shown_invisible(_human(row[i], k, cents=cents.get(k, False)))).strip()
             for row, k in zip(rows, kind_of, strict=True)
         ]
     order = list(frame.columns)

@@ -58,3 +58,12 @@ def shown_controls(text: str) -> str:
     for char, escaped in CONTROL_ESCAPES:
         text = text.replace(char, escaped)
     return text
+
+
+def shown_invisible(text: str) -> str:
+    """``text`` with its invisible characters (FORMAT_CHARACTERS) shown by their code, \u200b: a
+    terminal table's cell of '7\u200b0' otherwise reads 70."""
+    for char in FORMAT_CHARACTERS:
+        if char in text:
+            text = text.replace(char, f"\\u{ord(char):04x}")
+    return text

@@ -272,3 +272,12 @@ def test_text_cut_with_every_column_shown_says_where_the_rest_is():
     lines = render.table_text(output, width=80).splitlines()
     assert lines[-1] == "text cut to fit: reason — widen the terminal or use --wide"
     assert "text cut" not in render.table_text(output, width=80, wide=True)
+
+
+def test_an_invisible_character_in_a_cell_is_shown_by_its_code():
+    # A terminal showed '7\u200b0' as 70 in a validate table's value column, beside a message
+    # saying '7\u200b0' is not a number. (A CSV keeps the raw text: test_mistakes.py.)
+    frame = pl.DataFrame({"value": ["7\u200b0", "A\u2066-1\u2069"], "rule": ["bad_number", "not_an_id"]})
+    text = table_text(Output(frame, "Rejects", table_columns=("value", "rule")), width=80)
+    assert "7\\u200b0" in text and "A\\u2066-1\\u2069" in text
+    assert "\u200b" not in text and "\u2066" not in text
