@@ -453,6 +453,15 @@ def test_bridge_titles_say_what_the_bars_hold() -> None:
     )
 
 
+def test_the_score_is_said_to_be_conditional_on_a_new_purchase(sample_page: str) -> None:
+    """aws_saas_sales' top 20 all score 100%: each of those customers lacks one family. The
+    caption said 'the probability that it is the customer's next purchase', unconditionally."""
+    assert (
+        "Score = the probability that it is the customer&#x27;s next new family, given that it buys one: the "
+        "families it lacks share 100% (one left scores 100%)." in sample_page
+    )
+
+
 def test_money_words_follow_the_mode() -> None:
     """Bookings mode takes amounts as exported: no axis or caption calls them annualised or ARR."""
     arr, bookings = render_html(sample_report()), render_html(bookings_report())

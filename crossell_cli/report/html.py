@@ -762,8 +762,9 @@ def _whitespace(data: ReportData) -> str:
         body += _figure(
             svg,
             escape(
-                "Score = the probability that it is the customer's next purchase (the model of xsell whitespace: "
-                "popularity, recent sales, cross-sell rates, item affinity; forced bundles are no evidence); "
+                f"Score = the probability that it is the customer's next new {data.level}, given that it buys "
+                f"one: the {items} it lacks share 100% (one left scores 100%). The model of xsell whitespace: "
+                "popularity, recent sales, cross-sell rates, item affinity; forced bundles are no evidence. The "
                 f"expected value = score × the {typical} of the target (the median amount of its won lines, "
                 "else its list price). Hover a bar for the non-owners."
             ),
