@@ -61,7 +61,7 @@ def shown_controls(text: str) -> str:
 
 
 def shown_invisible(text: str) -> str:
-    """``text`` with its invisible characters (FORMAT_CHARACTERS) shown by their code, \u200b: a
+    r"""``text`` with its invisible characters (FORMAT_CHARACTERS) shown by their code, \u200b: a
     terminal table's cell of '7\u200b0' otherwise reads 70."""
     for char in FORMAT_CHARACTERS:
         if char in text:
