@@ -134,6 +134,9 @@ def test_sample_report_numbers_are_the_commands_numbers(captured: Capture) -> No
     for row in data.row_account.iter_rows(named=True):
         assert row["used"] + row["rejected"] + row["excluded"] + row["open"] == row["rows"]
     assert result.stderr.startswith("wrote ")
+    # ARR mode: the first period opens with the earliest won line's start (no partial mark here)
+    won = pl.read_csv(SAMPLE / "line_items.csv", try_parse_dates=True).filter(pl.col("stage") == "won")
+    assert data.first_day == won["start_date"].min() == data.expansion["period_start"][0]
 
 
 def test_filtered_report_is_the_filtered_commands(captured: Capture) -> None:
@@ -192,6 +195,9 @@ def test_bookings_mode_has_no_retention(captured: Capture, tmp_path: Path) -> No
     _, data = captured(*book)
     assert data.mode == "bookings" and data.retention is None
     assert csv_of(data.expansion) == command_csv("expansion", *book)
+    # bookings mode: the first period opens with the earliest won booking
+    won = pl.read_csv(SAMPLE / "line_items.csv", try_parse_dates=True).filter(pl.col("stage") == "won")
+    assert data.first_day == won["booked_at"].min()
 
 
 # ---------------------------------------------------------------------------------------
@@ -258,7 +264,10 @@ def test_xlsx_read_back_sheets_formats_frozen_headers_charts_and_numbers(name: s
         schema_overrides={"period": pl.String},
     )
     header = [c.value for c in expansion[1]]
-    sheet_rows = [[c.value for c in row] for row in expansion.iter_rows(min_row=2)]
+    # (the Excel table's rows; a sentence under it may say a period is partial)
+    (table,) = expansion.tables.values()
+    last_row = int(re.sub(r"^.*[A-Z]", "", table.ref))
+    sheet_rows = [[c.value for c in row] for row in expansion.iter_rows(min_row=2, max_row=last_row)]
     assert header == command.columns and len(sheet_rows) == command.height
     for got, want in zip(sheet_rows, command.iter_rows(), strict=True):
         for value, expected in zip(got, want, strict=True):

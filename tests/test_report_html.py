@@ -442,6 +442,35 @@ def test_a_last_period_cut_short_by_the_as_of_date_is_marked() -> None:
     )
 
 
+def test_a_first_period_the_book_starts_inside_is_marked() -> None:
+    """A book whose first line is dated 14 February holds 46 of the first quarter's 90 days:
+    its bars are starred and the caption says so; a book starting on the 1st is not marked."""
+    base = sample_report()
+    assert base.expansion["period_start"][0] == datetime.date(2022, 1, 1)
+    assert "is partial" not in render_html(replace(base, first_day=datetime.date(2022, 1, 1)))
+    page = render_html(replace(base, first_day=datetime.date(2022, 2, 14), as_of=datetime.date(2025, 11, 15)))
+    bridge = page[page.index('data-chart="expansion-bridge"') :]
+    bridge = bridge[: bridge.index("</svg>")]
+    assert ">2022-Q1*<" in bridge and ">2025-Q4*<" in bridge and ">2022-Q2<" in bridge
+    assert 'data-category="2022-Q1"' in bridge
+    assert (
+        "* 2022-Q1 is partial: the book&#x27;s first line in it is dated 2022-02-14, so its bars hold 46 of its 90 "
+        "days. * 2025-Q4 is partial: it closes on the as-of date" in page
+    )
+    # one period both opened and closed inside: each sentence counts the days the book holds
+    one = replace(
+        base,
+        first_day=datetime.date(2025, 10, 11),
+        as_of=datetime.date(2025, 11, 15),
+        expansion=pl.DataFrame({"period": ["2025-Q4"], "period_start": [datetime.date(2025, 10, 1)], "new": [1.0]}),
+    )
+    assert (
+        "* 2025-Q4 is partial: the book&#x27;s first line in it is dated 2025-10-11, so its bars hold 36 of its 92 "
+        "days. * 2025-Q4 is partial: it closes on the as-of date, 2025-11-15, not on its last day (2025-12-31), so "
+        "its bars hold 36 of its 92 days." in render_html(one)
+    )
+
+
 def test_bridge_titles_say_what_the_bars_hold() -> None:
     """ARR mode has losses below zero; bookings mode has none to draw, and its title says so."""
     title = '<title id="expansion-bridge-title">{}</title>'

@@ -392,6 +392,12 @@ def test_a_last_period_cut_short_is_said_above_the_bridge_chart() -> None:
         "2025-Q4 is partial: it closes on the as-of date, 2025-11-15, not on its last day (2025-12-31), so its "
         "bars hold 46 of its 92 days."
     ]
+    both = replace(cut, first_day=dt.date(2022, 2, 14))
+    assert texts(both) == [
+        "2022-Q1 is partial: the book's first line in it is dated 2022-02-14, so its bars hold 46 of its 90 days. "
+        "2025-Q4 is partial: it closes on the as-of date, 2025-11-15, not on its last day (2025-12-31), so its "
+        "bars hold 46 of its 92 days."
+    ]
 
 
 def test_bookings_bridge_chart_title_has_no_losses() -> None:

@@ -133,6 +133,17 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
         model, forced=bundles, min_base=None, bases=most_owned, counted=counted
     ).join(most_owned.select(pl.col("item").alias("target_family")), on="target_family", how="semi")
 
+    # the first day the bridge's first period holds (bookings: the first won booking; ARR: the
+    # first start), to mark a first period the book starts inside
+    if not model.dateless:
+        present = model.won.collect_schema().names()
+        sides["first_days"] = model.won.select(
+            *(
+                (pl.col(c).min() if c in present else pl.lit(None, dtype=pl.Date)).alias(c)
+                for c in ("booked_at", "start_date")
+            )
+        )
+
     # product names, for the page's labels at product level (as `xsell whitespace` names them)
     if model.level == "product":
         sides["item_names"] = whitespace_metric.item_names(model)
@@ -302,6 +313,10 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
             "count as they are, and 'xsell validate' lists them; 'xsell COMMAND --format csv' gives every number "
             "here unrounded."
         )
+        first_day = None
+        if "first_days" in frames and dated:
+            value = got["first_days"].get_column("start_date" if chosen == "arr" else "booked_at").item()
+            first_day = value if isinstance(value, dt.date) else None
         return ReportData(
             version=__version__,
             as_of=as_of,
@@ -329,7 +344,8 @@ def report(session: Session, *, curves_by: str | None = None, top: int = TOP_WHI
             cross_sell_share=share,
             pass_through_discount=t.pass_through_discount,
             end_dates=end_dates,
-            **({"item_names": got["item_names"]} if "item_names" in frames else {}),
+            first_day=first_day,
+            item_names=got["item_names"] if "item_names" in frames else ReportData.no_names(),
         )
 
     return Report(Plan(sides=sides, model=model, ingested=ingested), finish)

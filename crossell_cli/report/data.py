@@ -86,9 +86,15 @@ class ReportData:
     end_dates: bool = False
     # item, name: at product level, what a person calls each product id (the products table's
     # product_name); empty at family level or without names
-    item_names: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(schema={"item": pl.String, "name": pl.String})
-    )
+    # the first day of the book that the bridge's first period holds: the earliest won line's
+    # booked_at (bookings mode) or start_date (ARR mode); None without dates
+    first_day: datetime.date | None = None
+    item_names: pl.DataFrame = field(default_factory=lambda: ReportData.no_names())
+
+    @staticmethod
+    def no_names() -> pl.DataFrame:
+        """An ``item_names`` without a name (family level, or products without names)."""
+        return pl.DataFrame(schema={"item": pl.String, "name": pl.String})
 
     @cached_property
     def _names(self) -> dict[str, str]:
@@ -152,24 +158,53 @@ class ReportData:
             "cross-sell (see Attach rates)"
         )
 
+    def _periods(self) -> tuple[list[str], list[datetime.date], int | None]:
+        """The bridge's period labels, first days and length in months (None: not calendar
+        months, quarters or years)."""
+        labels = (
+            [str(v) for v in self.expansion.get_column("period").to_list()]
+            if "period" in self.expansion.columns
+            else []
+        )
+        starts = self.expansion.get_column("period_start").to_list() if "period_start" in self.expansion.columns else []
+        months = {"month": 1, "quarter": 3, "year": 12}.get(period_word(labels))
+        if not all(isinstance(v, datetime.date) for v in starts):
+            return labels, [], None
+        return labels, starts, months
+
+    @property
+    def partial_open_text(self) -> str:
+        """The sentence that marks a first period the book starts inside (its label gets a "*"):
+        a book whose first line is dated 14 February holds 46 of the first quarter's 90 days, so
+        its first bars are not comparable with the others. Empty when it is whole."""
+        labels, starts, months = self._periods()
+        if months is None or not starts or self.first_day is None or self.first_day <= starts[0]:
+            return ""
+        start, end = starts[0], _last_day(starts[0], months)
+        if self.first_day > end:
+            return ""
+        closes = min(end, self.as_of) if self.as_of is not None else end
+        return (
+            f"* {labels[0]} is partial: the book's first line in it is dated {self.first_day.isoformat()}, "
+            f"so its bars hold {(closes - self.first_day).days + 1} of its {(end - start).days + 1} days."
+        )
+
     @property
     def partial_close_text(self) -> str:
         """The sentence that marks a last period cut short (its label gets a "*"): it closes on
         the as-of date, not on its last day (as of 15 November a quarter holds 46 of 92 days), so
         its bars are not comparable with the others. Empty when it is whole."""
-        labels = self.expansion.get_column("period").to_list() if "period" in self.expansion.columns else []
-        starts = self.expansion.get_column("period_start").to_list() if "period_start" in self.expansion.columns else []
-        months = {"month": 1, "quarter": 3, "year": 12}.get(period_word([str(v) for v in labels]))
-        if months is None or self.as_of is None or not starts or not isinstance(starts[-1], datetime.date):
+        labels, starts, months = self._periods()
+        if months is None or self.as_of is None or not starts:
             return ""
-        start: datetime.date = starts[-1]
-        after = start.month - 1 + months
-        last_day = datetime.date(start.year + after // 12, after % 12 + 1, 1) - datetime.timedelta(days=1)
+        start = starts[-1]
+        last_day = _last_day(start, months)
         if self.as_of >= last_day:
             return ""
+        opens = self.first_day if len(starts) == 1 and self.first_day and self.first_day > start else start
         return (
             f"* {labels[-1]} is partial: it closes on the as-of date, {self.as_of.isoformat()}, not on its last "
-            f"day ({last_day.isoformat()}), so its bars hold {(self.as_of - start).days + 1} of its "
+            f"day ({last_day.isoformat()}), so its bars hold {(self.as_of - opens).days + 1} of its "
             f"{(last_day - start).days + 1} days."
         )
 
@@ -203,3 +238,9 @@ def period_word(labels: Sequence[str]) -> str:
     if labels and all(len(label) == 7 for label in labels):
         return "month"
     return "period"
+
+
+def _last_day(start: datetime.date, months: int) -> datetime.date:
+    """The last day of the period of ``months`` months that starts on ``start``."""
+    after = start.month - 1 + months
+    return datetime.date(start.year + after // 12, after % 12 + 1, 1) - datetime.timedelta(days=1)

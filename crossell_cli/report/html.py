@@ -457,9 +457,12 @@ def _expansion(data: ReportData) -> str:
     currency = _currency(data)
     periods = [_str(p) for p in _col(expansion, "period")]
     word = period_word(periods)
-    partial = data.partial_close_text
-    # (the axis stars a partial last period; the bars' data attributes keep the period itself)
-    ticks = [*periods[:-1], periods[-1] + "*"] if partial else periods
+    starts_inside, partial = data.partial_open_text, data.partial_close_text
+    # (the axis stars a partial first or last period; the bars' data attributes keep the period)
+    ticks = [
+        label + ("*" if (i == 0 and starts_inside) or (i == len(periods) - 1 and partial) else "")
+        for i, label in enumerate(periods)
+    ]
     arr_mode = data.mode == "arr"
     series = []
     for key, label, colour, hatched in BRIDGE:
@@ -487,8 +490,9 @@ def _expansion(data: ReportData) -> str:
     totals = _expansion_totals(data, len(periods), word)
     if not arr_mode:
         totals += f" Bookings mode ({data.no_end_dates_text}): contraction, churn and reactivation cannot be seen."
-    if partial:
-        totals += f" {partial}"
+    for sentence in (starts_inside, partial):
+        if sentence:
+            totals += f" {sentence}"
     body = _figure(bridge, escape(totals), "expansion-bridge")
     closing = _floats(expansion, "closing_arr")
     if arr_mode and any(v is not None for v in closing):

@@ -456,8 +456,10 @@ def _expansion_chart(book: _Book, sheet: Any, data: ReportData) -> None:
         line.set_y2_axis({"name": "ARR", "num_format": "#,##0"})
         chart.combine(line)
     chart.set_size({"width": 960, "height": 460})
-    if data.partial_close_text:  # (the page stars the period; the sheet's labels are the CSV's)
-        sheet.write_string(last + 2, 0, data.partial_close_text.removeprefix("* "))
+    # (the page stars a partial period; the sheet's labels are the CSV's)
+    said = " ".join(t.removeprefix("* ") for t in (data.partial_open_text, data.partial_close_text) if t)
+    if said:
+        sheet.write_string(last + 2, 0, said)
     sheet.insert_chart(last + 3, 0, chart)
 
 
