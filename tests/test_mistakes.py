@@ -401,6 +401,26 @@ def test_the_bisection_finds_the_first_cell_that_is_not_utf8_in_any_row_group(tm
     assert parquet_text_error(tmp_path / "missing.parquet") is None
 
 
+@pytest.mark.parametrize(
+    ("encoding", "bad", "message"),
+    [
+        (None, b"\xe9", "line 4 (byte 84) is not valid UTF-8: b'\\xe91,2'"),
+        ("cp1252", b"\x81", "byte 84 (line 4) is not valid cp1252: b'\\x811,2'"),
+    ],
+)
+def test_an_old_mac_file_names_the_line_of_a_bad_byte(cli, write, encoding, bad, message):
+    # Lines ended by CR alone (old Mac files) were counted by LF: line 4 was called line 1.
+    path = write(
+        "line_items.csv",
+        b"account_id,product_id,booked_at,amount\rA1,P1,2024-01-05,100\rA1,P2,2024-03-05,50\rA2,P"
+        + bad
+        + b"1,2024-02-01,70\r",
+    )
+    result = cli("validate", "--line-items", str(path), *(("--encoding", encoding) if encoding else ()))
+    assert (result.exit_code, result.stdout) == (65, "")
+    assert result.stderr.startswith(f"Error: {path}: {message}\n  fix: ")
+
+
 def test_a_lone_carriage_return_is_shown_and_named_in_the_messages(cli, write):
     # An old Mac line ending inside an LF file joins two lines into one row. The message
     # printed the \r itself (a terminal moved its cursor over the text; a table showed a

@@ -237,12 +237,21 @@ def _bom_agrees(head: bytes, encoding: str) -> bool:
     return next((name in agree for bom, _, agree in _BOMS if head.startswith(bom)), True)
 
 
+def _line_end(path: Path) -> bytes:
+    """The byte that ends a line of ``path``, for the line numbers of a message: CR in an old
+    Mac file (CR alone, no LF; its line 4 was called line 1), else LF (CRLF too)."""
+    with path.open("rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+    return b"\r" if b"\r" in head and b"\n" not in head else b"\n"
+
+
 def _transcode(path: Path, encoding: str) -> Path:
     """Decode ``path`` strictly and write it as UTF-8 in a scratch file."""
     target = _scratch() / f"{path.stem}.{abs(hash(str(path)))}.utf8.csv"
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = 0
     lines = 1
+    eol = _line_end(path)
     with path.open("rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
         while True:
             chunk = src.read(_CHUNK)
@@ -256,7 +265,7 @@ def _transcode(path: Path, encoding: str) -> Path:
                         hint="export or copy the file again",
                     ) from None
                 bad_at = offset + exc.start
-                line = lines + chunk[: exc.start].count(b"\n")
+                line = lines + chunk[: exc.start].count(eol)
                 raise DataError(
                     f"{path}: byte {bad_at} (line {line}) is not valid {encoding}: "
                     f"{chunk[exc.start : exc.start + 4]!r}",
@@ -273,7 +282,7 @@ def _transcode(path: Path, encoding: str) -> Path:
             if final:
                 break
             offset += len(chunk)
-            lines += chunk.count(b"\n")
+            lines += chunk.count(eol)
     return target
 
 
@@ -291,13 +300,14 @@ def diagnose_utf8(path: Path) -> DataError:
     decoder = codecs.getincrementaldecoder("utf-8")(errors="strict")
     offset = 0
     lines = 1
+    eol = _line_end(path)
     with path.open("rb") as fh:
         while True:
             chunk = fh.read(_CHUNK)
             try:
                 decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as exc:
-                line = lines + chunk[: exc.start].count(b"\n")
+                line = lines + chunk[: exc.start].count(eol)
                 return DataError(
                     f"{path}: line {line} (byte {offset + exc.start}) is not valid UTF-8: "
                     f"{chunk[exc.start : exc.start + 4]!r}",
@@ -306,7 +316,7 @@ def diagnose_utf8(path: Path) -> DataError:
             if not chunk:
                 break
             offset += len(chunk)
-            lines += chunk.count(b"\n")
+            lines += chunk.count(eol)
     return DataError(f"{path}: the file is not valid UTF-8", hint=_encoding_hint(path, "utf-8"))
 
 
