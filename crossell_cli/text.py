@@ -45,12 +45,8 @@ FORMAT_CHARACTERS_CLASS = "[" + "".join(f"\\x{{{ord(char):04x}}}" for char in FO
 # stays unseen. An invisible character is shown as its code: '7\u200b0' (a zero-width space
 # between the digits) read as "'70' is not a number". (A message's value column keeps the raw
 # text.)
-CONTROL_ESCAPES = (
-    ("\r", "\\r"),
-    ("\n", "\\n"),
-    ("\t", "\\t"),
-    *((char, f"\\u{ord(char):04x}") for char in FORMAT_CHARACTERS),
-)
+INVISIBLE_ESCAPES = tuple((char, f"\\u{ord(char):04x}") for char in FORMAT_CHARACTERS)
+CONTROL_ESCAPES = (("\r", "\\r"), ("\n", "\\n"), ("\t", "\\t"), *INVISIBLE_ESCAPES)
 
 
 def shown_controls(text: str) -> str:
@@ -61,9 +57,9 @@ def shown_controls(text: str) -> str:
 
 
 def shown_invisible(text: str) -> str:
-    r"""``text`` with its invisible characters (FORMAT_CHARACTERS) shown by their code, \u200b: a
+    r"""``text`` with its invisible characters shown by their code (INVISIBLE_ESCAPES), \u200b: a
     terminal table's cell of '7\u200b0' otherwise reads 70."""
-    for char in FORMAT_CHARACTERS:
+    for char, escaped in INVISIBLE_ESCAPES:
         if char in text:
-            text = text.replace(char, f"\\u{ord(char):04x}")
+            text = text.replace(char, escaped)
     return text
