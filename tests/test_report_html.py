@@ -482,6 +482,22 @@ def test_bridge_titles_say_what_the_bars_hold() -> None:
     )
 
 
+def test_the_pass_through_split_is_drawn_only_when_a_period_holds_one() -> None:
+    """Its legend entry promised a hatched bar there was none of (sample_data at an earlier T)."""
+    label = "cross-sell at pass-through price (flagged)"
+    assert label in render_html(sample_report())
+    base = sample_report()
+    none = replace(
+        base,
+        expansion=base.expansion.with_columns(pl.lit(0.0).alias("cross_sell_pass_through")),
+        flags=base.flags.filter(pl.col("flag") != "pass_through"),
+    )
+    page = render_html(none)
+    assert label not in page and 'data-series="cross_sell_pass_through"' not in page
+    assert 'data-series="cross_sell"' in page
+    assert "No cross-sell line was priced as a pass-through" in page
+
+
 def test_the_score_is_said_to_be_conditional_on_a_new_purchase(sample_page: str) -> None:
     """aws_saas_sales' top 20 all score 100%: each of those customers lacks one family. The
     caption said 'the probability that it is the customer's next purchase', unconditionally."""

@@ -234,6 +234,27 @@ def test_native_charts_exist_and_hang_off_the_right_sheets(sample_bytes: bytes) 
     assert curve.count("<c:ser>") == 9  # all + five land families + the 90/180/365-day markers
 
 
+def test_the_bridge_chart_leaves_out_a_pass_through_split_no_period_holds() -> None:
+    def bridge_series(data: ReportData) -> list[str]:
+        archive = zipfile.ZipFile(io.BytesIO(workbook_bytes(data)))
+        parts = [archive.read(n).decode() for n in archive.namelist() if re.fullmatch(r"xl/charts/chart\d+\.xml", n)]
+        (bridge,) = [part for part in parts if '<c:grouping val="stacked"/>' in part]
+        return re.findall(r"<c:ser>.*?<c:v>([^<]+)</c:v>", bridge)
+
+    base = sample_report()
+    assert "cross-sell at pass-through price (flagged)" in bridge_series(base)
+    none = replace(base, expansion=base.expansion.with_columns(pl.lit(0.0).alias("cross_sell_pass_through")))
+    assert bridge_series(none) == [
+        "new (land)",
+        "reactivation",
+        "upsell",
+        "cross-sell",
+        "contraction",
+        "churn",
+        "ARR at period close (right axis)",
+    ]
+
+
 def test_km_chart_data_is_a_step_curve(sample_book: openpyxl.Workbook) -> None:
     sheet = sample_book["KM curve"]
     header = [c.value for c in sheet[1]]

@@ -77,6 +77,22 @@ BRIDGE = (
 )
 
 
+def drawn_movements(expansion: pl.DataFrame) -> list[tuple[str, str, str, bool]]:
+    """The ``BRIDGE`` movements a bridge draws, on the page and in the workbook: not one that no
+    period can show (bookings mode: reactivation, contraction and churn), nor the pass-through
+    split of the cross-sell when no period holds one (its legend entry would promise a bar that
+    is not there; the caption says there is none)."""
+    drawn = []
+    for key, label, colour, hatched in BRIDGE:
+        values = _floats(expansion, key)
+        if all(v is None for v in values):
+            continue
+        if key == "cross_sell_pass_through" and not any(values):
+            continue
+        drawn.append((key, label, colour, hatched))
+    return drawn
+
+
 def render_html(data: ReportData) -> str:
     """One self-contained HTML page holding every metric of ``data``, with charts."""
     body = "".join(
@@ -465,11 +481,8 @@ def _expansion(data: ReportData) -> str:
     ]
     arr_mode = data.mode == "arr"
     series = []
-    for key, label, colour, hatched in BRIDGE:
-        values = _floats(expansion, key)
-        if all(v is None for v in values):
-            continue  # bookings mode: reactivation, contraction and churn cannot be seen
-        series.append(Series(key, label, tuple(values), colour, hatched))
+    for key, label, colour, hatched in drawn_movements(expansion):
+        series.append(Series(key, label, tuple(_floats(expansion, key)), colour, hatched))
     # (bookings mode takes amounts as exported: nothing there is annualised)
     y_label = f"ARR movement ({currency})" if arr_mode else f"Won bookings ({currency})"
     bridge = stacked_bars(

@@ -20,7 +20,7 @@ import polars as pl
 from . import fmt
 from .charts import KM_MARKERS
 from .data import ReportData, matrix_axis
-from .html import BRIDGE, CURVES_MAX, KPI_LABELS, NO_RETENTION
+from .html import CURVES_MAX, KPI_LABELS, NO_RETENTION, drawn_movements
 from .svg import BLACK, CATEGORICAL
 
 MATRIX_MAX = 250  # bases and targets in the attach matrix sheet (the pairs themselves: the "Attach" sheet)
@@ -411,9 +411,7 @@ def _expansion_chart(book: _Book, sheet: Any, data: ReportData) -> None:
     last = expansion.height
     chart = book.workbook.add_chart({"type": "column", "subtype": "stacked"})
     period_col = columns.index("period")
-    for key, label, colour, hatched in BRIDGE:
-        if key not in columns or expansion.get_column(key).null_count() == expansion.height:
-            continue  # bookings mode: reactivation, contraction and churn cannot be seen
+    for key, label, colour, hatched in drawn_movements(expansion):
         col = columns.index(key)
         fill: dict[str, Any] = (
             {"pattern": {"pattern": "wide_upward_diagonal", "fg_color": colour, "bg_color": "#FFFFFF"}}
