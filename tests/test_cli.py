@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from .conftest import REPO, SAMPLE
+from .conftest import REPO, SAMPLE, invoke
 
 GOOD = "account_id,product_id,booked_at,amount\na,A,2024-01-01,10\na,B,2024-03-01,5\nb,A,2024-01-01,10\n"
 BAD = GOOD + "c,A,not a date,10\nd,,2024-01-01,10\n"
@@ -581,6 +581,35 @@ START_DATE_WARNING = (
     "not read: 'Close Dt'. If that is the close date, map it in xsell.yaml "
     "(columns: line_items: booked_at: 'Close Dt')\n"
 )
+
+
+def test_validate_names_a_config_relative_file_as_it_would_be_typed_from_here(tmp_path, write):
+    """examples/online_retail/xsell.yaml reads '../../../shared/realdata/…': the footer said
+    'examples/online_retail/../../../shared/realdata/online_retail/online_retail_2010-12_2011-12.csv',
+    which an 80-column terminal split mid-name. A path typed without '..' is shown as typed."""
+    write("shared/line_items.csv", "account_id,product_id,booked_at,amount\nA1,CORE,2024-01-10,100\n")
+    write("work/examples/retail/xsell.yaml", "data:\n  line_items: ../../../shared/line_items.csv\n")
+    result = invoke(
+        ["validate", "-c", "examples/retail/xsell.yaml", "--format", "csv", "-o", "out.csv"],
+        env={"XSELL_CONFIG": ""},
+        cwd=tmp_path / "work",
+    )
+    assert result.exit_code == 0
+    assert (
+        result.stderr.splitlines()[0] == "line_items: 1 rows, 1 used, 0 rejected, 0 warnings — ../shared/line_items.csv"
+    )
+    typed = invoke(
+        ["validate", "--line-items", "../shared/line_items.csv", "--format", "csv", "-o", "out.csv"],
+        env={"XSELL_CONFIG": ""},
+        cwd=tmp_path / "work",
+    )
+    assert typed.stderr.splitlines()[0].endswith(" — ../shared/line_items.csv")
+    absolute = invoke(
+        ["validate", "--line-items", str(tmp_path / "shared" / "line_items.csv"), "--format", "csv", "-o", "out.csv"],
+        env={"XSELL_CONFIG": ""},
+        cwd=tmp_path / "shared",
+    )
+    assert absolute.stderr.splitlines()[0].endswith(f" — {tmp_path / 'shared' / 'line_items.csv'}")
 
 
 def test_a_close_date_under_an_unknown_header_is_named_when_the_start_dates_stand_in(cli, write):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -13,6 +15,20 @@ from ..ingest.repeats import held_at
 from ..model import book_as_of
 from .answer import Answer, Shown
 from .session import Collected, Plan, Session, table_account
+
+
+def shown_path(path: Path) -> str:
+    """The file as a person would type it from here: a config's ``../../../shared/x.csv`` read
+    from ``examples/retail/`` is ``../shared/x.csv`` (its folder resolved, the name itself as
+    given), when that is shorter. Before, an 80-column terminal split that long path mid-name."""
+    given = str(path)
+    if ".." not in path.parts:  # (a path as the user typed it stays so)
+        return given
+    try:
+        here = os.path.relpath(path.parent.resolve() / path.name)
+    except (OSError, ValueError):  # (another drive on Windows)
+        return given
+    return here if len(here) < len(given) else given
 
 
 def validate(session: Session) -> Answer:
@@ -42,8 +58,9 @@ def validate(session: Session) -> Answer:
         # Every table's full account: the one-line account on stderr is short (it must fit a
         # terminal), so the details are here, on stderr too when the output carries no notes.
         accounts = tuple(
-            f"{table_account(row, warnings=warnings.get(row['table'], 0))} — {book.sources[row['table']].path}"
+            f"{table_account(row, warnings=warnings.get(row['table'], 0))} — {shown_path(book.sources[table].path)}"
             for row in got.counts.iter_rows(named=True)
+            for table in (row["table"],)
         )
         notes: list[str] = []
         if book.profile:
